@@ -1,0 +1,359 @@
+//! Access tokens: HS256 JWTs typed `at+jwt` (RFC 9068), verified per RFC 8725.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use mongodb::bson::oid::ObjectId;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+
+const TOKEN_TYPE: &str = "at+jwt";
+/// Clock skew tolerated on `exp` and `nbf` between the functions' hosts.
+const LEEWAY_SECONDS: u64 = 5;
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token is not an access token")]
+    WrongType,
+    #[error("the token is signed with an algorithm this API does not accept")]
+    WrongAlgorithm,
+    #[error("the token signature is invalid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued by someone else")]
+    WrongIssuer,
+    #[error("the token is meant for another audience")]
+    WrongAudience,
+    #[error("the token lacks a required claim")]
+    MissingClaim,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    iss: String,
+    aud: String,
+    jti: String,
+}
+
+/// A freshly signed access token, as login returns it.
+#[derive(Debug)]
+pub struct AccessToken {
+    pub token: String,
+    pub expires_in: u64,
+}
+
+/// Who a verified access token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: ObjectId,
+}
+
+/// Signing and verification keys with the rules both follow; built once at cold start.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+}
+
+impl TokenKeys {
+    pub fn new(config: &Config) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&config.jwt_issuer]);
+        validation.set_audience(&[&config.jwt_audience]);
+        validation.set_required_spec_claims(&["sub", "exp", "nbf", "iss", "aud"]);
+        Self {
+            encoding: EncodingKey::from_secret(&config.jwt_secret),
+            decoding: DecodingKey::from_secret(&config.jwt_secret),
+            validation,
+            issuer: config.jwt_issuer.clone(),
+            audience: config.jwt_audience.clone(),
+            ttl: config.access_token_ttl,
+        }
+    }
+
+    pub fn issue(&self, user_id: ObjectId) -> AccessToken {
+        self.issue_at(user_id, unix_now())
+    }
+
+    fn issue_at(&self, user_id: ObjectId, now: u64) -> AccessToken {
+        let claims = Claims {
+            sub: user_id.to_hex(),
+            iat: now,
+            nbf: now,
+            exp: now + self.ttl.as_secs(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            jti: random_id(),
+        };
+        let header = Header {
+            typ: Some(TOKEN_TYPE.into()),
+            ..Header::new(Algorithm::HS256)
+        };
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .expect("HS256 signing with an in-memory key cannot fail");
+        AccessToken {
+            token,
+            expires_in: self.ttl.as_secs(),
+        }
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|error| classify(error.kind()))?;
+        if header.alg != Algorithm::HS256 {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|typ| typ.eq_ignore_ascii_case(TOKEN_TYPE))
+        {
+            return Err(TokenError::WrongType);
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|error| classify(error.kind()))?;
+        let user_id = ObjectId::parse_str(&data.claims.sub).map_err(|_| TokenError::Malformed)?;
+        Ok(Caller { user_id })
+    }
+}
+
+fn classify(kind: &ErrorKind) -> TokenError {
+    match kind {
+        ErrorKind::InvalidSignature => TokenError::BadSignature,
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+        ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+        ErrorKind::InvalidAudience => TokenError::WrongAudience,
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            TokenError::WrongAlgorithm
+        }
+        ErrorKind::MissingRequiredClaim(_) => TokenError::MissingClaim,
+        _ => TokenError::Malformed,
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
+}
+
+/// 128 random bits, hex-encoded: unique per token without coordination.
+fn random_id() -> String {
+    use rand_core::{OsRng, RngCore};
+    let mut bytes = [0u8; 16];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    const SECRET: &str = "an-hs256-test-secret-of-32-bytes!!";
+
+    fn config(secret: &str, issuer: &str, audience: &str) -> Config {
+        Config {
+            mongodb_uri: "mongodb://unused".into(),
+            database: "unused".into(),
+            linked_collection: "unused".into(),
+            jwt_secret: secret.as_bytes().to_vec(),
+            jwt_issuer: issuer.into(),
+            jwt_audience: audience.into(),
+            access_token_ttl: Duration::from_secs(1800),
+        }
+    }
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(&config(SECRET, "issuer", "audience"))
+    }
+
+    /// Signs arbitrary header and claims with `secret`, bypassing `TokenKeys`.
+    fn forge(header: &serde_json::Value, claims: &serde_json::Value, secret: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(signing_input.as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{signing_input}.{signature}")
+    }
+
+    fn good_claims(user_id: ObjectId) -> serde_json::Value {
+        let now = unix_now();
+        serde_json::json!({
+            "sub": user_id.to_hex(), "iat": now, "nbf": now, "exp": now + 600,
+            "iss": "issuer", "aud": "audience", "jti": "j"
+        })
+    }
+
+    fn with(claims: &serde_json::Value, key: &str, value: serde_json::Value) -> serde_json::Value {
+        let mut claims = claims.clone();
+        claims[key] = value;
+        claims
+    }
+
+    #[test]
+    fn issued_token_verifies_and_names_the_user() {
+        let user_id = ObjectId::new();
+        let token = keys().issue(user_id);
+        assert_eq!(token.expires_in, 1800);
+        assert_eq!(keys().verify(&token.token), Ok(Caller { user_id }));
+    }
+
+    #[test]
+    fn issued_token_carries_every_claim_and_the_at_jwt_type() {
+        let token = keys().issue(ObjectId::new()).token;
+        let parts: Vec<_> = token.split('.').collect();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(header["typ"], "at+jwt");
+        assert_eq!(header["alg"], "HS256");
+        for claim in ["sub", "iat", "nbf", "exp", "iss", "aud", "jti"] {
+            assert!(claims.get(claim).is_some(), "missing {claim}: {claims}");
+        }
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+            1800
+        );
+    }
+
+    #[test]
+    fn a_forged_token_with_the_right_shape_verifies() {
+        // Guards the forge helper itself, so that the rejections below mean something.
+        let user_id = ObjectId::new();
+        let token = forge(
+            &serde_json::json!({"alg": "HS256", "typ": "at+jwt"}),
+            &good_claims(user_id),
+            SECRET,
+        );
+        assert_eq!(keys().verify(&token), Ok(Caller { user_id }));
+    }
+
+    #[test]
+    fn every_rejection_case() {
+        let claims = good_claims(ObjectId::new());
+        let header = serde_json::json!({"alg": "HS256", "typ": "at+jwt"});
+        let now = unix_now();
+        let cases = [
+            (
+                forge(&header, &with(&claims, "exp", (now - 60).into()), SECRET),
+                TokenError::Expired,
+            ),
+            (
+                forge(&header, &with(&claims, "nbf", (now + 600).into()), SECRET),
+                TokenError::NotYetValid,
+            ),
+            (
+                forge(&header, &with(&claims, "iss", "someone-else".into()), SECRET),
+                TokenError::WrongIssuer,
+            ),
+            (
+                forge(&header, &with(&claims, "aud", "another-api".into()), SECRET),
+                TokenError::WrongAudience,
+            ),
+            (
+                forge(
+                    &serde_json::json!({"alg": "HS256", "typ": "JWT"}),
+                    &claims,
+                    SECRET,
+                ),
+                TokenError::WrongType,
+            ),
+            (
+                forge(&serde_json::json!({"alg": "HS256"}), &claims, SECRET),
+                TokenError::WrongType,
+            ),
+            (
+                forge(&header, &claims, "another-secret-that-is-32-bytes-long"),
+                TokenError::BadSignature,
+            ),
+            (
+                forge(
+                    &serde_json::json!({"alg": "HS512", "typ": "at+jwt"}),
+                    &claims,
+                    SECRET,
+                ),
+                TokenError::WrongAlgorithm,
+            ),
+            (
+                forge(&header, &with(&claims, "sub", "not-an-object-id".into()), SECRET),
+                TokenError::Malformed,
+            ),
+            ("not.a.token".to_string(), TokenError::Malformed),
+            (String::new(), TokenError::Malformed),
+        ];
+        for (token, expected) in cases {
+            assert_eq!(keys().verify(&token), Err(expected), "{token}");
+        }
+    }
+
+    #[test]
+    fn missing_exp_is_rejected() {
+        let mut claims = good_claims(ObjectId::new());
+        claims.as_object_mut().unwrap().remove("exp");
+        let token = forge(&serde_json::json!({"alg": "HS256", "typ": "at+jwt"}), &claims, SECRET);
+        let outcome = keys().verify(&token);
+        assert!(
+            matches!(outcome, Err(TokenError::MissingClaim | TokenError::Malformed)),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn alg_none_is_rejected() {
+        let claims = good_claims(ObjectId::new());
+        let unsigned = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        assert!(keys().verify(&unsigned).is_err());
+    }
+
+    #[test]
+    fn tampered_payload_is_rejected() {
+        let token = keys().issue(ObjectId::new()).token;
+        let parts: Vec<_> = token.split('.').collect();
+        let other = good_claims(ObjectId::new());
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(other.to_string()),
+            parts[2]
+        );
+        assert_eq!(keys().verify(&tampered), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn a_token_from_another_deployment_is_rejected() {
+        let foreign = TokenKeys::new(&config("another-secret-that-is-32-bytes-long", "issuer", "audience"));
+        let token = foreign.issue(ObjectId::new()).token;
+        assert_eq!(keys().verify(&token), Err(TokenError::BadSignature));
+    }
+}
