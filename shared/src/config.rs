@@ -181,7 +181,10 @@ mod tests {
         assert_eq!(config.linked_collection, "linked_collection");
         assert_eq!(config.access_token_ttl, Duration::from_secs(1800));
         let debug = format!("{config:?}");
-        assert!(!debug.contains(SECRET) && !debug.contains("27017"), "{debug}");
+        assert!(
+            !debug.contains(SECRET) && !debug.contains("27017"),
+            "{debug}"
+        );
     }
 
     #[test]

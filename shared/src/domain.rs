@@ -33,7 +33,11 @@ pub async fn register(store: &UserStore, registration: Registration) -> Result<O
 
 /// Unknown e-mail and wrong password give the same error after the same argon2
 /// work, so neither the answer nor its timing tells whether an account exists.
-pub async fn login(store: &UserStore, keys: &TokenKeys, credentials: Credentials) -> Result<AccessToken, ApiError> {
+pub async fn login(
+    store: &UserStore,
+    keys: &TokenKeys,
+    credentials: Credentials,
+) -> Result<AccessToken, ApiError> {
     let Credentials { email, password } = credentials;
     let Some(stored) = store.find_credentials(&email).await? else {
         blocking(move || passwords::verify_dummy(&password)).await?;
@@ -50,7 +54,9 @@ pub async fn login(store: &UserStore, keys: &TokenKeys, credentials: Credentials
         Verification::Match => {}
         Verification::MatchNeedsRehash => {
             // Best effort: the login stands even if the upgrade has to wait for the next one.
-            if let Err(error) = upgrade_hash(store, stored.user_id, &stored.hashed_password, password).await {
+            if let Err(error) =
+                upgrade_hash(store, stored.user_id, &stored.hashed_password, password).await
+            {
                 tracing::warn!(user_id = %stored.user_id, %error, "password re-hash failed");
             }
         }
@@ -58,7 +64,12 @@ pub async fn login(store: &UserStore, keys: &TokenKeys, credentials: Credentials
     Ok(keys.issue(stored.user_id))
 }
 
-async fn upgrade_hash(store: &UserStore, user_id: ObjectId, old_hash: &str, password: String) -> Result<(), String> {
+async fn upgrade_hash(
+    store: &UserStore,
+    user_id: ObjectId,
+    old_hash: &str,
+    password: String,
+) -> Result<(), String> {
     let new_hash = blocking(move || passwords::hash_password(&password))
         .await
         .map_err(|error| error.to_string())?
@@ -81,7 +92,11 @@ pub fn authorize(caller: &Caller, user_id: ObjectId) -> Result<(), ApiError> {
 }
 
 /// A token whose user has gone (deleted) is refused, though its signature is still good.
-pub async fn link_external_id(store: &UserStore, user_id: ObjectId, external_id: &str) -> Result<(), ApiError> {
+pub async fn link_external_id(
+    store: &UserStore,
+    user_id: ObjectId,
+    external_id: &str,
+) -> Result<(), ApiError> {
     if store.link_external_id(user_id, external_id).await? {
         Ok(())
     } else {
@@ -90,7 +105,10 @@ pub async fn link_external_id(store: &UserStore, user_id: ObjectId, external_id:
 }
 
 pub async fn full_profile(store: &UserStore, user_id: ObjectId) -> Result<Profile, ApiError> {
-    store.full_profile(user_id).await?.ok_or(ApiError::UnknownUser)
+    store
+        .full_profile(user_id)
+        .await?
+        .ok_or(ApiError::UnknownUser)
 }
 
 pub async fn delete_user(store: &UserStore, user_id: ObjectId) -> Result<(), ApiError> {
@@ -104,7 +122,9 @@ pub async fn delete_user(store: &UserStore, user_id: ObjectId) -> Result<(), Api
 
 /// Runs CPU-heavy work (argon2) off the async thread, so the driver's
 /// connection monitoring keeps running meanwhile.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work).await.map_err(|error| {
         tracing::error!(%error, "blocking task failed");
         ApiError::Internal

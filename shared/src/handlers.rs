@@ -18,82 +18,96 @@ use crate::validation;
 
 /// `POST /auth/register`
 pub async fn register(state: &AppState, request: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(async {
-        require_method(&request, Method::POST, "POST")?;
-        let registration = validation::registration(&json_object(&request)?).map_err(ApiError::Invalid)?;
-        let user_id = domain::register(&state.store, registration).await?;
-        let mut response = json_response(StatusCode::CREATED, &json!({ "id": user_id.to_hex() }));
-        let location = format!("/users/{user_id}/full_profile/")
-            .parse()
-            .expect("an ObjectId path is a valid header value");
-        response.headers_mut().insert(header::LOCATION, location);
-        Ok(response)
-    }
-    .await))
+    Ok(respond(
+        async {
+            require_method(&request, Method::POST, "POST")?;
+            let registration =
+                validation::registration(&json_object(&request)?).map_err(ApiError::Invalid)?;
+            let user_id = domain::register(&state.store, registration).await?;
+            let mut response =
+                json_response(StatusCode::CREATED, &json!({ "id": user_id.to_hex() }));
+            let location = format!("/users/{user_id}/full_profile/")
+                .parse()
+                .expect("an ObjectId path is a valid header value");
+            response.headers_mut().insert(header::LOCATION, location);
+            Ok(response)
+        }
+        .await,
+    ))
 }
 
 /// `POST /auth/login`
 pub async fn login(state: &AppState, request: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(async {
-        require_method(&request, Method::POST, "POST")?;
-        let credentials = validation::credentials(&json_object(&request)?).map_err(ApiError::Invalid)?;
-        let token = domain::login(&state.store, &state.tokens, credentials).await?;
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({
-                "access_token": token.token,
-                "token_type": "bearer",
-                "expires_in": token.expires_in,
-            }),
-        ))
-    }
-    .await))
+    Ok(respond(
+        async {
+            require_method(&request, Method::POST, "POST")?;
+            let credentials =
+                validation::credentials(&json_object(&request)?).map_err(ApiError::Invalid)?;
+            let token = domain::login(&state.store, &state.tokens, credentials).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({
+                    "access_token": token.token,
+                    "token_type": "bearer",
+                    "expires_in": token.expires_in,
+                }),
+            ))
+        }
+        .await,
+    ))
 }
 
 /// `PUT /users/{user_id}/link_id/`
 pub async fn link_external_id(state: &AppState, request: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(async {
-        require_method(&request, Method::PUT, "PUT")?;
-        let user_id = authorized_user(state, &request)?;
-        let body = json_object_or_empty(&request)?;
-        let external_id = validation::external_id(body.as_ref(), query_parameter(&request, "external_id"))
-            .map_err(ApiError::Invalid)?;
-        domain::link_external_id(&state.store, user_id, &external_id).await?;
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({
-                "message": "ID linked successfully",
-                "user_id": user_id.to_hex(),
-                "external_id": external_id,
-            }),
-        ))
-    }
-    .await))
+    Ok(respond(
+        async {
+            require_method(&request, Method::PUT, "PUT")?;
+            let user_id = authorized_user(state, &request)?;
+            let body = json_object_or_empty(&request)?;
+            let external_id =
+                validation::external_id(body.as_ref(), query_parameter(&request, "external_id"))
+                    .map_err(ApiError::Invalid)?;
+            domain::link_external_id(&state.store, user_id, &external_id).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({
+                    "message": "ID linked successfully",
+                    "user_id": user_id.to_hex(),
+                    "external_id": external_id,
+                }),
+            ))
+        }
+        .await,
+    ))
 }
 
 /// `GET /users/{user_id}/full_profile/`
 pub async fn get_full_profile(state: &AppState, request: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(async {
-        require_method(&request, Method::GET, "GET")?;
-        let user_id = authorized_user(state, &request)?;
-        let profile = domain::full_profile(&state.store, user_id).await?;
-        Ok(json_response(StatusCode::OK, &profile))
-    }
-    .await))
+    Ok(respond(
+        async {
+            require_method(&request, Method::GET, "GET")?;
+            let user_id = authorized_user(state, &request)?;
+            let profile = domain::full_profile(&state.store, user_id).await?;
+            Ok(json_response(StatusCode::OK, &profile))
+        }
+        .await,
+    ))
 }
 
 /// `DELETE /users/{user_id}/`
 pub async fn delete_user(state: &AppState, request: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(async {
-        require_method(&request, Method::DELETE, "DELETE")?;
-        let user_id = authorized_user(state, &request)?;
-        domain::delete_user(&state.store, user_id).await?;
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({ "message": "User and associated data deleted successfully" }),
-        ))
-    }
-    .await))
+    Ok(respond(
+        async {
+            require_method(&request, Method::DELETE, "DELETE")?;
+            let user_id = authorized_user(state, &request)?;
+            domain::delete_user(&state.store, user_id).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "message": "User and associated data deleted successfully" }),
+            ))
+        }
+        .await,
+    ))
 }
 
 /// The `{user_id}` of the path, once the bearer token has shown that its holder

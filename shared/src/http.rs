@@ -37,7 +37,10 @@ pub fn problem_response(error: &ApiError) -> Response<Body> {
         ApiError::Invalid(errors) => errors.clone(),
         ApiError::EmailTaken => vec![FieldError::new("email", "already registered")],
         ApiError::UsernameTaken => vec![FieldError::new("username", "already taken")],
-        ApiError::ExternalIdTaken => vec![FieldError::new("external_id", "already linked to another user")],
+        ApiError::ExternalIdTaken => vec![FieldError::new(
+            "external_id",
+            "already linked to another user",
+        )],
         _ => Vec::new(),
     };
     if !field_errors.is_empty() {
@@ -45,7 +48,10 @@ pub fn problem_response(error: &ApiError) -> Response<Body> {
     }
     let mut response = json_response(status, &problem);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     match error {
         ApiError::MissingToken | ApiError::UnknownUser => {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -75,7 +81,9 @@ fn status_of(error: &ApiError) -> StatusCode {
         ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         ApiError::NotFound => StatusCode::NOT_FOUND,
-        ApiError::EmailTaken | ApiError::UsernameTaken | ApiError::ExternalIdTaken => StatusCode::CONFLICT,
+        ApiError::EmailTaken | ApiError::UsernameTaken | ApiError::ExternalIdTaken => {
+            StatusCode::CONFLICT
+        }
         ApiError::InvalidCredentials
         | ApiError::MissingToken
         | ApiError::InvalidToken(_)
@@ -102,7 +110,11 @@ fn problem_type(error: &ApiError) -> &'static str {
 }
 
 /// Refuses any method but `expected`; `allow` is what the Allow header lists.
-pub fn require_method(request: &Request, expected: Method, allow: &'static str) -> Result<(), ApiError> {
+pub fn require_method(
+    request: &Request,
+    expected: Method,
+    allow: &'static str,
+) -> Result<(), ApiError> {
     if request.method() == expected {
         Ok(())
     } else {
@@ -113,14 +125,17 @@ pub fn require_method(request: &Request, expected: Method, allow: &'static str) 
 /// The body as a JSON object. A missing content type is fine when the body is
 /// JSON (curl and the original's clients send none); any other type is refused.
 pub fn json_object(request: &Request) -> Result<Map<String, Value>, ApiError> {
-    json_object_or_empty(request)?.ok_or_else(|| ApiError::MalformedBody("the body is empty".into()))
+    json_object_or_empty(request)?
+        .ok_or_else(|| ApiError::MalformedBody("the body is empty".into()))
 }
 
 /// Like `json_object`, but an empty body is `None` rather than an error.
 pub fn json_object_or_empty(request: &Request) -> Result<Option<Map<String, Value>>, ApiError> {
     let bytes: &[u8] = request.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
@@ -175,8 +190,15 @@ pub fn path_user_id(request: &Request) -> Result<ObjectId, ApiError> {
         .map(str::to_string);
     // Direct invokes and some proxies carry no path parameters: read the path itself.
     let raw = from_parameters.or_else(|| {
-        let mut segments = request.uri().path().split('/').skip_while(|segment| *segment != "users");
-        segments.nth(1).filter(|segment| !segment.is_empty()).map(str::to_string)
+        let mut segments = request
+            .uri()
+            .path()
+            .split('/')
+            .skip_while(|segment| *segment != "users");
+        segments
+            .nth(1)
+            .filter(|segment| !segment.is_empty())
+            .map(str::to_string)
     });
     let raw = raw.ok_or(ApiError::NotFound)?;
     ObjectId::parse_str(&raw).map_err(|_| {
@@ -193,7 +215,9 @@ mod tests {
     use lambda_http::http;
 
     fn request(content_type: Option<&str>, body: &str) -> Request {
-        let mut builder = http::Request::builder().method("POST").uri("/auth/register");
+        let mut builder = http::Request::builder()
+            .method("POST")
+            .uri("/auth/register");
         if let Some(content_type) = content_type {
             builder = builder.header("content-type", content_type);
         }
@@ -209,7 +233,12 @@ mod tests {
 
     #[test]
     fn json_bodies_with_or_without_content_type() {
-        for content_type in [None, Some("application/json"), Some("application/json; charset=utf-8"), Some("application/merge-patch+json")] {
+        for content_type in [
+            None,
+            Some("application/json"),
+            Some("application/json; charset=utf-8"),
+            Some("application/merge-patch+json"),
+        ] {
             let object = json_object(&request(content_type, r#"{"a":1}"#)).unwrap();
             assert_eq!(object["a"], 1);
         }
@@ -217,31 +246,54 @@ mod tests {
 
     #[test]
     fn bad_bodies_are_refused_with_the_right_error() {
-        assert!(matches!(json_object(&request(Some("text/plain"), "{}")), Err(ApiError::UnsupportedMediaType)));
-        assert!(matches!(json_object(&request(None, "{nope")), Err(ApiError::MalformedBody(_))));
-        assert!(matches!(json_object(&request(None, "[1]")), Err(ApiError::MalformedBody(_))));
-        assert!(matches!(json_object(&request(None, "")), Err(ApiError::MalformedBody(_))));
+        assert!(matches!(
+            json_object(&request(Some("text/plain"), "{}")),
+            Err(ApiError::UnsupportedMediaType)
+        ));
+        assert!(matches!(
+            json_object(&request(None, "{nope")),
+            Err(ApiError::MalformedBody(_))
+        ));
+        assert!(matches!(
+            json_object(&request(None, "[1]")),
+            Err(ApiError::MalformedBody(_))
+        ));
+        assert!(matches!(
+            json_object(&request(None, "")),
+            Err(ApiError::MalformedBody(_))
+        ));
         let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
-        assert!(matches!(json_object(&request(None, &big)), Err(ApiError::PayloadTooLarge { .. })));
+        assert!(matches!(
+            json_object(&request(None, &big)),
+            Err(ApiError::PayloadTooLarge { .. })
+        ));
         assert!(json_object_or_empty(&request(None, " ")).unwrap().is_none());
     }
 
     #[test]
     fn problems_are_rfc9457_json() {
-        let (status, body, headers) = read(problem_response(&ApiError::Invalid(vec![FieldError::new("email", "bad")])));
+        let (status, body, headers) =
+            read(problem_response(&ApiError::Invalid(vec![FieldError::new(
+                "email", "bad",
+            )])));
         assert_eq!(status, 422);
         assert_eq!(headers["content-type"], "application/problem+json");
         assert_eq!(body["status"], 422);
         assert_eq!(body["type"], "urn:problem:validation-error");
         assert_eq!(body["title"], "Unprocessable Entity");
-        assert_eq!(body["errors"], json!([{"field": "email", "message": "bad"}]));
+        assert_eq!(
+            body["errors"],
+            json!([{"field": "email", "message": "bad"}])
+        );
         assert!(body["detail"].is_string());
 
         let (status, _, headers) = read(problem_response(&ApiError::MissingToken));
         assert_eq!(status, 401);
         assert_eq!(headers["www-authenticate"], "Bearer");
 
-        let (status, _, headers) = read(problem_response(&ApiError::MethodNotAllowed { allow: "POST" }));
+        let (status, _, headers) = read(problem_response(&ApiError::MethodNotAllowed {
+            allow: "POST",
+        }));
         assert_eq!(status, 405);
         assert_eq!(headers["allow"], "POST");
 
@@ -252,24 +304,45 @@ mod tests {
 
     #[test]
     fn bearer_token_parsing() {
-        let with = |value: &str| http::Request::builder().header("authorization", value).body(Body::Empty).unwrap();
+        let with = |value: &str| {
+            http::Request::builder()
+                .header("authorization", value)
+                .body(Body::Empty)
+                .unwrap()
+        };
         assert_eq!(bearer_token(&with("Bearer abc")).unwrap(), "abc");
         assert_eq!(bearer_token(&with("bearer  abc ")).unwrap(), "abc");
         for bad in ["Basic abc", "Bearer", "Bearer ", "abc"] {
-            assert!(matches!(bearer_token(&with(bad)), Err(ApiError::MissingToken)), "{bad}");
+            assert!(
+                matches!(bearer_token(&with(bad)), Err(ApiError::MissingToken)),
+                "{bad}"
+            );
         }
         let without = http::Request::builder().body(Body::Empty).unwrap();
-        assert!(matches!(bearer_token(&without), Err(ApiError::MissingToken)));
+        assert!(matches!(
+            bearer_token(&without),
+            Err(ApiError::MissingToken)
+        ));
     }
 
     #[test]
     fn user_id_from_path_parameters_or_raw_path() {
         let id = ObjectId::new();
-        let request = Request::default().with_path_parameters([("user_id".to_string(), id.to_hex())].into_iter().collect::<std::collections::HashMap<_, _>>());
+        let request = Request::default().with_path_parameters(
+            [("user_id".to_string(), id.to_hex())]
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
         assert_eq!(path_user_id(&request).unwrap(), id);
-        let raw = http::Request::builder().uri(format!("/users/{id}/full_profile/")).body(Body::Empty).unwrap();
+        let raw = http::Request::builder()
+            .uri(format!("/users/{id}/full_profile/"))
+            .body(Body::Empty)
+            .unwrap();
         assert_eq!(path_user_id(&raw).unwrap(), id);
-        let bad = http::Request::builder().uri("/users/123/").body(Body::Empty).unwrap();
+        let bad = http::Request::builder()
+            .uri("/users/123/")
+            .body(Body::Empty)
+            .unwrap();
         assert!(matches!(path_user_id(&bad), Err(ApiError::Invalid(_))));
     }
 }

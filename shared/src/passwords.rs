@@ -82,7 +82,10 @@ mod tests {
     #[test]
     fn hash_is_argon2id_phc_with_owasp_parameters_and_verifies() {
         let hash = hash_password("correct horse battery staple").unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert_eq!(
             verify_password("correct horse battery staple", &hash),
             Verification::Match
@@ -95,7 +98,10 @@ mod tests {
 
     #[test]
     fn same_password_gets_a_fresh_salt() {
-        assert_ne!(hash_password("p4ssw0rd!").unwrap(), hash_password("p4ssw0rd!").unwrap());
+        assert_ne!(
+            hash_password("p4ssw0rd!").unwrap(),
+            hash_password("p4ssw0rd!").unwrap()
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ impl SecretsClient {
     pub async fn from_environment() -> Self {
         use aws_smithy_http_client::{tls, Builder};
         let https = Builder::new()
-            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
             .build_https();
         let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(https)

@@ -72,8 +72,12 @@ impl AppState {
                     _ => "not a valid MongoDB connection string".into(),
                 })
             })?;
-        let store = UserStore::new(client_options(options), &config.database, &config.linked_collection)
-            .map_err(|error: StoreError| InitError::Database(error.to_string()))?;
+        let store = UserStore::new(
+            client_options(options),
+            &config.database,
+            &config.linked_collection,
+        )
+        .map_err(|error: StoreError| InitError::Database(error.to_string()))?;
         Ok(Self {
             store: Arc::new(store),
             tokens: TokenKeys::new(config),

@@ -107,7 +107,9 @@ struct Deployment {
 /// and timeouts that turn an unreachable database into a 503 within seconds,
 /// well inside API Gateway's 30 s.
 pub fn client_options(mut options: ClientOptions) -> ClientOptions {
-    options.app_name.get_or_insert_with(|| "user-management-api".into());
+    options
+        .app_name
+        .get_or_insert_with(|| "user-management-api".into());
     options.server_selection_timeout = Some(Duration::from_secs(3));
     options.connect_timeout = Some(Duration::from_secs(2));
     options.max_pool_size = Some(4);
@@ -125,7 +127,11 @@ pub struct UserStore {
 
 impl UserStore {
     /// Builds the store without I/O: the driver connects on first use.
-    pub fn new(options: ClientOptions, database: &str, linked_collection: &str) -> Result<Self, StoreError> {
+    pub fn new(
+        options: ClientOptions,
+        database: &str,
+        linked_collection: &str,
+    ) -> Result<Self, StoreError> {
         let client = Client::with_options(options).map_err(StoreError::Database)?;
         let db = client.database(database);
         Ok(Self {
@@ -154,8 +160,8 @@ impl UserStore {
                     .run_command(doc! { "hello": 1 })
                     .await?;
                 // Transactions need a replica set member or a mongos.
-                let supports_transactions =
-                    hello.contains_key("setName") || hello.get_str("msg").is_ok_and(|msg| msg == "isdbgrid");
+                let supports_transactions = hello.contains_key("setName")
+                    || hello.get_str("msg").is_ok_and(|msg| msg == "isdbgrid");
                 tracing::info!(supports_transactions, "database ready");
                 Ok(Deployment {
                     supports_transactions,
@@ -181,7 +187,9 @@ impl UserStore {
                     .keys(doc! { "external_id": 1 })
                     .options(
                         unique(EXTERNAL_ID_INDEX)
-                            .partial_filter_expression(doc! { "external_id": { "$type": "string" } })
+                            .partial_filter_expression(
+                                doc! { "external_id": { "$type": "string" } },
+                            )
                             .build(),
                     )
                     .build(),
@@ -191,7 +199,11 @@ impl UserStore {
             .create_index(
                 IndexModel::builder()
                     .keys(doc! { "user_id": 1 })
-                    .options(IndexOptions::builder().name(LINKED_USER_INDEX.to_string()).build())
+                    .options(
+                        IndexOptions::builder()
+                            .name(LINKED_USER_INDEX.to_string())
+                            .build(),
+                    )
                     .build(),
             )
             .await?;
@@ -219,7 +231,10 @@ impl UserStore {
         }
     }
 
-    pub async fn find_credentials(&self, email: &str) -> Result<Option<StoredCredentials>, StoreError> {
+    pub async fn find_credentials(
+        &self,
+        email: &str,
+    ) -> Result<Option<StoredCredentials>, StoreError> {
         self.deployment().await?;
         Ok(self
             .users
@@ -247,7 +262,11 @@ impl UserStore {
     }
 
     /// Links `external_id` to the user; false when the user does not exist.
-    pub async fn link_external_id(&self, user_id: ObjectId, external_id: &str) -> Result<bool, StoreError> {
+    pub async fn link_external_id(
+        &self,
+        user_id: ObjectId,
+        external_id: &str,
+    ) -> Result<bool, StoreError> {
         self.deployment().await?;
         match self
             .users
@@ -308,8 +327,15 @@ impl UserStore {
             let Some(external_id) = self.external_id_of(user_id, None).await? else {
                 return Ok(false);
             };
-            self.linked.delete_many(linked_filter(user_id, external_id)).await?;
-            Ok(self.users.delete_one(doc! { "_id": user_id }).await?.deleted_count == 1)
+            self.linked
+                .delete_many(linked_filter(user_id, external_id))
+                .await?;
+            Ok(self
+                .users
+                .delete_one(doc! { "_id": user_id })
+                .await?
+                .deleted_count
+                == 1)
         }
     }
 
@@ -328,7 +354,10 @@ impl UserStore {
                 }
             };
             match outcome {
-                Err(error) if error.contains_label(TRANSIENT_TRANSACTION_ERROR) && attempt < TRANSACTION_ATTEMPTS => {
+                Err(error)
+                    if error.contains_label(TRANSIENT_TRANSACTION_ERROR)
+                        && attempt < TRANSACTION_ATTEMPTS =>
+                {
                     attempt += 1;
                 }
                 other => return Ok(other?),
@@ -336,7 +365,11 @@ impl UserStore {
         }
     }
 
-    async fn delete_steps(&self, session: &mut ClientSession, user_id: ObjectId) -> Result<bool, MongoError> {
+    async fn delete_steps(
+        &self,
+        session: &mut ClientSession,
+        user_id: ObjectId,
+    ) -> Result<bool, MongoError> {
         let Some(external_id) = self.external_id_of(user_id, Some(session)).await? else {
             return Ok(false);
         };
@@ -396,7 +429,9 @@ async fn commit(session: &mut ClientSession) -> Result<(), MongoError> {
 /// The unique index a duplicate-key error names, if it is one.
 fn duplicate_index(error: &MongoError) -> Option<&'static str> {
     let message = match &*error.kind {
-        ErrorKind::Write(WriteFailure::WriteError(write)) if write.code == DUPLICATE_KEY => &write.message,
+        ErrorKind::Write(WriteFailure::WriteError(write)) if write.code == DUPLICATE_KEY => {
+            &write.message
+        }
         ErrorKind::Command(command) if command.code == DUPLICATE_KEY => &command.message,
         _ => return None,
     };

@@ -141,9 +141,7 @@ fn classify(kind: &ErrorKind) -> TokenError {
         ErrorKind::ImmatureSignature => TokenError::NotYetValid,
         ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
         ErrorKind::InvalidAudience => TokenError::WrongAudience,
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-            TokenError::WrongAlgorithm
-        }
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => TokenError::WrongAlgorithm,
         ErrorKind::MissingRequiredClaim(_) => TokenError::MissingClaim,
         _ => TokenError::Malformed,
     }
@@ -270,7 +268,11 @@ mod tests {
                 TokenError::NotYetValid,
             ),
             (
-                forge(&header, &with(&claims, "iss", "someone-else".into()), SECRET),
+                forge(
+                    &header,
+                    &with(&claims, "iss", "someone-else".into()),
+                    SECRET,
+                ),
                 TokenError::WrongIssuer,
             ),
             (
@@ -302,7 +304,11 @@ mod tests {
                 TokenError::WrongAlgorithm,
             ),
             (
-                forge(&header, &with(&claims, "sub", "not-an-object-id".into()), SECRET),
+                forge(
+                    &header,
+                    &with(&claims, "sub", "not-an-object-id".into()),
+                    SECRET,
+                ),
                 TokenError::Malformed,
             ),
             ("not.a.token".to_string(), TokenError::Malformed),
@@ -317,10 +323,17 @@ mod tests {
     fn missing_exp_is_rejected() {
         let mut claims = good_claims(ObjectId::new());
         claims.as_object_mut().unwrap().remove("exp");
-        let token = forge(&serde_json::json!({"alg": "HS256", "typ": "at+jwt"}), &claims, SECRET);
+        let token = forge(
+            &serde_json::json!({"alg": "HS256", "typ": "at+jwt"}),
+            &claims,
+            SECRET,
+        );
         let outcome = keys().verify(&token);
         assert!(
-            matches!(outcome, Err(TokenError::MissingClaim | TokenError::Malformed)),
+            matches!(
+                outcome,
+                Err(TokenError::MissingClaim | TokenError::Malformed)
+            ),
             "{outcome:?}"
         );
     }
@@ -352,7 +365,11 @@ mod tests {
 
     #[test]
     fn a_token_from_another_deployment_is_rejected() {
-        let foreign = TokenKeys::new(&config("another-secret-that-is-32-bytes-long", "issuer", "audience"));
+        let foreign = TokenKeys::new(&config(
+            "another-secret-that-is-32-bytes-long",
+            "issuer",
+            "audience",
+        ));
         let token = foreign.issue(ObjectId::new()).token;
         assert_eq!(keys().verify(&token), Err(TokenError::BadSignature));
     }

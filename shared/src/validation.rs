@@ -77,7 +77,10 @@ pub fn credentials(body: &Map<String, Value>) -> Result<Credentials, Vec<FieldEr
     let mut errors = Vec::new();
     let email = required_string(body, "email", &mut errors);
     let password = required_string(body, "password", &mut errors);
-    if email.as_deref().is_some_and(|email| email.trim().is_empty()) {
+    if email
+        .as_deref()
+        .is_some_and(|email| email.trim().is_empty())
+    {
         errors.push(FieldError::new("email", "must not be empty"));
     }
     if let Some(password) = &password {
@@ -203,7 +206,9 @@ fn check_new_password(password: &str, username: &str, email: &str, errors: &mut 
         return;
     }
     let lowered = password.to_lowercase();
-    if (!username.is_empty() && lowered == username.to_lowercase()) || (!email.is_empty() && lowered == email) {
+    if (!username.is_empty() && lowered == username.to_lowercase())
+        || (!email.is_empty() && lowered == email)
+    {
         errors.push(FieldError::new(
             "password",
             "must not be the same as the username or e-mail",
@@ -216,7 +221,10 @@ fn check_new_password(password: &str, username: &str, email: &str, errors: &mut 
         .collect();
     let estimate = zxcvbn::zxcvbn(password, &user_inputs);
     if estimate.score() < zxcvbn::Score::Two {
-        errors.push(FieldError::new("password", weak_password_message(&estimate)));
+        errors.push(FieldError::new(
+            "password",
+            weak_password_message(&estimate),
+        ));
     }
 }
 
@@ -278,7 +286,14 @@ mod tests {
 
     #[test]
     fn email_rules() {
-        for bad in ["plain", "a@", "@b.com", "Ada <ada@example.com>", "a b@c.com", &format!("{}@example.com", "a".repeat(250))] {
+        for bad in [
+            "plain",
+            "a@",
+            "@b.com",
+            "Ada <ada@example.com>",
+            "a b@c.com",
+            &format!("{}@example.com", "a".repeat(250)),
+        ] {
             let errors = registration(&object(json!({
                 "username": "ada", "email": bad, "password": "analytical engine 1843"
             })))
@@ -292,7 +307,10 @@ mod tests {
         let cases = [
             ("short1!", "must be 8 to 128 characters"),
             (&"x".repeat(129), "must be 8 to 128 characters"),
-            ("ADA@EXAMPLE.COM", "must not be the same as the username or e-mail"),
+            (
+                "ADA@EXAMPLE.COM",
+                "must not be the same as the username or e-mail",
+            ),
             ("password123", "is too easy to guess"),
             ("qwertyuiop", "is too easy to guess"),
         ];
@@ -302,7 +320,11 @@ mod tests {
             })))
             .unwrap_err();
             assert_eq!(fields(&errors), ["password"], "{password}");
-            assert!(errors[0].message.starts_with(message), "{password}: {}", errors[0].message);
+            assert!(
+                errors[0].message.starts_with(message),
+                "{password}: {}",
+                errors[0].message
+            );
         }
         let errors = registration(&object(json!({
             "username": "adalovelace", "email": "ada@example.com", "password": "adalovelace"
@@ -317,14 +339,19 @@ mod tests {
             "username": "ada", "email": "ada@example.com", "password": "password1"
         })))
         .unwrap_err();
-        assert!(errors[0].message.len() > "is too easy to guess".len(), "{}", errors[0].message);
+        assert!(
+            errors[0].message.len() > "is too easy to guess".len(),
+            "{}",
+            errors[0].message
+        );
     }
 
     #[test]
     fn credentials_rules() {
         let ok = credentials(&object(json!({"email": " A@B.com", "password": "x"}))).unwrap();
         assert_eq!(ok.email, "a@b.com");
-        let errors = credentials(&object(json!({"email": "", "password": "x".repeat(129)}))).unwrap_err();
+        let errors =
+            credentials(&object(json!({"email": "", "password": "x".repeat(129)}))).unwrap_err();
         assert_eq!(fields(&errors), ["email", "password"]);
         let errors = credentials(&object(json!({}))).unwrap_err();
         assert_eq!(fields(&errors), ["email", "password"]);
@@ -333,9 +360,15 @@ mod tests {
     #[test]
     fn external_id_from_body_or_query_body_first() {
         let body = object(json!({"external_id": "from-body"}));
-        assert_eq!(external_id(Some(&body), Some("from-query")).unwrap(), "from-body");
+        assert_eq!(
+            external_id(Some(&body), Some("from-query")).unwrap(),
+            "from-body"
+        );
         assert_eq!(external_id(None, Some("from-query")).unwrap(), "from-query");
-        assert_eq!(external_id(Some(&object(json!({}))), Some("q")).unwrap(), "q");
+        assert_eq!(
+            external_id(Some(&object(json!({}))), Some("q")).unwrap(),
+            "q"
+        );
         for (body, query) in [
             (None, None),
             (Some(object(json!({"external_id": ""}))), None),

@@ -1,1 +1,300 @@
-//! Test-only crate: see `tests/`.
+//! Test support: API Gateway fixture events and a throwaway database per test.
+//!
+//! The tests run against a real MongoDB wire server named by `MONGODB_URI`
+//! (`make test` starts SecantusDB and sets it; any MongoDB works).
+
+use std::time::Duration;
+
+use lambda_http::{Body, Request, Response};
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::Document;
+use serde_json::{json, Value};
+use users_core::config::Config;
+use users_core::AppState;
+
+pub const JWT_SECRET: &str = "handler-tests-secret-at-least-32-bytes-long";
+
+pub fn mongodb_uri() -> String {
+    std::env::var("MONGODB_URI").expect(
+        "MONGODB_URI must name a MongoDB server for these tests: run `make test`, which starts one",
+    )
+}
+
+/// A fresh database per test, so tests run in parallel without seeing each other.
+pub struct TestApp {
+    pub state: AppState,
+    pub db: mongodb::Database,
+    pub config: Config,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_uri(&mongodb_uri()).await
+    }
+
+    pub async fn with_uri(uri: &str) -> Self {
+        let config = Config {
+            mongodb_uri: uri.to_string(),
+            database: format!("handler_tests_{}", ObjectId::new().to_hex()),
+            linked_collection: "linked_collection".into(),
+            jwt_secret: JWT_SECRET.as_bytes().to_vec(),
+            jwt_issuer: "user-management-api".into(),
+            jwt_audience: "user-management-api".into(),
+            access_token_ttl: Duration::from_secs(1800),
+        };
+        let state = AppState::new(&config)
+            .await
+            .expect("test configuration is valid");
+        let client = mongodb::Client::with_uri_str(uri)
+            .await
+            .expect("valid MONGODB_URI");
+        let db = client.database(&config.database);
+        Self { state, db, config }
+    }
+
+    pub fn users(&self) -> mongodb::Collection<Document> {
+        self.db.collection("users")
+    }
+
+    pub fn linked(&self) -> mongodb::Collection<Document> {
+        self.db.collection(&self.config.linked_collection)
+    }
+
+    /// Invokes one function's handler with `event`, as the Lambda runtime would.
+    pub async fn call(&self, function: Function, event: Event) -> Answer {
+        use users_core::handlers;
+        let request = event.request();
+        let state = &self.state;
+        let response = match function {
+            Function::Register => handlers::register(state, request).await,
+            Function::Login => handlers::login(state, request).await,
+            Function::LinkExternalId => handlers::link_external_id(state, request).await,
+            Function::GetFullProfile => handlers::get_full_profile(state, request).await,
+            Function::DeleteUser => handlers::delete_user(state, request).await,
+        };
+        Answer::from_response(response.expect("handlers answer every failure with a response"))
+    }
+
+    pub async fn drop(self) {
+        let _ = self.db.drop().await;
+    }
+}
+
+/// The five Lambda functions.
+#[derive(Debug, Clone, Copy)]
+pub enum Function {
+    Register,
+    Login,
+    LinkExternalId,
+    GetFullProfile,
+    DeleteUser,
+}
+
+/// An API Gateway event, built as the service would receive it.
+pub struct Event {
+    version: Version,
+    method: String,
+    path: String,
+    route: String,
+    headers: serde_json::Map<String, Value>,
+    query: Option<(String, String)>,
+    path_user_id: Option<String>,
+    body: Option<String>,
+}
+
+#[derive(Clone, Copy)]
+enum Version {
+    /// HTTP API, payload format 2.0: what `template.yaml` deploys.
+    HttpApi,
+    /// REST API, payload format 1.0.
+    RestApi,
+}
+
+impl Event {
+    /// `route` is the API Gateway route path, e.g. `/users/{user_id}/full_profile`.
+    pub fn http_api(method: &str, route: &str) -> Self {
+        Self::new(Version::HttpApi, method, route)
+    }
+
+    pub fn rest_api(method: &str, route: &str) -> Self {
+        Self::new(Version::RestApi, method, route)
+    }
+
+    fn new(version: Version, method: &str, route: &str) -> Self {
+        Self {
+            version,
+            method: method.to_string(),
+            path: route.to_string(),
+            route: route.to_string(),
+            headers: serde_json::Map::new(),
+            query: None,
+            path_user_id: None,
+            body: None,
+        }
+    }
+
+    pub fn user_id(mut self, user_id: &str) -> Self {
+        self.path = self.route.replace("{user_id}", user_id);
+        self.path_user_id = Some(user_id.to_string());
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .insert(name.to_string(), Value::String(value.to_string()));
+        self
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn json(self, body: Value) -> Self {
+        self.header("content-type", "application/json")
+            .raw_body(&body.to_string())
+    }
+
+    pub fn raw_body(mut self, body: &str) -> Self {
+        self.body = Some(body.to_string());
+        self
+    }
+
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        self.query = Some((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn request(self) -> Request {
+        let path_parameters = self
+            .path_user_id
+            .as_ref()
+            .map(|id| json!({ "user_id": id }));
+        let event = match self.version {
+            Version::HttpApi => json!({
+                "version": "2.0",
+                "routeKey": format!("{} {}", self.method, self.route),
+                "rawPath": self.path,
+                "rawQueryString": self.query.as_ref().map(|(k, v)| format!("{k}={v}")).unwrap_or_default(),
+                "headers": self.headers,
+                "queryStringParameters": self.query.as_ref().map(|(k, v)| json!({ k: v })),
+                "pathParameters": path_parameters,
+                "requestContext": {
+                    "accountId": "123456789012",
+                    "apiId": "api-id",
+                    "domainName": "api-id.execute-api.eu-west-1.amazonaws.com",
+                    "domainPrefix": "api-id",
+                    "http": {
+                        "method": self.method,
+                        "path": self.path,
+                        "protocol": "HTTP/1.1",
+                        "sourceIp": "192.0.2.1",
+                        "userAgent": "handler-tests"
+                    },
+                    "requestId": "request-id",
+                    "routeKey": format!("{} {}", self.method, self.route),
+                    "stage": "$default",
+                    "time": "27/Nov/2026:10:00:00 +0000",
+                    "timeEpoch": 1_795_773_600_000_u64
+                },
+                "body": self.body,
+                "isBase64Encoded": false
+            }),
+            Version::RestApi => {
+                let multi_headers: serde_json::Map<String, Value> = self
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.clone(), json!([value])))
+                    .collect();
+                json!({
+                    "resource": self.route,
+                    "path": self.path,
+                    "httpMethod": self.method,
+                    "headers": self.headers,
+                    "multiValueHeaders": multi_headers,
+                    "queryStringParameters": self.query.as_ref().map(|(k, v)| json!({ k: v })),
+                    "multiValueQueryStringParameters": self.query.as_ref().map(|(k, v)| json!({ k: [v] })),
+                    "pathParameters": path_parameters,
+                    "stageVariables": null,
+                    "requestContext": {
+                        "accountId": "123456789012",
+                        "apiId": "api-id",
+                        "resourceId": "resource",
+                        "resourcePath": self.route,
+                        "httpMethod": self.method,
+                        "path": format!("/prod{}", self.path),
+                        "protocol": "HTTP/1.1",
+                        "stage": "prod",
+                        "requestId": "request-id",
+                        "requestTimeEpoch": 1_795_773_600_000_u64,
+                        "identity": { "sourceIp": "192.0.2.1", "userAgent": "handler-tests" }
+                    },
+                    "body": self.body,
+                    "isBase64Encoded": false
+                })
+            }
+        };
+        lambda_http::request::from_str(&event.to_string())
+            .expect("fixture is a valid API Gateway event")
+    }
+}
+
+/// Status, headers and JSON body of a handler's response.
+pub struct Answer {
+    pub status: u16,
+    pub headers: lambda_http::http::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn from_response(response: Response<Body>) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|error| {
+            panic!("response body is not JSON ({error}): {:?}", response.body())
+        });
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_str()
+            .unwrap()
+    }
+
+    /// Asserts an RFC 9457 problem with `status`, returning it for further checks.
+    pub fn problem(self, status: u16) -> Self {
+        assert_eq!(
+            self.status, status,
+            "expected {status}, got {}: {}",
+            self.status, self.body
+        );
+        assert_eq!(self.header("content-type"), "application/problem+json");
+        for member in ["type", "title", "detail"] {
+            assert!(
+                self.body[member].is_string(),
+                "problem lacks {member}: {}",
+                self.body
+            );
+        }
+        assert_eq!(self.body["status"], status);
+        self
+    }
+
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|error| error["field"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
