@@ -5,5 +5,8 @@ use users_core::{handlers, telemetry, AppState};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let state = AppState::from_env().await?;
-    run(service_fn(|request| handlers::link_external_id(&state, request))).await
+    run(service_fn(|request| {
+        handlers::link_external_id(&state, request)
+    }))
+    .await
 }
