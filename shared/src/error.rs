@@ -10,7 +10,7 @@ pub enum ApiError {
     Invalid(Vec<FieldError>),
     #[error("the body is not a JSON object: {0}")]
     MalformedBody(String),
-    #[error("the body must be JSON (application/json)")]
+    #[error("the body must be JSON: send content-type: application/json")]
     UnsupportedMediaType,
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },

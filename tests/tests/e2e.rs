@@ -1,0 +1,240 @@
+//! End to end over HTTP, through `cargo lambda watch` on the real paths.
+//!
+//! `make test` starts its own watcher and database and runs these with
+//! `--include-ignored`; by hand: `E2E_BASE_URL=http://127.0.0.1:9000
+//! E2E_MONGODB_DB=user_management MONGODB_URI=... cargo test --test e2e -- --ignored`.
+
+use mongodb::bson::{doc, oid::ObjectId, Document};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Api {
+    base: String,
+    http: Client,
+}
+
+impl Api {
+    fn from_env() -> Self {
+        Self {
+            base: std::env::var("E2E_BASE_URL").expect(
+                "E2E_BASE_URL must point at a running `cargo lambda watch` (run `make test`)",
+            ),
+            http: Client::new(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, String, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the local API answers");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|value| value.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{status} {path}: not JSON: {text:?}"));
+        (status, content_type, body)
+    }
+}
+
+async fn linked_collection() -> mongodb::Collection<Document> {
+    let uri =
+        std::env::var("MONGODB_URI").expect("MONGODB_URI names the watcher's database server");
+    let db = std::env::var("E2E_MONGODB_DB").expect("E2E_MONGODB_DB names the watcher's database");
+    let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+    client.database(&db).collection("linked_collection")
+}
+
+#[tokio::test]
+#[ignore = "needs a running `cargo lambda watch`: run through `make test`"]
+async fn the_whole_story_over_http() {
+    let api = Api::from_env();
+    let name = format!("e2e{}", &ObjectId::new().to_hex()[16..]);
+    let email = format!("{name}@example.com");
+
+    let (status, _, body) = api
+        .send(
+            Method::POST,
+            "/auth/register",
+            None,
+            Some(json!({ "username": name, "email": email, "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+
+    let (status, _, body) = api
+        .send(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({ "email": email, "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "bearer");
+    let token = body["access_token"].as_str().unwrap().to_string();
+
+    let (status, _, body) = api
+        .send(
+            Method::PUT,
+            &format!("/users/{id}/link_id/"),
+            Some(&token),
+            Some(json!({ "external_id": format!("crm-{name}") })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message"], "ID linked successfully");
+
+    linked_collection()
+        .await
+        .insert_many([
+            doc! { "_id": format!("crm-{name}"), "plan": "gold" },
+            doc! { "_id": format!("note-{name}"), "user_id": ObjectId::parse_str(&id).unwrap(), "text": "hello" },
+        ])
+        .await
+        .unwrap();
+
+    let (status, _, profile) = api
+        .send(
+            Method::GET,
+            &format!("/users/{id}/full_profile/"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["email"], email);
+    assert_eq!(
+        profile["linked_data"].as_array().unwrap().len(),
+        2,
+        "{profile}"
+    );
+    assert!(profile.get("hashed_password").is_none());
+
+    let (status, _, body) = api
+        .send(Method::DELETE, &format!("/users/{id}/"), Some(&token), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["message"],
+        "User and associated data deleted successfully"
+    );
+
+    let (status, content_type, body) = api
+        .send(
+            Method::GET,
+            &format!("/users/{id}/full_profile/"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(content_type, "application/problem+json");
+    let left = linked_collection()
+        .await
+        .count_documents(doc! { "_id": { "$in": [format!("crm-{name}"), format!("note-{name}")] } })
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+#[ignore = "needs a running `cargo lambda watch`: run through `make test`"]
+async fn both_slash_forms_and_errors_over_http() {
+    let api = Api::from_env();
+    let name = format!("e2f{}", &ObjectId::new().to_hex()[16..]);
+    let email = format!("{name}@example.com");
+    let (status, _, body) = api
+        .send(
+            Method::POST,
+            "/auth/register/",
+            None,
+            Some(json!({ "username": name, "email": email, "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    let (_, _, body) = api
+        .send(
+            Method::POST,
+            "/auth/login/",
+            None,
+            Some(json!({ "email": email, "password": PASSWORD })),
+        )
+        .await;
+    let token = body["access_token"].as_str().unwrap().to_string();
+
+    let (status, _, _) = api
+        .send(
+            Method::PUT,
+            &format!("/users/{id}/link_id"),
+            Some(&token),
+            Some(json!({ "external_id": format!("x-{name}") })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = api
+        .send(
+            Method::GET,
+            &format!("/users/{id}/full_profile"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, content_type, _) = api
+        .send(
+            Method::GET,
+            &format!("/users/{id}/full_profile"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::UNAUTHORIZED, "application/problem+json")
+    );
+    let (status, _, _) = api
+        .send(
+            Method::GET,
+            "/users/not-an-id/full_profile/",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _, _) = api.send(Method::GET, "/auth/register", None, None).await;
+    assert_eq!(status, 405);
+    let (status, _, body) = api
+        .send(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({ "email": email, "password": "wrong password" })),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+
+    let (status, _, _) = api
+        .send(Method::DELETE, &format!("/users/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(status, 200);
+}
