@@ -328,41 +328,45 @@ async fn users_routes_require_the_owners_valid_token() {
     let (alice, alice_token) = signed_up(&app, "alice").await;
     let (_bob, bob_token) = signed_up(&app, "bobby").await;
 
-    let events: [(fn(&str, &str) -> Event, &str); 3] = [
-        (|id, token| link_event(id, token, "ext-1"), "link"),
-        (profile_event, "profile"),
-        (delete_event, "delete"),
-    ];
-    for (event, name) in events {
-        let handler = match name {
-            "link" => Function::LinkExternalId,
-            "profile" => Function::GetFullProfile,
-            _ => Function::DeleteUser,
+    for function in [
+        Function::LinkExternalId,
+        Function::GetFullProfile,
+        Function::DeleteUser,
+    ] {
+        let event = |user_id: &str| match function {
+            Function::LinkExternalId => Event::http_api("PUT", "/users/{user_id}/link_id")
+                .user_id(user_id)
+                .json(json!({ "external_id": "ext-1" })),
+            Function::GetFullProfile => {
+                Event::http_api("GET", "/users/{user_id}/full_profile").user_id(user_id)
+            }
+            _ => Event::http_api("DELETE", "/users/{user_id}").user_id(user_id),
         };
-        // No token at all.
-        let mut request = event(&alice, "x");
-        request = request.header("authorization", "");
-        let missing = app.call(handler, request).await.problem(401);
-        assert_eq!(missing.header("www-authenticate"), "Bearer", "{name}");
-        // A token that is not ours.
+        let missing = app.call(function, event(&alice)).await.problem(401);
+        assert_eq!(missing.header("www-authenticate"), "Bearer", "{function:?}");
+        let wrong_scheme = event(&alice).header("authorization", &format!("Basic {alice_token}"));
+        app.call(function, wrong_scheme).await.problem(401);
         let invalid = app
-            .call(handler, event(&alice, "eyJhbGciOiJIUzI1NiJ9.e30.c2ln"))
+            .call(
+                function,
+                event(&alice).bearer("eyJhbGciOiJIUzI1NiJ9.e30.c2ln"),
+            )
             .await
             .problem(401);
-        assert!(
-            invalid.header("www-authenticate").starts_with("Bearer"),
-            "{name}"
+        assert_eq!(
+            invalid.header("www-authenticate"),
+            r#"Bearer error="invalid_token""#
         );
         // Bob's valid token on Alice's id.
-        app.call(handler, event(&alice, &bob_token))
+        app.call(function, event(&alice).bearer(&bob_token))
             .await
             .problem(403);
         // A malformed id never reaches MongoDB.
         let malformed = app
-            .call(handler, event("not-an-object-id", &alice_token))
+            .call(function, event("not-an-object-id").bearer(&alice_token))
             .await
             .problem(422);
-        assert_eq!(malformed.error_fields(), ["user_id"], "{name}");
+        assert_eq!(malformed.error_fields(), ["user_id"], "{function:?}");
     }
     // Nothing above changed Alice.
     let profile = app
