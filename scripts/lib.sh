@@ -35,9 +35,9 @@ print(s.getsockname()[1])
 s.close()'
 }
 
-# Prints 64 random hex characters.
+# random_hex [BYTES]: prints 2*BYTES (default 32 bytes = 64) random hex characters.
 random_hex() {
-    "$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(32))'
+    "$VENV/bin/python" -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv[1])))' "${1:-32}"
 }
 
 # True when a MongoDB wire server at $1 answers a real `ping` command; a bare
@@ -100,10 +100,11 @@ descendants() {
     done
 }
 
-# kill_tree PID: stops a process and everything it spawned. cargo-lambda runs
-# each function under `cargo run`, in process groups of its own, so killing one
-# process group is not enough; the tree is collected before anything is killed,
-# because orphans are re-parented and could no longer be found afterwards.
+# kill_tree PID: stops a process and everything it spawned. cargo-lambda watch
+# starts each function (via `cargo run`, which execs the binary) in a process
+# group of its own, so killing one process group is not enough. The tree is
+# collected before anything is killed: orphans are re-parented to init and
+# could no longer be found afterwards.
 kill_tree() {
     local root="$1" pids pid
     kill -0 "$root" 2>/dev/null || return 0
@@ -157,4 +158,37 @@ wait_for_http_code() {
         fi
         sleep 1
     done
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1. A plain connect,
+# not an HTTP request: any path would make cargo-lambda start a function.
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# start_watch PORT LOG_FILE|- [extra cargo-lambda flags...]
+# Starts `cargo lambda watch` on 127.0.0.1:PORT in the background and sets
+# WATCH_PID. The functions inherit this process's environment (cargo-lambda 1.9
+# only adds its AWS_LAMBDA_* variables on top), so callers export their settings
+# or prefix the call with `VAR=value` assignments. Inheritance also keeps
+# JWT_SECRET out of the watcher's log, which prints --env-var values.
+# RUST_LOG is the exception: the functions get it through --env-var, and the
+# watcher runs with its own default, because RUST_LOG=info makes cargo-lambda
+# dump its whole configuration (tens of kB) on every log line of its shutdown.
+# setsid puts the watcher in a session of its own: a Ctrl-C in the terminal
+# then reaches only this script, whose trap stops the whole tree in order,
+# instead of racing cargo-lambda's own shutdown and orphaning functions.
+start_watch() {
+    local port="$1" logfile="$2"
+    shift 2
+    local cmd=(env -u RUST_LOG setsid cargo lambda watch
+        --invoke-address 127.0.0.1 --invoke-port "$port"
+        --env-var "RUST_LOG=${RUST_LOG:-info}" "$@")
+    if [[ "$logfile" == "-" ]]; then
+        "${cmd[@]}" &
+    else
+        "${cmd[@]}" >"$logfile" 2>&1 &
+    fi
+    WATCH_PID=$!
+    STARTED_PIDS+=("$WATCH_PID")
 }

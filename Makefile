@@ -1,0 +1,35 @@
+# Developer entry points. The scripts in scripts/ do the work; `make` alone lists targets.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# cargo finds the `cargo lambda` subcommand on PATH, so the project venv goes first.
+VENV_BIN := $(CURDIR)/.venv/bin
+WITH_VENV := PATH="$(VENV_BIN):$$PATH"
+
+.PHONY: help dev test build fmt lint clean-data
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN { FS = ":.*## " } { printf "  make %-11s %s\n", $$1, $$2 }'
+
+dev: ## Run the API locally on http://127.0.0.1:9000 with SecantusDB (Ctrl-C stops)
+	scripts/dev.sh
+
+test: ## fmt check, cfn-lint, clippy, build, then all tests incl. end-to-end (what CI runs)
+	scripts/test.sh
+
+build: ## Release arm64 zips for Lambda in target/lambda/<function>/bootstrap.zip
+	scripts/bootstrap.sh
+	$(WITH_VENV) cargo-lambda lambda build --release --arm64 --output-format zip
+
+fmt: ## Format all Rust code
+	cargo fmt --all
+
+lint: ## clippy (warnings are errors) and cfn-lint on template.yaml
+	scripts/bootstrap.sh
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV_BIN)/cfn-lint template.yaml
+
+clean-data: ## Delete the local database (.data/) and the dev JWT secret (.local/)
+	rm -rf .data .local

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The full check that CI runs: formatting, template lint, clippy, build, then
+# every test (unit, handler tests against a real SecantusDB, and end-to-end
+# tests over HTTP against the five functions under `cargo lambda watch`).
+# Stops at the first failing step and exits with that step's code. Uses its own
+# database and ports, so a running `make dev` is left alone.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+tmp_dir=""
+watch_log=""
+
+on_exit() {
+    local rc=$?
+    trap - EXIT INT TERM
+    cleanup_started
+    local tally=""
+    if [[ -n "$tmp_dir" && -f "$tmp_dir/cargo-test.log" ]]; then
+        tally="$(test_tally "$tmp_dir/cargo-test.log")"
+    fi
+    if [[ -n "$tmp_dir" ]]; then
+        rm -rf "$tmp_dir"
+    fi
+    if ((rc == 0)); then
+        log "all checks passed in ${SECONDS} s"
+    else
+        log "FAILED (exit $rc) after ${SECONDS} s"
+    fi
+    # Last line: one total over all test binaries, since cargo's own last
+    # summary is that of the final binary (often doc-tests with 0 tests).
+    if [[ -n "$tally" ]]; then
+        printf '%s\n' "$tally"
+    fi
+    exit "$rc"
+}
+
+# Sums cargo's per-binary "test result:" lines into "tests: N passed, N failed, N skipped".
+test_tally() {
+    awk '/^test result:/ {
+            for (i = 1; i <= NF; i++) {
+                n = $i + 0
+                if ($(i + 1) ~ /^passed/) p += n
+                if ($(i + 1) ~ /^failed/) f += n
+                if ($(i + 1) ~ /^ignored/) s += n
+            }
+        }
+        END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$1"
+}
+
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step_no=0
+step() {
+    step_no=$((step_no + 1))
+    printf '\n==> [%d/6] %s\n' "$step_no" "$*" >&2
+}
+
+bootstrap
+tmp_dir="$(mktemp -d "${TMPDIR:-/tmp}/user-mgmt-test.XXXXXX")"
+
+if [[ -z "${MONGODB_URI:-}" ]]; then
+    db_port="$(free_port)"
+    log "starting SecantusDB on 127.0.0.1:$db_port (throwaway data in $tmp_dir)"
+    start_db "$db_port" "$tmp_dir/secantus" "$tmp_dir/secantus.log"
+    export MONGODB_URI="$DB_URI"
+else
+    log "using the database at MONGODB_URI"
+fi
+# A fresh secret per run: nothing may depend on a token from an earlier run.
+JWT_SECRET="$(random_hex 32)"
+export JWT_SECRET
+export JWT_ISSUER="${JWT_ISSUER:-user-management-api}"
+export JWT_AUDIENCE="${JWT_AUDIENCE:-user-management-api}"
+
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cfn-lint template.yaml"
+"$VENV/bin/cfn-lint" template.yaml
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build --workspace --bins"
+cargo build --workspace --bins
+
+step "cargo lambda watch (end-to-end server)"
+watch_port="$(free_port)"
+# A database per run, so end-to-end tests never see an earlier run's users.
+e2e_db="e2e_$(random_hex 6)"
+watch_log="$tmp_dir/cargo-lambda-watch.log"
+base_url="http://127.0.0.1:$watch_port"
+# Only the functions get these; --ignore-changes because a test run must not
+# reload functions halfway if a file changes.
+MONGODB_DB="$e2e_db" LINKED_COLLECTION=linked_collection RUST_LOG=info \
+    start_watch "$watch_port" "$watch_log" --ignore-changes
+log "waiting (up to 120 s) for $base_url/auth/login to answer 422"
+wait_for_http_code "$base_url/auth/login" 422 120 "$WATCH_PID" "$watch_log" \
+    -X POST -H 'content-type: application/json' -d '{}'
+log "functions are up at $base_url (database $e2e_db)"
+
+step "cargo test --workspace -- --include-ignored"
+export E2E_BASE_URL="$base_url" E2E_MONGODB_DB="$e2e_db"
+# tee keeps the output for the tally below; pipefail keeps cargo's exit code.
+cargo test --workspace -- --include-ignored 2>&1 | tee "$tmp_dir/cargo-test.log" || {
+    rc=$?
+    log "last lines of the cargo lambda watch log (function output):"
+    tail -n 60 "$watch_log" >&2 || true
+    exit "$rc"
+}
