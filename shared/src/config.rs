@@ -36,6 +36,9 @@ pub struct Config {
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// How long a just-rotated refresh token still returns the same successor.
+    pub refresh_grace: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -48,6 +51,8 @@ impl fmt::Debug for Config {
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_grace", &self.refresh_grace)
             .finish()
     }
 }
@@ -110,17 +115,6 @@ impl Config {
                 ),
             });
         }
-        let ttl_seconds = match env.var("ACCESS_TOKEN_TTL_SECONDS") {
-            None => 1800,
-            Some(raw) => raw
-                .parse::<u64>()
-                .ok()
-                .filter(|seconds| (60..=86_400).contains(seconds))
-                .ok_or(ConfigError::Invalid {
-                    variable: "ACCESS_TOKEN_TTL_SECONDS",
-                    reason: format!("expected whole seconds from 60 to 86400, got {raw:?}"),
-                })?,
-        };
         Ok(Self {
             mongodb_uri,
             database: name_or_default(env, "MONGODB_DB", "user_management")?,
@@ -132,9 +126,39 @@ impl Config {
             jwt_audience: env
                 .var("JWT_AUDIENCE")
                 .unwrap_or_else(|| "user-management-api".into()),
-            access_token_ttl: Duration::from_secs(ttl_seconds),
+            access_token_ttl: seconds(env, "ACCESS_TOKEN_TTL_SECONDS", 1800, 60..=86_400)?,
+            refresh_token_ttl: seconds(
+                env,
+                "REFRESH_TOKEN_TTL_SECONDS",
+                30 * 86_400,
+                3600..=365 * 86_400,
+            )?,
+            refresh_grace: seconds(env, "REFRESH_GRACE_SECONDS", 10, 0..=60)?,
         })
     }
+}
+
+fn seconds(
+    env: &impl Environment,
+    variable: &'static str,
+    default: u64,
+    allowed: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
+    let Some(raw) = env.var(variable) else {
+        return Ok(Duration::from_secs(default));
+    };
+    raw.parse::<u64>()
+        .ok()
+        .filter(|value| allowed.contains(value))
+        .map(Duration::from_secs)
+        .ok_or(ConfigError::Invalid {
+            variable,
+            reason: format!(
+                "expected whole seconds from {} to {}, got {raw:?}",
+                allowed.start(),
+                allowed.end()
+            ),
+        })
 }
 
 /// Database and collection names: MongoDB refuses `$`, `.`-edge cases and NULs at
@@ -180,6 +204,8 @@ mod tests {
         assert_eq!(config.database, "user_management");
         assert_eq!(config.linked_collection, "linked_collection");
         assert_eq!(config.access_token_ttl, Duration::from_secs(1800));
+        assert_eq!(config.refresh_token_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(config.refresh_grace, Duration::from_secs(10));
         let debug = format!("{config:?}");
         assert!(
             !debug.contains(SECRET) && !debug.contains("27017"),
@@ -189,7 +215,15 @@ mod tests {
 
     #[test]
     fn each_bad_variable_is_named() {
-        let cases: [(&[(&str, &str)], &str); 5] = [
+        let cases: [(&[(&str, &str)], &str); 6] = [
+            (
+                &[
+                    ("MONGODB_URI", "mongodb://h"),
+                    ("JWT_SECRET", SECRET),
+                    ("REFRESH_GRACE_SECONDS", "600"),
+                ],
+                "REFRESH_GRACE_SECONDS",
+            ),
             (&[("JWT_SECRET", SECRET)], "MONGODB_URI"),
             (&[("MONGODB_URI", "mongodb://h")], "JWT_SECRET"),
             (

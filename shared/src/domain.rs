@@ -1,12 +1,27 @@
-//! The five operations, as plain async functions over the store.
+//! The operations, as plain async functions over the store.
+
+use std::time::Duration;
 
 use mongodb::bson::oid::ObjectId;
+use mongodb::bson::DateTime;
 
 use crate::error::ApiError;
 use crate::passwords::{self, Verification};
-use crate::store::{NewUser, Profile, UserStore};
+use crate::refresh::{self, SessionPolicy};
+use crate::store::{Admission, NewUser, Profile, SessionRecord, UserStore};
 use crate::tokens::{AccessToken, Caller, TokenKeys};
 use crate::validation::{Credentials, Registration};
+
+/// Consecutive failures allowed before each further one locks the account.
+pub const FREE_LOGIN_FAILURES: i64 = 5;
+/// The longest lock: 2^(n−5) s grows to this and stays.
+pub const MAX_LOGIN_LOCK: Duration = Duration::from_secs(15 * 60);
+
+/// What login and refresh hand out.
+pub struct TokenPair {
+    pub access: AccessToken,
+    pub refresh_token: String,
+}
 
 pub async fn register(store: &UserStore, registration: Registration) -> Result<ObjectId, ApiError> {
     let Registration {
@@ -31,14 +46,29 @@ pub async fn register(store: &UserStore, registration: Registration) -> Result<O
     Ok(user_id)
 }
 
-/// Unknown e-mail and wrong password give the same error after the same argon2
-/// work, so neither the answer nor its timing tells whether an account exists.
+/// Throttled per e-mail; an unknown e-mail and a wrong password give the same
+/// error after the same argon2 work, so neither the answer nor its timing tells
+/// whether an account exists.
 pub async fn login(
     store: &UserStore,
     keys: &TokenKeys,
+    policy: &SessionPolicy,
     credentials: Credentials,
-) -> Result<AccessToken, ApiError> {
+) -> Result<TokenPair, ApiError> {
     let Credentials { email, password } = credentials;
+    match store.admit_login_attempt(&email).await? {
+        Admission::Locked { retry_after } => {
+            return Err(ApiError::TooManyAttempts {
+                retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            })
+        }
+        // Lock before checking, so that parallel guesses wait too; a success unlocks.
+        Admission::Allowed { failures } if failures >= FREE_LOGIN_FAILURES => {
+            store.lock_logins(&email, login_lock(failures)).await?;
+        }
+        Admission::Allowed { .. } => {}
+    }
+
     let Some(stored) = store.find_credentials(&email).await? else {
         blocking(move || passwords::verify_dummy(&password)).await?;
         return Err(ApiError::InvalidCredentials);
@@ -61,7 +91,25 @@ pub async fn login(
             }
         }
     }
-    Ok(keys.issue(stored.user_id))
+    store.clear_login_attempts(&email).await?;
+
+    let nonce = refresh::new_nonce();
+    let refresh_token = policy.secrets.refresh_token(&nonce, 0);
+    let session = SessionRecord::new(
+        stored.user_id,
+        nonce,
+        refresh::digest(&refresh_token),
+        policy.lifetime,
+    );
+    store.insert_session(&session).await?;
+    tracing::info!(user_id = %stored.user_id, session_id = %session.id, "logged in");
+    Ok(token_pair(keys, policy, &session))
+}
+
+/// 2^(n−5) seconds after the n-th consecutive failure, capped.
+pub fn login_lock(failures: i64) -> Duration {
+    let exponent = (failures - FREE_LOGIN_FAILURES).clamp(0, 20) as u32;
+    Duration::from_secs(2_u64.pow(exponent)).min(MAX_LOGIN_LOCK)
 }
 
 async fn upgrade_hash(
@@ -82,6 +130,108 @@ async fn upgrade_hash(
     Ok(())
 }
 
+/// Rotates a refresh token. The token just replaced still gets the same
+/// successor within the grace window (two tabs refreshing at once); after it,
+/// presenting a replaced token means it was copied, and the session ends.
+pub async fn refresh(
+    store: &UserStore,
+    keys: &TokenKeys,
+    policy: &SessionPolicy,
+    refresh_token: &str,
+) -> Result<TokenPair, ApiError> {
+    let digest = refresh::digest(refresh_token);
+    let session = store
+        .find_session_by_refresh_digest(&digest)
+        .await?
+        .ok_or(ApiError::InvalidRefreshToken)?;
+    if session.refresh_digest != digest {
+        return replay(store, keys, policy, session, &digest).await;
+    }
+    let successor = policy
+        .secrets
+        .refresh_token(&session.nonce, session.generation + 1);
+    let rotated = store
+        .rotate_session(
+            &session,
+            &digest,
+            &refresh::digest(&successor),
+            policy.lifetime,
+        )
+        .await?;
+    match rotated {
+        Some(rotated) => Ok(token_pair(keys, policy, &rotated)),
+        // A concurrent refresh of the same token won the rotation.
+        None => {
+            let session = store
+                .find_session(session.id)
+                .await?
+                .ok_or(ApiError::InvalidRefreshToken)?;
+            replay(store, keys, policy, session, &digest).await
+        }
+    }
+}
+
+async fn replay(
+    store: &UserStore,
+    keys: &TokenKeys,
+    policy: &SessionPolicy,
+    session: SessionRecord,
+    digest: &str,
+) -> Result<TokenPair, ApiError> {
+    let just_replaced = session
+        .retired_digests
+        .last()
+        .is_some_and(|last| last == digest);
+    let age = Duration::from_millis(
+        (DateTime::now().timestamp_millis() - session.rotated_at.timestamp_millis()).max(0) as u64,
+    );
+    if just_replaced && age <= policy.grace {
+        return Ok(token_pair(keys, policy, &session));
+    }
+    store.end_session(session.user_id, session.id).await?;
+    tracing::warn!(
+        user_id = %session.user_id,
+        session_id = %session.id,
+        "a replaced refresh token was presented again: session revoked"
+    );
+    Err(ApiError::InvalidRefreshToken)
+}
+
+/// The pair for the session's current generation; the same session state
+/// always gives the same pair.
+fn token_pair(keys: &TokenKeys, policy: &SessionPolicy, session: &SessionRecord) -> TokenPair {
+    let caller = Caller {
+        user_id: session.user_id,
+        session_id: session.id,
+    };
+    let issued_at = (session.rotated_at.timestamp_millis() / 1000) as u64;
+    let jti = policy
+        .secrets
+        .access_token_id(&session.nonce, session.generation);
+    TokenPair {
+        access: keys.issue(&caller, issued_at, jti),
+        refresh_token: policy
+            .secrets
+            .refresh_token(&session.nonce, session.generation),
+    }
+}
+
+pub async fn logout(store: &UserStore, caller: &Caller) -> Result<(), ApiError> {
+    if store.end_session(caller.user_id, caller.session_id).await? {
+        tracing::info!(user_id = %caller.user_id, session_id = %caller.session_id, "logged out");
+        Ok(())
+    } else {
+        Err(ApiError::SessionEnded)
+    }
+}
+
+pub async fn logout_all(store: &UserStore, caller: &Caller) -> Result<u64, ApiError> {
+    ensure_session_open(store, caller).await?;
+    let ended = store.end_all_sessions(caller.user_id).await?;
+    tracing::info!(user_id = %caller.user_id, ended, "all sessions ended");
+    Ok(ended)
+}
+
 /// Only the user a token names may act on that user.
 pub fn authorize(caller: &Caller, user_id: ObjectId) -> Result<(), ApiError> {
     if caller.user_id == user_id {
@@ -91,32 +241,44 @@ pub fn authorize(caller: &Caller, user_id: ObjectId) -> Result<(), ApiError> {
     }
 }
 
-/// A token whose user has gone (deleted) is refused, though its signature is still good.
+async fn ensure_session_open(store: &UserStore, caller: &Caller) -> Result<(), ApiError> {
+    if store
+        .session_is_open(caller.user_id, caller.session_id)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::SessionEnded)
+    }
+}
+
+/// A well-signed token is refused once its session has ended or its user is gone.
 pub async fn link_external_id(
     store: &UserStore,
-    user_id: ObjectId,
+    caller: &Caller,
     external_id: &str,
 ) -> Result<(), ApiError> {
-    if store.link_external_id(user_id, external_id).await? {
+    ensure_session_open(store, caller).await?;
+    if store.link_external_id(caller.user_id, external_id).await? {
         Ok(())
     } else {
         Err(ApiError::UnknownUser)
     }
 }
 
-pub async fn full_profile(store: &UserStore, user_id: ObjectId) -> Result<Profile, ApiError> {
+pub async fn full_profile(store: &UserStore, caller: &Caller) -> Result<Profile, ApiError> {
     store
-        .full_profile(user_id)
+        .full_profile(caller.user_id, caller.session_id)
         .await?
-        .ok_or(ApiError::UnknownUser)
+        .ok_or(ApiError::SessionEnded)
 }
 
-pub async fn delete_user(store: &UserStore, user_id: ObjectId) -> Result<(), ApiError> {
-    if store.delete_user(user_id).await? {
-        tracing::info!(user_id = %user_id, "user and linked data deleted");
+pub async fn delete_user(store: &UserStore, caller: &Caller) -> Result<(), ApiError> {
+    if store.delete_user(caller.user_id, caller.session_id).await? {
+        tracing::info!(user_id = %caller.user_id, "user, linked data and sessions deleted");
         Ok(())
     } else {
-        Err(ApiError::UnknownUser)
+        Err(ApiError::SessionEnded)
     }
 }
 
@@ -129,4 +291,16 @@ async fn blocking<T: Send + 'static>(
         tracing::error!(%error, "blocking task failed");
         ApiError::Internal
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_doubles_from_one_second_and_caps_at_fifteen_minutes() {
+        let locks: Vec<u64> = (5..=16).map(|n| login_lock(n).as_secs()).collect();
+        assert_eq!(locks, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]);
+        assert_eq!(login_lock(1_000).as_secs(), 900);
+    }
 }

@@ -32,6 +32,12 @@ pub enum ApiError {
     InvalidToken(TokenError),
     #[error("the token's user no longer exists")]
     UnknownUser,
+    #[error("the token's session has ended; log in again")]
+    SessionEnded,
+    #[error("the refresh token is invalid, expired or already used")]
+    InvalidRefreshToken,
+    #[error("too many failed logins for this e-mail; retry in {retry_after_seconds} s")]
+    TooManyAttempts { retry_after_seconds: u64 },
     #[error("the token does not grant access to this user")]
     Forbidden,
     #[error("the database is unavailable; try again shortly")]

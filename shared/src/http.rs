@@ -53,10 +53,10 @@ pub fn problem_response(error: &ApiError) -> Response<Body> {
         HeaderValue::from_static("application/problem+json"),
     );
     match error {
-        ApiError::MissingToken | ApiError::UnknownUser => {
+        ApiError::MissingToken => {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        ApiError::InvalidToken(_) => {
+        ApiError::InvalidToken(_) | ApiError::UnknownUser | ApiError::SessionEnded => {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Bearer error="invalid_token""#),
@@ -67,6 +67,11 @@ pub fn problem_response(error: &ApiError) -> Response<Body> {
         }
         ApiError::DatabaseUnavailable => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        ApiError::TooManyAttempts {
+            retry_after_seconds,
+        } => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
         }
         _ => {}
     }
@@ -85,9 +90,12 @@ fn status_of(error: &ApiError) -> StatusCode {
             StatusCode::CONFLICT
         }
         ApiError::InvalidCredentials
+        | ApiError::InvalidRefreshToken
         | ApiError::MissingToken
         | ApiError::InvalidToken(_)
-        | ApiError::UnknownUser => StatusCode::UNAUTHORIZED,
+        | ApiError::UnknownUser
+        | ApiError::SessionEnded => StatusCode::UNAUTHORIZED,
+        ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         ApiError::Forbidden => StatusCode::FORBIDDEN,
         ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,9 +109,12 @@ fn problem_type(error: &ApiError) -> &'static str {
         ApiError::UsernameTaken => "urn:problem:username-taken",
         ApiError::ExternalIdTaken => "urn:problem:external-id-taken",
         ApiError::InvalidCredentials => "urn:problem:invalid-credentials",
-        ApiError::MissingToken | ApiError::InvalidToken(_) | ApiError::UnknownUser => {
-            "urn:problem:invalid-token"
-        }
+        ApiError::MissingToken
+        | ApiError::InvalidToken(_)
+        | ApiError::UnknownUser
+        | ApiError::SessionEnded => "urn:problem:invalid-token",
+        ApiError::InvalidRefreshToken => "urn:problem:invalid-refresh-token",
+        ApiError::TooManyAttempts { .. } => "urn:problem:too-many-attempts",
         ApiError::DatabaseUnavailable => "urn:problem:database-unavailable",
         _ => "about:blank",
     }

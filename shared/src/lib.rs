@@ -9,6 +9,7 @@ pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod passwords;
+pub mod refresh;
 pub mod secrets;
 pub mod state;
 pub mod store;

@@ -7,6 +7,7 @@ use mongodb::error::ErrorKind;
 use mongodb::options::ClientOptions;
 
 use crate::config::{Config, ConfigError, ProcessEnvironment};
+use crate::refresh::SessionPolicy;
 use crate::store::{client_options, StoreError, UserStore};
 use crate::tokens::TokenKeys;
 
@@ -43,6 +44,7 @@ impl From<ConfigError> for InitError {
 pub struct AppState {
     pub store: Arc<UserStore>,
     pub tokens: TokenKeys,
+    pub sessions: SessionPolicy,
 }
 
 impl AppState {
@@ -81,6 +83,7 @@ impl AppState {
         Ok(Self {
             store: Arc::new(store),
             tokens: TokenKeys::new(config),
+            sessions: SessionPolicy::new(config),
         })
     }
 }

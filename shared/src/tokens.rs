@@ -44,6 +44,8 @@ struct Claims {
     iss: String,
     aud: String,
     jti: String,
+    /// The session this token belongs to: ending the session ends the token.
+    sid: String,
 }
 
 /// A freshly signed access token, as login returns it.
@@ -53,10 +55,11 @@ pub struct AccessToken {
     pub expires_in: u64,
 }
 
-/// Who a verified access token speaks for.
+/// Who a verified access token speaks for, and in which session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub user_id: ObjectId,
+    pub session_id: ObjectId,
 }
 
 /// Signing and verification keys with the rules both follow; built once at cold start.
@@ -89,19 +92,18 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(&self, user_id: ObjectId) -> AccessToken {
-        self.issue_at(user_id, unix_now())
-    }
-
-    fn issue_at(&self, user_id: ObjectId, now: u64) -> AccessToken {
+    /// Signs a token for `caller`. The same inputs give the same token, which
+    /// is what lets a refresh retried within the grace window answer identically.
+    pub fn issue(&self, caller: &Caller, issued_at: u64, jti: String) -> AccessToken {
         let claims = Claims {
-            sub: user_id.to_hex(),
-            iat: now,
-            nbf: now,
-            exp: now + self.ttl.as_secs(),
+            sub: caller.user_id.to_hex(),
+            iat: issued_at,
+            nbf: issued_at,
+            exp: issued_at + self.ttl.as_secs(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            jti: random_id(),
+            jti,
+            sid: caller.session_id.to_hex(),
         };
         let header = Header {
             typ: Some(TOKEN_TYPE.into()),
@@ -130,7 +132,12 @@ impl TokenKeys {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|error| classify(error.kind()))?;
         let user_id = ObjectId::parse_str(&data.claims.sub).map_err(|_| TokenError::Malformed)?;
-        Ok(Caller { user_id })
+        let session_id =
+            ObjectId::parse_str(&data.claims.sid).map_err(|_| TokenError::Malformed)?;
+        Ok(Caller {
+            user_id,
+            session_id,
+        })
     }
 }
 
@@ -147,19 +154,11 @@ fn classify(kind: &ErrorKind) -> TokenError {
     }
 }
 
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())
         .unwrap_or(0)
-}
-
-/// 128 random bits, hex-encoded: unique per token without coordination.
-fn random_id() -> String {
-    use rand_core::{OsRng, RngCore};
-    let mut bytes = [0u8; 16];
-    OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -179,11 +178,24 @@ mod tests {
             jwt_issuer: issuer.into(),
             jwt_audience: audience.into(),
             access_token_ttl: Duration::from_secs(1800),
+            refresh_token_ttl: Duration::from_secs(86_400),
+            refresh_grace: Duration::from_secs(10),
         }
     }
 
     fn keys() -> TokenKeys {
         TokenKeys::new(&config(SECRET, "issuer", "audience"))
+    }
+
+    fn caller() -> Caller {
+        Caller {
+            user_id: ObjectId::new(),
+            session_id: ObjectId::new(),
+        }
+    }
+
+    fn issue(keys: &TokenKeys, caller: &Caller) -> AccessToken {
+        keys.issue(caller, unix_now(), "jti".into())
     }
 
     /// Signs arbitrary header and claims with `secret`, bypassing `TokenKeys`.
@@ -200,11 +212,11 @@ mod tests {
         format!("{signing_input}.{signature}")
     }
 
-    fn good_claims(user_id: ObjectId) -> serde_json::Value {
+    fn good_claims(caller: &Caller) -> serde_json::Value {
         let now = unix_now();
         serde_json::json!({
-            "sub": user_id.to_hex(), "iat": now, "nbf": now, "exp": now + 600,
-            "iss": "issuer", "aud": "audience", "jti": "j"
+            "sub": caller.user_id.to_hex(), "iat": now, "nbf": now, "exp": now + 600,
+            "iss": "issuer", "aud": "audience", "jti": "j", "sid": caller.session_id.to_hex()
         })
     }
 
@@ -215,16 +227,21 @@ mod tests {
     }
 
     #[test]
-    fn issued_token_verifies_and_names_the_user() {
-        let user_id = ObjectId::new();
-        let token = keys().issue(user_id);
+    fn issued_token_verifies_and_names_the_user_and_session() {
+        let caller = caller();
+        let token = issue(&keys(), &caller);
         assert_eq!(token.expires_in, 1800);
-        assert_eq!(keys().verify(&token.token), Ok(Caller { user_id }));
+        assert_eq!(keys().verify(&token.token), Ok(caller.clone()));
+        // Deterministic: the same inputs sign the same token.
+        assert_eq!(
+            keys().issue(&caller, 1_000, "j".into()).token,
+            keys().issue(&caller, 1_000, "j".into()).token
+        );
     }
 
     #[test]
     fn issued_token_carries_every_claim_and_the_at_jwt_type() {
-        let token = keys().issue(ObjectId::new()).token;
+        let token = issue(&keys(), &caller()).token;
         let parts: Vec<_> = token.split('.').collect();
         let header: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
@@ -232,7 +249,7 @@ mod tests {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         assert_eq!(header["typ"], "at+jwt");
         assert_eq!(header["alg"], "HS256");
-        for claim in ["sub", "iat", "nbf", "exp", "iss", "aud", "jti"] {
+        for claim in ["sub", "iat", "nbf", "exp", "iss", "aud", "jti", "sid"] {
             assert!(claims.get(claim).is_some(), "missing {claim}: {claims}");
         }
         assert_eq!(
@@ -244,18 +261,18 @@ mod tests {
     #[test]
     fn a_forged_token_with_the_right_shape_verifies() {
         // Guards the forge helper itself, so that the rejections below mean something.
-        let user_id = ObjectId::new();
+        let caller = caller();
         let token = forge(
             &serde_json::json!({"alg": "HS256", "typ": "at+jwt"}),
-            &good_claims(user_id),
+            &good_claims(&caller),
             SECRET,
         );
-        assert_eq!(keys().verify(&token), Ok(Caller { user_id }));
+        assert_eq!(keys().verify(&token), Ok(caller));
     }
 
     #[test]
     fn every_rejection_case() {
-        let claims = good_claims(ObjectId::new());
+        let claims = good_claims(&caller());
         let header = serde_json::json!({"alg": "HS256", "typ": "at+jwt"});
         let now = unix_now();
         let cases = [
@@ -311,6 +328,14 @@ mod tests {
                 ),
                 TokenError::Malformed,
             ),
+            (
+                forge(
+                    &header,
+                    &with(&claims, "sid", "not-an-object-id".into()),
+                    SECRET,
+                ),
+                TokenError::Malformed,
+            ),
             ("not.a.token".to_string(), TokenError::Malformed),
             (String::new(), TokenError::Malformed),
         ];
@@ -321,7 +346,7 @@ mod tests {
 
     #[test]
     fn missing_exp_is_rejected() {
-        let mut claims = good_claims(ObjectId::new());
+        let mut claims = good_claims(&caller());
         claims.as_object_mut().unwrap().remove("exp");
         let token = forge(
             &serde_json::json!({"alg": "HS256", "typ": "at+jwt"}),
@@ -340,7 +365,7 @@ mod tests {
 
     #[test]
     fn alg_none_is_rejected() {
-        let claims = good_claims(ObjectId::new());
+        let claims = good_claims(&caller());
         let unsigned = format!(
             "{}.{}.",
             URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#),
@@ -351,9 +376,9 @@ mod tests {
 
     #[test]
     fn tampered_payload_is_rejected() {
-        let token = keys().issue(ObjectId::new()).token;
+        let token = issue(&keys(), &caller()).token;
         let parts: Vec<_> = token.split('.').collect();
-        let other = good_claims(ObjectId::new());
+        let other = good_claims(&caller());
         let tampered = format!(
             "{}.{}.{}",
             parts[0],
@@ -370,7 +395,7 @@ mod tests {
             "issuer",
             "audience",
         ));
-        let token = foreign.issue(ObjectId::new()).token;
+        let token = issue(&foreign, &caller()).token;
         assert_eq!(keys().verify(&token), Err(TokenError::BadSignature));
     }
 }

@@ -6,6 +6,8 @@ use serde_json::{Map, Value};
 pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
 pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
 pub const EXTERNAL_ID_CHARS: std::ops::RangeInclusive<usize> = 1..=128;
+/// Ours are 43; the limit only keeps junk out of the digest and the logs.
+const REFRESH_TOKEN_MAX_CHARS: usize = 256;
 /// RFC 5321's limit on a forward path, less the angle brackets.
 const EMAIL_MAX_CHARS: usize = 254;
 
@@ -99,6 +101,20 @@ pub fn credentials(body: &Map<String, Value>) -> Result<Credentials, Vec<FieldEr
             password,
         }),
         _ => Err(errors),
+    }
+}
+
+/// The refresh token of `POST /auth/refresh`: only its shape is checked here.
+pub fn refresh_token(body: &Map<String, Value>) -> Result<String, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let token = required_string(body, "refresh_token", &mut errors);
+    match token {
+        Some(token) if (1..=REFRESH_TOKEN_MAX_CHARS).contains(&token.len()) => Ok(token),
+        Some(_) => Err(vec![FieldError::new(
+            "refresh_token",
+            format!("must be 1 to {REFRESH_TOKEN_MAX_CHARS} characters"),
+        )]),
+        None => Err(errors),
     }
 }
 

@@ -33,7 +33,12 @@ impl TestApp {
     }
 
     pub async fn with_uri(uri: &str) -> Self {
-        let config = Config {
+        Self::with_config(uri, |_| {}).await
+    }
+
+    /// A test app whose configuration `adjust` changes first (say, a short grace window).
+    pub async fn with_config(uri: &str, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config {
             mongodb_uri: uri.to_string(),
             database: format!("handler_tests_{}", ObjectId::new().to_hex()),
             linked_collection: "linked_collection".into(),
@@ -41,7 +46,10 @@ impl TestApp {
             jwt_issuer: "user-management-api".into(),
             jwt_audience: "user-management-api".into(),
             access_token_ttl: Duration::from_secs(1800),
+            refresh_token_ttl: Duration::from_secs(30 * 86_400),
+            refresh_grace: Duration::from_secs(10),
         };
+        adjust(&mut config);
         let state = AppState::new(&config)
             .await
             .expect("test configuration is valid");
@@ -60,6 +68,10 @@ impl TestApp {
         self.db.collection(&self.config.linked_collection)
     }
 
+    pub fn sessions(&self) -> mongodb::Collection<Document> {
+        self.db.collection("sessions")
+    }
+
     /// Invokes one function's handler with `event`, as the Lambda runtime would.
     pub async fn call(&self, function: Function, event: Event) -> Answer {
         use users_core::handlers;
@@ -71,6 +83,9 @@ impl TestApp {
             Function::LinkExternalId => handlers::link_external_id(state, request).await,
             Function::GetFullProfile => handlers::get_full_profile(state, request).await,
             Function::DeleteUser => handlers::delete_user(state, request).await,
+            Function::Refresh => handlers::refresh(state, request).await,
+            Function::Logout => handlers::logout(state, request).await,
+            Function::LogoutAll => handlers::logout_all(state, request).await,
         };
         Answer::from_response(response.expect("handlers answer every failure with a response"))
     }
@@ -88,6 +103,9 @@ pub enum Function {
     LinkExternalId,
     GetFullProfile,
     DeleteUser,
+    Refresh,
+    Logout,
+    LogoutAll,
 }
 
 /// An API Gateway event, built as the service would receive it.

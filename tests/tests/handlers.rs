@@ -219,6 +219,7 @@ async fn login_returns_a_bearer_token_that_opens_the_users_routes() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["token_type"], "bearer");
     assert_eq!(answer.body["expires_in"], 1800);
+    assert_eq!(answer.body["refresh_token"].as_str().unwrap().len(), 43);
     let token = answer.body["access_token"].as_str().unwrap();
     let profile = app
         .call(
@@ -386,14 +387,34 @@ async fn a_token_signed_with_another_secret_is_refused() {
     let (alice, _) = signed_up(&app, "alice2").await;
     let mut other = app.config.clone();
     other.jwt_secret = b"a-completely-different-secret-32-bytes".to_vec();
-    let forged =
-        users_core::tokens::TokenKeys::new(&other).issue(ObjectId::parse_str(&alice).unwrap());
-    app.call(
-        Function::GetFullProfile,
-        profile_event(&alice, &forged.token),
-    )
-    .await
-    .problem(401);
+    // Right user, right open session, wrong key.
+    let user_id = ObjectId::parse_str(&alice).unwrap();
+    let session = app
+        .sessions()
+        .find_one(doc! { "user_id": user_id })
+        .await
+        .unwrap()
+        .unwrap();
+    let caller = users_core::tokens::Caller {
+        user_id,
+        session_id: session.get_object_id("_id").unwrap(),
+    };
+    let forged = users_core::tokens::TokenKeys::new(&other).issue(
+        &caller,
+        users_core::tokens::unix_now(),
+        "forged".into(),
+    );
+    let refused = app
+        .call(
+            Function::GetFullProfile,
+            profile_event(&alice, &forged.token),
+        )
+        .await
+        .problem(401);
+    assert_eq!(
+        refused.header("www-authenticate"),
+        r#"Bearer error="invalid_token""#
+    );
     app.drop().await;
 }
 
@@ -661,7 +682,10 @@ async fn delete_removes_the_user_and_their_data_and_kills_their_tokens() {
         (Function::DeleteUser, delete_event(&alice, &token)),
     ] {
         let refused = app.call(handler, event).await.problem(401);
-        assert_eq!(refused.header("www-authenticate"), "Bearer");
+        assert_eq!(
+            refused.header("www-authenticate"),
+            r#"Bearer error="invalid_token""#
+        );
     }
     login(&app, "alice7@example.com", PASSWORD)
         .await

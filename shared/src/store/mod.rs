@@ -1,0 +1,291 @@
+//! MongoDB access: users, the linked collection, sessions and login attempts.
+//!
+//! Uniqueness lives in unique indexes, never in check-then-insert, so concurrent
+//! requests cannot both win. Everything here is plain MongoDB: it runs unchanged
+//! on Atlas, a replica set or a standalone server.
+
+/// Runs a driver action inside `session` when there is one: the same steps
+/// serve the transactional path and the standalone fallback.
+macro_rules! in_session {
+    ($session:expr, $action:expr) => {
+        match $session.as_deref_mut() {
+            Some(session) => $action.session(session).await,
+            None => $action.await,
+        }
+    };
+}
+
+mod login_attempts;
+mod sessions;
+mod users;
+
+use std::time::Duration;
+
+use mongodb::bson::{doc, Document};
+use mongodb::error::{
+    Error as MongoError, ErrorKind, WriteFailure, TRANSIENT_TRANSACTION_ERROR,
+    UNKNOWN_TRANSACTION_COMMIT_RESULT,
+};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, ClientSession, Collection, IndexModel};
+use tokio::sync::OnceCell;
+
+pub use login_attempts::Admission;
+pub use sessions::SessionRecord;
+pub use users::{NewUser, Profile, StoredCredentials};
+
+const EMAIL_INDEX: &str = "users_email_unique";
+const USERNAME_INDEX: &str = "users_username_key_unique";
+const EXTERNAL_ID_INDEX: &str = "users_external_id_unique";
+const DUPLICATE_KEY: i32 = 11000;
+const TRANSACTION_ATTEMPTS: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("e-mail already registered")]
+    EmailTaken,
+    #[error("username already registered")]
+    UsernameTaken,
+    #[error("external id already linked to another user")]
+    ExternalIdTaken,
+    #[error("database unreachable: {0}")]
+    Unavailable(MongoError),
+    #[error("database error: {0}")]
+    Database(MongoError),
+}
+
+impl From<MongoError> for StoreError {
+    fn from(error: MongoError) -> Self {
+        let unreachable = matches!(
+            *error.kind,
+            ErrorKind::ServerSelection { .. }
+                | ErrorKind::Io(_)
+                | ErrorKind::ConnectionPoolCleared { .. }
+                | ErrorKind::DnsResolve { .. }
+        ) || error.contains_label("RetryableWriteError")
+            || error.contains_label(TRANSIENT_TRANSACTION_ERROR);
+        if unreachable {
+            Self::Unavailable(error)
+        } else {
+            Self::Database(error)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Deployment {
+    supports_transactions: bool,
+}
+
+/// Connection settings for one request per execution environment: a small pool,
+/// and timeouts that turn an unreachable database into a 503 within seconds,
+/// well inside API Gateway's 30 s.
+pub fn client_options(mut options: ClientOptions) -> ClientOptions {
+    options
+        .app_name
+        .get_or_insert_with(|| "user-management-api".into());
+    options.server_selection_timeout = Some(Duration::from_secs(3));
+    options.connect_timeout = Some(Duration::from_secs(2));
+    options.max_pool_size = Some(4);
+    options.min_pool_size = Some(1);
+    options.max_idle_time = Some(Duration::from_secs(300));
+    options
+}
+
+pub struct UserStore {
+    client: Client,
+    users: Collection<users::UserRecord>,
+    linked: Collection<Document>,
+    sessions: Collection<SessionRecord>,
+    login_attempts: Collection<Document>,
+    deployment: OnceCell<Deployment>,
+}
+
+impl UserStore {
+    /// Builds the store without I/O: the driver connects on first use.
+    pub fn new(
+        options: ClientOptions,
+        database: &str,
+        linked_collection: &str,
+    ) -> Result<Self, StoreError> {
+        let client = Client::with_options(options).map_err(StoreError::Database)?;
+        let db = client.database(database);
+        Ok(Self {
+            users: db.collection("users"),
+            linked: db.collection(linked_collection),
+            sessions: db.collection("sessions"),
+            login_attempts: db.collection("login_attempts"),
+            client,
+            deployment: OnceCell::new(),
+        })
+    }
+
+    /// Creates the indexes and learns what the deployment supports, once per
+    /// execution environment, before the first operation. `createIndexes` is a
+    /// no-op when they exist, so every cold start can afford it and no
+    /// environment needs a manual step. A failure is retried on the next request.
+    pub async fn prepare(&self) -> Result<(), StoreError> {
+        self.deployment().await.map(|_| ())
+    }
+
+    async fn deployment(&self) -> Result<Deployment, StoreError> {
+        self.deployment
+            .get_or_try_init(|| async {
+                self.create_indexes().await?;
+                let hello = self
+                    .client
+                    .database("admin")
+                    .run_command(doc! { "hello": 1 })
+                    .await?;
+                // Transactions need a replica set member or a mongos.
+                let supports_transactions = hello.contains_key("setName")
+                    || hello.get_str("msg").is_ok_and(|msg| msg == "isdbgrid");
+                tracing::info!(supports_transactions, "database ready");
+                Ok(Deployment {
+                    supports_transactions,
+                })
+            })
+            .await
+            .copied()
+    }
+
+    async fn create_indexes(&self) -> Result<(), StoreError> {
+        let named = |name: &str| IndexOptions::builder().name(name.to_string());
+        let index = |keys: Document, options: IndexOptions| {
+            IndexModel::builder().keys(keys).options(options).build()
+        };
+        let expires = |name: &str| named(name).expire_after(Duration::ZERO).build();
+        self.users
+            .create_indexes([
+                index(doc! { "email": 1 }, named(EMAIL_INDEX).unique(true).build()),
+                index(
+                    doc! { "username_key": 1 },
+                    named(USERNAME_INDEX).unique(true).build(),
+                ),
+                index(
+                    doc! { "external_id": 1 },
+                    named(EXTERNAL_ID_INDEX)
+                        .unique(true)
+                        .partial_filter_expression(doc! { "external_id": { "$type": "string" } })
+                        .build(),
+                ),
+            ])
+            .await?;
+        self.linked
+            .create_index(index(
+                doc! { "user_id": 1 },
+                named("linked_user_id").build(),
+            ))
+            .await?;
+        self.sessions
+            .create_indexes([
+                index(
+                    doc! { "refresh_digest": 1 },
+                    named("sessions_refresh_digest_unique").unique(true).build(),
+                ),
+                index(
+                    doc! { "retired_digests": 1 },
+                    named("sessions_retired_digests").build(),
+                ),
+                index(doc! { "user_id": 1 }, named("sessions_user_id").build()),
+                index(doc! { "expires_at": 1 }, expires("sessions_expire")),
+            ])
+            .await?;
+        self.login_attempts
+            .create_index(index(
+                doc! { "expires_at": 1 },
+                expires("login_attempts_expire"),
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Runs `work` in a transaction where the deployment has them, retrying
+    /// transient failures as the drivers' `withTransaction` does; elsewhere runs
+    /// the same steps in order, each of which is safe to retry.
+    async fn atomically(&self, work: Atomic) -> Result<bool, StoreError> {
+        if !self.deployment().await?.supports_transactions {
+            return Ok(self.run(None, &work).await?);
+        }
+        let mut session = self.client.start_session().await?;
+        let mut attempt = 1;
+        loop {
+            session.start_transaction().await?;
+            let outcome = match self.run(Some(&mut session), &work).await {
+                Ok(done) => commit(&mut session).await.map(|_| done),
+                Err(error) => {
+                    let _ = session.abort_transaction().await;
+                    Err(error)
+                }
+            };
+            match outcome {
+                Err(error)
+                    if error.contains_label(TRANSIENT_TRANSACTION_ERROR)
+                        && attempt < TRANSACTION_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        session: Option<&mut ClientSession>,
+        work: &Atomic,
+    ) -> Result<bool, MongoError> {
+        match *work {
+            Atomic::DeleteUser {
+                user_id,
+                session_id,
+            } => self.delete_steps(session, user_id, session_id).await,
+        }
+    }
+}
+
+/// The writes that must commit together or not at all. An enum rather than a
+/// closure: the steps' futures must stay `Send` for the Lambda runtime.
+enum Atomic {
+    DeleteUser {
+        user_id: mongodb::bson::oid::ObjectId,
+        session_id: mongodb::bson::oid::ObjectId,
+    },
+}
+
+async fn commit(session: &mut ClientSession) -> Result<(), MongoError> {
+    let mut attempt = 1;
+    loop {
+        match session.commit_transaction().await {
+            Err(error)
+                if error.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
+                    && attempt < TRANSACTION_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_duplicate_key(error: &MongoError) -> bool {
+    duplicate_key_message(error).is_some()
+}
+
+fn duplicate_key_message(error: &MongoError) -> Option<&str> {
+    match &*error.kind {
+        ErrorKind::Write(WriteFailure::WriteError(write)) if write.code == DUPLICATE_KEY => {
+            Some(&write.message)
+        }
+        ErrorKind::Command(command) if command.code == DUPLICATE_KEY => Some(&command.message),
+        _ => None,
+    }
+}
+
+/// The unique index of `users` a duplicate-key error names, if it is one.
+fn duplicate_user_index(error: &MongoError) -> Option<&'static str> {
+    let message = duplicate_key_message(error)?;
+    [EMAIL_INDEX, USERNAME_INDEX, EXTERNAL_ID_INDEX]
+        .into_iter()
+        .find(|index| message.contains(index))
+}

@@ -1,0 +1,270 @@
+//! Users and the linked collection: registration, credentials, linking, the
+//! profile join and deletion.
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, Bson, DateTime, Document};
+use mongodb::error::Error as MongoError;
+use mongodb::ClientSession;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    duplicate_user_index, Atomic, StoreError, UserStore, EMAIL_INDEX, EXTERNAL_ID_INDEX,
+    USERNAME_INDEX,
+};
+use crate::bson_json::document_to_json;
+
+/// A user as stored. `username_key` is the lower-cased username: its unique index
+/// makes usernames unique case-insensitively without relying on collations.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct UserRecord {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    username: String,
+    username_key: String,
+    email: String,
+    hashed_password: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    external_id: Option<String>,
+    created_at: DateTime,
+}
+
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub hashed_password: String,
+}
+
+/// What login needs to know about an account.
+#[derive(Debug, Deserialize)]
+pub struct StoredCredentials {
+    #[serde(rename = "_id")]
+    pub user_id: ObjectId,
+    pub hashed_password: String,
+}
+
+/// The public view of a user with the linked data: no credential field can reach it.
+#[derive(Debug, Serialize)]
+pub struct Profile {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub external_id: Option<String>,
+    pub created_at: String,
+    pub linked_data: Vec<serde_json::Value>,
+}
+
+impl UserStore {
+    pub async fn insert_user(&self, user: NewUser) -> Result<ObjectId, StoreError> {
+        self.deployment().await?;
+        let record = UserRecord {
+            id: ObjectId::new(),
+            username_key: user.username.to_lowercase(),
+            username: user.username,
+            email: user.email,
+            hashed_password: user.hashed_password,
+            external_id: None,
+            created_at: DateTime::now(),
+        };
+        match self.users.insert_one(&record).await {
+            Ok(_) => Ok(record.id),
+            Err(error) => Err(match duplicate_user_index(&error) {
+                Some(EMAIL_INDEX) => StoreError::EmailTaken,
+                Some(USERNAME_INDEX) => StoreError::UsernameTaken,
+                _ => error.into(),
+            }),
+        }
+    }
+
+    pub async fn find_credentials(
+        &self,
+        email: &str,
+    ) -> Result<Option<StoredCredentials>, StoreError> {
+        self.deployment().await?;
+        Ok(self
+            .users
+            .clone_with_type::<StoredCredentials>()
+            .find_one(doc! { "email": email })
+            .projection(doc! { "_id": 1, "hashed_password": 1 })
+            .await?)
+    }
+
+    /// Replaces a hash only if it is still the one we verified, so a concurrent
+    /// password change is never overwritten by a stale re-hash.
+    pub async fn replace_password_hash(
+        &self,
+        user_id: ObjectId,
+        verified_hash: &str,
+        new_hash: &str,
+    ) -> Result<(), StoreError> {
+        self.users
+            .update_one(
+                doc! { "_id": user_id, "hashed_password": verified_hash },
+                doc! { "$set": { "hashed_password": new_hash } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Links `external_id` to the user; false when the user does not exist.
+    pub async fn link_external_id(
+        &self,
+        user_id: ObjectId,
+        external_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.deployment().await?;
+        match self
+            .users
+            .update_one(
+                doc! { "_id": user_id },
+                doc! { "$set": { "external_id": external_id } },
+            )
+            .await
+        {
+            Ok(result) => Ok(result.matched_count == 1),
+            Err(error) if duplicate_user_index(&error) == Some(EXTERNAL_ID_INDEX) => {
+                Err(StoreError::ExternalIdTaken)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The user's profile and linked data in one aggregation round trip: the
+    /// document whose `_id` is the user's external id (the original `$lookup`)
+    /// and those whose `user_id` is the user (the original delete filter). The
+    /// same round trip checks that the caller's session is still open; `None`
+    /// when the user or the session is gone.
+    pub async fn full_profile(
+        &self,
+        user_id: ObjectId,
+        session_id: ObjectId,
+    ) -> Result<Option<Profile>, StoreError> {
+        self.deployment().await?;
+        let pipeline = [
+            doc! { "$match": { "_id": user_id } },
+            doc! { "$lookup": {
+                "from": self.sessions.name(),
+                "pipeline": [
+                    { "$match": { "_id": session_id, "user_id": user_id, "expires_at": { "$gt": DateTime::now() } } },
+                    { "$project": { "_id": 1 } },
+                ],
+                "as": "open_session",
+            } },
+            doc! { "$match": { "open_session": { "$ne": [] } } },
+            doc! { "$lookup": {
+                "from": self.linked.name(),
+                "let": { "external_id": "$external_id", "user_id": "$_id" },
+                "pipeline": [
+                    { "$match": { "$expr": { "$or": [
+                        { "$eq": ["$_id", "$$external_id"] },
+                        { "$eq": ["$user_id", "$$user_id"] },
+                        { "$eq": ["$user_id", user_id.to_hex()] },
+                    ] } } },
+                ],
+                "as": "linked_data",
+            } },
+            // An allow-list: fields added to users later stay private by default.
+            doc! { "$project": {
+                "username": 1, "email": 1, "external_id": 1, "created_at": 1, "linked_data": 1,
+            } },
+        ];
+        let mut cursor = self.users.aggregate(pipeline).await?;
+        if !cursor.advance().await? {
+            return Ok(None);
+        }
+        let document = cursor.deserialize_current()?;
+        Ok(Some(profile_from(user_id, document)))
+    }
+
+    /// Deletes the user, every linked document the profile shows and all the
+    /// user's sessions, if `session_id` is one of them and still open; false
+    /// otherwise. Atomic where the deployment has transactions; elsewhere linked
+    /// data goes first and the user after, so a failure midway leaves the user
+    /// in place to retry.
+    pub async fn delete_user(
+        &self,
+        user_id: ObjectId,
+        session_id: ObjectId,
+    ) -> Result<bool, StoreError> {
+        self.atomically(Atomic::DeleteUser {
+            user_id,
+            session_id,
+        })
+        .await
+    }
+
+    pub(super) async fn delete_steps(
+        &self,
+        mut session: Option<&mut ClientSession>,
+        user_id: ObjectId,
+        session_id: ObjectId,
+    ) -> Result<bool, MongoError> {
+        if !self
+            .session_is_open_in(session.as_deref_mut(), user_id, session_id)
+            .await?
+        {
+            return Ok(false);
+        }
+        let users = self.users.clone_with_type::<Document>();
+        let user = in_session!(
+            session,
+            users
+                .find_one(doc! { "_id": user_id })
+                .projection(doc! { "external_id": 1 })
+        )?;
+        let Some(user) = user else {
+            return Ok(false);
+        };
+        let external_id = user.get_str("external_id").ok().map(str::to_string);
+        in_session!(
+            session,
+            self.linked.delete_many(linked_filter(user_id, external_id))
+        )?;
+        let deleted = in_session!(session, self.users.delete_one(doc! { "_id": user_id }))?;
+        in_session!(
+            session,
+            self.sessions.delete_many(doc! { "user_id": user_id })
+        )?;
+        Ok(deleted.deleted_count == 1)
+    }
+}
+
+fn linked_filter(user_id: ObjectId, external_id: Option<String>) -> Document {
+    let mut by = vec![doc! { "user_id": { "$in": [user_id, user_id.to_hex()] } }];
+    if let Some(external_id) = external_id {
+        by.push(doc! { "_id": external_id });
+    }
+    doc! { "$or": by }
+}
+
+fn profile_from(user_id: ObjectId, mut document: Document) -> Profile {
+    let mut text = |field: &str| match document.remove(field) {
+        Some(Bson::String(value)) => Some(value),
+        _ => None,
+    };
+    let username = text("username").unwrap_or_default();
+    let email = text("email").unwrap_or_default();
+    let external_id = text("external_id");
+    let created_at = document
+        .get_datetime("created_at")
+        .ok()
+        .and_then(|instant| instant.try_to_rfc3339_string().ok())
+        .unwrap_or_default();
+    let linked_data = match document.remove("linked_data") {
+        Some(Bson::Array(items)) => items
+            .into_iter()
+            .filter_map(|item| match item {
+                Bson::Document(linked) => Some(document_to_json(linked)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Profile {
+        id: user_id.to_hex(),
+        username,
+        email,
+        external_id,
+        created_at,
+        linked_data,
+    }
+}
