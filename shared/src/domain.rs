@@ -56,17 +56,15 @@ pub async fn login(
     credentials: Credentials,
 ) -> Result<TokenPair, ApiError> {
     let Credentials { email, password } = credentials;
-    match store.admit_login_attempt(&email).await? {
-        Admission::Locked { retry_after } => {
-            return Err(ApiError::TooManyAttempts {
-                retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
-            })
-        }
-        // Lock before checking, so that parallel guesses wait too; a success unlocks.
-        Admission::Allowed { failures } if failures >= FREE_LOGIN_FAILURES => {
-            store.lock_logins(&email, login_lock(failures)).await?;
-        }
-        Admission::Allowed { .. } => {}
+    // From the fifth attempt on, admission itself locks the next ones, before
+    // the password is checked; a success clears the lock and the count.
+    let admission = store
+        .admit_login_attempt(&email, FREE_LOGIN_FAILURES, login_lock)
+        .await?;
+    if let Admission::Locked { retry_after } = admission {
+        return Err(ApiError::TooManyAttempts {
+            retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+        });
     }
 
     let Some(stored) = store.find_credentials(&email).await? else {

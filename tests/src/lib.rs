@@ -13,6 +13,15 @@ use users_core::config::Config;
 use users_core::AppState;
 
 pub const JWT_SECRET: &str = "handler-tests-secret-at-least-32-bytes-long";
+/// Strong enough for zxcvbn; every test user has it.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A registered, logged-in user.
+pub struct SignedUp {
+    pub user_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
 
 pub fn mongodb_uri() -> String {
     std::env::var("MONGODB_URI").expect(
@@ -88,6 +97,48 @@ impl TestApp {
             Function::LogoutAll => handlers::logout_all(state, request).await,
         };
         Answer::from_response(response.expect("handlers answer every failure with a response"))
+    }
+
+    pub async fn register(&self, username: &str, email: &str) -> Answer {
+        let body = json!({ "username": username, "email": email, "password": PASSWORD });
+        self.call(
+            Function::Register,
+            Event::http_api("POST", "/auth/register").json(body),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Answer {
+        let body = json!({ "email": email, "password": password });
+        self.call(
+            Function::Login,
+            Event::http_api("POST", "/auth/login").json(body),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Answer {
+        let body = json!({ "refresh_token": refresh_token });
+        self.call(
+            Function::Refresh,
+            Event::http_api("POST", "/auth/refresh").json(body),
+        )
+        .await
+    }
+
+    /// Registers `name` (e-mail `name@example.com`) and logs in.
+    pub async fn sign_up(&self, name: &str) -> SignedUp {
+        let email = format!("{name}@example.com");
+        let registered = self.register(name, &email).await;
+        assert_eq!(registered.status, 201, "{}", registered.body);
+        let logged_in = self.login(&email, PASSWORD).await;
+        assert_eq!(logged_in.status, 200, "{}", logged_in.body);
+        let text = |answer: &Answer, field: &str| answer.body[field].as_str().unwrap().to_string();
+        SignedUp {
+            user_id: text(&registered, "id"),
+            access_token: text(&logged_in, "access_token"),
+            refresh_token: text(&logged_in, "refresh_token"),
+        }
     }
 
     pub async fn drop(self) {

@@ -2,43 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use api_tests::{Answer, Event, Function, TestApp};
+use api_tests::{Event, Function, SignedUp, TestApp, PASSWORD};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Binary, DateTime, Decimal128};
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-async fn register(app: &TestApp, username: &str, email: &str) -> Answer {
-    app.call(
-        Function::Register,
-        Event::http_api("POST", "/auth/register").json(json!({
-            "username": username, "email": email, "password": PASSWORD
-        })),
-    )
-    .await
-}
-
-async fn login(app: &TestApp, email: &str, password: &str) -> Answer {
-    app.call(
-        Function::Login,
-        Event::http_api("POST", "/auth/login")
-            .json(json!({ "email": email, "password": password })),
-    )
-    .await
-}
-
-/// A registered, logged-in user: (user id, access token).
-async fn signed_up(app: &TestApp, name: &str) -> (String, String) {
-    let registered = register(app, name, &format!("{name}@example.com")).await;
-    assert_eq!(registered.status, 201, "{}", registered.body);
-    let logged_in = login(app, &format!("{name}@example.com"), PASSWORD).await;
-    assert_eq!(logged_in.status, 200, "{}", logged_in.body);
-    (
-        registered.body["id"].as_str().unwrap().to_string(),
-        logged_in.body["access_token"].as_str().unwrap().to_string(),
-    )
-}
 
 fn link_event(user_id: &str, token: &str, external_id: &str) -> Event {
     Event::http_api("PUT", "/users/{user_id}/link_id")
@@ -64,7 +31,7 @@ fn delete_event(user_id: &str, token: &str) -> Event {
 #[tokio::test]
 async fn register_creates_a_user_with_an_argon2id_hash() {
     let app = TestApp::new().await;
-    let answer = register(&app, "Ada_Lovelace", "  Ada@Example.COM ").await;
+    let answer = app.register("Ada_Lovelace", "  Ada@Example.COM ").await;
     assert_eq!(answer.status, 201, "{}", answer.body);
     let id = answer.body["id"].as_str().unwrap();
     assert_eq!(id.len(), 24);
@@ -108,18 +75,17 @@ async fn register_accepts_json_without_a_content_type() {
 #[tokio::test]
 async fn register_refuses_duplicates_by_email_and_username_case_insensitively() {
     let app = TestApp::new().await;
-    assert_eq!(
-        register(&app, "grace", "grace@example.com").await.status,
-        201
-    );
+    assert_eq!(app.register("grace", "grace@example.com").await.status, 201);
 
-    let same_email = register(&app, "other", "GRACE@example.com")
+    let same_email = app
+        .register("other", "GRACE@example.com")
         .await
         .problem(409);
     assert_eq!(same_email.error_fields(), ["email"]);
     assert_eq!(same_email.body["type"], "urn:problem:email-taken");
 
-    let same_username = register(&app, "GRACE", "other@example.com")
+    let same_username = app
+        .register("GRACE", "other@example.com")
         .await
         .problem(409);
     assert_eq!(same_username.error_fields(), ["username"]);
@@ -138,7 +104,7 @@ async fn concurrent_registrations_of_one_email_give_exactly_one_201() {
             } else {
                 "RACE@example.com"
             };
-            register(app, &format!("racer{n}"), email).await.status
+            app.register(&format!("racer{n}"), email).await.status
         }
     });
     let mut statuses = futures_util::future::join_all(attempts).await;
@@ -214,8 +180,8 @@ async fn register_refuses_bad_bodies_and_methods() {
 #[tokio::test]
 async fn login_returns_a_bearer_token_that_opens_the_users_routes() {
     let app = TestApp::new().await;
-    let id = register(&app, "login_ok", "login@example.com").await.body["id"].clone();
-    let answer = login(&app, " LOGIN@example.com", PASSWORD).await;
+    let id = app.register("login_ok", "login@example.com").await.body["id"].clone();
+    let answer = app.login(" LOGIN@example.com", PASSWORD).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["token_type"], "bearer");
     assert_eq!(answer.body["expires_in"], 1800);
@@ -234,14 +200,16 @@ async fn login_returns_a_bearer_token_that_opens_the_users_routes() {
 #[tokio::test]
 async fn wrong_password_and_unknown_email_look_the_same() {
     let app = TestApp::new().await;
-    register(&app, "same_face", "same@example.com").await;
+    app.register("same_face", "same@example.com").await;
     let started = Instant::now();
-    let wrong = login(&app, "same@example.com", "not the password")
+    let wrong = app
+        .login("same@example.com", "not the password")
         .await
         .problem(401);
     let wrong_took = started.elapsed();
     let started = Instant::now();
-    let unknown = login(&app, "nobody@example.com", "not the password")
+    let unknown = app
+        .login("nobody@example.com", "not the password")
         .await
         .problem(401);
     let unknown_took = started.elapsed();
@@ -266,7 +234,8 @@ async fn login_refuses_bad_input() {
         .await
         .problem(422);
     assert_eq!(answer.error_fields(), ["email", "password"]);
-    let long = login(&app, "a@example.com", &"x".repeat(129))
+    let long = app
+        .login("a@example.com", &"x".repeat(129))
         .await
         .problem(422);
     assert_eq!(long.error_fields(), ["password"]);
@@ -280,7 +249,7 @@ async fn login_refuses_bad_input() {
 async fn login_upgrades_a_weaker_stored_hash() {
     use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
     let app = TestApp::new().await;
-    let id = register(&app, "legacy", "legacy@example.com").await.body["id"].clone();
+    let id = app.register("legacy", "legacy@example.com").await.body["id"].clone();
     let oid = ObjectId::parse_str(id.as_str().unwrap()).unwrap();
     let weak = argon2::Argon2::new(
         argon2::Algorithm::Argon2id,
@@ -298,10 +267,7 @@ async fn login_upgrades_a_weaker_stored_hash() {
         .await
         .unwrap();
 
-    assert_eq!(
-        login(&app, "legacy@example.com", PASSWORD).await.status,
-        200
-    );
+    assert_eq!(app.login("legacy@example.com", PASSWORD).await.status, 200);
     let stored = app
         .users()
         .find_one(doc! { "_id": oid })
@@ -314,10 +280,7 @@ async fn login_upgrades_a_weaker_stored_hash() {
         upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{upgraded}"
     );
-    assert_eq!(
-        login(&app, "legacy@example.com", PASSWORD).await.status,
-        200
-    );
+    assert_eq!(app.login("legacy@example.com", PASSWORD).await.status, 200);
     app.drop().await;
 }
 
@@ -326,8 +289,16 @@ async fn login_upgrades_a_weaker_stored_hash() {
 #[tokio::test]
 async fn users_routes_require_the_owners_valid_token() {
     let app = TestApp::new().await;
-    let (alice, alice_token) = signed_up(&app, "alice").await;
-    let (_bob, bob_token) = signed_up(&app, "bobby").await;
+    let SignedUp {
+        user_id: alice,
+        access_token: alice_token,
+        ..
+    } = app.sign_up("alice").await;
+    let SignedUp {
+        user_id: _bob,
+        access_token: bob_token,
+        ..
+    } = app.sign_up("bobby").await;
 
     for function in [
         Function::LinkExternalId,
@@ -384,7 +355,11 @@ async fn users_routes_require_the_owners_valid_token() {
 #[tokio::test]
 async fn a_token_signed_with_another_secret_is_refused() {
     let app = TestApp::new().await;
-    let (alice, _) = signed_up(&app, "alice2").await;
+    let SignedUp {
+        user_id: alice,
+        access_token: _,
+        ..
+    } = app.sign_up("alice2").await;
     let mut other = app.config.clone();
     other.jwt_secret = b"a-completely-different-secret-32-bytes".to_vec();
     // Right user, right open session, wrong key.
@@ -423,8 +398,16 @@ async fn a_token_signed_with_another_secret_is_refused() {
 #[tokio::test]
 async fn linking_is_idempotent_replaceable_and_exclusive() {
     let app = TestApp::new().await;
-    let (alice, alice_token) = signed_up(&app, "alice3").await;
-    let (bob, bob_token) = signed_up(&app, "bob3").await;
+    let SignedUp {
+        user_id: alice,
+        access_token: alice_token,
+        ..
+    } = app.sign_up("alice3").await;
+    let SignedUp {
+        user_id: bob,
+        access_token: bob_token,
+        ..
+    } = app.sign_up("bob3").await;
 
     let linked = app
         .call(
@@ -482,7 +465,11 @@ async fn linking_is_idempotent_replaceable_and_exclusive() {
 #[tokio::test]
 async fn external_id_comes_from_the_body_or_the_query() {
     let app = TestApp::new().await;
-    let (alice, token) = signed_up(&app, "alice4").await;
+    let SignedUp {
+        user_id: alice,
+        access_token: token,
+        ..
+    } = app.sign_up("alice4").await;
     let route = || {
         Event::http_api("PUT", "/users/{user_id}/link_id")
             .user_id(&alice)
@@ -534,7 +521,11 @@ async fn external_id_comes_from_the_body_or_the_query() {
 #[tokio::test]
 async fn full_profile_joins_linked_data_and_never_shows_credentials() {
     let app = TestApp::new().await;
-    let (alice, token) = signed_up(&app, "alice5").await;
+    let SignedUp {
+        user_id: alice,
+        access_token: token,
+        ..
+    } = app.sign_up("alice5").await;
     let oid = ObjectId::parse_str(&alice).unwrap();
     app.call(
         Function::LinkExternalId,
@@ -608,7 +599,11 @@ async fn full_profile_joins_linked_data_and_never_shows_credentials() {
 #[tokio::test]
 async fn rest_api_v1_events_are_served_too() {
     let app = TestApp::new().await;
-    let (alice, token) = signed_up(&app, "alice6").await;
+    let SignedUp {
+        user_id: alice,
+        access_token: token,
+        ..
+    } = app.sign_up("alice6").await;
     let link = Event::rest_api("PUT", "/users/{user_id}/link_id")
         .user_id(&alice)
         .bearer(&token)
@@ -635,8 +630,16 @@ async fn rest_api_v1_events_are_served_too() {
 #[tokio::test]
 async fn delete_removes_the_user_and_their_data_and_kills_their_tokens() {
     let app = TestApp::new().await;
-    let (alice, token) = signed_up(&app, "alice7").await;
-    let (bob, _) = signed_up(&app, "bob7").await;
+    let SignedUp {
+        user_id: alice,
+        access_token: token,
+        ..
+    } = app.sign_up("alice7").await;
+    let SignedUp {
+        user_id: bob,
+        access_token: _,
+        ..
+    } = app.sign_up("bob7").await;
     let oid = ObjectId::parse_str(&alice).unwrap();
     app.call(
         Function::LinkExternalId,
@@ -687,12 +690,10 @@ async fn delete_removes_the_user_and_their_data_and_kills_their_tokens() {
             r#"Bearer error="invalid_token""#
         );
     }
-    login(&app, "alice7@example.com", PASSWORD)
-        .await
-        .problem(401);
+    app.login("alice7@example.com", PASSWORD).await.problem(401);
     // The e-mail and username are free again.
     assert_eq!(
-        register(&app, "alice7", "alice7@example.com").await.status,
+        app.register("alice7", "alice7@example.com").await.status,
         201
     );
     app.drop().await;
@@ -722,7 +723,8 @@ async fn an_unreachable_database_is_a_quick_503() {
     // Port 9 (discard) on loopback: nothing listens, connections are refused.
     let app = TestApp::with_uri("mongodb://127.0.0.1:9/?directConnection=true").await;
     let started = Instant::now();
-    let answer = register(&app, "offline", "offline@example.com")
+    let answer = app
+        .register("offline", "offline@example.com")
         .await
         .problem(503);
     assert!(
@@ -732,7 +734,7 @@ async fn an_unreachable_database_is_a_quick_503() {
     );
     assert_eq!(answer.body["type"], "urn:problem:database-unavailable");
     assert_eq!(answer.header("retry-after"), "1");
-    login(&app, "offline@example.com", PASSWORD)
+    app.login("offline@example.com", PASSWORD)
         .await
         .problem(503);
 }

@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use mongodb::bson::{doc, DateTime, Document};
-use mongodb::options::ReturnDocument;
 
 use super::{is_duplicate_key, StoreError, UserStore};
 
 /// How long the counter outlives the last attempt (or the lock, if later).
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
+/// Compare-and-swap rounds before contention itself is treated as a lock.
+const ADMISSION_ROUNDS: usize = 4;
 
 pub enum Admission {
     /// The attempt may proceed; `failures` counts it, as if it will fail.
@@ -22,58 +23,69 @@ pub enum Admission {
 }
 
 impl UserStore {
-    /// Counts an attempt before the password is checked, atomically, so that a
-    /// burst of parallel guesses cannot all slip in under the limit; a success
-    /// clears the count afterwards.
-    pub async fn admit_login_attempt(&self, email: &str) -> Result<Admission, StoreError> {
+    /// Counts an attempt before the password is checked and, from the
+    /// `locks_from`-th on, locks further ones for `lock(failures)`, in one
+    /// compare-and-swap on the count. Parallel attempts therefore queue on the
+    /// count: a burst of guesses cannot all slip in before the first lock lands.
+    /// A success clears the count afterwards.
+    pub async fn admit_login_attempt(
+        &self,
+        email: &str,
+        locks_from: i64,
+        lock: impl Fn(i64) -> Duration,
+    ) -> Result<Admission, StoreError> {
         self.deployment().await?;
-        let now = DateTime::now();
-        let counted = self
-            .login_attempts
-            .find_one_and_update(
-                doc! { "_id": email, "locked_until": { "$not": { "$gt": now } } },
-                doc! {
-                    "$inc": { "failures": 1_i64 },
-                    "$max": { "expires_at": now.saturating_add_duration(FORGET_AFTER) },
-                },
-            )
-            .upsert(true)
-            .return_document(ReturnDocument::After)
-            .await;
-        match counted {
-            Ok(Some(state)) => Ok(Admission::Allowed {
-                failures: failures(&state),
-            }),
-            Ok(None) => Ok(Admission::Allowed { failures: 1 }),
-            // The filter missed because of the lock, so the upsert hit the existing _id.
-            Err(error) if is_duplicate_key(&error) => {
-                let state = self
-                    .login_attempts
-                    .find_one(doc! { "_id": email })
-                    .await?
-                    .unwrap_or_default();
-                let until = state.get_datetime("locked_until").copied().unwrap_or(now);
-                let millis = (until.timestamp_millis() - now.timestamp_millis()).max(0) as u64;
-                Ok(Admission::Locked {
-                    retry_after: Duration::from_millis(millis),
-                })
+        for _ in 0..ADMISSION_ROUNDS {
+            let now = DateTime::now();
+            let state = self.login_attempts.find_one(doc! { "_id": email }).await?;
+            let (failures, locked_until) = match &state {
+                Some(state) => (
+                    state.get_i64("failures").unwrap_or(0),
+                    state.get_datetime("locked_until").ok().copied(),
+                ),
+                None => (0, None),
+            };
+            if let Some(until) = locked_until.filter(|until| *until > now) {
+                return Ok(Admission::Locked {
+                    retry_after: until_then(now, until),
+                });
             }
-            Err(error) => Err(error.into()),
+            let counted = failures + 1;
+            let new_lock =
+                (counted >= locks_from).then(|| now.saturating_add_duration(lock(counted)));
+            let forget_at = new_lock
+                .unwrap_or(now)
+                .saturating_add_duration(FORGET_AFTER);
+            let mut next = doc! { "failures": counted, "expires_at": forget_at };
+            if let Some(until) = new_lock {
+                next.insert("locked_until", until);
+            }
+            let won = if state.is_some() {
+                self.login_attempts
+                    .update_one(
+                        doc! { "_id": email, "failures": failures },
+                        doc! { "$set": next },
+                    )
+                    .await?
+                    .modified_count
+                    == 1
+            } else {
+                let mut first: Document = doc! { "_id": email };
+                first.extend(next);
+                match self.login_attempts.insert_one(first).await {
+                    Ok(_) => true,
+                    Err(error) if is_duplicate_key(&error) => false,
+                    Err(error) => return Err(error.into()),
+                }
+            };
+            if won {
+                return Ok(Admission::Allowed { failures: counted });
+            }
         }
-    }
-
-    pub async fn lock_logins(&self, email: &str, lock: Duration) -> Result<(), StoreError> {
-        let until = DateTime::now().saturating_add_duration(lock);
-        self.login_attempts
-            .update_one(
-                doc! { "_id": email },
-                doc! { "$set": {
-                    "locked_until": until,
-                    "expires_at": until.saturating_add_duration(FORGET_AFTER),
-                } },
-            )
-            .await?;
-        Ok(())
+        // Lost every round to parallel attempts on this e-mail: that is a burst.
+        Ok(Admission::Locked {
+            retry_after: Duration::from_secs(1),
+        })
     }
 
     pub async fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError> {
@@ -84,9 +96,6 @@ impl UserStore {
     }
 }
 
-fn failures(state: &Document) -> i64 {
-    state
-        .get_i64("failures")
-        .or_else(|_| state.get_i32("failures").map(i64::from))
-        .unwrap_or(1)
+fn until_then(now: DateTime, until: DateTime) -> Duration {
+    Duration::from_millis((until.timestamp_millis() - now.timestamp_millis()).max(0) as u64)
 }
