@@ -7,7 +7,7 @@ SHELL := bash
 VENV_BIN := $(CURDIR)/.venv/bin
 WITH_VENV := PATH="$(VENV_BIN):$$PATH"
 
-.PHONY: help dev test build fmt lint clean-data
+.PHONY: help dev test build fmt lint clean-data bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -33,3 +33,6 @@ lint: ## clippy (warnings are errors) and cfn-lint on template.yaml
 
 clean-data: ## Delete the local database (.data/) and the dev JWT secret (.local/)
 	rm -rf .data .local
+
+bench: ## Lambda-faithful benchmark: init, latency over a floor, size, memory (README: Performance)
+	scripts/bench.sh

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `make bench`: builds the functions as Lambda gets them (`cargo lambda build`,
+# zip, for each architecture), starts a throwaway SecantusDB unless MONGODB_URI
+# is set, and runs the benchmark (bench/benches/lambda.rs) against the binaries
+# of this machine's architecture. Prints a Markdown table; the figures also go
+# to target/bench/results.json (and results.md).
+#
+# Settings (environment):
+#   BENCH_PROFILE   cargo profile of the functions (default release); a custom
+#                   profile writes to target/bench/<profile>/ so runs don't clobber
+#   BENCH_ARCHS     architectures to build and size (default "arm64 x86_64"); the
+#                   host's is always built, since its binaries are the ones run
+#   BENCH_SKIP_BUILD=1  reuse the binaries and zips of an earlier run
+#   BENCH_COLD, BENCH_COLD_SECRETS, BENCH_WARM, BENCH_WARM_ARGON2, BENCH_WARMUP,
+#   BENCH_FUNCTIONS: counts and subset, passed through (see benches/lambda.rs)
+#   MONGODB_URI     benchmark against this server instead of a local SecantusDB
+# Example, a quick run: BENCH_COLD=3 BENCH_COLD_SECRETS=1 BENCH_WARM=50 BENCH_WARM_ARGON2=5 make bench
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+tmp_dir=""
+on_exit() {
+    local rc=$?
+    trap - EXIT INT TERM
+    cleanup_started
+    if [[ -n "$tmp_dir" ]]; then
+        rm -rf "$tmp_dir"
+    fi
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+bootstrap
+
+profile="${BENCH_PROFILE:-release}"
+case "$(uname -m)" in
+    x86_64 | amd64) host_arch=x86_64 host_triple=x86_64-unknown-linux-gnu ;;
+    aarch64 | arm64) host_arch=arm64 host_triple=aarch64-unknown-linux-gnu ;;
+    *) die "unsupported host architecture $(uname -m): Lambda runs x86_64 and arm64" ;;
+esac
+archs="${BENCH_ARCHS:-arm64 x86_64}"
+[[ " $archs " == *" $host_arch "* ]] || archs="$archs $host_arch"
+
+if [[ "$profile" == release ]]; then
+    out_dir="$REPO_ROOT/target/bench"
+    profile_flag=(--release)
+else
+    out_dir="$REPO_ROOT/target/bench/$profile"
+    profile_flag=(--profile "$profile")
+fi
+mkdir -p "$out_dir"
+
+artifacts=()
+for arch in $archs; do
+    lambda_dir="$out_dir/lambda/$arch"
+    if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
+        log "building the functions: cargo lambda build ${profile_flag[*]} --$arch (slow: fat LTO)"
+        # The whole workspace, as `make build` and `sam build` select it, so the
+        # dependency features are the deployed ones. The benchmark crate adds
+        # none: its dependencies are dev-dependencies.
+        arch_flag="--$arch"
+        [[ "$arch" == x86_64 ]] && arch_flag="--x86-64"
+        cargo lambda build "${profile_flag[@]}" "$arch_flag" --output-format zip \
+            --lambda-dir "$lambda_dir"
+    fi
+    artifacts+=("$arch=$lambda_dir")
+done
+
+if [[ -z "${MONGODB_URI:-}" ]]; then
+    tmp_dir="$(mktemp -d "${TMPDIR:-/tmp}/user-mgmt-bench.XXXXXX")"
+    db_port="$(free_port)"
+    log "starting SecantusDB on 127.0.0.1:$db_port (throwaway data in $tmp_dir)"
+    start_db "$db_port" "$tmp_dir/secantus" "$tmp_dir/secantus.log"
+    export MONGODB_URI="$DB_URI"
+else
+    log "using the database at MONGODB_URI"
+fi
+
+# The benchmark itself runs in cargo's `bench` profile, which inherits
+# `release`: its floor (argon2 included) is compiled like the functions.
+log "building and running the benchmark (profile under test: $profile)"
+BENCH_BIN_DIR="$REPO_ROOT/target/$host_triple/$profile" \
+    BENCH_ARTIFACTS="${artifacts[*]}" \
+    BENCH_LABEL="${BENCH_LABEL:-$profile}" \
+    BENCH_OUT="${BENCH_OUT:-$out_dir/results.json}" \
+    BENCH_MARKDOWN="${BENCH_MARKDOWN:-$out_dir/results.md}" \
+    BENCH_LOG_DIR="${BENCH_LOG_DIR:-$out_dir/logs}" \
+    cargo bench -p lambda-bench --bench lambda
