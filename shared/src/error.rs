@@ -52,6 +52,7 @@ impl From<StoreError> for ApiError {
             StoreError::EmailTaken => Self::EmailTaken,
             StoreError::UsernameTaken => Self::UsernameTaken,
             StoreError::ExternalIdTaken => Self::ExternalIdTaken,
+            // The one log line of a failed request: it knows the cause, the response does not.
             StoreError::Unavailable(cause) => {
                 tracing::error!(error = %cause, "database unavailable");
                 Self::DatabaseUnavailable

@@ -166,11 +166,9 @@ fn token_response(tokens: TokenPair) -> Response<Body> {
 
 fn respond(answer: Answer) -> Response<Body> {
     answer.unwrap_or_else(|error| {
-        match &error {
-            ApiError::Internal | ApiError::DatabaseUnavailable => {
-                tracing::error!(error = %error, "request failed")
-            }
-            _ => tracing::info!(error = %error, "request refused"),
+        // Server-side failures were logged with their cause where they arose.
+        if !matches!(error, ApiError::Internal | ApiError::DatabaseUnavailable) {
+            tracing::info!(error = %error, "request refused");
         }
         problem_response(&error)
     })
