@@ -56,20 +56,26 @@ pub enum StoreError {
 
 impl From<MongoError> for StoreError {
     fn from(error: MongoError) -> Self {
-        let unreachable = matches!(
-            *error.kind,
-            ErrorKind::ServerSelection { .. }
-                | ErrorKind::Io(_)
-                | ErrorKind::ConnectionPoolCleared { .. }
-                | ErrorKind::DnsResolve { .. }
-        ) || error.contains_label("RetryableWriteError")
+        let unavailable = is_unreachable(&error)
+            || error.contains_label("RetryableWriteError")
             || error.contains_label(TRANSIENT_TRANSACTION_ERROR);
-        if unreachable {
+        if unavailable {
             Self::Unavailable(error)
         } else {
             Self::Database(error)
         }
     }
+}
+
+/// No server to talk to: retrying now would only wait out another server selection.
+fn is_unreachable(error: &MongoError) -> bool {
+    matches!(
+        *error.kind,
+        ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::DnsResolve { .. }
+    )
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -213,6 +219,9 @@ impl UserStore {
             session.start_transaction().await?;
             let outcome = match self.run(Some(&mut session), &work).await {
                 Ok(done) => commit(&mut session).await.map(|_| done),
+                // With the server unreachable, an abort would only wait out another
+                // server selection; the server drops the transaction by itself.
+                Err(error) if is_unreachable(&error) => Err(error),
                 Err(error) => {
                     let _ = session.abort_transaction().await;
                     Err(error)
@@ -221,6 +230,7 @@ impl UserStore {
             match outcome {
                 Err(error)
                     if error.contains_label(TRANSIENT_TRANSACTION_ERROR)
+                        && !is_unreachable(&error)
                         && attempt < TRANSACTION_ATTEMPTS =>
                 {
                     attempt += 1;
