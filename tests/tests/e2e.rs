@@ -53,12 +53,16 @@ impl Api {
     }
 }
 
-async fn linked_collection() -> mongodb::Collection<Document> {
+async fn collection(name: &str) -> mongodb::Collection<Document> {
     let uri =
         std::env::var("MONGODB_URI").expect("MONGODB_URI names the watcher's database server");
     let db = std::env::var("E2E_MONGODB_DB").expect("E2E_MONGODB_DB names the watcher's database");
     let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-    client.database(&db).collection("linked_collection")
+    client.database(&db).collection(name)
+}
+
+async fn linked_collection() -> mongodb::Collection<Document> {
+    collection("linked_collection").await
 }
 
 #[tokio::test]
@@ -89,7 +93,29 @@ async fn the_whole_story_over_http() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "bearer");
+    let first_access = body["access_token"].as_str().unwrap().to_string();
+    let first_refresh = body["refresh_token"].as_str().unwrap().to_string();
+
+    let (status, _, body) = api
+        .send(
+            Method::POST,
+            "/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": first_refresh })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let token = body["access_token"].as_str().unwrap().to_string();
+    let refresh = body["refresh_token"].as_str().unwrap().to_string();
+    let stored_hash = collection("users")
+        .await
+        .find_one(doc! { "_id": ObjectId::parse_str(&id).unwrap() })
+        .await
+        .unwrap()
+        .unwrap()
+        .get_str("hashed_password")
+        .unwrap()
+        .to_string();
 
     let (status, _, body) = api
         .send(
@@ -153,6 +179,41 @@ async fn the_whole_story_over_http() {
         .await
         .unwrap();
     assert_eq!(left, 0);
+    let (status, _, _) = api
+        .send(
+            Method::POST,
+            "/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": refresh })),
+        )
+        .await;
+    assert_eq!(status, 401);
+
+    // Nothing secret reached any function's log on the way.
+    let log_path = std::env::var("E2E_WATCH_LOG")
+        .expect("E2E_WATCH_LOG names the functions' log (run `make test`)");
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.contains(&id),
+        "the log at {log_path} does not cover this story"
+    );
+    let hash_body = stored_hash.rsplit('$').next().unwrap();
+    for (what, secret) in [
+        ("password", PASSWORD),
+        ("access token", first_access.as_str()),
+        ("refreshed access token", token.as_str()),
+        ("refresh token", first_refresh.as_str()),
+        ("rotated refresh token", refresh.as_str()),
+        ("password hash", hash_body),
+    ] {
+        assert!(!logs.contains(secret), "the {what} appears in {log_path}");
+    }
+    // A JWT's signature alone would also be a leak of a usable token.
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(
+        !logs.contains(signature),
+        "a token signature appears in {log_path}"
+    );
 }
 
 #[tokio::test]
