@@ -53,6 +53,24 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Registers and logs in a fresh user on the given paths; (user id, e-mail, login answer).
+    async fn sign_up(&self, prefix: &str, register: &str, login: &str) -> (String, String, Value) {
+        let name = format!("{prefix}{}", &ObjectId::new().to_hex()[16..]);
+        let email = format!("{name}@example.com");
+        let body = json!({ "username": name, "email": email, "password": PASSWORD });
+        let (status, _, registered) = self.send(Method::POST, register, None, Some(body)).await;
+        assert_eq!(status, 201, "{registered}");
+        let credentials = json!({ "email": email, "password": PASSWORD });
+        let (status, _, logged_in) = self
+            .send(Method::POST, login, None, Some(credentials))
+            .await;
+        assert_eq!(status, 200, "{logged_in}");
+        let id = registered["id"].as_str().unwrap().to_string();
+        (id, email, logged_in)
+    }
+}
+
 async fn collection(name: &str) -> mongodb::Collection<Document> {
     let uri =
         std::env::var("MONGODB_URI").expect("MONGODB_URI names the watcher's database server");
@@ -69,29 +87,7 @@ async fn linked_collection() -> mongodb::Collection<Document> {
 #[ignore = "needs a running `cargo lambda watch`: run through `make test`"]
 async fn the_whole_story_over_http() {
     let api = Api::from_env();
-    let name = format!("e2e{}", &ObjectId::new().to_hex()[16..]);
-    let email = format!("{name}@example.com");
-
-    let (status, _, body) = api
-        .send(
-            Method::POST,
-            "/auth/register",
-            None,
-            Some(json!({ "username": name, "email": email, "password": PASSWORD })),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let id = body["id"].as_str().unwrap().to_string();
-
-    let (status, _, body) = api
-        .send(
-            Method::POST,
-            "/auth/login",
-            None,
-            Some(json!({ "email": email, "password": PASSWORD })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let (id, email, body) = api.sign_up("e2e", "/auth/register", "/auth/login").await;
     assert_eq!(body["token_type"], "bearer");
     let first_access = body["access_token"].as_str().unwrap().to_string();
     let first_refresh = body["refresh_token"].as_str().unwrap().to_string();
@@ -122,7 +118,7 @@ async fn the_whole_story_over_http() {
             Method::PUT,
             &format!("/users/{id}/link_id/"),
             Some(&token),
-            Some(json!({ "external_id": format!("crm-{name}") })),
+            Some(json!({ "external_id": format!("crm-{id}") })),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -131,8 +127,8 @@ async fn the_whole_story_over_http() {
     linked_collection()
         .await
         .insert_many([
-            doc! { "_id": format!("crm-{name}"), "plan": "gold" },
-            doc! { "_id": format!("note-{name}"), "user_id": ObjectId::parse_str(&id).unwrap(), "text": "hello" },
+            doc! { "_id": format!("crm-{id}"), "plan": "gold" },
+            doc! { "_id": format!("note-{id}"), "user_id": ObjectId::parse_str(&id).unwrap(), "text": "hello" },
         ])
         .await
         .unwrap();
@@ -175,7 +171,7 @@ async fn the_whole_story_over_http() {
     assert_eq!(content_type, "application/problem+json");
     let left = linked_collection()
         .await
-        .count_documents(doc! { "_id": { "$in": [format!("crm-{name}"), format!("note-{name}")] } })
+        .count_documents(doc! { "_id": { "$in": [format!("crm-{id}"), format!("note-{id}")] } })
         .await
         .unwrap();
     assert_eq!(left, 0);
@@ -220,26 +216,7 @@ async fn the_whole_story_over_http() {
 #[ignore = "needs a running `cargo lambda watch`: run through `make test`"]
 async fn both_slash_forms_and_errors_over_http() {
     let api = Api::from_env();
-    let name = format!("e2f{}", &ObjectId::new().to_hex()[16..]);
-    let email = format!("{name}@example.com");
-    let (status, _, body) = api
-        .send(
-            Method::POST,
-            "/auth/register/",
-            None,
-            Some(json!({ "username": name, "email": email, "password": PASSWORD })),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let id = body["id"].as_str().unwrap().to_string();
-    let (_, _, body) = api
-        .send(
-            Method::POST,
-            "/auth/login/",
-            None,
-            Some(json!({ "email": email, "password": PASSWORD })),
-        )
-        .await;
+    let (id, email, body) = api.sign_up("e2f", "/auth/register/", "/auth/login/").await;
     let token = body["access_token"].as_str().unwrap().to_string();
 
     let (status, _, _) = api
@@ -247,7 +224,7 @@ async fn both_slash_forms_and_errors_over_http() {
             Method::PUT,
             &format!("/users/{id}/link_id"),
             Some(&token),
-            Some(json!({ "external_id": format!("x-{name}") })),
+            Some(json!({ "external_id": format!("x-{id}") })),
         )
         .await;
     assert_eq!(status, 200);
