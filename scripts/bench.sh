@@ -81,12 +81,18 @@ else
     log "using the database at MONGODB_URI"
 fi
 
+# Names the run after the profile and the commit the functions were built from.
+rev="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git status --porcelain -- shared functions Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
+    rev="$rev with local changes"
+fi
+
 # The benchmark itself runs in cargo's `bench` profile, which inherits
 # `release`: its floor (argon2 included) is compiled like the functions.
 log "building and running the benchmark (profile under test: $profile)"
 BENCH_BIN_DIR="$REPO_ROOT/target/$host_triple/$profile" \
     BENCH_ARTIFACTS="${artifacts[*]}" \
-    BENCH_LABEL="${BENCH_LABEL:-$profile}" \
+    BENCH_LABEL="${BENCH_LABEL:-$profile @ $rev}" \
     BENCH_OUT="${BENCH_OUT:-$out_dir/results.json}" \
     BENCH_MARKDOWN="${BENCH_MARKDOWN:-$out_dir/results.md}" \
     BENCH_LOG_DIR="${BENCH_LOG_DIR:-$out_dir/logs}" \

@@ -51,6 +51,7 @@ pub struct Sizes {
 
 pub struct Dataset {
     pub database: String,
+    uri: String,
     state: AppState,
     db: Database,
     hash: String,
@@ -62,6 +63,8 @@ pub struct Dataset {
     floor_link: Account,
     pub delete: Vec<Account>,
     floor_delete: Vec<Account>,
+    /// The delete users' linked documents, inserted just before delete is measured.
+    delete_linked: Vec<mongodb::bson::Document>,
 }
 
 /// The variables `Config` reads, for building the functions' own state.
@@ -107,6 +110,7 @@ impl Dataset {
         let hash = passwords::hash_password(PASSWORD)?;
         let mut data = Self {
             database: database.to_string(),
+            uri: uri.to_string(),
             db,
             hash,
             transactions,
@@ -116,6 +120,7 @@ impl Dataset {
             floor_link: placeholder(),
             delete: Vec::new(),
             floor_delete: Vec::new(),
+            delete_linked: Vec::new(),
             state,
         };
         let mut linked = Vec::new();
@@ -137,21 +142,67 @@ impl Dataset {
         data.floor_link = data.account("floorlink", false).await?;
         for i in 0..sizes.delete {
             let account = data.account(&format!("delete{i}"), true).await?;
-            linked_data(&mut linked, &account);
+            linked_data(&mut data.delete_linked, &account);
             data.delete.push(account);
         }
         for i in 0..sizes.floor_delete {
             let account = data.account(&format!("floordelete{i}"), true).await?;
-            linked_data(&mut linked, &account);
+            linked_data(&mut data.delete_linked, &account);
             data.floor_delete.push(account);
         }
-        let collection = data
+        data.insert_linked(linked).await?;
+        Ok(data)
+    }
+
+    async fn insert_linked(&self, documents: Vec<mongodb::bson::Document>) -> Result<(), Error> {
+        let collection = self
             .db
             .collection::<mongodb::bson::Document>(LINKED_COLLECTION);
-        for batch in linked.chunks(BATCH) {
+        for batch in documents.chunks(BATCH) {
             collection.insert_many(batch).await?;
         }
-        Ok(data)
+        Ok(())
+    }
+
+    /// Inserts the delete users' linked documents (two per user); returns how
+    /// many documents the linked collection then holds. Until then it holds
+    /// only the profile user's three, so that the profile is measured on a small
+    /// collection and, separately, on this larger one.
+    pub async fn seed_delete_linked(&mut self) -> Result<u64, Error> {
+        let documents = std::mem::take(&mut self.delete_linked);
+        self.insert_linked(documents).await?;
+        Ok(self
+            .db
+            .collection::<mongodb::bson::Document>(LINKED_COLLECTION)
+            .count_documents(doc! {})
+            .await?)
+    }
+
+    /// What a cold start's first operation waits for: a new client's first
+    /// connection, the index creation and the deployment probe (`prepare`).
+    pub async fn cold_prepare(&self) -> Result<Duration, Error> {
+        let started = Instant::now();
+        let options = client_options(ClientOptions::parse(&self.uri).await?);
+        let store = users_core::store::UserStore::new(options, &self.database, LINKED_COLLECTION)?;
+        store.prepare().await?;
+        Ok(started.elapsed())
+    }
+
+    /// Registration validation (zxcvbn included): the first call in a process,
+    /// which builds zxcvbn's dictionaries, and the next one.
+    pub fn validation_first_and_next() -> (Duration, Duration) {
+        let body = serde_json::json!({
+            "username": "validation",
+            "email": "validation@example.com",
+            "password": PASSWORD,
+        });
+        let body = body.as_object().expect("an object");
+        let time = || {
+            let started = Instant::now();
+            let _ = std::hint::black_box(users_core::validation::registration(body));
+            started.elapsed()
+        };
+        (time(), time())
     }
 
     /// A user created as register creates one, with a session as login opens one.

@@ -135,6 +135,8 @@ pub struct FunctionResult {
     pub floor: Vec<Duration>,
     /// One bare argon2id hash (register) or verification (login) after each floor.
     pub floor_argon2: Vec<Duration>,
+    /// VmHWM of each fresh process at the end of its init, KiB.
+    pub init_rss_kib: Vec<u64>,
     /// Largest VmHWM of the fresh processes, KiB.
     pub cold_peak_rss_kib: u64,
     /// VmHWM of the warm process after all its invocations, KiB.
@@ -143,8 +145,23 @@ pub struct FunctionResult {
     pub sizes: Vec<(String, u64, u64)>,
 }
 
+/// Measurements that explain the table: where cold-start time goes, and how
+/// the profile query scales with the linked collection.
+#[derive(Default)]
+pub struct References {
+    /// A new client's connection, index creation and deployment probe.
+    pub prepare: Vec<Duration>,
+    /// Registration validation: first call in a process (zxcvbn dictionaries), next call.
+    pub validation_first: Duration,
+    pub validation_next: Duration,
+    /// The profile floor again once the linked collection holds `linked_documents`.
+    pub profile_floor_large: Vec<Duration>,
+    pub linked_documents: u64,
+}
+
 pub struct Results {
     pub label: String,
+    pub references: References,
     pub transactions: bool,
     pub ping: Vec<Duration>,
     pub functions: Vec<FunctionResult>,
@@ -196,9 +213,10 @@ pub async fn run(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Re
     };
     let outcome = bench.all(progress).await;
     bench.data.drop().await;
-    let (ping, functions) = outcome?;
+    let (ping, functions, references) = outcome?;
     Ok(Results {
         label: options.label.clone(),
+        references,
         transactions: bench.data.transactions,
         ping,
         functions,
@@ -235,7 +253,10 @@ impl Bench<'_> {
     async fn all(
         &mut self,
         progress: &mut dyn FnMut(&str),
-    ) -> Result<(Vec<Duration>, Vec<FunctionResult>), Error> {
+    ) -> Result<(Vec<Duration>, Vec<FunctionResult>, References), Error> {
+        let mut references = References::default();
+        (references.validation_first, references.validation_next) =
+            Dataset::validation_first_and_next();
         let mut ping = Vec::new();
         for _ in 0..20 {
             self.data.ping().await?;
@@ -243,11 +264,36 @@ impl Bench<'_> {
         for _ in 0..500 {
             ping.push(self.data.ping().await?);
         }
+        for _ in 0..10 {
+            references.prepare.push(self.data.cold_prepare().await?);
+        }
         let mut functions = Vec::new();
+        let mut seeded = false;
         for &endpoint in &self.options.endpoints {
+            if endpoint == Endpoint::Delete {
+                self.seed(&mut references).await?;
+                seeded = true;
+            }
             functions.push(self.function(endpoint, progress).await?);
         }
-        Ok((ping, functions))
+        if !seeded {
+            self.seed(&mut references).await?;
+        }
+        Ok((ping, functions, references))
+    }
+
+    /// Adds the delete users' linked documents, then measures the profile floor
+    /// on the larger collection (before delete removes them again).
+    async fn seed(&mut self, references: &mut References) -> Result<(), Error> {
+        references.linked_documents = self.data.seed_delete_linked().await?;
+        if self.options.endpoints.contains(&Endpoint::Profile) {
+            for _ in 0..self.options.warm.clamp(1, 50) {
+                references
+                    .profile_floor_large
+                    .push(self.data.floor_profile().await?);
+            }
+        }
+        Ok(())
     }
 
     async fn function(
@@ -281,6 +327,11 @@ impl Bench<'_> {
             };
             for _ in 0..starts {
                 let mut process = self.launch(endpoint, secrets).await?;
+                if !secrets {
+                    result
+                        .init_rss_kib
+                        .push(peak_rss_kib(process.child.id()).unwrap_or(0));
+                }
                 let first = self.invoke(&mut process, endpoint).await?;
                 result.cold_peak_rss_kib = result
                     .cold_peak_rss_kib

@@ -63,6 +63,7 @@ async fn the_benchmark_runs_end_to_end_with_tiny_counts() {
         assert!(function.peak_rss_kib > 0, "{endpoint:?}");
     }
     let table = report::markdown(&results, &options);
+    eprintln!("{table}");
     for name in [
         "register",
         "login",
