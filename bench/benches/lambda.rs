@@ -23,6 +23,7 @@
 //! --markdown FILE      BENCH_MARKDOWN      the table again (target/bench/results.md)
 //! --log-dir DIR        BENCH_LOG_DIR       function output (target/bench/logs)
 //! --label TEXT         BENCH_LABEL         names the run, e.g. the cargo profile (release)
+//! --function-env K=V   BENCH_FUNCTION_ENV  extra variables for the functions, space-separated
 //! ```
 
 #[allow(dead_code)]
@@ -115,6 +116,7 @@ fn arguments() -> Result<HashMap<String, String>, String> {
         ("markdown", "BENCH_MARKDOWN"),
         ("log-dir", "BENCH_LOG_DIR"),
         ("label", "BENCH_LABEL"),
+        ("function-env", "BENCH_FUNCTION_ENV"),
     ] {
         if let Some(value) = std::env::var(variable).ok().filter(|v| !v.is_empty()) {
             values.insert(flag.to_string(), value);
@@ -193,6 +195,19 @@ fn options() -> Result<Options, String> {
         })
         .transpose()?
         .unwrap_or_default();
+    let function_env = args
+        .get("function-env")
+        .map(|list| {
+            list.split_whitespace()
+                .map(|pair| {
+                    pair.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .ok_or_else(|| format!("--function-env expects NAME=VALUE, got {pair:?}"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
     Ok(Options {
         bin_dir: args
             .remove("bin-dir")
@@ -213,5 +228,6 @@ fn options() -> Result<Options, String> {
             .map(PathBuf::from)
             .unwrap_or_else(|| target_dir().join("bench").join("logs")),
         label: args.remove("label").unwrap_or_else(|| "release".into()),
+        function_env,
     })
 }

@@ -112,6 +112,8 @@ pub struct Options {
     pub log_dir: PathBuf,
     /// Names this run in the results (e.g. the cargo profile of the binaries).
     pub label: String,
+    /// Extra variables for the function processes (a tuning under test, e.g. `GLIBC_TUNABLES`).
+    pub function_env: Vec<(String, String)>,
 }
 
 impl Options {
@@ -437,6 +439,7 @@ impl Bench<'_> {
             .env("JWT_AUDIENCE", "user-management-api")
             .env("ACCESS_TOKEN_TTL_SECONDS", "1800")
             .env("RUST_LOG", "info");
+        command.envs(self.options.function_env.iter().map(|(k, v)| (k, v)));
         if secrets {
             command
                 .env("JWT_SECRET_ARN", &jwt_arn)

@@ -144,6 +144,14 @@ pub fn markdown(results: &Results, options: &Options) -> String {
             "standalone: delete runs without a transaction"
         },
     ));
+    if !options.function_env.is_empty() {
+        let extras: Vec<String> = options
+            .function_env
+            .iter()
+            .map(|(k, v)| format!("`{k}={v}`"))
+            .collect();
+        line(format!("Functions ran with {}.", extras.join(", ")));
+    }
     line(String::new());
     line(format!(
         "**Cold start** ({} fresh processes per function; times in ms)",
@@ -413,6 +421,11 @@ pub fn json(results: &Results, options: &Options) -> Value {
         "elapsed_s": results.elapsed.as_secs_f64(),
         "machine": machine(),
         "binaries": options.bin_dir,
+        "function_env": options
+            .function_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>(),
         "counts": {
             "cold": options.cold,
             "cold_with_secrets_manager": options.cold_secrets,

@@ -45,6 +45,7 @@ async fn the_benchmark_runs_end_to_end_with_tiny_counts() {
         artifacts: Vec::new(),
         log_dir: scratch.clone(),
         label: "smoke".into(),
+        function_env: Vec::new(),
     };
     let results = runner::run(&options, &mut |line| eprintln!("==> {line}"))
         .await
