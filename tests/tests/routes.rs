@@ -1,0 +1,288 @@
+//! The routes agree everywhere: every route that `template.yaml` deploys
+//! (HttpApi events) and that the `cargo lambda watch` router in the root
+//! `Cargo.toml` serves is described in `openapi.yaml`, and every operation
+//! there is deployed and served. A trailing slash does not make another route;
+//! the router must serve both forms of each path, as the README promises.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// The operations a path item can hold (OpenAPI 3.1).
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// `(METHOD, path without trailing slash)`
+type Route = (String, String);
+
+fn read(file: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// yaml-rust2 reads CloudFormation's `!Ref`, `!Sub`, `!GetAtt` (any tag it does
+/// not know) as the untagged value, which is all this test needs.
+fn yaml(file: &str) -> Yaml {
+    YamlLoader::load_from_str(&read(file))
+        .unwrap_or_else(|error| panic!("{file}: {error}"))
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{file} is empty"))
+}
+
+fn entries<'a>(node: &'a Yaml, what: &str) -> Vec<(&'a str, &'a Yaml)> {
+    node.as_hash()
+        .unwrap_or_else(|| panic!("{what} is not a mapping"))
+        .iter()
+        .map(|(key, value)| {
+            let key = key
+                .as_str()
+                .unwrap_or_else(|| panic!("{what} has a key that is not a string: {key:?}"));
+            (key, value)
+        })
+        .collect()
+}
+
+fn text<'a>(node: &'a Yaml, what: &str) -> &'a str {
+    node.as_str()
+        .unwrap_or_else(|| panic!("{what} is not a string: {node:?}"))
+}
+
+/// `/users/{user_id}/` and `/users/{user_id}` are the same route.
+fn normalise(path: &str) -> String {
+    match path.trim_end_matches('/') {
+        "" => "/".to_string(),
+        trimmed => trimmed.to_string(),
+    }
+}
+
+fn openapi_routes() -> BTreeSet<Route> {
+    let spec = yaml("openapi.yaml");
+    let mut routes = BTreeSet::new();
+    for (path, item) in entries(&spec["paths"], "openapi.yaml paths") {
+        for (key, _) in entries(item, path) {
+            if HTTP_METHODS.contains(&key) {
+                routes.insert((key.to_ascii_uppercase(), normalise(path)));
+            }
+        }
+    }
+    routes
+}
+
+/// Route → the binary of the function that template.yaml deploys for it.
+fn template_routes() -> BTreeMap<Route, String> {
+    let template = yaml("template.yaml");
+    let mut routes = BTreeMap::new();
+    for (name, resource) in entries(&template["Resources"], "template.yaml Resources") {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let events = &resource["Properties"]["Events"];
+        if events.is_badvalue() {
+            continue;
+        }
+        let binary = text(
+            &resource["Metadata"]["BuildProperties"]["Binary"],
+            &format!("{name}: Metadata.BuildProperties.Binary"),
+        );
+        for (event_name, event) in entries(events, &format!("{name}: Events")) {
+            if event["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let what = format!("{name}: event {event_name}");
+            let path = text(&event["Properties"]["Path"], &format!("{what}: Path"));
+            let method = text(&event["Properties"]["Method"], &format!("{what}: Method"));
+            let route = (method.to_ascii_uppercase(), normalise(path));
+            if let Some(other) = routes.insert(route.clone(), binary.to_string()) {
+                panic!("template.yaml routes {route:?} to both {other} and {binary}");
+            }
+        }
+    }
+    routes
+}
+
+/// Path as written → (function, methods; `None` for any method).
+fn router() -> BTreeMap<String, (String, Option<Vec<String>>)> {
+    let manifest: toml::Table = read("Cargo.toml").parse().expect("Cargo.toml is TOML");
+    let router = manifest
+        .get("workspace")
+        .and_then(|workspace| workspace.get("metadata"))
+        .and_then(|metadata| metadata.get("lambda"))
+        .and_then(|lambda| lambda.get("watch"))
+        .and_then(|watch| watch.get("router"))
+        .and_then(toml::Value::as_table)
+        .expect("Cargo.toml has [workspace.metadata.lambda.watch.router]");
+    router
+        .iter()
+        .map(|(path, target)| {
+            // cargo-lambda takes `"/path" = "function"` or
+            // `"/path" = { function = "function", methods = ["GET"] }`.
+            let entry = match target {
+                toml::Value::String(function) => (function.clone(), None),
+                toml::Value::Table(table) => {
+                    let function = table
+                        .get("function")
+                        .and_then(toml::Value::as_str)
+                        .unwrap_or_else(|| panic!("router entry {path} names no function"));
+                    let methods = table.get("methods").map(|methods| {
+                        methods
+                            .as_array()
+                            .unwrap_or_else(|| panic!("router entry {path}: methods is no list"))
+                            .iter()
+                            .map(|method| {
+                                method
+                                    .as_str()
+                                    .unwrap_or_else(|| panic!("router entry {path}: {method:?}"))
+                                    .to_ascii_uppercase()
+                            })
+                            .collect()
+                    });
+                    (function.to_string(), methods)
+                }
+                other => panic!("router entry {path} is neither a name nor a table: {other:?}"),
+            };
+            (path.clone(), entry)
+        })
+        .collect()
+}
+
+/// Fails with one message that lists every difference at once.
+fn assert_no_differences(differences: &[(String, Vec<String>)]) {
+    let mut message = String::new();
+    for (what, items) in differences.iter().filter(|(_, items)| !items.is_empty()) {
+        writeln!(message, "{what}:").unwrap();
+        for item in items {
+            writeln!(message, "    {item}").unwrap();
+        }
+    }
+    assert!(message.is_empty(), "\n{message}");
+}
+
+fn show(routes: impl IntoIterator<Item = Route>) -> Vec<String> {
+    routes
+        .into_iter()
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect()
+}
+
+#[test]
+fn every_deployed_route_is_described_and_every_described_route_deployed() {
+    let described = openapi_routes();
+    let deployed: BTreeSet<Route> = template_routes().into_keys().collect();
+    assert!(!described.is_empty(), "openapi.yaml describes no operation");
+    assert!(
+        !deployed.is_empty(),
+        "template.yaml deploys no HttpApi route"
+    );
+    assert_no_differences(&[
+        (
+            "in template.yaml but not in openapi.yaml".into(),
+            show(deployed.difference(&described).cloned()),
+        ),
+        (
+            "in openapi.yaml but not in template.yaml".into(),
+            show(described.difference(&deployed).cloned()),
+        ),
+    ]);
+}
+
+#[test]
+fn every_served_route_is_described_and_every_described_route_served() {
+    let described = openapi_routes();
+    let router = router();
+    assert!(!router.is_empty(), "the cargo-lambda router is empty");
+
+    let mut served_not_described = Vec::new();
+    for (path, (_, methods)) in &router {
+        let path = normalise(path);
+        let described_methods: Vec<&String> = described
+            .iter()
+            .filter(|(_, described_path)| *described_path == path)
+            .map(|(method, _)| method)
+            .collect();
+        match methods {
+            None if described_methods.is_empty() => {
+                served_not_described.push(format!("{path} (any method)"))
+            }
+            None => {}
+            Some(methods) => served_not_described.extend(
+                methods
+                    .iter()
+                    .filter(|method| !described_methods.contains(method))
+                    .map(|method| format!("{method} {path}")),
+            ),
+        }
+    }
+    served_not_described.sort();
+    served_not_described.dedup();
+
+    let mut described_not_served = Vec::new();
+    for (method, path) in &described {
+        let bare = path.clone();
+        let slash = if path == "/" {
+            path.clone()
+        } else {
+            format!("{path}/")
+        };
+        for form in [bare, slash] {
+            let served = router.get(&form).is_some_and(|(_, methods)| {
+                methods
+                    .as_ref()
+                    .is_none_or(|methods| methods.contains(method))
+            });
+            if !served {
+                described_not_served.push(format!("{method} {form}"));
+            }
+        }
+    }
+    described_not_served.dedup();
+
+    assert_no_differences(&[
+        (
+            "served by the router in Cargo.toml but not in openapi.yaml".into(),
+            served_not_described,
+        ),
+        (
+            "in openapi.yaml but not served by the router in Cargo.toml (both with and without the trailing slash)"
+                .into(),
+            described_not_served,
+        ),
+    ]);
+}
+
+#[test]
+fn each_route_runs_the_same_function_deployed_and_served() {
+    let router = router();
+    let mut mismatches = Vec::new();
+    for ((method, path), binary) in template_routes() {
+        for (form, (function, _)) in router.iter().filter(|(form, _)| normalise(form) == path) {
+            if *function != binary {
+                mismatches.push(format!(
+                    "{method} {form}: template.yaml deploys {binary}, the router runs {function}"
+                ));
+            }
+        }
+    }
+    assert_no_differences(&[("functions that differ".into(), mismatches)]);
+}
+
+#[test]
+fn trailing_slashes_and_cloudformation_tags_are_handled() {
+    assert_eq!(normalise("/users/{user_id}/"), "/users/{user_id}");
+    assert_eq!(normalise("/users/{user_id}"), "/users/{user_id}");
+    assert_eq!(normalise("/"), "/");
+    let template = YamlLoader::load_from_str(
+        "A: !Ref Param\nB: !Sub /aws/lambda/${Fn}\nC: !GetAtt Fn.Arn\nD: [!Ref X]\n",
+    )
+    .unwrap()
+    .remove(0);
+    assert_eq!(template["A"].as_str(), Some("Param"));
+    assert_eq!(template["B"].as_str(), Some("/aws/lambda/${Fn}"));
+    assert_eq!(template["C"].as_str(), Some("Fn.Arn"));
+    assert_eq!(template["D"][0].as_str(), Some("X"));
+}
