@@ -163,6 +163,7 @@ fn options() -> Result<Options, String> {
         "markdown",
         "log-dir",
         "label",
+        "function-env",
     ];
     if let Some(unknown) = args.keys().find(|flag| !known.contains(&flag.as_str())) {
         return Err(format!("unknown option --{unknown}"));
