@@ -1,4 +1,5 @@
-//! BSON to plain JSON, for data the API returns but does not own (the linked collection).
+//! BSON to plain JSON, for data the API returns but does not own (the linked
+//! collection), and plain JSON to BSON for the data the inbound queue brings.
 //!
 //! Extended JSON (`{"$oid": ...}`) would leak storage details into the API; clients
 //! get the natural JSON form of each value instead.
@@ -41,6 +42,45 @@ pub fn bson_to_json(value: Bson) -> Value {
     }
 }
 
+/// A field name starting with `$`: MongoDB reads those as operators.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OperatorFieldName;
+
+/// Plain JSON to BSON, read as written: `{"$oid": ...}` is not extended JSON
+/// here but a refused field name, at any depth. Integers become Int64,
+/// other numbers Double.
+pub fn json_object_to_document(object: Map<String, Value>) -> Result<Document, OperatorFieldName> {
+    object
+        .into_iter()
+        .map(|(key, value)| {
+            if key.starts_with('$') {
+                Err(OperatorFieldName)
+            } else {
+                Ok((key, json_to_bson(value)?))
+            }
+        })
+        .collect()
+}
+
+fn json_to_bson(value: Value) -> Result<Bson, OperatorFieldName> {
+    Ok(match value {
+        Value::Null => Bson::Null,
+        Value::Bool(flag) => Bson::Boolean(flag),
+        Value::Number(number) => match number.as_i64() {
+            Some(integer) => Bson::Int64(integer),
+            None => Bson::Double(number.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(text) => Bson::String(text),
+        Value::Array(items) => Bson::Array(
+            items
+                .into_iter()
+                .map(json_to_bson)
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(object) => Bson::Document(json_object_to_document(object)?),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +112,21 @@ mod tests {
                 "nan": null,
             })
         );
+    }
+
+    #[test]
+    fn plain_json_becomes_bson_and_operators_are_refused() {
+        let object = json!({ "plan": "gold", "n": 2, "x": 1.5, "tags": ["a", { "b": null }] });
+        let Value::Object(object) = object else {
+            unreachable!()
+        };
+        assert_eq!(
+            json_object_to_document(object).unwrap(),
+            doc! { "plan": "gold", "n": 2_i64, "x": 1.5, "tags": ["a", { "b": Bson::Null }] }
+        );
+        let Value::Object(nested) = json!({ "a": [{ "$where": "1" }] }) else {
+            unreachable!()
+        };
+        assert_eq!(json_object_to_document(nested), Err(OperatorFieldName));
     }
 }

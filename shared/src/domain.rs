@@ -272,12 +272,27 @@ pub async fn full_profile(store: &UserStore, caller: &Caller) -> Result<Profile,
 }
 
 pub async fn delete_user(store: &UserStore, caller: &Caller) -> Result<(), ApiError> {
-    if store.delete_user(caller.user_id, caller.session_id).await? {
+    if store
+        .delete_user(caller.user_id, Some(caller.session_id))
+        .await?
+    {
         tracing::info!(user_id = %caller.user_id, "user, linked data and sessions deleted");
         Ok(())
     } else {
         Err(ApiError::SessionEnded)
     }
+}
+
+/// `DELETE /users/{id}/` on request of another system (events::ingest): the
+/// same deletion, without a session to check. Erasing a user that does not
+/// exist (any more) succeeds, so a redelivered request is harmless.
+pub async fn erase_user(store: &UserStore, user_id: ObjectId) -> Result<(), ApiError> {
+    if store.delete_user(user_id, None).await? {
+        tracing::info!(user_id = %user_id, "user, linked data and sessions erased on request");
+    } else {
+        tracing::info!(user_id = %user_id, "erasure requested for a user that does not exist");
+    }
+    Ok(())
 }
 
 /// Runs CPU-heavy work (argon2) off the async thread, so the driver's

@@ -1,11 +1,13 @@
-//! The user-management API: everything but the five functions' `main`.
+//! The user-management API: everything but the functions' `main`.
 //!
 //! Each concern has one module; handlers live here so that tests call them directly.
 
+pub mod aws;
 pub mod bson_json;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod http;
 pub mod passwords;

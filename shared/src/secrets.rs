@@ -8,14 +8,8 @@ pub struct SecretsClient {
 
 impl SecretsClient {
     pub async fn from_environment() -> Self {
-        use aws_smithy_http_client::{tls, Builder};
-        let https = Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
         let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(https)
+            .http_client(crate::aws::http_client())
             .load()
             .await;
         Self {

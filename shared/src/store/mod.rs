@@ -1,4 +1,5 @@
-//! MongoDB access: users, the linked collection, sessions and login attempts.
+//! MongoDB access: users, the linked collection, sessions, login attempts and
+//! the outbox of lifecycle events.
 //!
 //! Uniqueness lives in unique indexes, never in check-then-insert, so concurrent
 //! requests cannot both win. Everything here is plain MongoDB: it runs unchanged
@@ -15,12 +16,15 @@ macro_rules! in_session {
     };
 }
 
+mod linked;
 mod login_attempts;
+mod outbox;
 mod sessions;
 mod users;
 
 use std::time::Duration;
 
+use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Document};
 use mongodb::error::{
     Error as MongoError, ErrorKind, WriteFailure, TRANSIENT_TRANSACTION_ERROR,
@@ -30,7 +34,9 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, ClientSession, Collection, IndexModel};
 use tokio::sync::OnceCell;
 
+pub use linked::LinkedWrite;
 pub use login_attempts::Admission;
+pub use outbox::{Event, OutboxEntry, PUBLISHED_RETENTION};
 pub use sessions::SessionRecord;
 pub use users::{NewUser, Profile, StoredCredentials};
 
@@ -39,6 +45,8 @@ const USERNAME_INDEX: &str = "users_username_key_unique";
 const EXTERNAL_ID_INDEX: &str = "users_external_id_unique";
 const DUPLICATE_KEY: i32 = 11000;
 const TRANSACTION_ATTEMPTS: usize = 3;
+/// How long a linked-data tombstone keeps out-of-order older versions out.
+const TOMBSTONE_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -104,6 +112,7 @@ pub struct UserStore {
     linked: Collection<Document>,
     sessions: Collection<SessionRecord>,
     login_attempts: Collection<Document>,
+    outbox: Collection<OutboxEntry>,
     deployment: OnceCell<Deployment>,
 }
 
@@ -121,6 +130,7 @@ impl UserStore {
             linked: db.collection(linked_collection),
             sessions: db.collection("sessions"),
             login_attempts: db.collection("login_attempts"),
+            outbox: db.collection("outbox"),
             client,
             deployment: OnceCell::new(),
         })
@@ -178,10 +188,24 @@ impl UserStore {
             ])
             .await?;
         self.linked
-            .create_index(index(
-                doc! { "user_id": 1 },
-                named("linked_user_id").build(),
-            ))
+            .create_indexes([
+                index(doc! { "user_id": 1 }, named("linked_user_id").build()),
+                // Tombstones of deleted linked records (events::ingest) expire.
+                index(
+                    doc! { "deleted_at": 1 },
+                    named("linked_tombstones_expire")
+                        .expire_after(TOMBSTONE_RETENTION)
+                        .build(),
+                ),
+            ])
+            .await?;
+        let mut unpublished_first = doc! { "published_at": 1 };
+        unpublished_first.extend(outbox::publish_order());
+        self.outbox
+            .create_indexes([
+                index(unpublished_first, named("outbox_unpublished").build()),
+                index(doc! { "expire_at": 1 }, expires("outbox_expire")),
+            ])
             .await?;
         self.sessions
             .create_indexes([
@@ -208,8 +232,25 @@ impl UserStore {
 
     /// Runs `work` in a transaction where the deployment has them, retrying
     /// transient failures as the drivers' `withTransaction` does; elsewhere runs
-    /// the same steps in order, each of which is safe to retry.
+    /// the same steps in order, each of which is safe to retry. The steps write
+    /// their outbox event last, so on a standalone server an event can be lost
+    /// (the process dies between the change and the event) but never describe
+    /// a change that did not happen.
     async fn atomically(&self, work: Atomic) -> Result<bool, StoreError> {
+        self.atomically_unmapped(work)
+            .await
+            .map_err(|error| match error {
+                Failure::Store(error) => error,
+                Failure::Mongo(error) => match duplicate_user_index(&error) {
+                    Some(EMAIL_INDEX) => StoreError::EmailTaken,
+                    Some(USERNAME_INDEX) => StoreError::UsernameTaken,
+                    Some(EXTERNAL_ID_INDEX) => StoreError::ExternalIdTaken,
+                    _ => error.into(),
+                },
+            })
+    }
+
+    async fn atomically_unmapped(&self, work: Atomic) -> Result<bool, Failure> {
         if !self.deployment().await?.supports_transactions {
             return Ok(self.run(None, &work).await?);
         }
@@ -245,22 +286,53 @@ impl UserStore {
         session: Option<&mut ClientSession>,
         work: &Atomic,
     ) -> Result<bool, MongoError> {
-        match *work {
+        match work {
+            Atomic::Register(record) => self.register_steps(session, record).await,
+            Atomic::LinkExternalId {
+                user_id,
+                external_id,
+            } => self.link_steps(session, *user_id, external_id).await,
             Atomic::DeleteUser {
                 user_id,
                 session_id,
-            } => self.delete_steps(session, user_id, session_id).await,
+            } => self.delete_steps(session, *user_id, *session_id).await,
         }
     }
 }
 
-/// The writes that must commit together or not at all. An enum rather than a
-/// closure: the steps' futures must stay `Send` for the Lambda runtime.
+/// The writes that must commit together or not at all, each with the outbox
+/// event it causes. An enum rather than a closure: the steps' futures must stay
+/// `Send` for the Lambda runtime.
 enum Atomic {
-    DeleteUser {
-        user_id: mongodb::bson::oid::ObjectId,
-        session_id: mongodb::bson::oid::ObjectId,
+    Register(users::UserRecord),
+    LinkExternalId {
+        user_id: ObjectId,
+        external_id: String,
     },
+    /// With a session id, only if that session of the user is still open (the
+    /// HTTP route); without, unconditionally (an erasure request).
+    DeleteUser {
+        user_id: ObjectId,
+        session_id: Option<ObjectId>,
+    },
+}
+
+/// `atomically`'s error before duplicate keys are named.
+enum Failure {
+    Store(StoreError),
+    Mongo(MongoError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl From<MongoError> for Failure {
+    fn from(error: MongoError) -> Self {
+        Self::Mongo(error)
+    }
 }
 
 async fn commit(session: &mut ClientSession) -> Result<(), MongoError> {

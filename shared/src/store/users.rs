@@ -7,10 +7,8 @@ use mongodb::error::Error as MongoError;
 use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    duplicate_user_index, Atomic, StoreError, UserStore, EMAIL_INDEX, EXTERNAL_ID_INDEX,
-    USERNAME_INDEX,
-};
+use super::outbox::Event;
+use super::{Atomic, StoreError, UserStore};
 use crate::bson_json::document_to_json;
 
 /// A user as stored. `username_key` is the lower-cased username: its unique index
@@ -54,8 +52,8 @@ pub struct Profile {
 }
 
 impl UserStore {
+    /// Inserts the user with its `UserRegistered` event.
     pub async fn insert_user(&self, user: NewUser) -> Result<ObjectId, StoreError> {
-        self.deployment().await?;
         let record = UserRecord {
             id: ObjectId::new(),
             username_key: user.username.to_lowercase(),
@@ -65,14 +63,20 @@ impl UserStore {
             external_id: None,
             created_at: DateTime::now(),
         };
-        match self.users.insert_one(&record).await {
-            Ok(_) => Ok(record.id),
-            Err(error) => Err(match duplicate_user_index(&error) {
-                Some(EMAIL_INDEX) => StoreError::EmailTaken,
-                Some(USERNAME_INDEX) => StoreError::UsernameTaken,
-                _ => error.into(),
-            }),
-        }
+        let user_id = record.id;
+        self.atomically(Atomic::Register(record)).await?;
+        Ok(user_id)
+    }
+
+    pub(super) async fn register_steps(
+        &self,
+        mut session: Option<&mut ClientSession>,
+        record: &UserRecord,
+    ) -> Result<bool, MongoError> {
+        in_session!(session, self.users.insert_one(record))?;
+        self.record_event(session, &Event::UserRegistered { user_id: record.id })
+            .await?;
+        Ok(true)
     }
 
     pub async fn find_credentials(
@@ -105,27 +109,49 @@ impl UserStore {
         Ok(())
     }
 
-    /// Links `external_id` to the user; false when the user does not exist.
+    /// Links `external_id` to the user, with an `ExternalIdLinked` event when
+    /// the id changed; false when the user does not exist.
     pub async fn link_external_id(
         &self,
         user_id: ObjectId,
         external_id: &str,
     ) -> Result<bool, StoreError> {
-        self.deployment().await?;
-        match self
-            .users
-            .update_one(
-                doc! { "_id": user_id },
-                doc! { "$set": { "external_id": external_id } },
-            )
-            .await
-        {
-            Ok(result) => Ok(result.matched_count == 1),
-            Err(error) if duplicate_user_index(&error) == Some(EXTERNAL_ID_INDEX) => {
-                Err(StoreError::ExternalIdTaken)
-            }
-            Err(error) => Err(error.into()),
+        self.atomically(Atomic::LinkExternalId {
+            user_id,
+            external_id: external_id.to_string(),
+        })
+        .await
+    }
+
+    pub(super) async fn link_steps(
+        &self,
+        mut session: Option<&mut ClientSession>,
+        user_id: ObjectId,
+        external_id: &str,
+    ) -> Result<bool, MongoError> {
+        let users = self.users.clone_with_type::<Document>();
+        let before = in_session!(
+            session,
+            users
+                .find_one_and_update(
+                    doc! { "_id": user_id },
+                    doc! { "$set": { "external_id": external_id } },
+                )
+                .projection(doc! { "external_id": 1 })
+        )?;
+        let Some(before) = before else {
+            return Ok(false);
+        };
+        let previous_external_id = before.get_str("external_id").ok().map(str::to_string);
+        if previous_external_id.as_deref() != Some(external_id) {
+            let event = Event::ExternalIdLinked {
+                user_id,
+                external_id: external_id.to_string(),
+                previous_external_id,
+            };
+            self.record_event(session, &event).await?;
         }
+        Ok(true)
     }
 
     /// The user's profile and linked data in one aggregation round trip: the
@@ -154,11 +180,15 @@ impl UserStore {
                 "from": self.linked.name(),
                 "let": { "external_id": "$external_id", "user_id": "$_id" },
                 "pipeline": [
-                    { "$match": { "$expr": { "$or": [
-                        { "$eq": ["$_id", "$$external_id"] },
-                        { "$eq": ["$user_id", "$$user_id"] },
-                        { "$eq": ["$user_id", user_id.to_hex()] },
-                    ] } } },
+                    { "$match": {
+                        "$expr": { "$or": [
+                            { "$eq": ["$_id", "$$external_id"] },
+                            { "$eq": ["$user_id", "$$user_id"] },
+                            { "$eq": ["$user_id", user_id.to_hex()] },
+                        ] },
+                        // Tombstones of deleted records (store::linked) are not data.
+                        "deleted_at": { "$exists": false },
+                    } },
                 ],
                 "as": "linked_data",
             } },
@@ -176,14 +206,15 @@ impl UserStore {
     }
 
     /// Deletes the user, every linked document the profile shows and all the
-    /// user's sessions, if `session_id` is one of them and still open; false
-    /// otherwise. Atomic where the deployment has transactions; elsewhere linked
-    /// data goes first and the user after, so a failure midway leaves the user
-    /// in place to retry.
+    /// user's sessions, with a `UserDeleted` event; with `session_id`, only if
+    /// it is one of them and still open. False when nothing was deleted.
+    /// Atomic where the deployment has transactions; elsewhere linked data goes
+    /// first, the user after and the event last, so a failure midway leaves the
+    /// user in place to retry.
     pub async fn delete_user(
         &self,
         user_id: ObjectId,
-        session_id: ObjectId,
+        session_id: Option<ObjectId>,
     ) -> Result<bool, StoreError> {
         self.atomically(Atomic::DeleteUser {
             user_id,
@@ -196,13 +227,15 @@ impl UserStore {
         &self,
         mut session: Option<&mut ClientSession>,
         user_id: ObjectId,
-        session_id: ObjectId,
+        session_id: Option<ObjectId>,
     ) -> Result<bool, MongoError> {
-        if !self
-            .session_is_open_in(session.as_deref_mut(), user_id, session_id)
-            .await?
-        {
-            return Ok(false);
+        if let Some(session_id) = session_id {
+            if !self
+                .session_is_open_in(session.as_deref_mut(), user_id, session_id)
+                .await?
+            {
+                return Ok(false);
+            }
         }
         let users = self.users.clone_with_type::<Document>();
         let user = in_session!(
@@ -215,16 +248,45 @@ impl UserStore {
             return Ok(false);
         };
         let external_id = user.get_str("external_id").ok().map(str::to_string);
+        // A versioned record (from events::ingest) leaves its tombstone, so that
+        // a late, older upsert for the external id cannot bring the data back.
+        let versioned = match &external_id {
+            Some(external_id) => in_session!(
+                session,
+                self.linked
+                    .find_one(doc! { "_id": external_id, "version": { "$exists": true } })
+                    .projection(doc! { "version": 1 })
+            )?
+            .and_then(|record| record.get("version").cloned()),
+            None => None,
+        };
         in_session!(
             session,
-            self.linked.delete_many(linked_filter(user_id, external_id))
+            self.linked
+                .delete_many(linked_filter(user_id, external_id.clone()))
         )?;
+        if let (Some(external_id), Some(version)) = (&external_id, versioned) {
+            in_session!(
+                session,
+                self.linked.insert_one(doc! {
+                    "_id": external_id, "version": version, "deleted_at": DateTime::now(),
+                })
+            )?;
+        }
         let deleted = in_session!(session, self.users.delete_one(doc! { "_id": user_id }))?;
         in_session!(
             session,
             self.sessions.delete_many(doc! { "user_id": user_id })
         )?;
-        Ok(deleted.deleted_count == 1)
+        if deleted.deleted_count == 0 {
+            return Ok(false);
+        }
+        let event = Event::UserDeleted {
+            user_id,
+            external_id,
+        };
+        self.record_event(session, &event).await?;
+        Ok(true)
     }
 }
 

@@ -1,0 +1,5 @@
+//! Event-driven invocations: inbound messages from SQS (`ingest`) and the
+//! outbox of lifecycle events published to EventBridge (`publish`).
+
+pub mod ingest;
+pub mod publish;
