@@ -81,6 +81,28 @@ impl TestApp {
         self.db.collection("sessions")
     }
 
+    pub fn outbox(&self) -> mongodb::Collection<Document> {
+        self.db.collection("outbox")
+    }
+
+    /// Runs `functions/ingest-events`' handler on an SQS event of `messages`
+    /// (message id, body), returning the ids reported in `batchItemFailures`.
+    pub async fn ingest(&self, messages: &[(&str, &str)]) -> Vec<String> {
+        let event = lambda_runtime::LambdaEvent::new(
+            sqs_event(messages),
+            lambda_runtime::Context::default(),
+        );
+        let response = users_core::events::ingest::handler(&self.state, event)
+            .await
+            .expect("the ingest handler reports failures per message");
+        serde_json::to_value(&response).unwrap()["batchItemFailures"]
+            .as_array()
+            .expect("batchItemFailures is always present")
+            .iter()
+            .map(|failure| failure["itemIdentifier"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// Invokes one function's handler with `event`, as the Lambda runtime would.
     pub async fn call(&self, function: Function, event: Event) -> Answer {
         use users_core::handlers;
@@ -146,7 +168,33 @@ impl TestApp {
     }
 }
 
-/// The five Lambda functions.
+/// An SQS event as Lambda delivers it, one record per (message id, body).
+pub fn sqs_event(messages: &[(&str, &str)]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id,
+                "receiptHandle": format!("receipt-{id}"),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1795773600000",
+                    "SenderId": "AIDAEXAMPLE",
+                    "ApproximateFirstReceiveTimestamp": "1795773600001"
+                },
+                "messageAttributes": {},
+                "md5OfBody": "0123456789abcdef0123456789abcdef",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:user-events",
+                "awsRegion": "eu-west-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("fixture is a valid SQS event")
+}
+
+/// The Lambda functions behind API Gateway.
 #[derive(Debug, Clone, Copy)]
 pub enum Function {
     Register,
