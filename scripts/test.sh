@@ -124,7 +124,7 @@ wait_for_http_code "$base_url/auth/login" 422 120 "$WATCH_PID" "$watch_log" \
 log "functions are up at $base_url (database $e2e_db)"
 
 step "cargo test --workspace -- --include-ignored"
-export E2E_BASE_URL="$base_url" E2E_MONGODB_DB="$e2e_db"
+export E2E_BASE_URL="$base_url" E2E_MONGODB_DB="$e2e_db" E2E_WATCH_LOG="$watch_log"
 # tee keeps the output for the tally below; pipefail keeps cargo's exit code.
 cargo test --workspace -- --include-ignored 2>&1 | tee "$tmp_dir/cargo-test.log" || {
     rc=$?
@@ -146,13 +146,16 @@ mkdir -p "$st_dir"
 # their body rules rather than stopping at 403. DELETE gets the victim's token
 # and id instead, so deleting does not end the owner's session mid-run. The
 # holder has linked the spec's example external id, so linking it gets 409.
+# Logging out gets the leaver's token, for the same reason as DELETE.
 st_suffix="$(random_hex 4)"
 owner="$(st_account "st-owner-$st_suffix")"
 victim="$(st_account "st-victim-$st_suffix")"
 holder="$(st_account "st-holder-$st_suffix")"
+leaver="$(st_account "st-leaver-$st_suffix")"
 read -r owner_id owner_token <<<"$owner"
 read -r victim_id victim_token <<<"$victim"
 read -r holder_id holder_token <<<"$holder"
+read -r _ leaver_token <<<"$leaver"
 curl -sS -o /dev/null -X PUT "$base_url/users/$holder_id/link_id/" \
     -H "authorization: Bearer $holder_token" -H 'content-type: application/json' \
     -d '{"external_id":"crm-42"}'
@@ -179,6 +182,22 @@ checks.positive_data_acceptance.expected-statuses = ["201", "409", "422"]
 include-operation-id = "deleteUser"
 headers = { Authorization = "Bearer \${ST_VICTIM_TOKEN}" }
 parameters."path.user_id" = { dictionary = "victim", probability = 0.5 }
+
+# A drawn refresh token is valid by the schema but unknown to the server; a
+# session ends at its first logout, so later calls get 401 as documented.
+[[operations]]
+include-operation-id = "refresh"
+checks.positive_data_acceptance.expected-statuses = ["200", "401"]
+
+[[operations]]
+include-operation-id = "logout"
+headers = { Authorization = "Bearer \${ST_LEAVER_TOKEN}" }
+checks.positive_data_acceptance.expected-statuses = ["200", "401"]
+
+[[operations]]
+include-operation-id = "logoutAll"
+headers = { Authorization = "Bearer \${ST_LEAVER_TOKEN}" }
+checks.positive_data_acceptance.expected-statuses = ["200", "401"]
 TOML
 cat >"$st_dir/schemathesis_hooks.py" <<'PY'
 import schemathesis
