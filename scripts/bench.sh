@@ -55,18 +55,26 @@ else
 fi
 mkdir -p "$out_dir"
 
+# Only the benchmarked functions are linked (fat LTO is the slow part), but the
+# package selection stays the whole workspace, as `make build` and `sam build`
+# (`--bin <name>` at the root) have it, so the dependency features are the
+# deployed ones. The benchmark crate adds none: its dependencies are
+# dev-dependencies.
+functions="${BENCH_FUNCTIONS:-register login link-external-id get-full-profile delete-user}"
+bins=()
+for function in ${functions//,/ }; do
+    bins+=(--bin "$function")
+done
+
 artifacts=()
 for arch in $archs; do
     lambda_dir="$out_dir/lambda/$arch"
     if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
         log "building the functions: cargo lambda build ${profile_flag[*]} --$arch (slow: fat LTO)"
-        # The whole workspace, as `make build` and `sam build` select it, so the
-        # dependency features are the deployed ones. The benchmark crate adds
-        # none: its dependencies are dev-dependencies.
         arch_flag="--$arch"
         [[ "$arch" == x86_64 ]] && arch_flag="--x86-64"
         cargo lambda build "${profile_flag[@]}" "$arch_flag" --output-format zip \
-            --lambda-dir "$lambda_dir"
+            --lambda-dir "$lambda_dir" "${bins[@]}"
     fi
     artifacts+=("$arch=$lambda_dir")
 done
