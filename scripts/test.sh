@@ -240,7 +240,7 @@ st_log="$st_dir/schemathesis.log"
 # From $st_dir, so its caches (.hypothesis/, .schemathesis/) go with the run.
 (
     cd "$st_dir"
-    ST_OWNER_TOKEN="$owner_token" ST_VICTIM_TOKEN="$victim_token" \
+    ST_OWNER_TOKEN="$owner_token" ST_VICTIM_TOKEN="$victim_token" ST_LEAVER_TOKEN="$leaver_token" \
         PYTHONPATH="$st_dir" SCHEMATHESIS_HOOKS=schemathesis_hooks \
         timeout 300 "$VENV/bin/schemathesis" --config-file schemathesis.toml \
         run "$REPO_ROOT/openapi.yaml" --url "$base_url" \
