@@ -164,6 +164,7 @@ async fn every_function_answers_503_while_the_database_is_down_and_recovers_warm
         let started = Instant::now();
         let answer = app.call(function, event).await.problem(503);
         let took = started.elapsed();
+        eprintln!("database down: {function:?} answered 503 in {took:?}");
         assert!(took < Duration::from_secs(5), "{function:?} took {took:?}");
         assert_eq!(answer.body["type"], "urn:problem:database-unavailable");
     }
@@ -251,6 +252,12 @@ async fn a_crash_during_deletes_leaves_no_user_half_deleted() {
             answer.body
         );
     }
+    let completed = answers.iter().filter(|answer| answer.status == 200).count();
+    eprintln!("crash during deletes: {completed} of {USERS} completed before the kill");
+    assert!(
+        completed < USERS,
+        "the crash came after every delete had completed"
+    );
     database.restart();
 
     // Each user is either whole or entirely gone.

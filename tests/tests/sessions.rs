@@ -305,6 +305,7 @@ async fn a_burst_of_parallel_guesses_does_not_get_past_the_limit() {
     let guessed = answers.iter().filter(|answer| answer.status == 401).count();
     let refused = answers.iter().filter(|answer| answer.status == 429).count();
     assert_eq!(guessed + refused, 30);
+    eprintln!("30 parallel wrong logins: {guessed} checked, {refused} refused with 429");
     // Admission counts attempts one at a time and the fifth locks the rest
     // before any password is checked: at most five guesses, however parallel.
     assert!((1..=5).contains(&guessed), "{guessed} guesses were checked");
