@@ -3,7 +3,10 @@
 //! The tests run against a real MongoDB wire server named by `MONGODB_URI`
 //! (`make test` starts SecantusDB and sets it; any MongoDB works).
 
-use std::time::Duration;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use lambda_http::{Body, Request, Response};
 use mongodb::bson::oid::ObjectId;
@@ -161,6 +164,12 @@ impl TestApp {
             access_token: text(&logged_in, "access_token"),
             refresh_token: text(&logged_in, "refresh_token"),
         }
+    }
+
+    /// Links `external_id` to `user` through the function.
+    pub async fn link(&self, user: &SignedUp, external_id: &str) -> Answer {
+        self.call(Function::LinkExternalId, link_event(user, external_id))
+            .await
     }
 
     pub async fn drop(self) {
@@ -414,4 +423,51 @@ impl Answer {
             })
             .unwrap_or_default()
     }
+}
+
+/// A TCP port on loopback that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A program of the project's `.venv` (which `make test` installs), unless
+/// the environment variable `override_with` names another path.
+pub fn venv_program(name: &str, override_with: &str) -> PathBuf {
+    std::env::var(override_with)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../.venv/bin")
+                .join(name)
+        })
+}
+
+/// Starts a local server and waits (30 s at most) until it accepts connections on `port`.
+pub fn spawn_server(mut command: Command, port: u16) -> Child {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| {
+            panic!("cannot start {program} ({error}): run `make test`, which installs it")
+        });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{program} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// `PUT /users/{id}/link_id/` as `user`, with `external_id` in the body.
+pub fn link_event(user: &SignedUp, external_id: &str) -> Event {
+    Event::http_api("PUT", "/users/{user_id}/link_id")
+        .user_id(&user.user_id)
+        .bearer(&user.access_token)
+        .json(json!({ "external_id": external_id }))
 }

@@ -1,10 +1,9 @@
 //! Races against the real database: uniqueness, exclusive links, and a delete
 //! racing the user's other requests.
 
-use api_tests::{Event, Function, SignedUp, TestApp};
+use api_tests::{link_event, Event, Function, TestApp};
 use futures_util::future::join_all;
 use mongodb::bson::{doc, oid::ObjectId};
-use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_registrations_of_one_email_give_exactly_one_201() {
@@ -36,13 +35,6 @@ async fn fifty_registrations_of_one_email_give_exactly_one_201() {
     app.drop().await;
 }
 
-fn link(user: &SignedUp, external_id: &str) -> Event {
-    Event::http_api("PUT", "/users/{user_id}/link_id")
-        .user_id(&user.user_id)
-        .bearer(&user.access_token)
-        .json(json!({ "external_id": external_id }))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_users_linking_one_external_id_at_once_give_one_owner() {
     let app = TestApp::new().await;
@@ -51,8 +43,8 @@ async fn two_users_linking_one_external_id_at_once_give_one_owner() {
     for round in 0..10 {
         let external_id = format!("shared-{round}");
         let (first, second) = tokio::join!(
-            app.call(Function::LinkExternalId, link(&ada, &external_id)),
-            app.call(Function::LinkExternalId, link(&bob, &external_id)),
+            app.call(Function::LinkExternalId, link_event(&ada, &external_id)),
+            app.call(Function::LinkExternalId, link_event(&bob, &external_id)),
         );
         let mut statuses = [first.status, second.status];
         statuses.sort();
@@ -81,7 +73,7 @@ async fn a_delete_racing_links_and_reads_leaves_nothing_behind() {
         let user_id = ObjectId::parse_str(&user.user_id).unwrap();
         let external_id = format!("crm-{round}");
         assert_eq!(
-            app.call(Function::LinkExternalId, link(&user, &external_id))
+            app.call(Function::LinkExternalId, link_event(&user, &external_id))
                 .await
                 .status,
             200
@@ -106,7 +98,7 @@ async fn a_delete_racing_links_and_reads_leaves_nothing_behind() {
         // Re-linking the same id: linking another id would rightly leave the
         // old id's document behind, as it stops being this user's data.
         for _ in 0..6 {
-            requests.push((Function::LinkExternalId, link(&user, &external_id)));
+            requests.push((Function::LinkExternalId, link_event(&user, &external_id)));
             requests.push((Function::GetFullProfile, profile()));
         }
         let answers = join_all(

@@ -6,12 +6,13 @@
 //! `make test` installs; `SECANTUSD_BIN` overrides the path), so that they can
 //! stop it without disturbing the other tests.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use api_tests::{Event, Function, SignedUp, TestApp, PASSWORD};
+use api_tests::{
+    free_port, spawn_server, venv_program, Event, Function, SignedUp, TestApp, PASSWORD,
+};
 use futures_util::future::join_all;
 use mongodb::bson::{doc, oid::ObjectId};
 use serde_json::json;
@@ -25,11 +26,7 @@ struct Database {
 
 impl Database {
     fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let storage = std::env::temp_dir().join(format!("faults-{}", ObjectId::new().to_hex()));
         let mut database = Self {
             child: None,
@@ -45,37 +42,12 @@ impl Database {
     }
 
     fn restart(&mut self) {
-        let binary = std::env::var("SECANTUSD_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/secantusd-py")
-            });
-        let child = Command::new(&binary)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &self.port.to_string(),
-                "--log-level",
-                "ERROR",
-            ])
-            .arg("--storage-path")
-            .arg(&self.storage)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot start {} ({error}): run `make test`, which installs it",
-                    binary.display()
-                )
-            });
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "the database did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut command = Command::new(venv_program("secantusd-py", "SECANTUSD_BIN"));
+        command
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--log-level", "ERROR", "--storage-path"])
+            .arg(&self.storage);
+        self.child = Some(spawn_server(command, self.port));
     }
 
     /// SIGTERM, and wait: the server closes its storage cleanly, so everything

@@ -256,24 +256,8 @@ async fn upserted_data_shows_in_the_profile_and_erase_user_removes_user_and_data
     let app = TestApp::new().await;
     let ada = app.sign_up("ada").await;
     let bob = app.sign_up("bob").await;
-    let link = |user: &api_tests::SignedUp, external_id: &str| {
-        Event::http_api("PUT", "/users/{user_id}/link_id")
-            .user_id(&user.user_id)
-            .bearer(&user.access_token)
-            .json(json!({ "external_id": external_id }))
-    };
-    assert_eq!(
-        app.call(Function::LinkExternalId, link(&ada, "crm-ada"))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.call(Function::LinkExternalId, link(&bob, "crm-bob"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.link(&ada, "crm-ada").await.status, 200);
+    assert_eq!(app.link(&bob, "crm-bob").await.status, 200);
     let failures = app
         .ingest(&[
             ("m1", &upsert("crm-ada", 1, "gold")),
@@ -297,12 +281,7 @@ async fn upserted_data_shows_in_the_profile_and_erase_user_removes_user_and_data
     );
 
     // A tombstone never shows, even to a user who links its id.
-    assert_eq!(
-        app.call(Function::LinkExternalId, link(&bob, "crm-gone"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.link(&bob, "crm-gone").await.status, 200);
     let shown = app.call(Function::GetFullProfile, profile(&bob)).await;
     assert_eq!(shown.body["linked_data"], json!([]), "{}", shown.body);
 

@@ -5,7 +5,7 @@
 //! replica set have them); on a standalone server the change would stay and
 //! only its event be missing, which the README documents.
 
-use api_tests::{Event, Function, SignedUp, TestApp, PASSWORD};
+use api_tests::{link_event, Event, Function, SignedUp, TestApp, PASSWORD};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::options::IndexOptions;
@@ -38,13 +38,6 @@ async fn kinds_and_details(app: &TestApp) -> Vec<(String, Document)> {
         .collect()
 }
 
-fn link(user: &SignedUp, external_id: &str) -> Event {
-    Event::http_api("PUT", "/users/{user_id}/link_id")
-        .user_id(&user.user_id)
-        .bearer(&user.access_token)
-        .json(json!({ "external_id": external_id }))
-}
-
 fn delete(user: &SignedUp) -> Event {
     Event::http_api("DELETE", "/users/{user_id}")
         .user_id(&user.user_id)
@@ -56,20 +49,20 @@ async fn register_link_and_delete_each_write_one_event_of_ids_only() {
     let app = TestApp::new().await;
     let ada = app.sign_up("ada").await;
     assert_eq!(
-        app.call(Function::LinkExternalId, link(&ada, "crm-1"))
+        app.call(Function::LinkExternalId, link_event(&ada, "crm-1"))
             .await
             .status,
         200
     );
     // The same id again is a no-op: no event.
     assert_eq!(
-        app.call(Function::LinkExternalId, link(&ada, "crm-1"))
+        app.call(Function::LinkExternalId, link_event(&ada, "crm-1"))
             .await
             .status,
         200
     );
     assert_eq!(
-        app.call(Function::LinkExternalId, link(&ada, "crm-2"))
+        app.call(Function::LinkExternalId, link_event(&ada, "crm-2"))
             .await
             .status,
         200
@@ -130,13 +123,13 @@ async fn refused_changes_write_no_event() {
     assert_eq!(app.register("ADA", "other@example.com").await.status, 409);
     // An external id linked to someone else.
     assert_eq!(
-        app.call(Function::LinkExternalId, link(&ada, "crm-1"))
+        app.call(Function::LinkExternalId, link_event(&ada, "crm-1"))
             .await
             .status,
         200
     );
     assert_eq!(
-        app.call(Function::LinkExternalId, link(&bob, "crm-1"))
+        app.call(Function::LinkExternalId, link_event(&bob, "crm-1"))
             .await
             .status,
         409
@@ -169,7 +162,7 @@ async fn erase_user_writes_user_deleted_with_the_external_id() {
     let app = TestApp::new().await;
     let ada = app.sign_up("ada").await;
     assert_eq!(
-        app.call(Function::LinkExternalId, link(&ada, "crm-1"))
+        app.call(Function::LinkExternalId, link_event(&ada, "crm-1"))
             .await
             .status,
         200
@@ -252,7 +245,7 @@ async fn a_failed_event_write_rolls_back_linking_and_deletion() {
     let ada = app.sign_up("ada").await;
     let ada_id = ObjectId::parse_str(&ada.user_id).unwrap();
     assert_eq!(
-        app.call(Function::LinkExternalId, link(&ada, "crm-1"))
+        app.call(Function::LinkExternalId, link_event(&ada, "crm-1"))
             .await
             .status,
         200
@@ -266,7 +259,7 @@ async fn a_failed_event_write_rolls_back_linking_and_deletion() {
     let events_before = app.outbox().count_documents(doc! {}).await.unwrap();
 
     assert_eq!(
-        app.call(Function::LinkExternalId, link(&ada, "crm-2"))
+        app.call(Function::LinkExternalId, link_event(&ada, "crm-2"))
             .await
             .status,
         500

@@ -5,33 +5,16 @@
 //! forwards every event to an SQS queue of the same server, which the test
 //! reads back with boto3.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
-use api_tests::TestApp;
+use api_tests::{free_port, spawn_server, venv_program, TestApp};
 use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
 use mongodb::bson::doc;
-use serde_json::{json, Value};
+use serde_json::Value;
 use users_core::events::publish::{publish, Publisher, Summary, SOURCE};
 
 const BUS: &str = "user-events";
 const QUEUE: &str = "published-events";
-
-fn venv_bin(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../.venv/bin")
-        .join(name)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A moto server of our own, killed when dropped.
 struct Moto {
@@ -41,26 +24,10 @@ struct Moto {
 
 impl Moto {
     fn start() -> Self {
-        let binary = std::env::var("MOTO_SERVER_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| venv_bin("moto_server"));
         let port = free_port();
-        let child = Command::new(&binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot start {} ({error}): run `make test`, which installs it",
-                    binary.display()
-                )
-            });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut command = Command::new(venv_program("moto_server", "MOTO_SERVER_BIN"));
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let child = spawn_server(command, port);
         let moto = Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -71,7 +38,7 @@ impl Moto {
 
     /// Runs a boto3 script against this server; returns its stdout.
     fn python(&self, script: &str) -> String {
-        let output = Command::new(venv_bin("python"))
+        let output = Command::new(venv_program("python", "PYTHON_BIN"))
             .args(["-c", script])
             .env("ENDPOINT", &self.endpoint)
             .env("BUS", BUS)
@@ -178,16 +145,7 @@ async fn fourteen_events(app: &TestApp) -> Vec<String> {
         assert_eq!(answer.status, 201, "{}", answer.body);
     }
     let user = app.sign_up("linker").await;
-    let link = api_tests::Event::http_api("PUT", "/users/{user_id}/link_id")
-        .user_id(&user.user_id)
-        .bearer(&user.access_token)
-        .json(json!({ "external_id": "crm-1" }));
-    assert_eq!(
-        app.call(api_tests::Function::LinkExternalId, link)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.link(&user, "crm-1").await.status, 200);
     let ids = outbox_ids(app).await;
     assert_eq!(ids.len(), 14);
     ids
