@@ -8,7 +8,7 @@ use mongodb::bson::DateTime;
 use crate::error::ApiError;
 use crate::passwords::{self, Verification};
 use crate::refresh::{self, SessionPolicy};
-use crate::store::{Admission, NewUser, Profile, SessionRecord, UserStore};
+use crate::store::{Admission, NewUser, Profile, RevocationReason, SessionRecord, UserStore};
 use crate::tokens::{AccessToken, Caller, TokenKeys};
 use crate::validation::{Credentials, Registration};
 
@@ -186,7 +186,13 @@ async fn replay(
     if just_replaced && age <= policy.grace {
         return Ok(token_pair(keys, policy, &session));
     }
-    store.end_session(session.user_id, session.id).await?;
+    store
+        .revoke_sessions(
+            session.user_id,
+            Some(session.id),
+            RevocationReason::RefreshTokenReuse,
+        )
+        .await?;
     tracing::warn!(
         user_id = %session.user_id,
         session_id = %session.id,
@@ -225,7 +231,9 @@ pub async fn logout(store: &UserStore, caller: &Caller) -> Result<(), ApiError> 
 
 pub async fn logout_all(store: &UserStore, caller: &Caller) -> Result<u64, ApiError> {
     ensure_session_open(store, caller).await?;
-    let ended = store.end_all_sessions(caller.user_id).await?;
+    let ended = store
+        .revoke_sessions(caller.user_id, None, RevocationReason::UserRequest)
+        .await?;
     tracing::info!(user_id = %caller.user_id, ended, "all sessions ended");
     Ok(ended)
 }

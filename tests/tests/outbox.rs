@@ -303,3 +303,39 @@ async fn a_failed_event_write_rolls_back_linking_and_deletion() {
     );
     app.drop().await;
 }
+
+#[tokio::test]
+async fn logout_all_and_refresh_reuse_write_sessions_revoked() {
+    let app = TestApp::with_config(&api_tests::mongodb_uri(), |config| {
+        config.refresh_grace = std::time::Duration::ZERO;
+    })
+    .await;
+    let ada = app.sign_up("ada").await;
+    app.login("ada@example.com", PASSWORD).await;
+    let logout_all = Event::http_api("POST", "/auth/logout_all").bearer(&ada.access_token);
+    assert_eq!(app.call(Function::LogoutAll, logout_all).await.status, 200);
+
+    let bob = app.sign_up("bob").await;
+    assert_eq!(app.refresh(&bob.refresh_token).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // The replaced token again, after the (zero) grace window: theft.
+    assert_eq!(app.refresh(&bob.refresh_token).await.status, 401);
+    // A plain logout of an ended session writes nothing more.
+    let logout = Event::http_api("POST", "/auth/logout").bearer(&bob.access_token);
+    assert_eq!(app.call(Function::Logout, logout).await.status, 401);
+
+    let revoked: Vec<Document> = kinds_and_details(&app)
+        .await
+        .into_iter()
+        .filter(|(kind, _)| kind == "SessionsRevoked")
+        .map(|(_, detail)| detail)
+        .collect();
+    assert_eq!(
+        revoked,
+        [
+            doc! { "user_id": &ada.user_id, "reason": "user_request", "sessions_ended": 2_i64 },
+            doc! { "user_id": &bob.user_id, "reason": "refresh_token_reuse", "sessions_ended": 1_i64 },
+        ]
+    );
+    app.drop().await;
+}

@@ -236,7 +236,7 @@ impl UserStore {
     /// their outbox event last, so on a standalone server an event can be lost
     /// (the process dies between the change and the event) but never describe
     /// a change that did not happen.
-    async fn atomically(&self, work: Atomic) -> Result<bool, StoreError> {
+    async fn atomically(&self, work: Atomic) -> Result<u64, StoreError> {
         self.atomically_unmapped(work)
             .await
             .map_err(|error| match error {
@@ -250,7 +250,7 @@ impl UserStore {
             })
     }
 
-    async fn atomically_unmapped(&self, work: Atomic) -> Result<bool, Failure> {
+    async fn atomically_unmapped(&self, work: Atomic) -> Result<u64, Failure> {
         if !self.deployment().await?.supports_transactions {
             return Ok(self.run(None, &work).await?);
         }
@@ -285,7 +285,7 @@ impl UserStore {
         &self,
         session: Option<&mut ClientSession>,
         work: &Atomic,
-    ) -> Result<bool, MongoError> {
+    ) -> Result<u64, MongoError> {
         match work {
             Atomic::Register(record) => self.register_steps(session, record).await,
             Atomic::LinkExternalId {
@@ -296,6 +296,29 @@ impl UserStore {
                 user_id,
                 session_id,
             } => self.delete_steps(session, *user_id, *session_id).await,
+            Atomic::RevokeSessions {
+                user_id,
+                only,
+                reason,
+            } => self.revoke_steps(session, *user_id, *only, *reason).await,
+        }
+    }
+}
+
+/// Why sessions were ended for a `SessionsRevoked` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    /// The user ended all their sessions (`logout_all`).
+    UserRequest,
+    /// A replaced refresh token was presented again: presumed stolen.
+    RefreshTokenReuse,
+}
+
+impl RevocationReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserRequest => "user_request",
+            Self::RefreshTokenReuse => "refresh_token_reuse",
         }
     }
 }
@@ -314,6 +337,12 @@ enum Atomic {
     DeleteUser {
         user_id: ObjectId,
         session_id: Option<ObjectId>,
+    },
+    /// Every session of the user, or only `only`, with a `SessionsRevoked` event.
+    RevokeSessions {
+        user_id: ObjectId,
+        only: Option<ObjectId>,
+        reason: RevocationReason,
     },
 }
 

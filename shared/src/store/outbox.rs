@@ -35,6 +35,13 @@ pub enum Event {
         user_id: ObjectId,
         external_id: Option<String>,
     },
+    /// Sessions ended by `logout_all` or by refresh-token reuse (not by a plain
+    /// logout), so that downstream caches of the user's sessions can drop them.
+    SessionsRevoked {
+        user_id: ObjectId,
+        reason: super::RevocationReason,
+        sessions_ended: u64,
+    },
 }
 
 impl Event {
@@ -43,6 +50,7 @@ impl Event {
             Self::UserRegistered { .. } => "UserRegistered",
             Self::ExternalIdLinked { .. } => "ExternalIdLinked",
             Self::UserDeleted { .. } => "UserDeleted",
+            Self::SessionsRevoked { .. } => "SessionsRevoked",
         }
     }
 
@@ -62,6 +70,15 @@ impl Event {
                 user_id,
                 external_id,
             } => doc! { "user_id": user_id.to_hex(), "external_id": external_id },
+            Self::SessionsRevoked {
+                user_id,
+                reason,
+                sessions_ended,
+            } => doc! {
+                "user_id": user_id.to_hex(),
+                "reason": reason.as_str(),
+                "sessions_ended": *sessions_ended as i64,
+            },
         }
     }
 }

@@ -8,7 +8,7 @@ use mongodb::error::Error as MongoError;
 use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, UserStore};
+use super::{Atomic, Event, RevocationReason, StoreError, UserStore};
 
 /// How many superseded refresh-token digests a session remembers, so that
 /// replaying any recent one is recognised as theft rather than as unknown.
@@ -123,13 +123,43 @@ impl UserStore {
         Ok(deleted.deleted_count == 1)
     }
 
-    pub async fn end_all_sessions(&self, user_id: ObjectId) -> Result<u64, StoreError> {
-        self.deployment().await?;
-        Ok(self
-            .sessions
-            .delete_many(doc! { "user_id": user_id })
-            .await?
-            .deleted_count)
+    /// Ends every session of the user, or only `only`, with a
+    /// `SessionsRevoked` event in the same transaction; how many ended.
+    pub async fn revoke_sessions(
+        &self,
+        user_id: ObjectId,
+        only: Option<ObjectId>,
+        reason: RevocationReason,
+    ) -> Result<u64, StoreError> {
+        self.atomically(Atomic::RevokeSessions {
+            user_id,
+            only,
+            reason,
+        })
+        .await
+    }
+
+    pub(super) async fn revoke_steps(
+        &self,
+        mut session: Option<&mut ClientSession>,
+        user_id: ObjectId,
+        only: Option<ObjectId>,
+        reason: RevocationReason,
+    ) -> Result<u64, MongoError> {
+        let mut filter = doc! { "user_id": user_id };
+        if let Some(session_id) = only {
+            filter.insert("_id", session_id);
+        }
+        let ended = in_session!(session, self.sessions.delete_many(filter))?.deleted_count;
+        if ended > 0 {
+            let event = Event::SessionsRevoked {
+                user_id,
+                reason,
+                sessions_ended: ended,
+            };
+            self.record_event(session, &event).await?;
+        }
+        Ok(ended)
     }
 
     pub async fn session_is_open(

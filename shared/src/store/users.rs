@@ -72,11 +72,11 @@ impl UserStore {
         &self,
         mut session: Option<&mut ClientSession>,
         record: &UserRecord,
-    ) -> Result<bool, MongoError> {
+    ) -> Result<u64, MongoError> {
         in_session!(session, self.users.insert_one(record))?;
         self.record_event(session, &Event::UserRegistered { user_id: record.id })
             .await?;
-        Ok(true)
+        Ok(1)
     }
 
     pub async fn find_credentials(
@@ -121,6 +121,7 @@ impl UserStore {
             external_id: external_id.to_string(),
         })
         .await
+        .map(|linked| linked > 0)
     }
 
     pub(super) async fn link_steps(
@@ -128,7 +129,7 @@ impl UserStore {
         mut session: Option<&mut ClientSession>,
         user_id: ObjectId,
         external_id: &str,
-    ) -> Result<bool, MongoError> {
+    ) -> Result<u64, MongoError> {
         let users = self.users.clone_with_type::<Document>();
         let before = in_session!(
             session,
@@ -140,7 +141,7 @@ impl UserStore {
                 .projection(doc! { "external_id": 1 })
         )?;
         let Some(before) = before else {
-            return Ok(false);
+            return Ok(0);
         };
         let previous_external_id = before.get_str("external_id").ok().map(str::to_string);
         if previous_external_id.as_deref() != Some(external_id) {
@@ -151,7 +152,7 @@ impl UserStore {
             };
             self.record_event(session, &event).await?;
         }
-        Ok(true)
+        Ok(1)
     }
 
     /// The user's profile and linked data in one aggregation round trip: the
@@ -221,6 +222,7 @@ impl UserStore {
             session_id,
         })
         .await
+        .map(|deleted| deleted > 0)
     }
 
     pub(super) async fn delete_steps(
@@ -228,13 +230,13 @@ impl UserStore {
         mut session: Option<&mut ClientSession>,
         user_id: ObjectId,
         session_id: Option<ObjectId>,
-    ) -> Result<bool, MongoError> {
+    ) -> Result<u64, MongoError> {
         if let Some(session_id) = session_id {
             if !self
                 .session_is_open_in(session.as_deref_mut(), user_id, session_id)
                 .await?
             {
-                return Ok(false);
+                return Ok(0);
             }
         }
         let users = self.users.clone_with_type::<Document>();
@@ -245,7 +247,7 @@ impl UserStore {
                 .projection(doc! { "external_id": 1 })
         )?;
         let Some(user) = user else {
-            return Ok(false);
+            return Ok(0);
         };
         let external_id = user.get_str("external_id").ok().map(str::to_string);
         // A versioned record (from events::ingest) leaves its tombstone, so that
@@ -279,14 +281,14 @@ impl UserStore {
             self.sessions.delete_many(doc! { "user_id": user_id })
         )?;
         if deleted.deleted_count == 0 {
-            return Ok(false);
+            return Ok(0);
         }
         let event = Event::UserDeleted {
             user_id,
             external_id,
         };
         self.record_event(session, &event).await?;
-        Ok(true)
+        Ok(1)
     }
 }
 
