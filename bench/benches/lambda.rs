@@ -35,6 +35,25 @@ use std::path::PathBuf;
 
 use runner::{report, Endpoint, Options};
 
+const USAGE: &str = "\
+Usage: cargo bench -p lambda-bench --bench lambda -- [--option value]...
+
+--bin-dir DIR        BENCH_BIN_DIR       the functions' binaries (default: target/release)
+--mongodb-uri URI    MONGODB_URI         the database (required; make bench starts SecantusDB)
+--cold N             BENCH_COLD          fresh processes per function (20)
+--cold-secrets N     BENCH_COLD_SECRETS  fresh processes per function reading Secrets Manager (20)
+--warm N             BENCH_WARM          warm invocations: link, profile, delete (2000)
+--warm-argon2 N      BENCH_WARM_ARGON2   warm invocations: register, login (200)
+--warmup N           BENCH_WARMUP        unmeasured invocations first (20)
+--functions A,B      BENCH_FUNCTIONS     a subset, by binary name (all five)
+--artifacts A=DIR    BENCH_ARTIFACTS     `cargo lambda build --lambda-dir` outputs, space-separated
+--out FILE           BENCH_OUT           JSON results (target/bench/results.json)
+--markdown FILE      BENCH_MARKDOWN      the table again (target/bench/results.md)
+--log-dir DIR        BENCH_LOG_DIR       function output (target/bench/logs)
+--label TEXT         BENCH_LABEL         names the run, e.g. the cargo profile (release)
+--function-env K=V   BENCH_FUNCTION_ENV  extra variables for the functions, space-separated
+";
+
 fn main() {
     let options = match options() {
         Ok(options) => options,
@@ -128,6 +147,10 @@ fn arguments() -> Result<HashMap<String, String>, String> {
         // `cargo bench` passes --bench to every bench target.
         if arg == "--bench" {
             continue;
+        }
+        if arg == "--help" || arg == "-h" {
+            print!("{USAGE}");
+            std::process::exit(0);
         }
         let flag = arg
             .strip_prefix("--")
