@@ -293,8 +293,11 @@ pub fn markdown(results: &Results, options: &Options) -> String {
     }
     line(String::new());
     line("¹ Both secrets fetched with the AWS SDK from a local Secrets Manager stand-in (plain HTTP, no network latency): the CPU cost of the deployed configuration path. Every other column uses plain `MONGODB_URI`/`JWT_SECRET` variables.".into());
+    line(String::new());
     line("² Each register or login costs one argon2id (tens of ms), so fewer invocations give the same precision.".into());
+    line(String::new());
     line("³ Floor: the endpoint's `users_core::domain` operation called directly from the benchmark process with a store built from the same client options, so the very MongoDB operations the function performs (session check, throttling, session insert included), with the same driver, plus its argon2id hash (register) or verification (login). Overhead = warm − floor at the same percentile: the Runtime API round trip, the API Gateway event and response, validation and logging.".into());
+    line(String::new());
     line("⁴ Each warm invocation is followed by its floor; the median of those pairs' differences, with its 95% confidence interval (sign-test order statistics), cancels the database's slow drifts that the two p50s each carry.".into());
     out
 }
