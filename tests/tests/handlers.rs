@@ -513,8 +513,9 @@ async fn full_profile_joins_linked_data_and_never_shows_credentials() {
     .await;
     app.linked()
         .insert_many([
+            // Found both by the external id and by the user id: listed once.
             doc! {
-                "_id": "crm-7", "plan": "gold",
+                "_id": "crm-7", "plan": "gold", "user_id": oid,
                 "since": DateTime::from_millis(1_700_000_000_000),
                 "balance": "10.25".parse::<Decimal128>().unwrap(),
                 "avatar": Binary { subtype: mongodb::bson::spec::BinarySubtype::Generic, bytes: vec![1, 2, 3] },
@@ -562,7 +563,7 @@ async fn full_profile_joins_linked_data_and_never_shows_credentials() {
     assert_eq!(
         linked,
         [
-            json!({ "_id": "crm-7", "plan": "gold", "since": "2023-11-14T22:13:20Z", "balance": "10.25", "avatar": "AQID" }),
+            json!({ "_id": "crm-7", "plan": "gold", "user_id": alice, "since": "2023-11-14T22:13:20Z", "balance": "10.25", "avatar": "AQID" }),
             json!({ "_id": "note-1", "user_id": alice, "text": "by ObjectId" }),
             json!({ "_id": "note-2", "user_id": alice, "text": "by hex string" }),
         ]

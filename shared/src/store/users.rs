@@ -177,25 +177,30 @@ impl UserStore {
                 "as": "open_session",
             } },
             doc! { "$match": { "open_session": { "$ne": [] } } },
+            // Two lookups that each use an index (`_id`, and `user_id`), rather
+            // than one `$expr` match that would scan the linked collection on
+            // every profile read. A document found by both is kept once.
             doc! { "$lookup": {
                 "from": self.linked.name(),
-                "let": { "external_id": "$external_id", "user_id": "$_id" },
+                "localField": "external_id",
+                "foreignField": "_id",
+                "as": "linked_by_external_id",
+            } },
+            doc! { "$lookup": {
+                "from": self.linked.name(),
                 "pipeline": [
                     { "$match": {
-                        "$expr": { "$or": [
-                            { "$eq": ["$_id", "$$external_id"] },
-                            { "$eq": ["$user_id", "$$user_id"] },
-                            { "$eq": ["$user_id", user_id.to_hex()] },
-                        ] },
+                        "user_id": { "$in": [user_id, user_id.to_hex()] },
                         // Tombstones of deleted records (store::linked) are not data.
                         "deleted_at": { "$exists": false },
                     } },
                 ],
-                "as": "linked_data",
+                "as": "linked_by_user_id",
             } },
             // An allow-list: fields added to users later stay private by default.
             doc! { "$project": {
-                "username": 1, "email": 1, "external_id": 1, "created_at": 1, "linked_data": 1,
+                "username": 1, "email": 1, "external_id": 1, "created_at": 1,
+                "linked_by_external_id": 1, "linked_by_user_id": 1,
             } },
         ];
         let mut cursor = self.users.aggregate(pipeline).await?;
@@ -313,16 +318,30 @@ fn profile_from(user_id: ObjectId, mut document: Document) -> Profile {
         .ok()
         .and_then(|instant| instant.try_to_rfc3339_string().ok())
         .unwrap_or_default();
-    let linked_data = match document.remove("linked_data") {
+    let mut documents = |field: &str| match document.remove(field) {
         Some(Bson::Array(items)) => items
             .into_iter()
             .filter_map(|item| match item {
-                Bson::Document(linked) => Some(document_to_json(linked)),
+                Bson::Document(linked) => Some(linked),
                 _ => None,
             })
             .collect(),
         _ => Vec::new(),
     };
+    let by_user_id: Vec<Document> = documents("linked_by_user_id");
+    let by_external_id = documents("linked_by_external_id")
+        .into_iter()
+        .filter(|linked| {
+            // Tombstones are not data; one found by user id too is listed there already.
+            !linked.contains_key("deleted_at")
+                && !by_user_id
+                    .iter()
+                    .any(|other| other.get("_id") == linked.get("_id"))
+        });
+    let linked_data = by_external_id
+        .chain(by_user_id.iter().cloned())
+        .map(document_to_json)
+        .collect();
     Profile {
         id: user_id.to_hex(),
         username,
