@@ -81,13 +81,8 @@ done
 
 if [[ -z "${MONGODB_URI:-}" ]]; then
     tmp_dir="$(mktemp -d "${TMPDIR:-/tmp}/user-mgmt-bench.XXXXXX")"
-    db_port="$(free_port)"
-    log "starting SecantusDB on 127.0.0.1:$db_port (throwaway data in $tmp_dir)"
-    start_db "$db_port" "$tmp_dir/secantus" "$tmp_dir/secantus.log"
-    export MONGODB_URI="$DB_URI"
-else
-    log "using the database at MONGODB_URI"
 fi
+use_or_start_db "${tmp_dir:-}"
 
 # Names the run after the profile and the commit the functions were built from.
 rev="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"

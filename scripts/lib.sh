@@ -192,3 +192,18 @@ start_watch() {
     WATCH_PID=$!
     STARTED_PIDS+=("$WATCH_PID")
 }
+
+# use_or_start_db DIR: keeps MONGODB_URI when it is set (any MongoDB will do);
+# otherwise starts SecantusDB on a free port with throwaway data in DIR and
+# exports its URI.
+use_or_start_db() {
+    if [[ -n "${MONGODB_URI:-}" ]]; then
+        log "using the database at MONGODB_URI"
+        return
+    fi
+    local dir="$1" port
+    port="$(free_port)"
+    log "starting SecantusDB on 127.0.0.1:$port (throwaway data in $dir)"
+    start_db "$port" "$dir/secantus" "$dir/secantus.log"
+    export MONGODB_URI="$DB_URI"
+}

@@ -82,14 +82,7 @@ step() {
 bootstrap
 tmp_dir="$(mktemp -d "${TMPDIR:-/tmp}/user-mgmt-test.XXXXXX")"
 
-if [[ -z "${MONGODB_URI:-}" ]]; then
-    db_port="$(free_port)"
-    log "starting SecantusDB on 127.0.0.1:$db_port (throwaway data in $tmp_dir)"
-    start_db "$db_port" "$tmp_dir/secantus" "$tmp_dir/secantus.log"
-    export MONGODB_URI="$DB_URI"
-else
-    log "using the database at MONGODB_URI"
-fi
+use_or_start_db "$tmp_dir"
 # A fresh secret per run: nothing may depend on a token from an earlier run.
 JWT_SECRET="$(random_hex 32)"
 export JWT_SECRET
