@@ -166,6 +166,21 @@ impl TestApp {
         }
     }
 
+    /// The outbox entries in the publisher's order (`occurred_at`, then `_id`).
+    pub async fn outbox_in_order(&self) -> Vec<Document> {
+        let mut cursor = self
+            .outbox()
+            .find(mongodb::bson::doc! {})
+            .sort(mongodb::bson::doc! { "occurred_at": 1, "_id": 1 })
+            .await
+            .unwrap();
+        let mut entries = Vec::new();
+        while cursor.advance().await.unwrap() {
+            entries.push(cursor.deserialize_current().unwrap());
+        }
+        entries
+    }
+
     /// Links `external_id` to `user` through the function.
     pub async fn link(&self, user: &SignedUp, external_id: &str) -> Answer {
         self.call(Function::LinkExternalId, link_event(user, external_id))

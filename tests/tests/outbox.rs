@@ -13,15 +13,7 @@ use mongodb::IndexModel;
 use serde_json::json;
 
 async fn events(app: &TestApp) -> Vec<Document> {
-    use futures_util::TryStreamExt;
-    app.outbox()
-        .find(doc! {})
-        .sort(doc! { "occurred_at": 1, "_id": 1 })
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap()
+    app.outbox_in_order().await
 }
 
 /// (type, detail) of each event, in order.

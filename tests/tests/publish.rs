@@ -113,17 +113,8 @@ fn publisher(endpoint: &str) -> Publisher {
 
 /// The outbox's event ids in publishing order.
 async fn outbox_ids(app: &TestApp) -> Vec<String> {
-    use futures_util::TryStreamExt;
-    let entries: Vec<mongodb::bson::Document> = app
-        .outbox()
-        .find(doc! {})
-        .sort(doc! { "occurred_at": 1, "_id": 1 })
+    app.outbox_in_order()
         .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    entries
         .iter()
         .map(|entry| entry.get_object_id("_id").unwrap().to_hex())
         .collect()

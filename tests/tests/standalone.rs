@@ -93,22 +93,11 @@ async fn every_operation_works_without_transactions() {
     assert_eq!(app.sessions().count_documents(doc! {}).await.unwrap(), 0);
 
     // Each change wrote its event after it.
-    let mut types = Vec::new();
-    let mut cursor = app
-        .outbox()
-        .find(doc! {})
-        .sort(doc! { "occurred_at": 1, "_id": 1 })
+    let types: Vec<String> = app
+        .outbox_in_order()
         .await
-        .unwrap();
-    while cursor.advance().await.unwrap() {
-        types.push(
-            cursor
-                .deserialize_current()
-                .unwrap()
-                .get_str("type")
-                .unwrap()
-                .to_string(),
-        );
-    }
+        .iter()
+        .map(|entry| entry.get_str("type").unwrap().to_string())
+        .collect();
     assert_eq!(types, ["UserRegistered", "ExternalIdLinked", "UserDeleted"]);
 }
