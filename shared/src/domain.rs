@@ -57,17 +57,20 @@ pub async fn login(
 ) -> Result<TokenPair, ApiError> {
     let Credentials { email, password } = credentials;
     // From the fifth attempt on, admission itself locks the next ones, before
-    // the password is checked; a success clears the lock and the count.
-    let admission = store
-        .admit_login_attempt(&email, FREE_LOGIN_FAILURES, login_lock)
-        .await?;
+    // the password is checked; a success clears the lock and the count. The
+    // credentials are read at the same time: a locked attempt just ignores them,
+    // and a login waits for one round trip instead of two.
+    let (admission, stored) = tokio::try_join!(
+        store.admit_login_attempt(&email, FREE_LOGIN_FAILURES, login_lock),
+        store.find_credentials(&email),
+    )?;
     if let Admission::Locked { retry_after } = admission {
         return Err(ApiError::TooManyAttempts {
             retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
         });
     }
 
-    let Some(stored) = store.find_credentials(&email).await? else {
+    let Some(stored) = stored else {
         blocking(move || passwords::verify_dummy(&password)).await?;
         return Err(ApiError::InvalidCredentials);
     };
@@ -89,7 +92,6 @@ pub async fn login(
             }
         }
     }
-    store.clear_login_attempts(&email).await?;
 
     let nonce = refresh::new_nonce();
     let refresh_token = policy.secrets.refresh_token(&nonce, 0);
@@ -99,7 +101,12 @@ pub async fn login(
         refresh::digest(&refresh_token),
         policy.lifetime,
     );
-    store.insert_session(&session).await?;
+    // Independent writes, so one round trip. If either fails the caller gets no
+    // tokens; a session written without them can never be used and expires.
+    tokio::try_join!(
+        store.clear_login_attempts(&email),
+        store.insert_session(&session),
+    )?;
     tracing::info!(user_id = %stored.user_id, session_id = %session.id, "logged in");
     Ok(token_pair(keys, policy, &session))
 }
