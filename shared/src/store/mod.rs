@@ -22,6 +22,7 @@ mod outbox;
 mod sessions;
 mod users;
 
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use mongodb::bson::oid::ObjectId;
@@ -91,16 +92,17 @@ struct Deployment {
     supports_transactions: bool,
 }
 
-/// Connection settings for one request per execution environment: a small pool,
-/// and timeouts that turn an unreachable database into a 503 within seconds,
-/// well inside API Gateway's 30 s.
+/// Connection settings for one request per execution environment: a pool of
+/// two (no request runs more than two operations at once; login does), and
+/// timeouts that turn an unreachable database into a 503 within seconds, well
+/// inside API Gateway's 30 s.
 pub fn client_options(mut options: ClientOptions) -> ClientOptions {
     options
         .app_name
         .get_or_insert_with(|| "user-management-api".into());
     options.server_selection_timeout = Some(Duration::from_secs(3));
     options.connect_timeout = Some(Duration::from_secs(2));
-    options.max_pool_size = Some(4);
+    options.max_pool_size = Some(2);
     options.min_pool_size = Some(1);
     options.max_idle_time = Some(Duration::from_secs(300));
     options
@@ -147,12 +149,9 @@ impl UserStore {
     async fn deployment(&self) -> Result<Deployment, StoreError> {
         self.deployment
             .get_or_try_init(|| async {
-                self.create_indexes().await?;
-                let hello = self
-                    .client
-                    .database("admin")
-                    .run_command(doc! { "hello": 1 })
-                    .await?;
+                let admin = self.client.database("admin");
+                let hello = admin.run_command(doc! { "hello": 1 });
+                let (hello, ()) = tokio::try_join!(hello.into_future(), self.create_indexes())?;
                 // Transactions need a replica set member or a mongos.
                 let supports_transactions = hello.contains_key("setName")
                     || hello.get_str("msg").is_ok_and(|msg| msg == "isdbgrid");
@@ -165,68 +164,66 @@ impl UserStore {
             .copied()
     }
 
-    async fn create_indexes(&self) -> Result<(), StoreError> {
+    async fn create_indexes(&self) -> Result<(), MongoError> {
         let named = |name: &str| IndexOptions::builder().name(name.to_string());
         let index = |keys: Document, options: IndexOptions| {
             IndexModel::builder().keys(keys).options(options).build()
         };
         let expires = |name: &str| named(name).expire_after(Duration::ZERO).build();
-        self.users
-            .create_indexes([
-                index(doc! { "email": 1 }, named(EMAIL_INDEX).unique(true).build()),
-                index(
-                    doc! { "username_key": 1 },
-                    named(USERNAME_INDEX).unique(true).build(),
-                ),
-                index(
-                    doc! { "external_id": 1 },
-                    named(EXTERNAL_ID_INDEX)
-                        .unique(true)
-                        .partial_filter_expression(doc! { "external_id": { "$type": "string" } })
-                        .build(),
-                ),
-            ])
-            .await?;
-        self.linked
-            .create_indexes([
-                index(doc! { "user_id": 1 }, named("linked_user_id").build()),
-                // Tombstones of deleted linked records (events::ingest) expire.
-                index(
-                    doc! { "deleted_at": 1 },
-                    named("linked_tombstones_expire")
-                        .expire_after(TOMBSTONE_RETENTION)
-                        .build(),
-                ),
-            ])
-            .await?;
+        let users = self.users.create_indexes([
+            index(doc! { "email": 1 }, named(EMAIL_INDEX).unique(true).build()),
+            index(
+                doc! { "username_key": 1 },
+                named(USERNAME_INDEX).unique(true).build(),
+            ),
+            index(
+                doc! { "external_id": 1 },
+                named(EXTERNAL_ID_INDEX)
+                    .unique(true)
+                    .partial_filter_expression(doc! { "external_id": { "$type": "string" } })
+                    .build(),
+            ),
+        ]);
+        let linked = self.linked.create_indexes([
+            index(doc! { "user_id": 1 }, named("linked_user_id").build()),
+            // Tombstones of deleted linked records (events::ingest) expire.
+            index(
+                doc! { "deleted_at": 1 },
+                named("linked_tombstones_expire")
+                    .expire_after(TOMBSTONE_RETENTION)
+                    .build(),
+            ),
+        ]);
         let mut unpublished_first = doc! { "published_at": 1 };
         unpublished_first.extend(outbox::publish_order());
-        self.outbox
-            .create_indexes([
-                index(unpublished_first, named("outbox_unpublished").build()),
-                index(doc! { "expire_at": 1 }, expires("outbox_expire")),
-            ])
-            .await?;
-        self.sessions
-            .create_indexes([
-                index(
-                    doc! { "refresh_digest": 1 },
-                    named("sessions_refresh_digest_unique").unique(true).build(),
-                ),
-                index(
-                    doc! { "retired_digests": 1 },
-                    named("sessions_retired_digests").build(),
-                ),
-                index(doc! { "user_id": 1 }, named("sessions_user_id").build()),
-                index(doc! { "expires_at": 1 }, expires("sessions_expire")),
-            ])
-            .await?;
-        self.login_attempts
-            .create_index(index(
-                doc! { "expires_at": 1 },
-                expires("login_attempts_expire"),
-            ))
-            .await?;
+        let outbox = self.outbox.create_indexes([
+            index(unpublished_first, named("outbox_unpublished").build()),
+            index(doc! { "expire_at": 1 }, expires("outbox_expire")),
+        ]);
+        let sessions = self.sessions.create_indexes([
+            index(
+                doc! { "refresh_digest": 1 },
+                named("sessions_refresh_digest_unique").unique(true).build(),
+            ),
+            index(
+                doc! { "retired_digests": 1 },
+                named("sessions_retired_digests").build(),
+            ),
+            index(doc! { "user_id": 1 }, named("sessions_user_id").build()),
+            index(doc! { "expires_at": 1 }, expires("sessions_expire")),
+        ]);
+        let login_attempts = self.login_attempts.create_index(index(
+            doc! { "expires_at": 1 },
+            expires("login_attempts_expire"),
+        ));
+        // One round trip per collection, all at once: this runs at every cold start.
+        tokio::try_join!(
+            users.into_future(),
+            linked.into_future(),
+            outbox.into_future(),
+            sessions.into_future(),
+            login_attempts.into_future()
+        )?;
         Ok(())
     }
 
