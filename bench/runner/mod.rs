@@ -67,7 +67,7 @@ impl Endpoint {
     /// `MemorySize` in template.yaml (Lambda's CPU share follows it; locally it is only reported).
     pub fn memory_mb(self) -> u32 {
         match self {
-            Endpoint::Register | Endpoint::Login => 1024,
+            Endpoint::Register | Endpoint::Login => 1769,
             _ => 256,
         }
     }
