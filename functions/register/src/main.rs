@@ -1,9 +1,11 @@
 use lambda_http::{run, service_fn, Error};
-use users_core::{handlers, telemetry, AppState};
+use users_core::{handlers, passwords, telemetry, validation, AppState};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let state = AppState::from_env().await?;
+    validation::prepare_strength_estimator();
+    passwords::prepare_work_area();
     run(service_fn(|request| handlers::register(&state, request))).await
 }
