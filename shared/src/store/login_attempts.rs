@@ -9,8 +9,9 @@ use super::{is_duplicate_key, StoreError, UserStore};
 
 /// How long the counter outlives the last attempt (or the lock, if later).
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
-/// Compare-and-swap rounds before contention itself is treated as a lock.
-const ADMISSION_ROUNDS: usize = 4;
+/// Compare-and-swap rounds before contention itself is treated as a lock
+/// (the first, a blind insert, included).
+const ADMISSION_ROUNDS: usize = 5;
 
 pub enum Admission {
     /// The attempt may proceed; `failures` counts it, as if it will fail.
@@ -35,9 +36,17 @@ impl UserStore {
         lock: impl Fn(i64) -> Duration,
     ) -> Result<Admission, StoreError> {
         self.deployment().await?;
-        for _ in 0..ADMISSION_ROUNDS {
+        for round in 0..ADMISSION_ROUNDS {
             let now = DateTime::now();
-            let state = self.login_attempts.find_one(doc! { "_id": email }).await?;
+            // Most logins find no count, since a success clears it: the first
+            // round assumes so and inserts straight away, one round trip
+            // instead of two; a count that exists makes the insert fail, and the
+            // next round reads it.
+            let state = if round == 0 {
+                None
+            } else {
+                self.login_attempts.find_one(doc! { "_id": email }).await?
+            };
             let (failures, locked_until) = match &state {
                 Some(state) => (
                     state.get_i64("failures").unwrap_or(0),
