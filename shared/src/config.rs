@@ -76,7 +76,7 @@ impl Config {
         let jwt_arn = env.var("JWT_SECRET_ARN");
         let uri_arn = env.var("MONGODB_URI_SECRET_ARN");
         let (jwt_secret, mongodb_uri) = if jwt_arn.is_some() || uri_arn.is_some() {
-            let secrets = crate::secrets::SecretsClient::from_environment().await;
+            let secrets = crate::secrets::SecretsClient::from_environment(env)?;
             // Both lookups run at once: cold start waits for the slower one only.
             tokio::join!(
                 secrets.resolve("JWT_SECRET", jwt_arn, env),

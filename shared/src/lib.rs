@@ -2,6 +2,7 @@
 //!
 //! Each concern has one module; handlers live here so that tests call them directly.
 
+#[cfg(feature = "publish")]
 pub mod aws;
 pub mod bson_json;
 pub mod config;

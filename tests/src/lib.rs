@@ -479,6 +479,52 @@ pub fn spawn_server(mut command: Command, port: u16) -> Child {
     child
 }
 
+/// A local AWS: moto's server (`moto[server]` in the project's `.venv`, which
+/// `make test` installs; `MOTO_SERVER_BIN` overrides the path), killed when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        let port = free_port();
+        let mut command = Command::new(venv_program("moto_server", "MOTO_SERVER_BIN"));
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        Self {
+            child: spawn_server(command, port),
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Runs a boto3 script against this server (`ENDPOINT`, test credentials
+    /// and `vars` in its environment); returns its stdout.
+    pub fn python(&self, script: &str, vars: &[(&str, &str)]) -> String {
+        let output = Command::new(venv_program("python", "PYTHON_BIN"))
+            .args(["-c", script])
+            .env("ENDPOINT", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .envs(vars.iter().copied())
+            .output()
+            .expect("the project's .venv has python");
+        assert!(
+            output.status.success(),
+            "boto3 script failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `PUT /users/{id}/link_id/` as `user`, with `external_id` in the body.
 pub fn link_event(user: &SignedUp, external_id: &str) -> Event {
     Event::http_api("PUT", "/users/{user_id}/link_id")

@@ -5,9 +5,7 @@
 //! forwards every event to an SQS queue of the same server, which the test
 //! reads back with boto3.
 
-use std::process::{Child, Command};
-
-use api_tests::{free_port, spawn_server, venv_program, TestApp};
+use api_tests::{free_port, Moto, TestApp};
 use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
 use mongodb::bson::doc;
 use serde_json::Value;
@@ -16,59 +14,19 @@ use users_core::events::publish::{publish, Publisher, Summary, SOURCE};
 const BUS: &str = "user-events";
 const QUEUE: &str = "published-events";
 
-/// A moto server of our own, killed when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
+/// Moto with the bus, the rule and the queue.
+fn start_moto() -> Moto {
+    let moto = Moto::start();
+    moto.python(SETUP, VARS);
+    moto
 }
 
-impl Moto {
-    fn start() -> Self {
-        let port = free_port();
-        let mut command = Command::new(venv_program("moto_server", "MOTO_SERVER_BIN"));
-        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-        let child = spawn_server(command, port);
-        let moto = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        moto.python(SETUP);
-        moto
-    }
-
-    /// Runs a boto3 script against this server; returns its stdout.
-    fn python(&self, script: &str) -> String {
-        let output = Command::new(venv_program("python", "PYTHON_BIN"))
-            .args(["-c", script])
-            .env("ENDPOINT", &self.endpoint)
-            .env("BUS", BUS)
-            .env("QUEUE", QUEUE)
-            .env("SOURCE", SOURCE)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .output()
-            .expect("the project's .venv has python");
-        assert!(
-            output.status.success(),
-            "boto3 script failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    /// Every event the rule forwarded since the last call, in arrival order.
-    fn delivered(&self) -> Vec<Value> {
-        serde_json::from_str(&self.python(DRAIN)).unwrap()
-    }
+/// Every event the rule forwarded since the last call, in arrival order.
+fn take_delivered(moto: &Moto) -> Vec<Value> {
+    serde_json::from_str(&moto.python(DRAIN, VARS)).unwrap()
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const VARS: &[(&str, &str)] = &[("BUS", BUS), ("QUEUE", QUEUE), ("SOURCE", SOURCE)];
 
 const SETUP: &str = r#"
 import json, os, boto3
@@ -144,7 +102,7 @@ async fn fourteen_events(app: &TestApp) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_arrives_once_in_order_and_is_marked_published() {
-    let moto = Moto::start();
+    let moto = start_moto();
     let app = TestApp::new().await;
     let expected = fourteen_events(&app).await;
 
@@ -158,7 +116,7 @@ async fn every_event_arrives_once_in_order_and_is_marked_published() {
             remaining: 0
         }
     );
-    let delivered = moto.delivered();
+    let delivered = take_delivered(&moto);
     assert_eq!(ids(&delivered), expected);
 
     let first = &delivered[0];
@@ -193,13 +151,13 @@ async fn every_event_arrives_once_in_order_and_is_marked_published() {
             remaining: 0
         }
     );
-    assert!(moto.delivered().is_empty());
+    assert!(take_delivered(&moto).is_empty());
     app.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_bus_leaves_everything_for_the_next_run() {
-    let moto = Moto::start();
+    let moto = start_moto();
     let app = TestApp::new().await;
     let expected = fourteen_events(&app).await;
 
@@ -223,13 +181,13 @@ async fn an_unreachable_bus_leaves_everything_for_the_next_run() {
             remaining: 0
         }
     );
-    assert_eq!(ids(&moto.delivered()), expected);
+    assert_eq!(ids(&take_delivered(&moto)), expected);
     app.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_halfway_stops_the_run_and_the_next_run_sends_only_the_rest() {
-    let moto = Moto::start();
+    let moto = start_moto();
     let app = TestApp::new().await;
     let expected = fourteen_events(&app).await;
     // The 12th event gets a type EventBridge refuses (an empty DetailType):
@@ -250,7 +208,7 @@ async fn a_refusal_halfway_stops_the_run_and_the_next_run_sends_only_the_rest() 
             remaining: 3
         }
     );
-    let first_run = ids(&moto.delivered());
+    let first_run = ids(&take_delivered(&moto));
     // EventBridge took the two entries after the refused one as well: they are
     // sent again by the next run (at least once; consumers de-duplicate on id).
     assert_eq!(first_run[..11], expected[..11]);
@@ -273,6 +231,6 @@ async fn a_refusal_halfway_stops_the_run_and_the_next_run_sends_only_the_rest() 
             remaining: 0
         }
     );
-    assert_eq!(ids(&moto.delivered()), expected[11..]);
+    assert_eq!(ids(&take_delivered(&moto)), expected[11..]);
     app.drop().await;
 }

@@ -2,4 +2,5 @@
 //! outbox of lifecycle events published to EventBridge (`publish`).
 
 pub mod ingest;
+#[cfg(feature = "publish")]
 pub mod publish;
