@@ -19,14 +19,15 @@ dev: ## Run the API locally on http://127.0.0.1:9000 with SecantusDB (Ctrl-C sto
 test: ## fmt check, cfn-lint, clippy, build, then all tests incl. end-to-end (what CI runs)
 	scripts/test.sh
 
-# publish-events builds on its own, as SAM builds each function: in one build
-# with the others, its EventBridge client (users_core's `publish` feature) would
-# compile hyper's HTTP/2 into every function's Lambda runtime client.
+# Builds select packages (-p), not binaries: Cargo unifies features across the
+# selected packages, and `--bin` at the root selects the whole workspace, so
+# publish-events' EventBridge client (users_core's `publish` feature) would put
+# hyper's HTTP/2 into every function's Lambda runtime client (0.2 MB of zip).
 build: ## Release arm64 zips for Lambda in target/lambda/<function>/bootstrap.zip
 	scripts/bootstrap.sh
 	$(WITH_VENV) cargo-lambda lambda build --release --arm64 --output-format zip \
-		$(patsubst functions/%/,--bin %,$(filter-out functions/publish-events/,$(wildcard functions/*/)))
-	$(WITH_VENV) cargo-lambda lambda build --release --arm64 --output-format zip --bin publish-events
+		$(patsubst functions/%/,-p %,$(filter-out functions/publish-events/,$(wildcard functions/*/)))
+	$(WITH_VENV) cargo-lambda lambda build --release --arm64 --output-format zip -p publish-events
 
 fmt: ## Format all Rust code
 	cargo fmt --all
