@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod handlers;
 pub mod http;
+pub mod https;
 pub mod passwords;
 pub mod refresh;
 pub mod secrets;

@@ -5,37 +5,28 @@
 //! reads at cold start. Credentials, region and endpoint override come from the
 //! variables Lambda (or a local stand-in) sets, read the way the SDK reads them.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{HeaderMap, CONTENT_TYPE, HOST};
 use hyper::{Request, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio_rustls::rustls::{self, pki_types::ServerName, ClientConfig, RootCertStore};
-use tokio_rustls::TlsConnector;
 
 use crate::config::{ConfigError, Environment};
+use crate::https;
 
 /// Per secret, from connect to the last byte: a bad network or endpoint fails
 /// init with a reason well before Lambda's own 10 s init limit.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
-/// A secret is at most 64 KiB; a far larger answer is not Secrets Manager's.
-const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 pub struct SecretsClient {
     endpoint: Uri,
     region: String,
     credentials: Credentials,
-    /// `None` for `http://` endpoints (local stand-ins).
-    tls: Option<TlsConnector>,
 }
 
 impl SecretsClient {
@@ -55,12 +46,10 @@ impl SecretsClient {
             None,
             "environment",
         );
-        let tls = (endpoint.scheme_str() == Some("https")).then(tls_connector);
         Ok(Self {
             endpoint,
             region,
             credentials,
-            tls,
         })
     }
 
@@ -92,7 +81,7 @@ impl SecretsClient {
     async fn get_secret_value(&self, arn: &str) -> Result<String, String> {
         let body = Bytes::from(serde_json::json!({ "SecretId": arn }).to_string());
         let authority = self.endpoint.authority().map_or("", |a| a.as_str());
-        let mut request = Request::post(self.endpoint.path())
+        let mut request = Request::post(self.endpoint.clone())
             .header(HOST, authority)
             .header(CONTENT_TYPE, "application/x-amz-json-1.1")
             .header("x-amz-target", "secretsmanager.GetSecretValue")
@@ -100,8 +89,12 @@ impl SecretsClient {
             .map_err(|error| format!("cannot build the request: {error}"))?;
         self.sign(&mut request, &body)?;
 
-        let (status, headers, body) = self.send(request).await?;
-        if status.is_success() {
+        // No limits of its own: `resolve` bounds the whole call.
+        let (answer, body) = https::send(request, https::Timeouts::default())
+            .await
+            .map_err(|error| error.to_string())?
+            .into_parts();
+        if answer.status.is_success() {
             // serde's messages can quote the document, which holds the secret.
             let answer: SecretValue = serde_json::from_slice(&body)
                 .map_err(|_| "the answer is not GetSecretValue's JSON".to_string())?;
@@ -109,7 +102,7 @@ impl SecretsClient {
                 .secret_string
                 .ok_or_else(|| "the secret has no SecretString".into());
         }
-        Err(aws_error(status, &headers, &body))
+        Err(aws_error(answer.status, &answer.headers, &body))
     }
 
     fn sign(&self, request: &mut Request<Full<Bytes>>, body: &[u8]) -> Result<(), String> {
@@ -138,51 +131,6 @@ impl SecretsClient {
         signed.into_parts().0.apply_to_request_http1x(request);
         Ok(())
     }
-
-    async fn send(
-        &self,
-        request: Request<Full<Bytes>>,
-    ) -> Result<(StatusCode, HeaderMap, Bytes), String> {
-        // A bracketed IPv6 literal in the URL is a bare address to the resolver.
-        let host = self.endpoint.host().unwrap_or_default();
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = self
-            .endpoint
-            .port_u16()
-            .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
-        let tcp = TcpStream::connect((host, port))
-            .await
-            .map_err(|error| format!("cannot connect to {host}:{port}: {error}"))?;
-        let exchanged = match &self.tls {
-            None => exchange(tcp, request).await,
-            Some(tls) => {
-                let name = ServerName::try_from(host.to_string())
-                    .map_err(|error| format!("{host} is no TLS server name: {error}"))?;
-                let stream = tls
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|error| format!("TLS with {host} failed: {error}"))?;
-                exchange(stream, request).await
-            }
-        };
-        exchanged.map_err(|error| format!("HTTP exchange with {} failed: {error}", self.endpoint))
-    }
-}
-
-/// One request on a fresh HTTP/1.1 connection: two at cold start gain nothing from a pool.
-async fn exchange<S>(
-    io: S,
-    request: Request<Full<Bytes>>,
-) -> Result<(StatusCode, HeaderMap, Bytes), Box<dyn std::error::Error + Send + Sync>>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-    // Ends once `sender` is dropped; its errors also fail `send_request`.
-    tokio::spawn(connection);
-    let (parts, body) = sender.send_request(request).await?.into_parts();
-    let body = Limited::new(body, MAX_ANSWER_BYTES).collect().await?;
-    Ok((parts.status, parts.headers, body.to_bytes()))
 }
 
 #[derive(Deserialize)]
@@ -269,19 +217,6 @@ fn endpoint(env: &impl Environment, region: &str) -> Result<Uri, ConfigError> {
         return Err(invalid("an endpoint URL takes no user, password or query"));
     }
     Ok(uri)
-}
-
-/// The Mozilla roots the MongoDB driver already links, rather than reading the
-/// system store at every cold start.
-fn tls_connector() -> TlsConnector {
-    let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("ring supports TLS 1.2 and 1.3")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
 }
 
 #[cfg(test)]
