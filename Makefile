@@ -19,15 +19,12 @@ dev: ## Run the API locally on http://127.0.0.1:9000 with SecantusDB (Ctrl-C sto
 test: ## fmt check, cfn-lint, clippy, build, then all tests incl. end-to-end (what CI runs)
 	scripts/test.sh
 
-# Builds select packages (-p), not binaries: Cargo unifies features across the
-# selected packages, and `--bin` at the root selects the whole workspace, so
-# publish-events' EventBridge client (users_core's `publish` feature) would put
-# hyper's HTTP/2 into every function's Lambda runtime client (0.2 MB of zip).
+# One build of every function, as SAM builds each (`--bin` at the root selects
+# the whole workspace), so the zips here are the ones SAM deploys.
 build: ## Release arm64 zips for Lambda in target/lambda/<function>/bootstrap.zip
 	scripts/bootstrap.sh
 	$(WITH_VENV) cargo-lambda lambda build --release --arm64 --output-format zip \
-		$(patsubst functions/%/,-p %,$(filter-out functions/publish-events/,$(wildcard functions/*/)))
-	$(WITH_VENV) cargo-lambda lambda build --release --arm64 --output-format zip -p publish-events
+		$(patsubst functions/%/,--bin %,$(wildcard functions/*/))
 
 fmt: ## Format all Rust code
 	cargo fmt --all
