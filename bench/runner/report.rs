@@ -292,7 +292,7 @@ pub fn markdown(results: &Results, options: &Options) -> String {
         ));
     }
     line(String::new());
-    line("¹ Both secrets fetched with the AWS SDK from a local Secrets Manager stand-in (plain HTTP, no network latency): the CPU cost of the deployed configuration path. Every other column uses plain `MONGODB_URI`/`JWT_SECRET` variables.".into());
+    line("¹ Both secrets read with signed `GetSecretValue` calls (`shared/src/secrets.rs`) from a local Secrets Manager stand-in (plain HTTP, no network latency): the CPU cost of the deployed configuration path. Every other column uses plain `MONGODB_URI`/`JWT_SECRET` variables.".into());
     line(String::new());
     line("² Each register or login costs one argon2id (tens of ms), so fewer invocations give the same precision.".into());
     line(String::new());
