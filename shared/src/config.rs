@@ -184,6 +184,20 @@ fn name_or_default(
     }
 }
 
+/// A fixed list of variables, for tests.
+#[cfg(test)]
+pub(crate) struct Vars<'a>(pub &'a [(&'a str, &'a str)]);
+
+#[cfg(test)]
+impl Environment for Vars<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,17 +265,6 @@ mod tests {
             let env = Vars(vars);
             let error = load(&env).unwrap_err().to_string();
             assert!(error.starts_with(variable), "{error}");
-        }
-    }
-
-    struct Vars<'a>(&'a [(&'a str, &'a str)]);
-
-    impl Environment for Vars<'_> {
-        fn var(&self, name: &str) -> Option<String> {
-            self.0
-                .iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| value.to_string())
         }
     }
 }

@@ -222,17 +222,7 @@ fn endpoint(env: &impl Environment, region: &str) -> Result<Uri, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Vars<'a>(&'a [(&'a str, &'a str)]);
-
-    impl Environment for Vars<'_> {
-        fn var(&self, name: &str) -> Option<String> {
-            self.0
-                .iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| value.to_string())
-        }
-    }
+    use crate::config::Vars;
 
     fn chosen(vars: &[(&str, &str)], region: &str) -> String {
         endpoint(&Vars(vars), region).unwrap().to_string()
