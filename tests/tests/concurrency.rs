@@ -42,10 +42,8 @@ async fn two_users_linking_one_external_id_at_once_give_one_owner() {
     let bob = app.sign_up("bob").await;
     for round in 0..10 {
         let external_id = format!("shared-{round}");
-        let (first, second) = tokio::join!(
-            app.call(Function::LinkExternalId, link_event(&ada, &external_id)),
-            app.call(Function::LinkExternalId, link_event(&bob, &external_id)),
-        );
+        let (first, second) =
+            tokio::join!(app.link(&ada, &external_id), app.link(&bob, &external_id),);
         let mut statuses = [first.status, second.status];
         statuses.sort();
         assert_eq!(
@@ -72,12 +70,7 @@ async fn a_delete_racing_links_and_reads_leaves_nothing_behind() {
         let user = app.sign_up(&format!("racer{round}")).await;
         let user_id = ObjectId::parse_str(&user.user_id).unwrap();
         let external_id = format!("crm-{round}");
-        assert_eq!(
-            app.call(Function::LinkExternalId, link_event(&user, &external_id))
-                .await
-                .status,
-            200
-        );
+        assert_eq!(app.link(&user, &external_id).await.status, 200);
         app.linked()
             .insert_many([
                 doc! { "_id": &external_id, "plan": "gold" },

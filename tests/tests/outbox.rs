@@ -5,7 +5,7 @@
 //! replica set have them); on a standalone server the change would stay and
 //! only its event be missing, which the README documents.
 
-use api_tests::{link_event, Event, Function, SignedUp, TestApp, PASSWORD};
+use api_tests::{Event, Function, SignedUp, TestApp, PASSWORD};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::options::IndexOptions;
@@ -40,25 +40,10 @@ fn delete(user: &SignedUp) -> Event {
 async fn register_link_and_delete_each_write_one_event_of_ids_only() {
     let app = TestApp::new().await;
     let ada = app.sign_up("ada").await;
-    assert_eq!(
-        app.call(Function::LinkExternalId, link_event(&ada, "crm-1"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.link(&ada, "crm-1").await.status, 200);
     // The same id again is a no-op: no event.
-    assert_eq!(
-        app.call(Function::LinkExternalId, link_event(&ada, "crm-1"))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.call(Function::LinkExternalId, link_event(&ada, "crm-2"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.link(&ada, "crm-1").await.status, 200);
+    assert_eq!(app.link(&ada, "crm-2").await.status, 200);
     assert_eq!(
         app.call(Function::DeleteUser, delete(&ada)).await.status,
         200
@@ -114,18 +99,8 @@ async fn refused_changes_write_no_event() {
     assert_eq!(app.register("ada2", "ada@example.com").await.status, 409);
     assert_eq!(app.register("ADA", "other@example.com").await.status, 409);
     // An external id linked to someone else.
-    assert_eq!(
-        app.call(Function::LinkExternalId, link_event(&ada, "crm-1"))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.call(Function::LinkExternalId, link_event(&bob, "crm-1"))
-            .await
-            .status,
-        409
-    );
+    assert_eq!(app.link(&ada, "crm-1").await.status, 200);
+    assert_eq!(app.link(&bob, "crm-1").await.status, 409);
     // A delete with an ended session.
     let logout = Event::http_api("POST", "/auth/logout").bearer(&bob.access_token);
     assert_eq!(app.call(Function::Logout, logout).await.status, 200);
@@ -153,12 +128,7 @@ async fn refused_changes_write_no_event() {
 async fn erase_user_writes_user_deleted_with_the_external_id() {
     let app = TestApp::new().await;
     let ada = app.sign_up("ada").await;
-    assert_eq!(
-        app.call(Function::LinkExternalId, link_event(&ada, "crm-1"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.link(&ada, "crm-1").await.status, 200);
     let erase = json!({ "op": "erase_user", "user_id": ada.user_id }).to_string();
     assert!(app
         .ingest(&[("m1", &erase), ("m1-again", &erase)])
@@ -236,12 +206,7 @@ async fn a_failed_event_write_rolls_back_linking_and_deletion() {
     let app = TestApp::new().await;
     let ada = app.sign_up("ada").await;
     let ada_id = ObjectId::parse_str(&ada.user_id).unwrap();
-    assert_eq!(
-        app.call(Function::LinkExternalId, link_event(&ada, "crm-1"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.link(&ada, "crm-1").await.status, 200);
     app.linked()
         .insert_one(doc! { "_id": "crm-1", "plan": "gold" })
         .await
@@ -250,12 +215,7 @@ async fn a_failed_event_write_rolls_back_linking_and_deletion() {
     refuse_events_of(&app, "UserDeleted").await;
     let events_before = app.outbox().count_documents(doc! {}).await.unwrap();
 
-    assert_eq!(
-        app.call(Function::LinkExternalId, link_event(&ada, "crm-2"))
-            .await
-            .status,
-        500
-    );
+    assert_eq!(app.link(&ada, "crm-2").await.status, 500);
     let user = app
         .users()
         .find_one(doc! { "_id": ada_id })
