@@ -1,139 +1,137 @@
-//! Configuration read once per execution environment, at cold start.
+//! Configuration, read once per execution environment at cold start, in
+//! pieces: each function loads only the pieces it uses, so that one that
+//! verifies no token neither reads nor is granted the token secret.
 //!
-//! Secrets come from AWS Secrets Manager when their `*_ARN` variable is set, so
-//! that a deployed function never carries them in plain environment variables;
-//! locally they come straight from the environment.
+//! Secrets come from AWS Secrets Manager when their `*_ARN` variable is set,
+//! so that a deployed function never carries them in plain environment
+//! variables; locally they come straight from the environment.
 
 use std::fmt;
 use std::time::Duration;
 
-/// Shortest HS256 key we accept: RFC 7518 §3.2 asks for a key at least as long as the hash.
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{variable} is not set")]
-    Missing { variable: &'static str },
-    #[error("{variable} is invalid: {reason}")]
-    Invalid {
-        variable: &'static str,
-        reason: String,
-    },
-    #[error("could not read {variable} from AWS Secrets Manager: {reason}")]
-    Secret {
-        variable: &'static str,
-        reason: String,
-    },
-}
+use crate::aws::secrets::SecretsClient;
+use crate::domain::refresh::SessionSecrets;
+use crate::domain::sessions::SessionPolicy;
+use crate::domain::tokens::{TokenSettings, MIN_SECRET_BYTES};
+use crate::env::{ConfigError, Environment};
 
-/// Everything a function needs to build its state. `Debug` redacts the secrets.
-#[derive(Clone)]
-pub struct Config {
-    pub mongodb_uri: String,
+/// Where the users live. `Debug` redacts the URI (it may hold a password).
+pub struct DatabaseSettings {
+    pub uri: SecretString,
     pub database: String,
     pub linked_collection: String,
-    pub jwt_secret: Vec<u8>,
-    pub jwt_issuer: String,
-    pub jwt_audience: String,
-    pub access_token_ttl: Duration,
-    pub refresh_token_ttl: Duration,
-    /// How long a just-rotated refresh token still returns the same successor.
-    pub refresh_grace: Duration,
+    pub max_pool_size: u32,
 }
 
-impl fmt::Debug for Config {
+impl fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("mongodb_uri", &"<redacted>")
+        f.debug_struct("DatabaseSettings")
+            .field("uri", &"<redacted>")
             .field("database", &self.database)
             .field("linked_collection", &self.linked_collection)
-            .field("jwt_secret", &"<redacted>")
-            .field("jwt_issuer", &self.jwt_issuer)
-            .field("jwt_audience", &self.jwt_audience)
-            .field("access_token_ttl", &self.access_token_ttl)
-            .field("refresh_token_ttl", &self.refresh_token_ttl)
-            .field("refresh_grace", &self.refresh_grace)
+            .field("max_pool_size", &self.max_pool_size)
             .finish()
     }
 }
 
-/// Where a value comes from: the process environment, or a stand-in for tests.
-pub trait Environment {
-    fn var(&self, name: &str) -> Option<String>;
+const MONGODB_URI: Secret = Secret {
+    variable: "MONGODB_URI",
+    arn_variable: "MONGODB_URI_SECRET_ARN",
+};
+const JWT_SECRET: Secret = Secret {
+    variable: "JWT_SECRET",
+    arn_variable: "JWT_SECRET_ARN",
+};
+
+/// The database settings (register, ingest-events, publish-events).
+pub async fn load_database(env: &impl Environment) -> Result<DatabaseSettings, ConfigError> {
+    database(env, MONGODB_URI.resolve(env).await?)
 }
 
-pub struct ProcessEnvironment;
-
-impl Environment for ProcessEnvironment {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|value| !value.is_empty())
-    }
+/// The database and the token settings, whose secrets are fetched at once so
+/// that cold start waits for the slower one only.
+pub async fn load_database_and_tokens(
+    env: &impl Environment,
+) -> Result<(DatabaseSettings, TokenSettings), ConfigError> {
+    let (uri, secret) = tokio::join!(MONGODB_URI.resolve(env), JWT_SECRET.resolve(env));
+    Ok((database(env, uri?)?, tokens(env, secret?)?))
 }
 
-impl Config {
-    /// Reads the configuration, fetching secrets from Secrets Manager where an ARN is given.
-    pub async fn load(env: &impl Environment) -> Result<Self, ConfigError> {
-        let jwt_arn = env.var("JWT_SECRET_ARN");
-        let uri_arn = env.var("MONGODB_URI_SECRET_ARN");
-        let (jwt_secret, mongodb_uri) = if jwt_arn.is_some() || uri_arn.is_some() {
-            let secrets = crate::secrets::SecretsClient::from_environment(env)?;
-            // Both lookups run at once: cold start waits for the slower one only.
-            tokio::join!(
-                secrets.resolve("JWT_SECRET", jwt_arn, env),
-                secrets.resolve("MONGODB_URI", uri_arn, env),
-            )
-        } else {
-            (Ok(env.var("JWT_SECRET")), Ok(env.var("MONGODB_URI")))
-        };
-        Self::from_values(env, jwt_secret?, mongodb_uri?)
-    }
+/// How sessions are kept (login and refresh), keyed from the token secret.
+pub fn session_policy(
+    env: &impl Environment,
+    tokens: &TokenSettings,
+) -> Result<SessionPolicy, ConfigError> {
+    Ok(SessionPolicy {
+        secrets: SessionSecrets::new(tokens.secret.expose_secret()),
+        lifetime: seconds(
+            env,
+            "REFRESH_TOKEN_TTL_SECONDS",
+            30 * 86_400,
+            3600..=365 * 86_400,
+        )?,
+        grace: seconds(env, "REFRESH_GRACE_SECONDS", 10, 0..=60)?,
+    })
+}
 
-    /// Builds and validates the configuration from already-resolved secrets.
-    pub fn from_values(
-        env: &impl Environment,
-        jwt_secret: Option<String>,
-        mongodb_uri: Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let mongodb_uri = mongodb_uri.ok_or(ConfigError::Missing {
+pub fn database(env: &impl Environment, uri: String) -> Result<DatabaseSettings, ConfigError> {
+    if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+        return Err(ConfigError::Invalid {
             variable: "MONGODB_URI",
-        })?;
-        if !(mongodb_uri.starts_with("mongodb://") || mongodb_uri.starts_with("mongodb+srv://")) {
-            return Err(ConfigError::Invalid {
-                variable: "MONGODB_URI",
-                reason: "must start with mongodb:// or mongodb+srv://".into(),
-            });
-        }
-        let jwt_secret = jwt_secret.ok_or(ConfigError::Missing {
+            reason: "must start with mongodb:// or mongodb+srv://".into(),
+        });
+    }
+    Ok(DatabaseSettings {
+        uri: uri.into(),
+        database: name_or_default(env, "MONGODB_DB", "user_management")?,
+        linked_collection: name_or_default(env, "LINKED_COLLECTION", "linked_collection")?,
+        max_pool_size: number(env, "MONGODB_MAX_POOL_SIZE", 2, 1..=100)? as u32,
+    })
+}
+
+pub fn tokens(env: &impl Environment, secret: String) -> Result<TokenSettings, ConfigError> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError::Invalid {
             variable: "JWT_SECRET",
-        })?;
-        if jwt_secret.len() < MIN_JWT_SECRET_BYTES {
-            return Err(ConfigError::Invalid {
-                variable: "JWT_SECRET",
-                reason: format!(
-                    "must be at least {MIN_JWT_SECRET_BYTES} bytes, got {}",
-                    jwt_secret.len()
-                ),
-            });
-        }
-        Ok(Self {
-            mongodb_uri,
-            database: name_or_default(env, "MONGODB_DB", "user_management")?,
-            linked_collection: name_or_default(env, "LINKED_COLLECTION", "linked_collection")?,
-            jwt_secret: jwt_secret.into_bytes(),
-            jwt_issuer: env
-                .var("JWT_ISSUER")
-                .unwrap_or_else(|| "user-management-api".into()),
-            jwt_audience: env
-                .var("JWT_AUDIENCE")
-                .unwrap_or_else(|| "user-management-api".into()),
-            access_token_ttl: seconds(env, "ACCESS_TOKEN_TTL_SECONDS", 1800, 60..=86_400)?,
-            refresh_token_ttl: seconds(
-                env,
-                "REFRESH_TOKEN_TTL_SECONDS",
-                30 * 86_400,
-                3600..=365 * 86_400,
-            )?,
-            refresh_grace: seconds(env, "REFRESH_GRACE_SECONDS", 10, 0..=60)?,
+            reason: format!(
+                "must be at least {MIN_SECRET_BYTES} bytes, got {}",
+                secret.len()
+            ),
+        });
+    }
+    Ok(TokenSettings {
+        secret: SecretBox::new(Box::new(secret.into_bytes())),
+        issuer: env
+            .var("JWT_ISSUER")
+            .unwrap_or_else(|| "user-management-api".into()),
+        audience: env
+            .var("JWT_AUDIENCE")
+            .unwrap_or_else(|| "user-management-api".into()),
+        access_token_ttl: seconds(env, "ACCESS_TOKEN_TTL_SECONDS", 1800, 60..=86_400)?,
+    })
+}
+
+/// A secret given either directly (`variable`, for local runs) or as the ARN
+/// of a Secrets Manager secret (`arn_variable`, deployed).
+struct Secret {
+    variable: &'static str,
+    arn_variable: &'static str,
+}
+
+impl Secret {
+    async fn resolve(&self, env: &impl Environment) -> Result<String, ConfigError> {
+        let value = match env.var(self.arn_variable) {
+            Some(arn) => {
+                SecretsClient::from_environment(env)?
+                    .resolve(self.variable, Some(arn), env)
+                    .await?
+            }
+            None => env.var(self.variable),
+        };
+        value.ok_or(ConfigError::Missing {
+            variable: self.variable,
         })
     }
 }
@@ -144,17 +142,25 @@ fn seconds(
     default: u64,
     allowed: std::ops::RangeInclusive<u64>,
 ) -> Result<Duration, ConfigError> {
+    number(env, variable, default, allowed).map(Duration::from_secs)
+}
+
+fn number(
+    env: &impl Environment,
+    variable: &'static str,
+    default: u64,
+    allowed: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
     let Some(raw) = env.var(variable) else {
-        return Ok(Duration::from_secs(default));
+        return Ok(default);
     };
     raw.parse::<u64>()
         .ok()
         .filter(|value| allowed.contains(value))
-        .map(Duration::from_secs)
         .ok_or(ConfigError::Invalid {
             variable,
             reason: format!(
-                "expected whole seconds from {} to {}, got {raw:?}",
+                "expected a whole number from {} to {}, got {raw:?}",
                 allowed.start(),
                 allowed.end()
             ),
@@ -184,52 +190,47 @@ fn name_or_default(
     }
 }
 
-/// A fixed list of variables, for tests.
-#[cfg(test)]
-pub(crate) struct Vars<'a>(pub &'a [(&'a str, &'a str)]);
-
-#[cfg(test)]
-impl Environment for Vars<'_> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.0
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::Vars;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-    fn load(env: &impl Environment) -> Result<Config, ConfigError> {
-        Config::from_values(env, env.var("JWT_SECRET"), env.var("MONGODB_URI"))
+    async fn load(vars: &[(&str, &str)]) -> Result<(), ConfigError> {
+        let env = Vars(vars);
+        let (_, tokens) = load_database_and_tokens(&env).await?;
+        session_policy(&env, &tokens)?;
+        Ok(())
     }
 
-    #[test]
-    fn defaults_apply_when_only_secrets_are_set() {
-        let config = load(&Vars(&[
+    #[tokio::test]
+    async fn defaults_apply_when_only_secrets_are_set() {
+        let env = Vars(&[
             ("MONGODB_URI", "mongodb://127.0.0.1:27017"),
             ("JWT_SECRET", SECRET),
-        ]))
-        .unwrap();
-        assert_eq!(config.database, "user_management");
-        assert_eq!(config.linked_collection, "linked_collection");
-        assert_eq!(config.access_token_ttl, Duration::from_secs(1800));
-        assert_eq!(config.refresh_token_ttl, Duration::from_secs(30 * 86_400));
-        assert_eq!(config.refresh_grace, Duration::from_secs(10));
-        let debug = format!("{config:?}");
-        assert!(
-            !debug.contains(SECRET) && !debug.contains("27017"),
-            "{debug}"
-        );
+        ]);
+        let (database, tokens) = load_database_and_tokens(&env).await.unwrap();
+        assert_eq!(database.database, "user_management");
+        assert_eq!(database.linked_collection, "linked_collection");
+        assert_eq!(database.max_pool_size, 2);
+        assert_eq!(tokens.access_token_ttl, Duration::from_secs(1800));
+        let policy = session_policy(&env, &tokens).unwrap();
+        assert_eq!(policy.lifetime, Duration::from_secs(30 * 86_400));
+        assert_eq!(policy.grace, Duration::from_secs(10));
+        let debug = format!("{database:?}");
+        assert!(!debug.contains("27017"), "{debug}");
     }
 
-    #[test]
-    fn each_bad_variable_is_named() {
-        let cases: [(&[(&str, &str)], &str); 6] = [
+    #[tokio::test]
+    async fn the_database_alone_needs_no_token_secret() {
+        let env = Vars(&[("MONGODB_URI", "mongodb://127.0.0.1:27017")]);
+        assert!(load_database(&env).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn each_bad_variable_is_named() {
+        let cases: [(&[(&str, &str)], &str); 7] = [
             (
                 &[
                     ("MONGODB_URI", "mongodb://h"),
@@ -260,11 +261,19 @@ mod tests {
                 ],
                 "MONGODB_DB",
             ),
+            (
+                &[
+                    ("MONGODB_URI", "mongodb://h"),
+                    ("JWT_SECRET", SECRET),
+                    ("MONGODB_MAX_POOL_SIZE", "0"),
+                ],
+                "MONGODB_MAX_POOL_SIZE",
+            ),
         ];
         for (vars, variable) in cases {
-            let env = Vars(vars);
-            let error = load(&env).unwrap_err().to_string();
-            assert!(error.starts_with(variable), "{error}");
+            let error = load(vars).await.unwrap_err();
+            assert_eq!(error.variable(), variable, "{error}");
+            assert!(error.to_string().starts_with(variable), "{error}");
         }
     }
 }

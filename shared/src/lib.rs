@@ -1,25 +1,20 @@
 //! The user-management API: everything but the functions' `main`.
 //!
-//! Each concern has one module; handlers live here so that tests call them directly.
+//! `domain` is the core (values, rules, use cases, store traits); the
+//! adapters around it are `http` (API Gateway), `sqs` (inbound queue),
+//! `eventbridge` (outbound events), `mongo` (storage) and `aws` (outgoing AWS
+//! calls); `config`, `env` and `runtime` build each function's parts at cold start.
 
-#[cfg(feature = "publish")]
 pub mod aws;
-pub mod bson_json;
 pub mod config;
 pub mod domain;
-pub mod error;
-pub mod events;
-pub mod handlers;
+pub mod env;
+#[cfg(feature = "publish")]
+pub mod eventbridge;
 pub mod http;
-pub mod https;
-pub mod passwords;
-pub mod refresh;
-pub mod secrets;
-pub mod state;
-pub mod store;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
+pub mod mongo;
+pub mod runtime;
+pub mod sqs;
 pub mod telemetry;
-pub mod tokens;
-pub mod validation;
-
-pub use error::ApiError;
-pub use state::AppState;

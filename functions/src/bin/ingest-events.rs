@@ -1,0 +1,9 @@
+use lambda_runtime::{run, service_fn, Error};
+use users_core::{runtime, sqs, telemetry};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let store = runtime::database().await;
+    run(service_fn(|event| sqs::handler(&store, event))).await
+}

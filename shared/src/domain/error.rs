@@ -1,0 +1,99 @@
+//! What a use case can refuse or fail with, without any HTTP in it: the edges
+//! (`http::problem`, `sqs`, `eventbridge`) decide what each means to their callers.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::ports::StoreError;
+use super::tokens::TokenError;
+
+/// One bad field of a request, with the rule it broke (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("the request has invalid fields")]
+    Invalid(Vec<FieldError>),
+    #[error("a user with this e-mail already exists")]
+    EmailTaken,
+    #[error("a user with this username already exists")]
+    UsernameTaken,
+    #[error("this external id is already linked to another user")]
+    ExternalIdTaken,
+    #[error("incorrect e-mail or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    InvalidToken(TokenError),
+    #[error("the token's user no longer exists")]
+    UnknownUser,
+    #[error("the token's session has ended; log in again")]
+    SessionEnded,
+    #[error("the refresh token is invalid, expired or already used")]
+    InvalidRefreshToken,
+    #[error("too many failed logins for this e-mail; retry in {} s", retry_after_seconds(*.retry_after))]
+    TooManyAttempts { retry_after: Duration },
+    #[error("the token does not grant access to this user")]
+    Forbidden,
+    /// The cause is for the log, never for the caller.
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable { cause: String },
+    #[error("internal error")]
+    Internal { cause: String },
+}
+
+impl DomainError {
+    pub fn invalid(error: FieldError) -> Self {
+        Self::Invalid(vec![error])
+    }
+
+    /// Failures of ours, as opposed to refusals of the request: these are
+    /// logged with their cause, and retrying may help.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Internal { .. })
+    }
+
+    /// The cause to log of a failure.
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            Self::Unavailable { cause } | Self::Internal { cause } => Some(cause),
+            _ => None,
+        }
+    }
+}
+
+/// Whole seconds to wait, at least one: what `Retry-After` carries.
+pub fn retry_after_seconds(retry_after: Duration) -> u64 {
+    retry_after.as_secs_f64().ceil().max(1.0) as u64
+}
+
+impl From<StoreError> for DomainError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::EmailTaken => Self::EmailTaken,
+            StoreError::UsernameTaken => Self::UsernameTaken,
+            StoreError::ExternalIdTaken => Self::ExternalIdTaken,
+            StoreError::Unavailable(cause) => Self::Unavailable { cause },
+            StoreError::Failed(cause) => Self::Internal { cause },
+        }
+    }
+}
+
+impl From<TokenError> for DomainError {
+    fn from(error: TokenError) -> Self {
+        Self::InvalidToken(error)
+    }
+}

@@ -1,0 +1,77 @@
+//! The lifecycle events a store writes to the outbox with the change they
+//! describe. Their details carry ids and timestamps only: never a password,
+//! hash, token, e-mail or username.
+
+use serde_json::{json, Map, Value};
+
+use super::ports::RevocationReason;
+use super::values::UserId;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    UserRegistered {
+        user_id: UserId,
+    },
+    /// Only when the id changed: re-linking the same id is no event.
+    ExternalIdLinked {
+        user_id: UserId,
+        external_id: String,
+        previous_external_id: Option<String>,
+    },
+    /// Carries the external id so that downstream systems can erase too.
+    UserDeleted {
+        user_id: UserId,
+        external_id: Option<String>,
+    },
+    /// Sessions ended by `logout_all` or by refresh-token reuse (not by a plain
+    /// logout), so that downstream caches of the user's sessions can drop them.
+    SessionsRevoked {
+        user_id: UserId,
+        reason: RevocationReason,
+        sessions_ended: u64,
+    },
+}
+
+impl Event {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UserRegistered { .. } => "UserRegistered",
+            Self::ExternalIdLinked { .. } => "ExternalIdLinked",
+            Self::UserDeleted { .. } => "UserDeleted",
+            Self::SessionsRevoked { .. } => "SessionsRevoked",
+        }
+    }
+
+    /// The event's own fields, as published in `detail`.
+    pub fn detail(&self) -> Map<String, Value> {
+        let detail = match self {
+            Self::UserRegistered { user_id } => json!({ "user_id": user_id.to_hex() }),
+            Self::ExternalIdLinked {
+                user_id,
+                external_id,
+                previous_external_id,
+            } => json!({
+                "user_id": user_id.to_hex(),
+                "external_id": external_id,
+                "previous_external_id": previous_external_id,
+            }),
+            Self::UserDeleted {
+                user_id,
+                external_id,
+            } => json!({ "user_id": user_id.to_hex(), "external_id": external_id }),
+            Self::SessionsRevoked {
+                user_id,
+                reason,
+                sessions_ended,
+            } => json!({
+                "user_id": user_id.to_hex(),
+                "reason": reason.as_str(),
+                "sessions_ended": sessions_ended,
+            }),
+        };
+        match detail {
+            Value::Object(fields) => fields,
+            _ => unreachable!("every detail is a JSON object"),
+        }
+    }
+}

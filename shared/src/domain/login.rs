@@ -1,0 +1,304 @@
+//! Login, and the throttle in front of it.
+
+use std::time::Duration;
+
+use super::blocking;
+use super::error::DomainError;
+use super::passwords::{self, Verification};
+use super::ports::{AttemptCount, LoginAttempts, Sessions, Users};
+use super::sessions::{Issuer, TokenPair};
+use super::values::{Email, Password, Timestamp, UserId};
+
+/// Consecutive failures allowed before each further one locks the account.
+pub const FREE_LOGIN_FAILURES: i64 = 5;
+/// The longest lock: 2^(n−5) s grows to this and stays.
+pub const MAX_LOGIN_LOCK: Duration = Duration::from_secs(15 * 60);
+/// How long a count outlives the last attempt (or the lock, if later).
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
+/// Compare-and-swap rounds before contention itself is treated as a lock
+/// (the first, a blind insert, included).
+const ADMISSION_ROUNDS: usize = 5;
+
+#[derive(Debug)]
+pub struct Credentials {
+    pub email: Email,
+    pub password: Password,
+}
+
+/// Throttled per e-mail; an unknown e-mail and a wrong password give the same
+/// error after the same argon2 work, so neither the answer nor its timing tells
+/// whether an account exists.
+pub async fn login<S: Users + Sessions + LoginAttempts>(
+    store: &S,
+    issuer: &Issuer,
+    credentials: Credentials,
+    now: Timestamp,
+) -> Result<TokenPair, DomainError> {
+    let Credentials { email, password } = credentials;
+    // The attempt is counted before the password is checked, and from the
+    // fifth on admission itself locks the next ones; a success clears the
+    // count. The credentials are read at the same time: a locked attempt just
+    // ignores them, and a login waits for one round trip instead of two.
+    let (admission, stored) = tokio::try_join!(admit(store, email.as_str(), now), async {
+        Ok(store.find_credentials(&email).await?)
+    },)?;
+    if let Admission::Locked { retry_after } = admission {
+        return Err(DomainError::TooManyAttempts { retry_after });
+    }
+
+    let Some(stored) = stored else {
+        blocking(move || passwords::verify_dummy(password.expose())).await?;
+        return Err(DomainError::InvalidCredentials);
+    };
+    let stored_hash = stored.hashed_password.clone();
+    let (verification, password) = blocking(move || {
+        let verification = passwords::verify_password(password.expose(), &stored_hash);
+        (verification, password)
+    })
+    .await?;
+    match verification {
+        Verification::Mismatch => return Err(DomainError::InvalidCredentials),
+        Verification::Match => {}
+        Verification::MatchNeedsRehash => {
+            // Best effort: the login stands even if the upgrade has to wait for the next one.
+            if let Err(error) =
+                upgrade_hash(store, stored.user_id, &stored.hashed_password, password).await
+            {
+                tracing::warn!(user_id = %stored.user_id, %error, "password re-hash failed");
+            }
+        }
+    }
+
+    let (session, pair) = issuer.open_session(stored.user_id, now);
+    // Independent writes, so one round trip. If either fails the caller gets no
+    // tokens; a session written without them can never be used and expires.
+    tokio::try_join!(
+        store.clear_count(email.as_str()),
+        store.insert_session(&session)
+    )?;
+    tracing::info!(user_id = %stored.user_id, session_id = %session.id, "logged in");
+    Ok(pair)
+}
+
+/// 2^(n−5) seconds after the n-th consecutive failure, capped.
+pub fn login_lock(failures: i64) -> Duration {
+    let exponent = (failures - FREE_LOGIN_FAILURES).clamp(0, 20) as u32;
+    Duration::from_secs(2_u64.pow(exponent)).min(MAX_LOGIN_LOCK)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// The attempt may proceed; `failures` counts it, as if it will fail.
+    Allowed {
+        failures: i64,
+    },
+    Locked {
+        retry_after: Duration,
+    },
+}
+
+/// Counts an attempt on `key` before its password is checked and, from the
+/// `FREE_LOGIN_FAILURES`-th on, locks further ones for `login_lock(failures)`,
+/// in one compare-and-swap on the count. Parallel attempts therefore queue on
+/// the count: a burst of guesses cannot all slip in before the first lock lands.
+pub async fn admit<S: LoginAttempts>(
+    store: &S,
+    key: &str,
+    now: Timestamp,
+) -> Result<Admission, DomainError> {
+    for round in 0..ADMISSION_ROUNDS {
+        // Most logins find no count, since a success clears it: the first
+        // round assumes so and inserts straight away, one round trip instead
+        // of two; a count that exists makes the insert fail, and the next
+        // round reads it.
+        let current = if round == 0 {
+            None
+        } else {
+            store.find_count(key).await?
+        };
+        if let Some(until) = current
+            .and_then(|count| count.locked_until)
+            .filter(|until| *until > now)
+        {
+            return Ok(Admission::Locked {
+                retry_after: now.until(until),
+            });
+        }
+        let failures = current.map_or(0, |count| count.failures);
+        let counted = failures + 1;
+        let locked_until = (counted >= FREE_LOGIN_FAILURES).then(|| now.plus(login_lock(counted)));
+        let next = AttemptCount {
+            failures: counted,
+            locked_until,
+            forget_at: locked_until.unwrap_or(now).plus(FORGET_AFTER),
+        };
+        let won = match current {
+            Some(_) => store.replace_count(key, failures, next).await?,
+            None => store.insert_count(key, next).await?,
+        };
+        if won {
+            return Ok(Admission::Allowed { failures: counted });
+        }
+    }
+    // Lost every round to parallel attempts on this key: that is a burst.
+    Ok(Admission::Locked {
+        retry_after: Duration::from_secs(1),
+    })
+}
+
+async fn upgrade_hash<S: Users>(
+    store: &S,
+    user_id: UserId,
+    old_hash: &str,
+    password: Password,
+) -> Result<(), String> {
+    let new_hash = blocking(move || passwords::hash_password(password.expose()))
+        .await
+        .map_err(|error| error.to_string())?
+        .map_err(|error| error.to_string())?;
+    store
+        .replace_password_hash(user_id, old_hash, &new_hash)
+        .await
+        .map_err(|error| error.to_string())?;
+    tracing::info!(user_id = %user_id, "password hash upgraded to current parameters");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::accounts::{register, Registration};
+    use crate::domain::values::Username;
+    use crate::memory::{test_issuer, MemoryStore};
+
+    const PASSWORD: &str = "correct horse battery staple";
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_millis(1_700_000_000_000 + seconds * 1000)
+    }
+
+    fn credentials(password: &str) -> Credentials {
+        Credentials {
+            email: Email::parse_for_login("ada@example.com").unwrap(),
+            password: Password::parse_for_login(password.to_string()).unwrap(),
+        }
+    }
+
+    async fn store_with_ada() -> MemoryStore {
+        let store = MemoryStore::default();
+        register(
+            &store,
+            Registration {
+                username: Username::parse("ada").unwrap(),
+                email: Email::parse("ada@example.com").unwrap(),
+                password: Password::parse_for_login(PASSWORD.into()).unwrap(),
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
+        store
+    }
+
+    #[test]
+    fn lock_doubles_from_one_second_and_caps_at_fifteen_minutes() {
+        let locks: Vec<u64> = (5..=16).map(|n| login_lock(n).as_secs()).collect();
+        assert_eq!(locks, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]);
+        assert_eq!(login_lock(1_000).as_secs(), 900);
+    }
+
+    #[tokio::test]
+    async fn the_fifth_failure_locks_and_the_lock_doubles() {
+        let store = MemoryStore::default();
+        for n in 1..=4 {
+            assert_eq!(
+                admit(&store, "k", at(0)).await.unwrap(),
+                Admission::Allowed { failures: n }
+            );
+        }
+        // The fifth is admitted, and locks the next for 1 s.
+        assert_eq!(
+            admit(&store, "k", at(0)).await.unwrap(),
+            Admission::Allowed { failures: 5 }
+        );
+        assert_eq!(
+            admit(&store, "k", at(0)).await.unwrap(),
+            Admission::Locked {
+                retry_after: Duration::from_secs(1)
+            }
+        );
+        // After the lock: the sixth is admitted and locks for 2 s.
+        assert_eq!(
+            admit(&store, "k", at(1)).await.unwrap(),
+            Admission::Allowed { failures: 6 }
+        );
+        assert_eq!(
+            admit(&store, "k", at(2)).await.unwrap(),
+            Admission::Locked {
+                retry_after: Duration::from_secs(1)
+            }
+        );
+        assert!(matches!(
+            admit(&store, "k", at(3)).await.unwrap(),
+            Admission::Allowed { failures: 7 }
+        ));
+        // Other keys are not affected.
+        assert_eq!(
+            admit(&store, "other", at(3)).await.unwrap(),
+            Admission::Allowed { failures: 1 }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_locked_login_is_refused_before_the_password_is_checked_and_success_resets() {
+        let store = store_with_ada().await;
+        let issuer = test_issuer();
+        for _ in 0..5 {
+            let refused = login(&store, &issuer, credentials("wrong password!"), at(10)).await;
+            assert!(matches!(refused, Err(DomainError::InvalidCredentials)));
+        }
+        // Locked now: even the right password gets 429, with the time left.
+        let locked = login(&store, &issuer, credentials(PASSWORD), at(10)).await;
+        assert!(
+            matches!(locked, Err(DomainError::TooManyAttempts { retry_after }) if retry_after == Duration::from_secs(1))
+        );
+        // Once the lock has passed, the right password works and clears the count.
+        login(&store, &issuer, credentials(PASSWORD), at(12))
+            .await
+            .unwrap();
+        assert_eq!(store.attempt_count("ada@example.com"), None);
+        for _ in 0..4 {
+            let refused = login(&store, &issuer, credentials("wrong password!"), at(13)).await;
+            assert!(matches!(refused, Err(DomainError::InvalidCredentials)));
+        }
+        assert_eq!(store.attempt_count("ada@example.com").unwrap().failures, 4);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_email_is_throttled_and_answered_like_a_wrong_password() {
+        let store = MemoryStore::default();
+        let issuer = test_issuer();
+        for _ in 0..5 {
+            let refused = login(&store, &issuer, credentials(PASSWORD), at(0)).await;
+            assert!(matches!(refused, Err(DomainError::InvalidCredentials)));
+        }
+        let locked = login(&store, &issuer, credentials(PASSWORD), at(0)).await;
+        assert!(matches!(locked, Err(DomainError::TooManyAttempts { .. })));
+    }
+
+    #[tokio::test]
+    async fn login_opens_a_session_whose_tokens_verify() {
+        let store = store_with_ada().await;
+        let issuer = test_issuer();
+        // Now, not a fixed time: the token's expiry is checked against the clock.
+        let now = Timestamp::now();
+        let pair = login(&store, &issuer, credentials(PASSWORD), now)
+            .await
+            .unwrap();
+        let caller = issuer.keys.verify(&pair.access.token).unwrap();
+        assert!(store
+            .session_is_open(caller.user_id, caller.session_id, now)
+            .await
+            .unwrap());
+    }
+}

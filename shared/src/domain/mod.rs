@@ -1,0 +1,30 @@
+//! The core: values, rules and use cases, with no HTTP, AWS or MongoDB type in
+//! any signature. Storage is reached through the traits of `ports`; the
+//! adapters (`http`, `sqs`, `eventbridge`, `mongo`) sit around it.
+
+pub mod accounts;
+pub mod error;
+pub mod events;
+pub mod inbound;
+pub mod login;
+pub mod passwords;
+pub mod ports;
+pub mod publishing;
+pub mod refresh;
+pub mod sessions;
+pub mod tokens;
+pub mod values;
+
+pub use error::{DomainError, FieldError};
+
+/// Runs CPU-heavy work (argon2) off the async thread, so the driver's
+/// connection monitoring keeps running meanwhile.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, DomainError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| DomainError::Internal {
+            cause: format!("blocking task failed: {error}"),
+        })
+}

@@ -1,0 +1,283 @@
+//! What the use cases need from storage, as narrow traits. Time is an
+//! argument (`now`) wherever a rule depends on it, so tests set it.
+//! `mongo::MongoStore` implements them against MongoDB, `memory::MemoryStore`
+//! in memory for unit tests. Writes that must commit together (a change and
+//! its outbox event) are one method each, so every store keeps them atomic.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::values::{Email, EventId, ExternalId, SessionId, Timestamp, UserId, Username};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("e-mail already registered")]
+    EmailTaken,
+    #[error("username already registered")]
+    UsernameTaken,
+    #[error("external id already linked to another user")]
+    ExternalIdTaken,
+    /// No server to talk to, or a transient failure: retrying later may help.
+    #[error("database unreachable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Failed(String),
+}
+
+pub type Stored<T> = Result<T, StoreError>;
+
+/// A user about to be registered.
+#[derive(Debug)]
+pub struct NewUser {
+    pub id: UserId,
+    pub username: Username,
+    pub email: Email,
+    pub hashed_password: String,
+    pub created_at: Timestamp,
+}
+
+/// What login needs to know about an account.
+#[derive(Debug, Clone)]
+pub struct StoredCredentials {
+    pub user_id: UserId,
+    pub hashed_password: String,
+}
+
+/// The public view of a user with the linked data: no credential field can reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub id: UserId,
+    pub username: String,
+    pub email: String,
+    pub external_id: Option<String>,
+    /// RFC 3339, as stored.
+    pub created_at: String,
+    pub linked_data: Vec<Value>,
+}
+
+pub trait Users: Sync {
+    /// Inserts the user with its `UserRegistered` event; a taken e-mail or
+    /// username (case-insensitively) is `EmailTaken` / `UsernameTaken`.
+    fn insert_user(&self, user: NewUser) -> impl Future<Output = Stored<()>> + Send;
+
+    fn find_credentials(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Stored<Option<StoredCredentials>>> + Send;
+
+    /// Replaces a hash only if it is still `verified_hash`, so that a
+    /// concurrent password change is never overwritten by a stale re-hash.
+    fn replace_password_hash(
+        &self,
+        user_id: UserId,
+        verified_hash: &str,
+        new_hash: &str,
+    ) -> impl Future<Output = Stored<()>> + Send;
+
+    /// Links `external_id`, with an `ExternalIdLinked` event only when the id
+    /// changed. False when the user does not exist; `ExternalIdTaken` when
+    /// another user has it.
+    fn link_external_id(
+        &self,
+        user_id: UserId,
+        external_id: &ExternalId,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// The profile with its linked data (the record whose id is the user's
+    /// external id, and those whose `user_id` is the user), if the user exists
+    /// and `session` of theirs is open at `now`.
+    fn full_profile(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<Option<Profile>>> + Send;
+
+    /// Deletes the user, the linked data the profile shows and every session
+    /// of the user, with a `UserDeleted` event, all or nothing. With
+    /// `session`, only if that session of the user is open at `now`. False
+    /// when nothing was deleted.
+    fn delete_user(
+        &self,
+        user_id: UserId,
+        session: Option<SessionId>,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+}
+
+/// A session as stored: found by the digest of its current refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub user_id: UserId,
+    /// Per-session randomness from which each generation's tokens are derived.
+    pub nonce: String,
+    pub generation: i64,
+    pub refresh_digest: String,
+    /// Digests of the refresh tokens this session replaced, oldest first.
+    pub retired_digests: Vec<String>,
+    pub rotated_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Why sessions were ended, for the `SessionsRevoked` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    /// The user ended all their sessions (`logout_all`).
+    UserRequest,
+    /// A replaced refresh token was presented again: presumed stolen.
+    RefreshTokenReuse,
+}
+
+impl RevocationReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserRequest => "user_request",
+            Self::RefreshTokenReuse => "refresh_token_reuse",
+        }
+    }
+}
+
+pub trait Sessions: Sync {
+    fn insert_session(&self, session: &SessionRecord) -> impl Future<Output = Stored<()>> + Send;
+
+    /// The session open at `now` whose current or a retired refresh token has `digest`.
+    fn find_session_by_refresh_digest(
+        &self,
+        digest: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<Option<SessionRecord>>> + Send;
+
+    fn find_session(
+        &self,
+        id: SessionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<Option<SessionRecord>>> + Send;
+
+    /// Moves the session to its next generation, only if `from_digest` is
+    /// still current: of two concurrent rotations exactly one wins (`Some`).
+    /// `rotated_at` becomes `now` and the session expires `lifetime` later.
+    fn rotate_session(
+        &self,
+        session: &SessionRecord,
+        from_digest: &str,
+        to_digest: &str,
+        now: Timestamp,
+        lifetime: Duration,
+    ) -> impl Future<Output = Stored<Option<SessionRecord>>> + Send;
+
+    /// Ends one session of the user; false when it was not open at `now`.
+    fn end_session(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Ends every session of the user, or only `only`, with a
+    /// `SessionsRevoked` event when any ended; how many ended.
+    fn revoke_sessions(
+        &self,
+        user_id: UserId,
+        only: Option<SessionId>,
+        reason: RevocationReason,
+    ) -> impl Future<Output = Stored<u64>> + Send;
+
+    fn session_is_open(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+}
+
+/// Login throttling state of one key (a normalised e-mail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptCount {
+    /// Consecutive failures, counting attempts in progress as failures.
+    pub failures: i64,
+    pub locked_until: Option<Timestamp>,
+    /// When the store may forget the count.
+    pub forget_at: Timestamp,
+}
+
+/// Compare-and-swap primitives over the count; the schedule is the domain's
+/// (`login::admit`).
+pub trait LoginAttempts: Sync {
+    /// Writes the first count of `key`; false when one exists already.
+    fn insert_count(
+        &self,
+        key: &str,
+        count: AttemptCount,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    fn find_count(&self, key: &str) -> impl Future<Output = Stored<Option<AttemptCount>>> + Send;
+
+    /// Replaces the count only if it still has `expected_failures`.
+    fn replace_count(
+        &self,
+        key: &str,
+        expected_failures: i64,
+        count: AttemptCount,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    fn clear_count(&self, key: &str) -> impl Future<Output = Stored<()>> + Send;
+}
+
+/// What a versioned write of linked data did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkedWrite {
+    Applied,
+    /// The stored version was the same or newer: nothing changed.
+    Stale,
+}
+
+/// The external system's records, keyed by external id and versioned:
+/// messages arrive out of order and more than once.
+pub trait LinkedData: Sync {
+    /// Replaces the record of `external_id` with `data` at `version`, if what
+    /// is stored (record or tombstone) is older or has no version.
+    fn upsert_linked(
+        &self,
+        external_id: &ExternalId,
+        data: Map<String, Value>,
+        version: i64,
+    ) -> impl Future<Output = Stored<LinkedWrite>> + Send;
+
+    /// Replaces the record of `external_id` by a tombstone at `version`, if
+    /// what is stored is older; the tombstone keeps older upserts out.
+    fn delete_linked(
+        &self,
+        external_id: &ExternalId,
+        version: i64,
+    ) -> impl Future<Output = Stored<LinkedWrite>> + Send;
+}
+
+/// An outbox entry on its way to the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub id: EventId,
+    pub kind: String,
+    pub occurred_at: Timestamp,
+    /// The event's own fields (ids only).
+    pub detail: Map<String, Value>,
+}
+
+/// The publisher's side of the outbox; entries are written by the store
+/// methods above, in the same transaction as their change.
+pub trait Outbox: Sync {
+    /// Up to `limit` unpublished entries, oldest first.
+    fn unpublished(&self, limit: usize) -> impl Future<Output = Stored<Vec<OutboxEntry>>> + Send;
+
+    fn count_unpublished(&self) -> impl Future<Output = Stored<u64>> + Send;
+
+    fn mark_published(&self, ids: &[EventId]) -> impl Future<Output = Stored<()>> + Send;
+}
+
+/// Where published events go (EventBridge in AWS).
+pub trait EventSink: Sync {
+    /// Sends `batch` in order; how many, from the first, were accepted.
+    fn send(&self, batch: &[OutboxEntry]) -> impl Future<Output = usize> + Send;
+}

@@ -1,0 +1,335 @@
+//! Sessions: what login opens, refresh rotates and logout ends.
+//!
+//! Refresh tokens rotate on every use. The token just replaced still gets the
+//! same successor within the grace window (two tabs refreshing at once);
+//! after it, presenting any replaced token means it was copied, and the whole
+//! session ends.
+
+use std::time::Duration;
+
+use super::error::DomainError;
+use super::ports::{RevocationReason, SessionRecord, Sessions};
+use super::refresh::{self, SessionSecrets};
+use super::tokens::{AccessToken, Caller, TokenKeys};
+use super::values::{RefreshToken, SessionId, Timestamp, UserId};
+
+/// How sessions are kept: the derivation key and the two lifetimes.
+pub struct SessionPolicy {
+    pub secrets: SessionSecrets,
+    /// A session ends this long after its last refresh (sliding expiry).
+    pub lifetime: Duration,
+    /// How long a just-rotated refresh token still returns the same successor.
+    pub grace: Duration,
+}
+
+/// What login and refresh issue tokens with.
+pub struct Issuer {
+    pub keys: TokenKeys,
+    pub policy: SessionPolicy,
+}
+
+/// What login and refresh hand out.
+pub struct TokenPair {
+    pub access: AccessToken,
+    pub refresh_token: String,
+}
+
+impl Issuer {
+    /// A new session of `user_id` and its first pair; the caller stores the session.
+    pub fn open_session(&self, user_id: UserId, now: Timestamp) -> (SessionRecord, TokenPair) {
+        let nonce = refresh::new_nonce();
+        let refresh_token = self.policy.secrets.refresh_token(&nonce, 0);
+        let session = SessionRecord {
+            id: SessionId::new(),
+            user_id,
+            nonce,
+            generation: 0,
+            refresh_digest: refresh::digest(&refresh_token),
+            retired_digests: Vec::new(),
+            rotated_at: now,
+            expires_at: now.plus(self.policy.lifetime),
+        };
+        let pair = self.token_pair(&session);
+        (session, pair)
+    }
+
+    /// The pair of the session's current generation; the same session state
+    /// always gives the same pair.
+    fn token_pair(&self, session: &SessionRecord) -> TokenPair {
+        let caller = Caller {
+            user_id: session.user_id,
+            session_id: session.id,
+        };
+        let secrets = &self.policy.secrets;
+        let jti = secrets.access_token_id(&session.nonce, session.generation);
+        TokenPair {
+            access: self.keys.issue(&caller, session.rotated_at.as_secs(), jti),
+            refresh_token: secrets.refresh_token(&session.nonce, session.generation),
+        }
+    }
+}
+
+/// Rotates a refresh token.
+pub async fn refresh<S: Sessions>(
+    store: &S,
+    issuer: &Issuer,
+    refresh_token: &RefreshToken,
+    now: Timestamp,
+) -> Result<TokenPair, DomainError> {
+    let digest = refresh::digest(refresh_token.expose());
+    let session = store
+        .find_session_by_refresh_digest(&digest, now)
+        .await?
+        .ok_or(DomainError::InvalidRefreshToken)?;
+    if session.refresh_digest != digest {
+        return replay(store, issuer, session, &digest, now).await;
+    }
+    let successor = issuer
+        .policy
+        .secrets
+        .refresh_token(&session.nonce, session.generation + 1);
+    let rotated = store
+        .rotate_session(
+            &session,
+            &digest,
+            &refresh::digest(&successor),
+            now,
+            issuer.policy.lifetime,
+        )
+        .await?;
+    match rotated {
+        Some(rotated) => Ok(issuer.token_pair(&rotated)),
+        // A concurrent refresh of the same token won the rotation.
+        None => {
+            let session = store
+                .find_session(session.id, now)
+                .await?
+                .ok_or(DomainError::InvalidRefreshToken)?;
+            replay(store, issuer, session, &digest, now).await
+        }
+    }
+}
+
+/// A replaced token presented again: the same successor within the grace
+/// window for the token just replaced, else the end of the session.
+async fn replay<S: Sessions>(
+    store: &S,
+    issuer: &Issuer,
+    session: SessionRecord,
+    digest: &str,
+    now: Timestamp,
+) -> Result<TokenPair, DomainError> {
+    let just_replaced = session
+        .retired_digests
+        .last()
+        .is_some_and(|last| last == digest);
+    if just_replaced && session.rotated_at.until(now) <= issuer.policy.grace {
+        return Ok(issuer.token_pair(&session));
+    }
+    store
+        .revoke_sessions(
+            session.user_id,
+            Some(session.id),
+            RevocationReason::RefreshTokenReuse,
+        )
+        .await?;
+    tracing::warn!(
+        user_id = %session.user_id,
+        session_id = %session.id,
+        "a replaced refresh token was presented again: session revoked"
+    );
+    Err(DomainError::InvalidRefreshToken)
+}
+
+pub async fn logout<S: Sessions>(
+    store: &S,
+    caller: &Caller,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    if store
+        .end_session(caller.user_id, caller.session_id, now)
+        .await?
+    {
+        tracing::info!(user_id = %caller.user_id, session_id = %caller.session_id, "logged out");
+        Ok(())
+    } else {
+        Err(DomainError::SessionEnded)
+    }
+}
+
+pub async fn logout_all<S: Sessions>(
+    store: &S,
+    caller: &Caller,
+    now: Timestamp,
+) -> Result<u64, DomainError> {
+    ensure_session_open(store, caller, now).await?;
+    let ended = store
+        .revoke_sessions(caller.user_id, None, RevocationReason::UserRequest)
+        .await?;
+    tracing::info!(user_id = %caller.user_id, ended, "all sessions ended");
+    Ok(ended)
+}
+
+/// A well-signed token is refused once its session has ended or its user is gone.
+pub async fn ensure_session_open<S: Sessions>(
+    store: &S,
+    caller: &Caller,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    if store
+        .session_is_open(caller.user_id, caller.session_id, now)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(DomainError::SessionEnded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{test_issuer, MemoryStore};
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_millis(1_700_000_000_000 + seconds * 1000)
+    }
+
+    fn token(pair: &TokenPair) -> RefreshToken {
+        RefreshToken::parse(pair.refresh_token.clone()).unwrap()
+    }
+
+    async fn opened(store: &MemoryStore, issuer: &Issuer) -> (SessionRecord, TokenPair) {
+        let (session, pair) = issuer.open_session(UserId::new(), at(0));
+        store.insert_session(&session).await.unwrap();
+        (session, pair)
+    }
+
+    #[tokio::test]
+    async fn each_refresh_rotates_to_a_new_pair() {
+        let (store, issuer) = (MemoryStore::default(), test_issuer());
+        let (session, first) = opened(&store, &issuer).await;
+        let second = refresh(&store, &issuer, &token(&first), at(1))
+            .await
+            .unwrap();
+        assert_ne!(second.refresh_token, first.refresh_token);
+        let third = refresh(&store, &issuer, &token(&second), at(2))
+            .await
+            .unwrap();
+        assert_ne!(third.refresh_token, second.refresh_token);
+        let stored = store
+            .find_session(session.id, at(2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.generation, 2);
+        assert_eq!(stored.expires_at, at(2).plus(issuer.policy.lifetime));
+    }
+
+    #[tokio::test]
+    async fn the_just_replaced_token_gets_the_same_successor_within_the_grace_window() {
+        let (store, issuer) = (MemoryStore::default(), test_issuer());
+        let (_, first) = opened(&store, &issuer).await;
+        let second = refresh(&store, &issuer, &token(&first), at(100))
+            .await
+            .unwrap();
+        let again = refresh(&store, &issuer, &token(&first), at(105))
+            .await
+            .unwrap();
+        assert_eq!(again.refresh_token, second.refresh_token);
+        assert_eq!(again.access.token, second.access.token);
+    }
+
+    #[tokio::test]
+    async fn reuse_after_the_grace_window_revokes_the_session() {
+        let (store, issuer) = (MemoryStore::default(), test_issuer());
+        let (session, first) = opened(&store, &issuer).await;
+        let second = refresh(&store, &issuer, &token(&first), at(100))
+            .await
+            .unwrap();
+        let late = refresh(&store, &issuer, &token(&first), at(111)).await;
+        assert!(matches!(late, Err(DomainError::InvalidRefreshToken)));
+        // The whole session is gone: the current token no longer works either.
+        assert!(store
+            .find_session(session.id, at(111))
+            .await
+            .unwrap()
+            .is_none());
+        let current = refresh(&store, &issuer, &token(&second), at(112)).await;
+        assert!(matches!(current, Err(DomainError::InvalidRefreshToken)));
+        assert_eq!(store.events_of_kind("SessionsRevoked"), 1);
+    }
+
+    #[tokio::test]
+    async fn an_older_generation_revokes_even_within_the_grace_window() {
+        let (store, issuer) = (MemoryStore::default(), test_issuer());
+        let (session, first) = opened(&store, &issuer).await;
+        let second = refresh(&store, &issuer, &token(&first), at(1))
+            .await
+            .unwrap();
+        refresh(&store, &issuer, &token(&second), at(2))
+            .await
+            .unwrap();
+        // `first` is two generations old: not the one just replaced.
+        let stale = refresh(&store, &issuer, &token(&first), at(3)).await;
+        assert!(matches!(stale, Err(DomainError::InvalidRefreshToken)));
+        assert!(store
+            .find_session(session.id, at(3))
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn unknown_and_expired_tokens_are_refused_without_revoking() {
+        let (store, issuer) = (MemoryStore::default(), test_issuer());
+        let (session, first) = opened(&store, &issuer).await;
+        let unknown = RefreshToken::parse("not-a-token".into()).unwrap();
+        assert!(matches!(
+            refresh(&store, &issuer, &unknown, at(1)).await,
+            Err(DomainError::InvalidRefreshToken)
+        ));
+        assert!(store
+            .find_session(session.id, at(1))
+            .await
+            .unwrap()
+            .is_some());
+        let after_expiry = at(0)
+            .plus(issuer.policy.lifetime)
+            .plus(Duration::from_secs(1));
+        assert!(matches!(
+            refresh(&store, &issuer, &token(&first), after_expiry).await,
+            Err(DomainError::InvalidRefreshToken)
+        ));
+    }
+
+    #[tokio::test]
+    async fn logout_ends_one_session_and_logout_all_every_one() {
+        let (store, issuer) = (MemoryStore::default(), test_issuer());
+        let user_id = UserId::new();
+        let mut callers = Vec::new();
+        for _ in 0..3 {
+            let (session, _) = issuer.open_session(user_id, at(0));
+            store.insert_session(&session).await.unwrap();
+            callers.push(Caller {
+                user_id,
+                session_id: session.id,
+            });
+        }
+        logout(&store, &callers[0], at(1)).await.unwrap();
+        assert!(matches!(
+            logout(&store, &callers[0], at(1)).await,
+            Err(DomainError::SessionEnded)
+        ));
+        assert!(matches!(
+            logout_all(&store, &callers[0], at(1)).await,
+            Err(DomainError::SessionEnded)
+        ));
+        assert_eq!(logout_all(&store, &callers[1], at(1)).await.unwrap(), 2);
+        assert!(!store
+            .session_is_open(user_id, callers[2].session_id, at(1))
+            .await
+            .unwrap());
+        assert_eq!(store.events_of_kind("SessionsRevoked"), 1);
+    }
+}

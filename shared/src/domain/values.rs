@@ -1,0 +1,508 @@
+//! Domain values that parse once: a value of these types has passed its rule,
+//! so nothing downstream checks it again. Each parser reports a `FieldError`
+//! naming the rule, never quoting the value.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::error::FieldError;
+
+pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
+pub const EXTERNAL_ID_CHARS: std::ops::RangeInclusive<usize> = 1..=128;
+/// RFC 5321's limit on a forward path, less the angle brackets.
+const EMAIL_MAX_CHARS: usize = 254;
+/// Ours are 43; the limit only keeps junk out of the digest and the logs.
+const REFRESH_TOKEN_MAX_CHARS: usize = 256;
+
+/// An account's e-mail: trimmed and lower-cased, the one form stored and compared.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// The registration rule: a bare address (no display name) of at most 254 characters.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let email = normalize_email(raw);
+        // email_address accepts `Name <a@b>` display forms; an account e-mail is the bare address.
+        let valid = email.chars().count() <= EMAIL_MAX_CHARS
+            && !email.contains(['<', '>', ' '])
+            && email_address::EmailAddress::is_valid(&email);
+        if valid {
+            Ok(Self(email))
+        } else {
+            Err(FieldError::new("email", "must be a valid e-mail address"))
+        }
+    }
+
+    /// The login rule: any non-empty value, normalised. A login with an e-mail
+    /// that could never have registered simply fails like a wrong password.
+    pub fn parse_for_login(raw: &str) -> Result<Self, FieldError> {
+        if raw.trim().is_empty() {
+            Err(FieldError::new("email", "must not be empty"))
+        } else {
+            Ok(Self(normalize_email(raw)))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// 3 to 32 ASCII letters, digits, `_`, `.` and `-`; unique regardless of case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let length = raw.chars().count();
+        if !USERNAME_CHARS.contains(&length) {
+            return Err(FieldError::new(
+                "username",
+                format!(
+                    "must be {} to {} characters",
+                    USERNAME_CHARS.start(),
+                    USERNAME_CHARS.end()
+                ),
+            ));
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return Err(FieldError::new(
+                "username",
+                "may contain only letters, digits, '_', '.' and '-'",
+            ));
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What uniqueness is checked on.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// An id of the external system: 1 to 128 printable characters. The same rule
+/// for the HTTP route and the inbound queue.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExternalId(String);
+
+impl ExternalId {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        if !EXTERNAL_ID_CHARS.contains(&raw.chars().count()) {
+            return Err(FieldError::new(
+                "external_id",
+                format!(
+                    "must be {} to {} characters",
+                    EXTERNAL_ID_CHARS.start(),
+                    EXTERNAL_ID_CHARS.end()
+                ),
+            ));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "external_id",
+                "must contain printable characters only",
+            ));
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A password as the client sent it. `Debug` prints `[REDACTED]` and the
+/// memory is wiped when it is dropped (secrecy/zeroize).
+pub struct Password(SecretString);
+
+impl Password {
+    /// The login rule: 1 to 128 characters. Longer ones can never have been
+    /// registered; refusing them keeps an attacker from buying long argon2 runs.
+    pub fn parse_for_login(raw: String) -> Result<Self, FieldError> {
+        let length = raw.chars().count();
+        let password = Self(raw.into());
+        if length == 0 || length > *PASSWORD_CHARS.end() {
+            return Err(FieldError::new(
+                "password",
+                format!("must be 1 to {} characters", PASSWORD_CHARS.end()),
+            ));
+        }
+        Ok(password)
+    }
+
+    /// The registration rule: 8 to 128 characters, not the username or
+    /// e-mail, and hard enough to guess (zxcvbn score 2 or more, with its
+    /// feedback in the message).
+    pub fn parse_new(raw: String, username: &str, email: &str) -> Result<Self, FieldError> {
+        let password = Self(raw.into());
+        check_new_password(password.expose(), username, email)?;
+        Ok(password)
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([REDACTED])")
+    }
+}
+
+fn check_new_password(password: &str, username: &str, email: &str) -> Result<(), FieldError> {
+    let length = password.chars().count();
+    if !PASSWORD_CHARS.contains(&length) {
+        return Err(FieldError::new(
+            "password",
+            format!(
+                "must be {} to {} characters",
+                PASSWORD_CHARS.start(),
+                PASSWORD_CHARS.end()
+            ),
+        ));
+    }
+    let lowered = password.to_lowercase();
+    let email = normalize_email(email);
+    if (!username.is_empty() && lowered == username.to_lowercase())
+        || (!email.is_empty() && lowered == email)
+    {
+        return Err(FieldError::new(
+            "password",
+            "must not be the same as the username or e-mail",
+        ));
+    }
+    let user_inputs: Vec<&str> = [username, email.as_str()]
+        .into_iter()
+        .filter(|input| !input.is_empty())
+        .collect();
+    let estimate = zxcvbn::zxcvbn(password, &user_inputs);
+    if estimate.score() < zxcvbn::Score::Two {
+        return Err(FieldError::new(
+            "password",
+            weak_password_message(&estimate),
+        ));
+    }
+    Ok(())
+}
+
+fn weak_password_message(estimate: &zxcvbn::Entropy) -> String {
+    let mut message = String::from("is too easy to guess");
+    if let Some(feedback) = estimate.feedback() {
+        if let Some(warning) = feedback.warning() {
+            message = format!("{message}: {warning}");
+        }
+        for suggestion in feedback.suggestions() {
+            message = format!("{message} {suggestion}");
+        }
+    }
+    message
+}
+
+/// Builds the password-strength dictionaries on a side thread at cold start,
+/// so that the first registration does not wait for them; one that arrives
+/// sooner waits for this same build (they are lazy statics).
+pub fn prepare_strength_estimator() {
+    std::thread::spawn(|| zxcvbn::zxcvbn("warm up the dictionaries", &[]));
+}
+
+/// An opaque refresh token as presented. Only its shape is checked here.
+pub struct RefreshToken(SecretString);
+
+impl RefreshToken {
+    pub fn parse(raw: String) -> Result<Self, FieldError> {
+        if (1..=REFRESH_TOKEN_MAX_CHARS).contains(&raw.len()) {
+            Ok(Self(raw.into()))
+        } else {
+            Err(FieldError::new(
+                "refresh_token",
+                format!("must be 1 to {REFRESH_TOKEN_MAX_CHARS} characters"),
+            ))
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken([REDACTED])")
+    }
+}
+
+/// 12-byte ids in MongoDB's ObjectId layout (4 bytes of seconds, then random),
+/// written as 24 hex digits, so that they sort by creation and every store
+/// can keep them natively.
+macro_rules! twelve_byte_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name([u8; 12]);
+
+        impl $name {
+            pub fn new() -> Self {
+                Self(new_id_bytes())
+            }
+
+            pub fn from_bytes(bytes: [u8; 12]) -> Self {
+                Self(bytes)
+            }
+
+            pub fn bytes(&self) -> [u8; 12] {
+                self.0
+            }
+
+            /// 24 hexadecimal digits, either case.
+            pub fn parse(raw: &str) -> Result<Self, FieldError> {
+                parse_id_bytes(raw).map(Self).ok_or_else(|| {
+                    FieldError::new($field, "must be a 24-character hexadecimal id")
+                })
+            }
+
+            pub fn to_hex(&self) -> String {
+                hex(&self.0)
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.to_hex())
+            }
+        }
+    };
+}
+
+twelve_byte_id!(
+    /// A user's id.
+    UserId,
+    "user_id"
+);
+twelve_byte_id!(
+    /// A session's id (one per login).
+    SessionId,
+    "session_id"
+);
+twelve_byte_id!(
+    /// An outbox event's id, which consumers de-duplicate on.
+    EventId,
+    "event_id"
+);
+
+fn new_id_bytes() -> [u8; 12] {
+    use rand_core::{OsRng, RngCore};
+    let mut bytes = [0u8; 12];
+    let seconds = Timestamp::now().as_millis().div_euclid(1000) as u32;
+    bytes[..4].copy_from_slice(&seconds.to_be_bytes());
+    OsRng.fill_bytes(&mut bytes[4..]);
+    bytes
+}
+
+fn parse_id_bytes(raw: &str) -> Option<[u8; 12]> {
+    if raw.len() != 24 || !raw.is_ascii() {
+        return None;
+    }
+    let mut bytes = [0u8; 12];
+    for (index, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&raw[2 * index..2 * index + 2], 16).ok()?;
+    }
+    Some(bytes)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Milliseconds since the Unix epoch: the precision MongoDB keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub fn from_millis(millis: i64) -> Self {
+        Self(millis)
+    }
+
+    pub fn now() -> Self {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64);
+        Self(millis)
+    }
+
+    pub fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn as_secs(self) -> u64 {
+        self.0.div_euclid(1000).max(0) as u64
+    }
+
+    pub fn plus(self, duration: Duration) -> Self {
+        Self(self.0.saturating_add(duration.as_millis() as i64))
+    }
+
+    /// How long from `self` until `later`; zero if `later` is not later.
+    pub fn until(self, later: Self) -> Duration {
+        Duration::from_millis((later.0 - self.0).max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_normalised_and_checked() {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "plain",
+            "a@",
+            "@b.com",
+            "Ada <ada@example.com>",
+            "a b@c.com",
+            &format!("{}@example.com", "a".repeat(250)),
+        ] {
+            assert_eq!(Email::parse(bad).unwrap_err().field, "email", "{bad}");
+        }
+        assert_eq!(
+            Email::parse_for_login(" A@B.com").unwrap().as_str(),
+            "a@b.com"
+        );
+        assert!(Email::parse_for_login("  ").is_err());
+    }
+
+    #[test]
+    fn username_rules() {
+        assert_eq!(
+            Username::parse("Ada.Lovelace").unwrap().key(),
+            "ada.lovelace"
+        );
+        for bad in ["ab", &"x".repeat(33), "has space", "semi;colon", "ünï"] {
+            assert!(Username::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn external_id_rule_names_the_problem() {
+        assert_eq!(ExternalId::parse("crm-42").unwrap().as_str(), "crm-42");
+        assert_eq!(
+            ExternalId::parse("").unwrap_err().message,
+            "must be 1 to 128 characters"
+        );
+        assert!(ExternalId::parse(&"x".repeat(129)).is_err());
+        assert_eq!(
+            ExternalId::parse("tab\there").unwrap_err().message,
+            "must contain printable characters only"
+        );
+    }
+
+    #[test]
+    fn password_debug_is_redacted() {
+        let password = Password::parse_for_login("hunter2-secret".into()).unwrap();
+        assert_eq!(format!("{password:?}"), "Password([REDACTED])");
+        assert!(!format!("{password:?}").contains("hunter2"));
+        assert!(Password::parse_for_login(String::new()).is_err());
+        assert!(Password::parse_for_login("x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn new_password_rules() {
+        let cases = [
+            ("short1!", "must be 8 to 128 characters"),
+            (&"x".repeat(129), "must be 8 to 128 characters"),
+            (
+                "ADA@EXAMPLE.COM",
+                "must not be the same as the username or e-mail",
+            ),
+            (
+                "adalovelace",
+                "must not be the same as the username or e-mail",
+            ),
+            ("password123", "is too easy to guess"),
+            ("qwertyuiop", "is too easy to guess"),
+        ];
+        for (password, message) in cases {
+            let error = Password::parse_new(password.to_string(), "adalovelace", "ada@example.com")
+                .unwrap_err();
+            assert!(error.message.starts_with(message), "{password}: {error:?}");
+        }
+        assert!(Password::parse_new(
+            "analytical engine 1843".into(),
+            "adalovelace",
+            "ada@example.com"
+        )
+        .is_ok());
+        // zxcvbn's feedback is part of the message.
+        let weak = Password::parse_new("password1".into(), "ada", "ada@example.com").unwrap_err();
+        assert!(weak.message.len() > "is too easy to guess".len());
+    }
+
+    #[test]
+    fn ids_round_trip_as_24_hex_digits_and_sort_by_time() {
+        let id = UserId::new();
+        assert_eq!(UserId::parse(&id.to_hex()).unwrap(), id);
+        assert_eq!(
+            UserId::parse(&id.to_hex().to_uppercase()).unwrap(),
+            id,
+            "either case"
+        );
+        for bad in [
+            "123",
+            "zzzzzzzzzzzzzzzzzzzzzzzz",
+            "6b0950a1e2f3a4b5c6d7e8f9a",
+            "ü0950a1e2f3a4b5c6d7e8f9",
+        ] {
+            assert_eq!(UserId::parse(bad).unwrap_err().field, "user_id", "{bad}");
+        }
+        let earlier = UserId::from_bytes([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(earlier < UserId::new());
+    }
+
+    #[test]
+    fn timestamps() {
+        let start = Timestamp::from_millis(1_000);
+        assert_eq!(start.plus(Duration::from_secs(2)).as_millis(), 3_000);
+        assert_eq!(
+            start.until(Timestamp::from_millis(1_500)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(Timestamp::from_millis(1_500).until(start), Duration::ZERO);
+        assert_eq!(Timestamp::from_millis(2_999).as_secs(), 2);
+    }
+}

@@ -1,0 +1,204 @@
+//! Request bodies into domain values. Each reads its fields, then lets the
+//! domain's parsers judge them, and reports every bad field at once.
+
+use serde_json::{Map, Value};
+
+use crate::domain::accounts::Registration;
+use crate::domain::login::Credentials;
+use crate::domain::values::{Email, ExternalId, Password, RefreshToken, Username};
+use crate::domain::FieldError;
+
+type Fields = Map<String, Value>;
+
+pub fn registration(body: &Fields) -> Result<Registration, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let username = required_string(body, "username", &mut errors);
+    let email = required_string(body, "email", &mut errors);
+    let password = required_string(body, "password", &mut errors);
+    let parsed_username = username.as_deref().map(Username::parse);
+    let parsed_email = email.as_deref().map(Email::parse);
+    // The password is judged against whatever username and e-mail were sent,
+    // valid or not, so that its own error shows up in the same answer.
+    let parsed_password = password.map(|password| {
+        Password::parse_new(
+            password,
+            username.as_deref().unwrap_or_default(),
+            email.as_deref().unwrap_or_default(),
+        )
+    });
+    let username = keep(parsed_username, &mut errors);
+    let email = keep(parsed_email, &mut errors);
+    let password = keep(parsed_password, &mut errors);
+    match (username, email, password) {
+        (Some(username), Some(email), Some(password)) if errors.is_empty() => Ok(Registration {
+            username,
+            email,
+            password,
+        }),
+        _ => Err(errors),
+    }
+}
+
+pub fn credentials(body: &Fields) -> Result<Credentials, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let email = required_string(body, "email", &mut errors);
+    let password = required_string(body, "password", &mut errors);
+    let email = keep(email.as_deref().map(Email::parse_for_login), &mut errors);
+    let password = keep(password.map(Password::parse_for_login), &mut errors);
+    match (email, password) {
+        (Some(email), Some(password)) if errors.is_empty() => Ok(Credentials { email, password }),
+        _ => Err(errors),
+    }
+}
+
+/// The refresh token of `POST /auth/refresh`: only its shape is checked here.
+pub fn refresh_token(body: &Fields) -> Result<RefreshToken, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let token = required_string(body, "refresh_token", &mut errors);
+    match keep(token.map(RefreshToken::parse), &mut errors) {
+        Some(token) => Ok(token),
+        None => Err(errors),
+    }
+}
+
+/// The id to link: from the JSON body if it has one, else from `?external_id=`
+/// (the FastAPI original took a query parameter).
+pub fn external_id(
+    body: Option<&Fields>,
+    query: Option<&str>,
+) -> Result<ExternalId, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let from_body = body.filter(|body| body.contains_key("external_id"));
+    let value = match (from_body, query) {
+        (Some(body), _) => required_string(body, "external_id", &mut errors),
+        (None, Some(query)) => Some(query.to_string()),
+        (None, None) => {
+            errors.push(FieldError::new("external_id", "field required"));
+            None
+        }
+    };
+    match keep(value.as_deref().map(ExternalId::parse), &mut errors) {
+        Some(external_id) => Ok(external_id),
+        None => Err(errors),
+    }
+}
+
+fn keep<T>(parsed: Option<Result<T, FieldError>>, errors: &mut Vec<FieldError>) -> Option<T> {
+    match parsed? {
+        Ok(value) => Some(value),
+        Err(error) => {
+            errors.push(error);
+            None
+        }
+    }
+}
+
+fn required_string(body: &Fields, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    match body.get(field) {
+        Some(Value::String(value)) => Some(value.clone()),
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new(field, "field required"));
+            None
+        }
+        Some(_) => {
+            errors.push(FieldError::new(field, "must be a string"));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(value: Value) -> Fields {
+        value.as_object().unwrap().clone()
+    }
+
+    fn fields(errors: &[FieldError]) -> Vec<&str> {
+        errors.iter().map(|error| error.field.as_str()).collect()
+    }
+
+    #[test]
+    fn a_good_registration_is_normalised() {
+        let registration = registration(&object(json!({
+            "username": "Ada.Lovelace", "email": "  Ada@Example.COM ",
+            "password": "analytical engine 1843"
+        })))
+        .unwrap();
+        assert_eq!(registration.username.as_str(), "Ada.Lovelace");
+        assert_eq!(registration.email.as_str(), "ada@example.com");
+    }
+
+    #[test]
+    fn every_bad_field_is_listed() {
+        let errors = registration(&object(json!({"username": 7, "email": "nope"}))).unwrap_err();
+        assert_eq!(fields(&errors), ["username", "password", "email"]);
+        assert_eq!(errors[0].message, "must be a string");
+        assert_eq!(errors[1].message, "field required");
+        let errors = registration(&object(json!({
+            "username": "ab", "email": "nope", "password": "short"
+        })))
+        .unwrap_err();
+        assert_eq!(fields(&errors), ["username", "email", "password"]);
+    }
+
+    #[test]
+    fn credentials_rules() {
+        let ok = credentials(&object(json!({"email": " A@B.com", "password": "x"}))).unwrap();
+        assert_eq!(ok.email.as_str(), "a@b.com");
+        let errors =
+            credentials(&object(json!({"email": "", "password": "x".repeat(129)}))).unwrap_err();
+        assert_eq!(fields(&errors), ["email", "password"]);
+        let errors = credentials(&object(json!({}))).unwrap_err();
+        assert_eq!(fields(&errors), ["email", "password"]);
+    }
+
+    #[test]
+    fn external_id_from_body_or_query_body_first() {
+        let body = object(json!({"external_id": "from-body"}));
+        assert_eq!(
+            external_id(Some(&body), Some("from-query"))
+                .unwrap()
+                .as_str(),
+            "from-body"
+        );
+        assert_eq!(
+            external_id(None, Some("from-query")).unwrap().as_str(),
+            "from-query"
+        );
+        assert_eq!(
+            external_id(Some(&object(json!({}))), Some("q"))
+                .unwrap()
+                .as_str(),
+            "q"
+        );
+        for (body, query) in [
+            (None, None),
+            (Some(object(json!({"external_id": ""}))), None),
+            (Some(object(json!({"external_id": 5}))), Some("q")),
+            (Some(object(json!({"external_id": "x".repeat(129)}))), None),
+            (Some(object(json!({"external_id": "tab\there"}))), None),
+        ] {
+            let errors = external_id(body.as_ref(), query).unwrap_err();
+            assert_eq!(fields(&errors), ["external_id"]);
+        }
+    }
+
+    #[test]
+    fn refresh_token_shape() {
+        assert!(refresh_token(&object(json!({"refresh_token": "abc"}))).is_ok());
+        for bad in [
+            json!({}),
+            json!({"refresh_token": ""}),
+            json!({"refresh_token": "x".repeat(257)}),
+        ] {
+            assert_eq!(
+                fields(&refresh_token(&object(bad)).unwrap_err()),
+                ["refresh_token"]
+            );
+        }
+    }
+}

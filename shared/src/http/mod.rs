@@ -1,0 +1,7 @@
+//! The API Gateway edge: requests in (`request`, `bodies`), use cases called
+//! (`routes`), every error answered as problem+json (`problem`).
+
+pub mod bodies;
+pub mod problem;
+pub mod request;
+pub mod routes;

@@ -1,0 +1,496 @@
+//! In-memory implementations of the store traits, for unit tests of the use
+//! cases without a database. They keep the contracts the MongoDB store keeps
+//! (uniqueness, compare-and-swap, all-or-nothing writes with their event), so
+//! that a rule tested here behaves the same there.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::domain::events::Event;
+use crate::domain::ports::{
+    AttemptCount, EventSink, LinkedData, LinkedWrite, LoginAttempts, NewUser, Outbox, OutboxEntry,
+    Profile, RevocationReason, SessionRecord, Sessions, StoreError, Stored, StoredCredentials,
+    Users,
+};
+use crate::domain::refresh::SessionSecrets;
+use crate::domain::sessions::{Issuer, SessionPolicy};
+use crate::domain::tokens::{TokenKeys, TokenSettings};
+use crate::domain::values::{Email, EventId, ExternalId, SessionId, Timestamp, UserId};
+
+/// As many replaced refresh-token digests as the MongoDB store remembers.
+const RETIRED_DIGESTS_KEPT: usize = 32;
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    users: Vec<UserRow>,
+    sessions: Vec<SessionRecord>,
+    attempts: HashMap<String, AttemptCount>,
+    linked: HashMap<String, Map<String, Value>>,
+    outbox: Vec<(OutboxEntry, bool)>,
+}
+
+struct UserRow {
+    user: NewUser,
+    external_id: Option<String>,
+}
+
+impl MemoryStore {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .expect("no test panics while holding the state")
+    }
+
+    /// Records `event` in the outbox, as the stores do with a change.
+    pub fn record(&self, event: Event) -> EventId {
+        self.state().record(event)
+    }
+
+    pub fn events_of_kind(&self, kind: &str) -> usize {
+        self.state()
+            .outbox
+            .iter()
+            .filter(|(entry, _)| entry.kind == kind)
+            .count()
+    }
+
+    pub fn attempt_count(&self, key: &str) -> Option<AttemptCount> {
+        self.state().attempts.get(key).copied()
+    }
+
+    pub fn linked_record(&self, external_id: &str) -> Option<Map<String, Value>> {
+        self.state().linked.get(external_id).cloned()
+    }
+
+    pub fn open_sessions(&self, user_id: UserId) -> usize {
+        self.state()
+            .sessions
+            .iter()
+            .filter(|session| session.user_id == user_id)
+            .count()
+    }
+}
+
+impl State {
+    fn record(&mut self, event: Event) -> EventId {
+        let id = EventId::new();
+        let entry = OutboxEntry {
+            id,
+            kind: event.kind().to_string(),
+            occurred_at: Timestamp::now(),
+            detail: event.detail(),
+        };
+        self.outbox.push((entry, false));
+        id
+    }
+
+    fn open(&self, user_id: UserId, session: SessionId, now: Timestamp) -> bool {
+        self.sessions
+            .iter()
+            .any(|s| s.id == session && s.user_id == user_id && s.expires_at > now)
+    }
+}
+
+fn version_of(record: &Map<String, Value>) -> Option<i64> {
+    record.get("version").and_then(Value::as_i64)
+}
+
+impl Users for MemoryStore {
+    async fn insert_user(&self, user: NewUser) -> Stored<()> {
+        let mut state = self.state();
+        if state.users.iter().any(|row| row.user.email == user.email) {
+            return Err(StoreError::EmailTaken);
+        }
+        if state
+            .users
+            .iter()
+            .any(|row| row.user.username.key() == user.username.key())
+        {
+            return Err(StoreError::UsernameTaken);
+        }
+        let user_id = user.id;
+        state.users.push(UserRow {
+            user,
+            external_id: None,
+        });
+        state.record(Event::UserRegistered { user_id });
+        Ok(())
+    }
+
+    async fn find_credentials(&self, email: &Email) -> Stored<Option<StoredCredentials>> {
+        Ok(self
+            .state()
+            .users
+            .iter()
+            .find(|row| &row.user.email == email)
+            .map(|row| StoredCredentials {
+                user_id: row.user.id,
+                hashed_password: row.user.hashed_password.clone(),
+            }))
+    }
+
+    async fn replace_password_hash(
+        &self,
+        user_id: UserId,
+        verified_hash: &str,
+        new_hash: &str,
+    ) -> Stored<()> {
+        let mut state = self.state();
+        if let Some(row) = state
+            .users
+            .iter_mut()
+            .find(|row| row.user.id == user_id && row.user.hashed_password == verified_hash)
+        {
+            row.user.hashed_password = new_hash.to_string();
+        }
+        Ok(())
+    }
+
+    async fn link_external_id(&self, user_id: UserId, external_id: &ExternalId) -> Stored<bool> {
+        let mut state = self.state();
+        let taken = state.users.iter().any(|row| {
+            row.user.id != user_id && row.external_id.as_deref() == Some(external_id.as_str())
+        });
+        if taken {
+            return Err(StoreError::ExternalIdTaken);
+        }
+        let Some(row) = state.users.iter_mut().find(|row| row.user.id == user_id) else {
+            return Ok(false);
+        };
+        let previous = row.external_id.replace(external_id.as_str().to_string());
+        if previous.as_deref() != Some(external_id.as_str()) {
+            state.record(Event::ExternalIdLinked {
+                user_id,
+                external_id: external_id.as_str().to_string(),
+                previous_external_id: previous,
+            });
+        }
+        Ok(true)
+    }
+
+    async fn full_profile(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+    ) -> Stored<Option<Profile>> {
+        let state = self.state();
+        if !state.open(user_id, session, now) {
+            return Ok(None);
+        }
+        let Some(row) = state.users.iter().find(|row| row.user.id == user_id) else {
+            return Ok(None);
+        };
+        let linked_data = row
+            .external_id
+            .as_ref()
+            .and_then(|id| state.linked.get(id).map(|record| (id, record)))
+            .filter(|(_, record)| !record.contains_key("deleted_at"))
+            .map(|(id, record)| {
+                let mut shown = Map::new();
+                shown.insert("_id".into(), json!(id));
+                shown.extend(record.clone());
+                Value::Object(shown)
+            })
+            .into_iter()
+            .collect();
+        Ok(Some(Profile {
+            id: user_id,
+            username: row.user.username.as_str().to_string(),
+            email: row.user.email.as_str().to_string(),
+            external_id: row.external_id.clone(),
+            created_at: format!("@{}", row.user.created_at.as_millis()),
+            linked_data,
+        }))
+    }
+
+    async fn delete_user(
+        &self,
+        user_id: UserId,
+        session: Option<SessionId>,
+        now: Timestamp,
+    ) -> Stored<bool> {
+        let mut state = self.state();
+        if session.is_some_and(|session| !state.open(user_id, session, now)) {
+            return Ok(false);
+        }
+        let Some(index) = state.users.iter().position(|row| row.user.id == user_id) else {
+            return Ok(false);
+        };
+        let row = state.users.remove(index);
+        if let Some(external_id) = &row.external_id {
+            // A versioned record leaves its tombstone, so that a late, older
+            // upsert cannot bring the data back.
+            match state.linked.get(external_id).and_then(version_of) {
+                Some(version) => {
+                    let tombstone = json!({ "version": version, "deleted_at": now.as_millis() });
+                    state.linked.insert(
+                        external_id.clone(),
+                        tombstone.as_object().cloned().unwrap_or_default(),
+                    );
+                }
+                None => {
+                    state.linked.remove(external_id);
+                }
+            }
+        }
+        state.sessions.retain(|s| s.user_id != user_id);
+        state.record(Event::UserDeleted {
+            user_id,
+            external_id: row.external_id,
+        });
+        Ok(true)
+    }
+}
+
+impl Sessions for MemoryStore {
+    async fn insert_session(&self, session: &SessionRecord) -> Stored<()> {
+        self.state().sessions.push(session.clone());
+        Ok(())
+    }
+
+    async fn find_session_by_refresh_digest(
+        &self,
+        digest: &str,
+        now: Timestamp,
+    ) -> Stored<Option<SessionRecord>> {
+        Ok(self
+            .state()
+            .sessions
+            .iter()
+            .find(|s| {
+                s.expires_at > now
+                    && (s.refresh_digest == digest || s.retired_digests.iter().any(|d| d == digest))
+            })
+            .cloned())
+    }
+
+    async fn find_session(&self, id: SessionId, now: Timestamp) -> Stored<Option<SessionRecord>> {
+        Ok(self
+            .state()
+            .sessions
+            .iter()
+            .find(|s| s.id == id && s.expires_at > now)
+            .cloned())
+    }
+
+    async fn rotate_session(
+        &self,
+        session: &SessionRecord,
+        from_digest: &str,
+        to_digest: &str,
+        now: Timestamp,
+        lifetime: Duration,
+    ) -> Stored<Option<SessionRecord>> {
+        let mut state = self.state();
+        let Some(stored) = state
+            .sessions
+            .iter_mut()
+            .find(|s| s.id == session.id && s.refresh_digest == from_digest)
+        else {
+            return Ok(None);
+        };
+        stored.refresh_digest = to_digest.to_string();
+        stored.generation = session.generation + 1;
+        stored.rotated_at = now;
+        stored.expires_at = now.plus(lifetime);
+        stored.retired_digests.push(from_digest.to_string());
+        let excess = stored
+            .retired_digests
+            .len()
+            .saturating_sub(RETIRED_DIGESTS_KEPT);
+        stored.retired_digests.drain(..excess);
+        Ok(Some(stored.clone()))
+    }
+
+    async fn end_session(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+    ) -> Stored<bool> {
+        let mut state = self.state();
+        let open = state.open(user_id, session, now);
+        state.sessions.retain(|s| s.id != session);
+        Ok(open)
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: UserId,
+        only: Option<SessionId>,
+        reason: RevocationReason,
+    ) -> Stored<u64> {
+        let mut state = self.state();
+        let before = state.sessions.len();
+        state
+            .sessions
+            .retain(|s| !(s.user_id == user_id && only.is_none_or(|id| id == s.id)));
+        let ended = (before - state.sessions.len()) as u64;
+        if ended > 0 {
+            state.record(Event::SessionsRevoked {
+                user_id,
+                reason,
+                sessions_ended: ended,
+            });
+        }
+        Ok(ended)
+    }
+
+    async fn session_is_open(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+    ) -> Stored<bool> {
+        Ok(self.state().open(user_id, session, now))
+    }
+}
+
+impl LoginAttempts for MemoryStore {
+    async fn insert_count(&self, key: &str, count: AttemptCount) -> Stored<bool> {
+        let mut state = self.state();
+        if state.attempts.contains_key(key) {
+            return Ok(false);
+        }
+        state.attempts.insert(key.to_string(), count);
+        Ok(true)
+    }
+
+    async fn find_count(&self, key: &str) -> Stored<Option<AttemptCount>> {
+        Ok(self.state().attempts.get(key).copied())
+    }
+
+    async fn replace_count(
+        &self,
+        key: &str,
+        expected_failures: i64,
+        count: AttemptCount,
+    ) -> Stored<bool> {
+        let mut state = self.state();
+        match state.attempts.get_mut(key) {
+            Some(stored) if stored.failures == expected_failures => {
+                *stored = count;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn clear_count(&self, key: &str) -> Stored<()> {
+        self.state().attempts.remove(key);
+        Ok(())
+    }
+}
+
+impl LinkedData for MemoryStore {
+    async fn upsert_linked(
+        &self,
+        external_id: &ExternalId,
+        data: Map<String, Value>,
+        version: i64,
+    ) -> Stored<LinkedWrite> {
+        let mut record = data;
+        record.insert("version".into(), json!(version));
+        Ok(self.replace_if_newer(external_id, version, record))
+    }
+
+    async fn delete_linked(&self, external_id: &ExternalId, version: i64) -> Stored<LinkedWrite> {
+        let tombstone = json!({ "version": version, "deleted_at": Timestamp::now().as_millis() });
+        Ok(self.replace_if_newer(
+            external_id,
+            version,
+            tombstone.as_object().cloned().unwrap_or_default(),
+        ))
+    }
+}
+
+impl MemoryStore {
+    fn replace_if_newer(
+        &self,
+        external_id: &ExternalId,
+        version: i64,
+        record: Map<String, Value>,
+    ) -> LinkedWrite {
+        let mut state = self.state();
+        let older = state
+            .linked
+            .get(external_id.as_str())
+            .is_none_or(|stored| version_of(stored).is_none_or(|stored| stored < version));
+        if older {
+            state
+                .linked
+                .insert(external_id.as_str().to_string(), record);
+            LinkedWrite::Applied
+        } else {
+            LinkedWrite::Stale
+        }
+    }
+}
+
+impl Outbox for MemoryStore {
+    async fn unpublished(&self, limit: usize) -> Stored<Vec<OutboxEntry>> {
+        Ok(self
+            .state()
+            .outbox
+            .iter()
+            .filter(|(_, published)| !published)
+            .take(limit)
+            .map(|(entry, _)| entry.clone())
+            .collect())
+    }
+
+    async fn count_unpublished(&self) -> Stored<u64> {
+        Ok(self
+            .state()
+            .outbox
+            .iter()
+            .filter(|(_, published)| !published)
+            .count() as u64)
+    }
+
+    async fn mark_published(&self, ids: &[EventId]) -> Stored<()> {
+        for (entry, published) in self.state().outbox.iter_mut() {
+            if ids.contains(&entry.id) {
+                *published = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A sink that accepts everything, for tests that only need one.
+pub struct AcceptAll;
+
+impl EventSink for AcceptAll {
+    async fn send(&self, batch: &[OutboxEntry]) -> usize {
+        batch.len()
+    }
+}
+
+/// An issuer with a fixed test key, 30-minute access tokens, 30-day sessions
+/// and a 10-second grace window (the defaults).
+pub fn test_issuer() -> Issuer {
+    let secret = b"memory-store-test-secret-of-32-bytes!".to_vec();
+    Issuer {
+        keys: TokenKeys::new(&TokenSettings {
+            secret: secrecy::SecretBox::new(Box::new(secret.clone())),
+            issuer: "user-management-api".into(),
+            audience: "user-management-api".into(),
+            access_token_ttl: Duration::from_secs(1800),
+        }),
+        policy: SessionPolicy {
+            secrets: SessionSecrets::new(&secret),
+            lifetime: Duration::from_secs(30 * 86_400),
+            grace: Duration::from_secs(10),
+        },
+    }
+}

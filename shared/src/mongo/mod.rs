@@ -1,0 +1,391 @@
+//! The MongoDB adapter: implements the store traits of `domain::ports` over
+//! users, the linked collection, sessions, login attempts and the outbox of
+//! lifecycle events.
+//!
+//! Uniqueness lives in unique indexes, never in check-then-insert, so concurrent
+//! requests cannot both win. Everything here is plain MongoDB: it runs unchanged
+//! on Atlas, a replica set or a standalone server.
+
+/// Runs a driver action inside `session` when there is one: the same steps
+/// serve the transactional path and the standalone fallback.
+macro_rules! in_session {
+    ($session:expr, $action:expr) => {
+        match $session.as_deref_mut() {
+            Some(session) => $action.session(session).await,
+            None => $action.await,
+        }
+    };
+}
+
+pub mod bson_json;
+mod linked;
+mod login_attempts;
+mod outbox;
+mod sessions;
+mod users;
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, DateTime, Document};
+use mongodb::error::{
+    Error as MongoError, ErrorKind, WriteFailure, TRANSIENT_TRANSACTION_ERROR,
+    UNKNOWN_TRANSACTION_COMMIT_RESULT,
+};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, ClientSession, Collection, IndexModel};
+use tokio::sync::OnceCell;
+
+pub use outbox::PUBLISHED_RETENTION;
+
+use crate::domain::ports::{RevocationReason, StoreError};
+use crate::domain::values::Timestamp;
+
+const EMAIL_INDEX: &str = "users_email_unique";
+const USERNAME_INDEX: &str = "users_username_key_unique";
+const EXTERNAL_ID_INDEX: &str = "users_external_id_unique";
+const DUPLICATE_KEY: i32 = 11000;
+const TRANSACTION_ATTEMPTS: usize = 3;
+/// How long a linked-data tombstone keeps out-of-order older versions out.
+const TOMBSTONE_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+
+impl From<MongoError> for StoreError {
+    fn from(error: MongoError) -> Self {
+        let unavailable = is_unreachable(&error)
+            || error.contains_label("RetryableWriteError")
+            || error.contains_label(TRANSIENT_TRANSACTION_ERROR);
+        if unavailable {
+            Self::Unavailable(error.to_string())
+        } else {
+            Self::Failed(error.to_string())
+        }
+    }
+}
+
+/// No server to talk to: retrying now would only wait out another server selection.
+fn is_unreachable(error: &MongoError) -> bool {
+    matches!(
+        *error.kind,
+        ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::DnsResolve { .. }
+    )
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Deployment {
+    supports_transactions: bool,
+}
+
+/// Connection settings for one request per execution environment: a small
+/// pool (no request runs more than two operations at once; login does; the
+/// template sets the size from the capacity model), and timeouts that turn an
+/// unreachable database into a 503 within seconds, well inside API Gateway's 30 s.
+pub fn client_options(mut options: ClientOptions, max_pool_size: u32) -> ClientOptions {
+    options
+        .app_name
+        .get_or_insert_with(|| "user-management-api".into());
+    options.server_selection_timeout = Some(Duration::from_secs(3));
+    options.connect_timeout = Some(Duration::from_secs(2));
+    options.max_pool_size = Some(max_pool_size);
+    options.min_pool_size = Some(1);
+    options.max_idle_time = Some(Duration::from_secs(300));
+    options
+}
+
+/// Cheap to clone: the driver's handles are shared, and so is what the
+/// deployment supports once learnt.
+#[derive(Clone)]
+pub struct MongoStore {
+    client: Client,
+    users: Collection<users::UserRecord>,
+    linked: Collection<Document>,
+    sessions: Collection<sessions::SessionDocument>,
+    login_attempts: Collection<Document>,
+    outbox: Collection<outbox::OutboxDocument>,
+    deployment: Arc<OnceCell<Deployment>>,
+}
+
+impl MongoStore {
+    /// Builds the store without I/O: the driver connects on first use.
+    pub fn new(
+        options: ClientOptions,
+        database: &str,
+        linked_collection: &str,
+    ) -> Result<Self, StoreError> {
+        let client =
+            Client::with_options(options).map_err(|error| StoreError::Failed(error.to_string()))?;
+        let db = client.database(database);
+        Ok(Self {
+            users: db.collection("users"),
+            linked: db.collection(linked_collection),
+            sessions: db.collection("sessions"),
+            login_attempts: db.collection("login_attempts"),
+            outbox: db.collection("outbox"),
+            client,
+            deployment: Arc::new(OnceCell::new()),
+        })
+    }
+
+    /// Creates the indexes and learns what the deployment supports, once per
+    /// execution environment, before the first operation. `createIndexes` is a
+    /// no-op when they exist, so every cold start can afford it and no
+    /// environment needs a manual step. A failure is retried on the next request.
+    pub async fn prepare(&self) -> Result<(), StoreError> {
+        self.deployment().await.map(|_| ())
+    }
+
+    async fn deployment(&self) -> Result<Deployment, StoreError> {
+        self.deployment
+            .get_or_try_init(|| async {
+                let admin = self.client.database("admin");
+                let hello = admin.run_command(doc! { "hello": 1 });
+                let (hello, ()) = tokio::try_join!(hello.into_future(), self.create_indexes())?;
+                // Transactions need a replica set member or a mongos.
+                let supports_transactions = hello.contains_key("setName")
+                    || hello.get_str("msg").is_ok_and(|msg| msg == "isdbgrid");
+                tracing::info!(supports_transactions, "database ready");
+                Ok(Deployment {
+                    supports_transactions,
+                })
+            })
+            .await
+            .copied()
+    }
+
+    async fn create_indexes(&self) -> Result<(), MongoError> {
+        let named = |name: &str| IndexOptions::builder().name(name.to_string());
+        let index = |keys: Document, options: IndexOptions| {
+            IndexModel::builder().keys(keys).options(options).build()
+        };
+        let expires = |name: &str| named(name).expire_after(Duration::ZERO).build();
+        let users = self.users.create_indexes([
+            index(doc! { "email": 1 }, named(EMAIL_INDEX).unique(true).build()),
+            index(
+                doc! { "username_key": 1 },
+                named(USERNAME_INDEX).unique(true).build(),
+            ),
+            index(
+                doc! { "external_id": 1 },
+                named(EXTERNAL_ID_INDEX)
+                    .unique(true)
+                    .partial_filter_expression(doc! { "external_id": { "$type": "string" } })
+                    .build(),
+            ),
+        ]);
+        let linked = self.linked.create_indexes([
+            index(doc! { "user_id": 1 }, named("linked_user_id").build()),
+            // Tombstones of deleted linked records (events::ingest) expire.
+            index(
+                doc! { "deleted_at": 1 },
+                named("linked_tombstones_expire")
+                    .expire_after(TOMBSTONE_RETENTION)
+                    .build(),
+            ),
+        ]);
+        let mut unpublished_first = doc! { "published_at": 1 };
+        unpublished_first.extend(outbox::publish_order());
+        let outbox = self.outbox.create_indexes([
+            index(unpublished_first, named("outbox_unpublished").build()),
+            index(doc! { "expire_at": 1 }, expires("outbox_expire")),
+        ]);
+        let sessions = self.sessions.create_indexes([
+            index(
+                doc! { "refresh_digest": 1 },
+                named("sessions_refresh_digest_unique").unique(true).build(),
+            ),
+            index(
+                doc! { "retired_digests": 1 },
+                named("sessions_retired_digests").build(),
+            ),
+            index(doc! { "user_id": 1 }, named("sessions_user_id").build()),
+            index(doc! { "expires_at": 1 }, expires("sessions_expire")),
+        ]);
+        let login_attempts = self.login_attempts.create_index(index(
+            doc! { "expires_at": 1 },
+            expires("login_attempts_expire"),
+        ));
+        // One round trip per collection, all at once: this runs at every cold start.
+        tokio::try_join!(
+            users.into_future(),
+            linked.into_future(),
+            outbox.into_future(),
+            sessions.into_future(),
+            login_attempts.into_future()
+        )?;
+        Ok(())
+    }
+
+    /// Runs `work` in a transaction where the deployment has them, retrying
+    /// transient failures as the drivers' `withTransaction` does; elsewhere runs
+    /// the same steps in order, each of which is safe to retry. The steps write
+    /// their outbox event last, so on a standalone server an event can be lost
+    /// (the process dies between the change and the event) but never describe
+    /// a change that did not happen.
+    async fn atomically(&self, work: Atomic) -> Result<u64, StoreError> {
+        self.atomically_unmapped(work)
+            .await
+            .map_err(|error| match error {
+                Failure::Store(error) => error,
+                Failure::Mongo(error) => match duplicate_user_index(&error) {
+                    Some(EMAIL_INDEX) => StoreError::EmailTaken,
+                    Some(USERNAME_INDEX) => StoreError::UsernameTaken,
+                    Some(EXTERNAL_ID_INDEX) => StoreError::ExternalIdTaken,
+                    _ => error.into(),
+                },
+            })
+    }
+
+    async fn atomically_unmapped(&self, work: Atomic) -> Result<u64, Failure> {
+        if !self.deployment().await?.supports_transactions {
+            return Ok(self.run(None, &work).await?);
+        }
+        let mut session = self.client.start_session().await?;
+        let mut attempt = 1;
+        loop {
+            session.start_transaction().await?;
+            let outcome = match self.run(Some(&mut session), &work).await {
+                Ok(done) => commit(&mut session).await.map(|_| done),
+                // With the server unreachable, an abort would only wait out another
+                // server selection; the server drops the transaction by itself.
+                Err(error) if is_unreachable(&error) => Err(error),
+                Err(error) => {
+                    let _ = session.abort_transaction().await;
+                    Err(error)
+                }
+            };
+            match outcome {
+                Err(error)
+                    if error.contains_label(TRANSIENT_TRANSACTION_ERROR)
+                        && !is_unreachable(&error)
+                        && attempt < TRANSACTION_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        session: Option<&mut ClientSession>,
+        work: &Atomic,
+    ) -> Result<u64, MongoError> {
+        match work {
+            Atomic::Register(record) => self.register_steps(session, record).await,
+            Atomic::LinkExternalId {
+                user_id,
+                external_id,
+            } => self.link_steps(session, *user_id, external_id).await,
+            Atomic::DeleteUser {
+                user_id,
+                session_id,
+                now,
+            } => {
+                self.delete_steps(session, *user_id, *session_id, *now)
+                    .await
+            }
+            Atomic::RevokeSessions {
+                user_id,
+                only,
+                reason,
+            } => self.revoke_steps(session, *user_id, *only, *reason).await,
+        }
+    }
+}
+
+/// The writes that must commit together or not at all, each with the outbox
+/// event it causes. An enum rather than a closure: the steps' futures must stay
+/// `Send` for the Lambda runtime.
+enum Atomic {
+    Register(users::UserRecord),
+    LinkExternalId {
+        user_id: ObjectId,
+        external_id: String,
+    },
+    /// With a session id, only if that session of the user is still open (the
+    /// HTTP route); without, unconditionally (an erasure request).
+    DeleteUser {
+        user_id: ObjectId,
+        session_id: Option<ObjectId>,
+        now: DateTime,
+    },
+    /// Every session of the user, or only `only`, with a `SessionsRevoked` event.
+    RevokeSessions {
+        user_id: ObjectId,
+        only: Option<ObjectId>,
+        reason: RevocationReason,
+    },
+}
+
+/// `atomically`'s error before duplicate keys are named.
+enum Failure {
+    Store(StoreError),
+    Mongo(MongoError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl From<MongoError> for Failure {
+    fn from(error: MongoError) -> Self {
+        Self::Mongo(error)
+    }
+}
+
+async fn commit(session: &mut ClientSession) -> Result<(), MongoError> {
+    let mut attempt = 1;
+    loop {
+        match session.commit_transaction().await {
+            Err(error)
+                if error.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
+                    && attempt < TRANSACTION_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_duplicate_key(error: &MongoError) -> bool {
+    duplicate_key_message(error).is_some()
+}
+
+fn duplicate_key_message(error: &MongoError) -> Option<&str> {
+    match &*error.kind {
+        ErrorKind::Write(WriteFailure::WriteError(write)) if write.code == DUPLICATE_KEY => {
+            Some(&write.message)
+        }
+        ErrorKind::Command(command) if command.code == DUPLICATE_KEY => Some(&command.message),
+        _ => None,
+    }
+}
+
+/// The unique index of `users` a duplicate-key error names, if it is one.
+fn duplicate_user_index(error: &MongoError) -> Option<&'static str> {
+    let message = duplicate_key_message(error)?;
+    [EMAIL_INDEX, USERNAME_INDEX, EXTERNAL_ID_INDEX]
+        .into_iter()
+        .find(|index| message.contains(index))
+}
+
+/// The stored forms of the domain's ids (as `id.bytes()`) and times.
+pub(crate) fn oid(bytes: [u8; 12]) -> ObjectId {
+    ObjectId::from_bytes(bytes)
+}
+
+pub(crate) fn datetime(instant: Timestamp) -> DateTime {
+    DateTime::from_millis(instant.as_millis())
+}
+
+pub(crate) fn timestamp(instant: DateTime) -> Timestamp {
+    Timestamp::from_millis(instant.timestamp_millis())
+}

@@ -1,0 +1,217 @@
+//! Sessions: one per login, found by the digest of its current refresh token.
+
+use std::time::Duration;
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, DateTime};
+use mongodb::error::Error as MongoError;
+use mongodb::options::ReturnDocument;
+use mongodb::ClientSession;
+use serde::{Deserialize, Serialize};
+
+use super::{datetime, oid, timestamp, Atomic, MongoStore};
+use crate::domain::events::Event;
+use crate::domain::ports::{RevocationReason, SessionRecord, Sessions, Stored};
+use crate::domain::values::{SessionId, Timestamp, UserId};
+
+/// How many superseded refresh-token digests a session remembers, so that
+/// replaying any recent one is recognised as theft rather than as unknown.
+const RETIRED_DIGESTS_KEPT: i32 = 32;
+
+/// A session as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct SessionDocument {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    user_id: ObjectId,
+    nonce: String,
+    generation: i64,
+    refresh_digest: String,
+    #[serde(default)]
+    retired_digests: Vec<String>,
+    rotated_at: DateTime,
+    expires_at: DateTime,
+}
+
+impl From<&SessionRecord> for SessionDocument {
+    fn from(session: &SessionRecord) -> Self {
+        Self {
+            id: oid(session.id.bytes()),
+            user_id: oid(session.user_id.bytes()),
+            nonce: session.nonce.clone(),
+            generation: session.generation,
+            refresh_digest: session.refresh_digest.clone(),
+            retired_digests: session.retired_digests.clone(),
+            rotated_at: datetime(session.rotated_at),
+            expires_at: datetime(session.expires_at),
+        }
+    }
+}
+
+impl From<SessionDocument> for SessionRecord {
+    fn from(document: SessionDocument) -> Self {
+        Self {
+            id: SessionId::from_bytes(document.id.bytes()),
+            user_id: UserId::from_bytes(document.user_id.bytes()),
+            nonce: document.nonce,
+            generation: document.generation,
+            refresh_digest: document.refresh_digest,
+            retired_digests: document.retired_digests,
+            rotated_at: timestamp(document.rotated_at),
+            expires_at: timestamp(document.expires_at),
+        }
+    }
+}
+
+impl Sessions for MongoStore {
+    async fn insert_session(&self, session: &SessionRecord) -> Stored<()> {
+        self.deployment().await?;
+        self.sessions
+            .insert_one(SessionDocument::from(session))
+            .await?;
+        Ok(())
+    }
+
+    async fn find_session_by_refresh_digest(
+        &self,
+        digest: &str,
+        now: Timestamp,
+    ) -> Stored<Option<SessionRecord>> {
+        self.deployment().await?;
+        let found = self
+            .sessions
+            .find_one(doc! {
+                "$or": [{ "refresh_digest": digest }, { "retired_digests": digest }],
+                "expires_at": { "$gt": datetime(now) },
+            })
+            .await?;
+        Ok(found.map(SessionRecord::from))
+    }
+
+    async fn find_session(&self, id: SessionId, now: Timestamp) -> Stored<Option<SessionRecord>> {
+        let found = self
+            .sessions
+            .find_one(doc! { "_id": oid(id.bytes()), "expires_at": { "$gt": datetime(now) } })
+            .await?;
+        Ok(found.map(SessionRecord::from))
+    }
+
+    async fn rotate_session(
+        &self,
+        session: &SessionRecord,
+        from_digest: &str,
+        to_digest: &str,
+        now: Timestamp,
+        lifetime: Duration,
+    ) -> Stored<Option<SessionRecord>> {
+        let updated = self
+            .sessions
+            .find_one_and_update(
+                doc! { "_id": oid(session.id.bytes()), "refresh_digest": from_digest },
+                doc! {
+                    "$set": {
+                        "refresh_digest": to_digest,
+                        "generation": session.generation + 1,
+                        "rotated_at": datetime(now),
+                        "expires_at": datetime(now.plus(lifetime)),
+                    },
+                    "$push": { "retired_digests": { "$each": [from_digest], "$slice": -RETIRED_DIGESTS_KEPT } },
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .await?;
+        Ok(updated.map(SessionRecord::from))
+    }
+
+    async fn end_session(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+    ) -> Stored<bool> {
+        self.deployment().await?;
+        let deleted = self
+            .sessions
+            .delete_one(doc! {
+                "_id": oid(session.bytes()),
+                "user_id": oid(user_id.bytes()),
+                "expires_at": { "$gt": datetime(now) },
+            })
+            .await?;
+        Ok(deleted.deleted_count == 1)
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: UserId,
+        only: Option<SessionId>,
+        reason: RevocationReason,
+    ) -> Stored<u64> {
+        self.atomically(Atomic::RevokeSessions {
+            user_id: oid(user_id.bytes()),
+            only: only.map(|session| oid(session.bytes())),
+            reason,
+        })
+        .await
+    }
+
+    async fn session_is_open(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+    ) -> Stored<bool> {
+        self.deployment().await?;
+        Ok(self
+            .session_is_open_in(
+                None,
+                oid(user_id.bytes()),
+                oid(session.bytes()),
+                datetime(now),
+            )
+            .await?)
+    }
+}
+
+impl MongoStore {
+    pub(super) async fn revoke_steps(
+        &self,
+        mut session: Option<&mut ClientSession>,
+        user_id: ObjectId,
+        only: Option<ObjectId>,
+        reason: RevocationReason,
+    ) -> Result<u64, MongoError> {
+        let mut filter = doc! { "user_id": user_id };
+        if let Some(session_id) = only {
+            filter.insert("_id", session_id);
+        }
+        let ended = in_session!(session, self.sessions.delete_many(filter))?.deleted_count;
+        if ended > 0 {
+            let event = Event::SessionsRevoked {
+                user_id: UserId::from_bytes(user_id.bytes()),
+                reason,
+                sessions_ended: ended,
+            };
+            self.record_event(session, &event).await?;
+        }
+        Ok(ended)
+    }
+
+    pub(super) async fn session_is_open_in(
+        &self,
+        mut session: Option<&mut ClientSession>,
+        user_id: ObjectId,
+        session_id: ObjectId,
+        now: DateTime,
+    ) -> Result<bool, MongoError> {
+        let count = in_session!(
+            session,
+            self.sessions.count_documents(doc! {
+                "_id": session_id,
+                "user_id": user_id,
+                "expires_at": { "$gt": now },
+            })
+        )?;
+        Ok(count == 1)
+    }
+}

@@ -1,0 +1,334 @@
+//! Users and the linked collection: registration, credentials, linking, the
+//! profile join and deletion.
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, Bson, DateTime, Document};
+use mongodb::error::Error as MongoError;
+use mongodb::ClientSession;
+use serde::{Deserialize, Serialize};
+
+use super::bson_json::document_to_json;
+use super::{datetime, oid, Atomic, MongoStore};
+use crate::domain::events::Event;
+use crate::domain::ports::{NewUser, Profile, Stored, StoredCredentials, Users};
+use crate::domain::values::{Email, ExternalId, SessionId, Timestamp, UserId};
+
+/// A user as stored. `username_key` is the lower-cased username: its unique index
+/// makes usernames unique case-insensitively without relying on collations.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct UserRecord {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    username: String,
+    username_key: String,
+    email: String,
+    hashed_password: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    external_id: Option<String>,
+    created_at: DateTime,
+}
+
+/// What login reads.
+#[derive(Debug, Deserialize)]
+struct CredentialsRecord {
+    #[serde(rename = "_id")]
+    user_id: ObjectId,
+    hashed_password: String,
+}
+
+impl Users for MongoStore {
+    /// Inserts the user with its `UserRegistered` event.
+    async fn insert_user(&self, user: NewUser) -> Stored<()> {
+        let record = UserRecord {
+            id: oid(user.id.bytes()),
+            username_key: user.username.key(),
+            username: user.username.as_str().to_string(),
+            email: user.email.as_str().to_string(),
+            hashed_password: user.hashed_password,
+            external_id: None,
+            created_at: datetime(user.created_at),
+        };
+        self.atomically(Atomic::Register(record)).await?;
+        Ok(())
+    }
+
+    async fn find_credentials(&self, email: &Email) -> Stored<Option<StoredCredentials>> {
+        self.deployment().await?;
+        let found = self
+            .users
+            .clone_with_type::<CredentialsRecord>()
+            .find_one(doc! { "email": email.as_str() })
+            .projection(doc! { "_id": 1, "hashed_password": 1 })
+            .await?;
+        Ok(found.map(|record| StoredCredentials {
+            user_id: UserId::from_bytes(record.user_id.bytes()),
+            hashed_password: record.hashed_password,
+        }))
+    }
+
+    async fn replace_password_hash(
+        &self,
+        user_id: UserId,
+        verified_hash: &str,
+        new_hash: &str,
+    ) -> Stored<()> {
+        self.users
+            .update_one(
+                doc! { "_id": oid(user_id.bytes()), "hashed_password": verified_hash },
+                doc! { "$set": { "hashed_password": new_hash } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn link_external_id(&self, user_id: UserId, external_id: &ExternalId) -> Stored<bool> {
+        self.atomically(Atomic::LinkExternalId {
+            user_id: oid(user_id.bytes()),
+            external_id: external_id.as_str().to_string(),
+        })
+        .await
+        .map(|linked| linked > 0)
+    }
+
+    /// The user's profile and linked data in one aggregation round trip: the
+    /// document whose `_id` is the user's external id (the original `$lookup`)
+    /// and those whose `user_id` is the user (the original delete filter). The
+    /// same round trip checks that the caller's session is still open.
+    async fn full_profile(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+    ) -> Stored<Option<Profile>> {
+        self.deployment().await?;
+        let (user_oid, session_oid) = (oid(user_id.bytes()), oid(session.bytes()));
+        let pipeline = [
+            doc! { "$match": { "_id": user_oid } },
+            doc! { "$lookup": {
+                "from": self.sessions.name(),
+                "pipeline": [
+                    { "$match": { "_id": session_oid, "user_id": user_oid, "expires_at": { "$gt": datetime(now) } } },
+                    { "$project": { "_id": 1 } },
+                ],
+                "as": "open_session",
+            } },
+            doc! { "$match": { "open_session": { "$ne": [] } } },
+            // Two lookups that each use an index (`_id`, and `user_id`), rather
+            // than one `$expr` match that would scan the linked collection on
+            // every profile read. A document found by both is kept once.
+            doc! { "$lookup": {
+                "from": self.linked.name(),
+                "localField": "external_id",
+                "foreignField": "_id",
+                "as": "linked_by_external_id",
+            } },
+            doc! { "$lookup": {
+                "from": self.linked.name(),
+                "pipeline": [
+                    { "$match": {
+                        "user_id": { "$in": [user_oid, user_id.to_hex()] },
+                        // Tombstones of deleted records (mongo::linked) are not data.
+                        "deleted_at": { "$exists": false },
+                    } },
+                ],
+                "as": "linked_by_user_id",
+            } },
+            // An allow-list: fields added to users later stay private by default.
+            doc! { "$project": {
+                "username": 1, "email": 1, "external_id": 1, "created_at": 1,
+                "linked_by_external_id": 1, "linked_by_user_id": 1,
+            } },
+        ];
+        let mut cursor = self.users.aggregate(pipeline).await?;
+        if !cursor.advance().await? {
+            return Ok(None);
+        }
+        let document = cursor.deserialize_current()?;
+        Ok(Some(profile_from(user_id, document)))
+    }
+
+    /// Atomic where the deployment has transactions; elsewhere linked data goes
+    /// first, the user after and the event last, so a failure midway leaves the
+    /// user in place to retry.
+    async fn delete_user(
+        &self,
+        user_id: UserId,
+        session: Option<SessionId>,
+        now: Timestamp,
+    ) -> Stored<bool> {
+        self.atomically(Atomic::DeleteUser {
+            user_id: oid(user_id.bytes()),
+            session_id: session.map(|session| oid(session.bytes())),
+            now: datetime(now),
+        })
+        .await
+        .map(|deleted| deleted > 0)
+    }
+}
+
+impl MongoStore {
+    pub(super) async fn register_steps(
+        &self,
+        mut session: Option<&mut ClientSession>,
+        record: &UserRecord,
+    ) -> Result<u64, MongoError> {
+        in_session!(session, self.users.insert_one(record))?;
+        let user_id = UserId::from_bytes(record.id.bytes());
+        self.record_event(session, &Event::UserRegistered { user_id })
+            .await?;
+        Ok(1)
+    }
+
+    pub(super) async fn link_steps(
+        &self,
+        mut session: Option<&mut ClientSession>,
+        user_id: ObjectId,
+        external_id: &str,
+    ) -> Result<u64, MongoError> {
+        let users = self.users.clone_with_type::<Document>();
+        let before = in_session!(
+            session,
+            users
+                .find_one_and_update(
+                    doc! { "_id": user_id },
+                    doc! { "$set": { "external_id": external_id } },
+                )
+                .projection(doc! { "external_id": 1 })
+        )?;
+        let Some(before) = before else {
+            return Ok(0);
+        };
+        let previous_external_id = before.get_str("external_id").ok().map(str::to_string);
+        if previous_external_id.as_deref() != Some(external_id) {
+            let event = Event::ExternalIdLinked {
+                user_id: UserId::from_bytes(user_id.bytes()),
+                external_id: external_id.to_string(),
+                previous_external_id,
+            };
+            self.record_event(session, &event).await?;
+        }
+        Ok(1)
+    }
+
+    pub(super) async fn delete_steps(
+        &self,
+        mut session: Option<&mut ClientSession>,
+        user_id: ObjectId,
+        session_id: Option<ObjectId>,
+        now: DateTime,
+    ) -> Result<u64, MongoError> {
+        if let Some(session_id) = session_id {
+            if !self
+                .session_is_open_in(session.as_deref_mut(), user_id, session_id, now)
+                .await?
+            {
+                return Ok(0);
+            }
+        }
+        let users = self.users.clone_with_type::<Document>();
+        let user = in_session!(
+            session,
+            users
+                .find_one(doc! { "_id": user_id })
+                .projection(doc! { "external_id": 1 })
+        )?;
+        let Some(user) = user else {
+            return Ok(0);
+        };
+        let external_id = user.get_str("external_id").ok().map(str::to_string);
+        // A versioned record (from events::ingest) leaves its tombstone, so that
+        // a late, older upsert for the external id cannot bring the data back.
+        let versioned = match &external_id {
+            Some(external_id) => in_session!(
+                session,
+                self.linked
+                    .find_one(doc! { "_id": external_id, "version": { "$exists": true } })
+                    .projection(doc! { "version": 1 })
+            )?
+            .and_then(|record| record.get("version").cloned()),
+            None => None,
+        };
+        in_session!(
+            session,
+            self.linked
+                .delete_many(linked_filter(user_id, external_id.clone()))
+        )?;
+        if let (Some(external_id), Some(version)) = (&external_id, versioned) {
+            in_session!(
+                session,
+                self.linked.insert_one(doc! {
+                    "_id": external_id, "version": version, "deleted_at": DateTime::now(),
+                })
+            )?;
+        }
+        let deleted = in_session!(session, self.users.delete_one(doc! { "_id": user_id }))?;
+        in_session!(
+            session,
+            self.sessions.delete_many(doc! { "user_id": user_id })
+        )?;
+        if deleted.deleted_count == 0 {
+            return Ok(0);
+        }
+        let event = Event::UserDeleted {
+            user_id: UserId::from_bytes(user_id.bytes()),
+            external_id,
+        };
+        self.record_event(session, &event).await?;
+        Ok(1)
+    }
+}
+
+fn linked_filter(user_id: ObjectId, external_id: Option<String>) -> Document {
+    let mut by = vec![doc! { "user_id": { "$in": [user_id, user_id.to_hex()] } }];
+    if let Some(external_id) = external_id {
+        by.push(doc! { "_id": external_id });
+    }
+    doc! { "$or": by }
+}
+
+fn profile_from(user_id: UserId, mut document: Document) -> Profile {
+    let mut text = |field: &str| match document.remove(field) {
+        Some(Bson::String(value)) => Some(value),
+        _ => None,
+    };
+    let username = text("username").unwrap_or_default();
+    let email = text("email").unwrap_or_default();
+    let external_id = text("external_id");
+    let created_at = document
+        .get_datetime("created_at")
+        .ok()
+        .and_then(|instant| instant.try_to_rfc3339_string().ok())
+        .unwrap_or_default();
+    let mut documents = |field: &str| match document.remove(field) {
+        Some(Bson::Array(items)) => items
+            .into_iter()
+            .filter_map(|item| match item {
+                Bson::Document(linked) => Some(linked),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let by_user_id: Vec<Document> = documents("linked_by_user_id");
+    let by_external_id = documents("linked_by_external_id")
+        .into_iter()
+        .filter(|linked| {
+            // Tombstones are not data; one found by user id too is listed there already.
+            !linked.contains_key("deleted_at")
+                && !by_user_id
+                    .iter()
+                    .any(|other| other.get("_id") == linked.get("_id"))
+        });
+    let linked_data = by_external_id
+        .chain(by_user_id.iter().cloned())
+        .map(document_to_json)
+        .collect();
+    Profile {
+        id: user_id,
+        username,
+        email,
+        external_id,
+        created_at,
+        linked_data,
+    }
+}

@@ -1,0 +1,169 @@
+//! Cold start: what a function builds once per execution environment, each
+//! function only what it uses. A function that cannot start says why through
+//! the Lambda Runtime API's init-error call, so the invocation's error names
+//! the variable to fix, as Lambda shows it, instead of an empty 502.
+
+use std::fmt;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::Request;
+use mongodb::error::ErrorKind;
+use mongodb::options::ClientOptions;
+use secrecy::ExposeSecret;
+
+use crate::aws::client::{self, Timeouts};
+use crate::config::{self, DatabaseSettings};
+use crate::domain::sessions::Issuer;
+use crate::domain::tokens::TokenKeys;
+use crate::env::{ConfigError, ProcessEnvironment};
+use crate::mongo::{client_options, MongoStore};
+
+/// Why a function could not start. `Debug` reads like `Display`, so any line
+/// that prints it names the problem plainly.
+pub enum InitError {
+    Config(ConfigError),
+    Database(String),
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(error) => write!(f, "configuration error: {error}"),
+            Self::Database(reason) => write!(f, "MONGODB_URI is invalid: {reason}"),
+        }
+    }
+}
+
+impl fmt::Debug for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for InitError {}
+
+impl From<ConfigError> for InitError {
+    fn from(error: ConfigError) -> Self {
+        Self::Config(error)
+    }
+}
+
+/// The MongoDB store (register, ingest-events, publish-events).
+pub async fn database() -> MongoStore {
+    started(async {
+        let settings = config::load_database(&ProcessEnvironment).await?;
+        warm(connect(&settings).await?)
+    })
+    .await
+}
+
+/// The store and the keys that verify access tokens (the `/users/*` routes,
+/// logout, logout_all).
+pub async fn database_and_token_keys() -> (MongoStore, TokenKeys) {
+    started(async {
+        let (database, tokens) = config::load_database_and_tokens(&ProcessEnvironment).await?;
+        Ok((warm(connect(&database).await?)?, TokenKeys::new(&tokens)))
+    })
+    .await
+}
+
+/// The store and what issues token pairs (login, refresh).
+pub async fn database_and_issuer() -> (MongoStore, Issuer) {
+    started(async {
+        let env = ProcessEnvironment;
+        let (database, tokens) = config::load_database_and_tokens(&env).await?;
+        let issuer = Issuer {
+            policy: config::session_policy(&env, &tokens)?,
+            keys: TokenKeys::new(&tokens),
+        };
+        Ok((warm(connect(&database).await?)?, issuer))
+    })
+    .await
+}
+
+/// The store and the EventBridge bus the outbox goes to (publish-events).
+#[cfg(feature = "publish")]
+pub async fn database_and_event_bus() -> (MongoStore, crate::eventbridge::EventBridge) {
+    started(async {
+        let env = ProcessEnvironment;
+        let bus = crate::eventbridge::EventBridge::from_env(&env).await?;
+        let settings = config::load_database(&env).await?;
+        Ok((warm(connect(&settings).await?)?, bus))
+    })
+    .await
+}
+
+/// Builds the store without touching the database (a `mongodb+srv` URI does
+/// resolve its DNS records here).
+pub async fn connect(settings: &DatabaseSettings) -> Result<MongoStore, InitError> {
+    let options = ClientOptions::parse(settings.uri.expose_secret())
+        .await
+        // Not the driver's message: it may quote the URI, credentials included.
+        .map_err(|error| {
+            InitError::Database(match *error.kind {
+                ErrorKind::DnsResolve { .. } => "its DNS (SRV/TXT) lookup failed".into(),
+                _ => "not a valid MongoDB connection string".into(),
+            })
+        })?;
+    MongoStore::new(
+        client_options(options, settings.max_pool_size),
+        &settings.database,
+        &settings.linked_collection,
+    )
+    .map_err(|error| InitError::Database(error.to_string()))
+}
+
+/// Starts connecting to MongoDB (indexes, deployment probe) in the background,
+/// so the first request finds a warm connection.
+fn warm(store: MongoStore) -> Result<MongoStore, InitError> {
+    let preparing = store.clone();
+    tokio::spawn(async move {
+        if let Err(error) = preparing.prepare().await {
+            tracing::warn!(%error, "database not ready at cold start; retrying on first request");
+        }
+    });
+    Ok(store)
+}
+
+/// The value of `start`, or the end of the process after its error was
+/// logged and reported to the Runtime API.
+pub async fn started<T>(start: impl std::future::Future<Output = Result<T, InitError>>) -> T {
+    match start.await {
+        Ok(value) => value,
+        Err(error) => {
+            tracing::error!(%error, "the function cannot start");
+            report_init_error(&error).await;
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `POST /runtime/init/error`, as the Runtime API defines it; best effort,
+/// since the process ends right after either way.
+async fn report_init_error(error: &InitError) {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let body = serde_json::json!({
+        "errorMessage": error.to_string(),
+        "errorType": "Runtime.InitError",
+        "stackTrace": [],
+    })
+    .to_string();
+    let request = Request::post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)));
+    let Ok(request) = request else {
+        return;
+    };
+    let limits = Timeouts {
+        connect: Some(Duration::from_secs(1)),
+        read: Some(Duration::from_secs(2)),
+    };
+    if let Err(error) = client::send(request, limits).await {
+        tracing::warn!(%error, "could not report the init error to the Runtime API");
+    }
+}
