@@ -55,8 +55,9 @@ pub async fn load_database(env: &impl Environment) -> Result<DatabaseSettings, C
 pub async fn load_database_and_tokens(
     env: &impl Environment,
 ) -> Result<(DatabaseSettings, TokenSettings), ConfigError> {
-    let (uri, secret) = tokio::join!(MONGODB_URI.resolve(env), JWT_SECRET.resolve(env));
-    Ok((database(env, uri?)?, tokens(env, secret?)?))
+    let (secret, uri) = tokio::join!(JWT_SECRET.resolve(env), MONGODB_URI.resolve(env));
+    let tokens = tokens(env, secret?)?;
+    Ok((database(env, uri?)?, tokens))
 }
 
 /// How sessions are kept (login and refresh), keyed from the token secret.

@@ -11,9 +11,13 @@ use std::time::{Duration, Instant};
 use lambda_http::{Body, Request, Response};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::Document;
+use secrecy::SecretBox;
 use serde_json::{json, Value};
-use users_core::config::Config;
-use users_core::AppState;
+use users_core::config::DatabaseSettings;
+use users_core::domain::refresh::SessionSecrets;
+use users_core::domain::sessions::{Issuer, SessionPolicy};
+use users_core::domain::tokens::{TokenKeys, TokenSettings};
+use users_core::mongo::MongoStore;
 
 pub const JWT_SECRET: &str = "handler-tests-secret-at-least-32-bytes-long";
 /// Strong enough for zxcvbn; every test user has it.
@@ -32,11 +36,48 @@ pub fn mongodb_uri() -> String {
     )
 }
 
+/// What a test app is built from; a test may change any of it first.
+#[derive(Debug, Clone)]
+pub struct TestConfig {
+    pub mongodb_uri: String,
+    pub database: String,
+    pub linked_collection: String,
+    pub jwt_secret: Vec<u8>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub refresh_grace: Duration,
+}
+
+impl TestConfig {
+    pub fn token_settings(&self) -> TokenSettings {
+        TokenSettings {
+            secret: SecretBox::new(Box::new(self.jwt_secret.clone())),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            access_token_ttl: self.access_token_ttl,
+        }
+    }
+
+    pub fn issuer(&self) -> Issuer {
+        Issuer {
+            keys: TokenKeys::new(&self.token_settings()),
+            policy: SessionPolicy {
+                secrets: SessionSecrets::new(&self.jwt_secret),
+                lifetime: self.refresh_token_ttl,
+                grace: self.refresh_grace,
+            },
+        }
+    }
+}
+
 /// A fresh database per test, so tests run in parallel without seeing each other.
 pub struct TestApp {
-    pub state: AppState,
+    pub store: MongoStore,
+    pub issuer: Issuer,
     pub db: mongodb::Database,
-    pub config: Config,
+    pub config: TestConfig,
 }
 
 impl TestApp {
@@ -49,8 +90,8 @@ impl TestApp {
     }
 
     /// A test app whose configuration `adjust` changes first (say, a short grace window).
-    pub async fn with_config(uri: &str, adjust: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config {
+    pub async fn with_config(uri: &str, adjust: impl FnOnce(&mut TestConfig)) -> Self {
+        let mut config = TestConfig {
             mongodb_uri: uri.to_string(),
             database: format!("handler_tests_{}", ObjectId::new().to_hex()),
             linked_collection: "linked_collection".into(),
@@ -62,14 +103,28 @@ impl TestApp {
             refresh_grace: Duration::from_secs(10),
         };
         adjust(&mut config);
-        let state = AppState::new(&config)
-            .await
-            .expect("test configuration is valid");
+        let store = users_core::runtime::connect(&DatabaseSettings {
+            uri: config.mongodb_uri.clone().into(),
+            database: config.database.clone(),
+            linked_collection: config.linked_collection.clone(),
+            max_pool_size: 2,
+        })
+        .await
+        .expect("test configuration is valid");
         let client = mongodb::Client::with_uri_str(uri)
             .await
             .expect("valid MONGODB_URI");
         let db = client.database(&config.database);
-        Self { state, db, config }
+        Self {
+            store,
+            issuer: config.issuer(),
+            db,
+            config,
+        }
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.issuer.keys
     }
 
     pub fn users(&self) -> mongodb::Collection<Document> {
@@ -95,7 +150,7 @@ impl TestApp {
             sqs_event(messages),
             lambda_runtime::Context::default(),
         );
-        let response = users_core::events::ingest::handler(&self.state, event)
+        let response = users_core::sqs::handler(&self.store, event)
             .await
             .expect("the ingest handler reports failures per message");
         serde_json::to_value(&response).unwrap()["batchItemFailures"]
@@ -108,18 +163,18 @@ impl TestApp {
 
     /// Invokes one function's handler with `event`, as the Lambda runtime would.
     pub async fn call(&self, function: Function, event: Event) -> Answer {
-        use users_core::handlers;
+        use users_core::http::routes;
         let request = event.request();
-        let state = &self.state;
+        let (store, issuer, keys) = (&self.store, &self.issuer, self.keys());
         let response = match function {
-            Function::Register => handlers::register(state, request).await,
-            Function::Login => handlers::login(state, request).await,
-            Function::LinkExternalId => handlers::link_external_id(state, request).await,
-            Function::GetFullProfile => handlers::get_full_profile(state, request).await,
-            Function::DeleteUser => handlers::delete_user(state, request).await,
-            Function::Refresh => handlers::refresh(state, request).await,
-            Function::Logout => handlers::logout(state, request).await,
-            Function::LogoutAll => handlers::logout_all(state, request).await,
+            Function::Register => routes::register(store, request).await,
+            Function::Login => routes::login(store, issuer, request).await,
+            Function::LinkExternalId => routes::link_external_id(store, keys, request).await,
+            Function::GetFullProfile => routes::get_full_profile(store, keys, request).await,
+            Function::DeleteUser => routes::delete_user(store, keys, request).await,
+            Function::Refresh => routes::refresh(store, issuer, request).await,
+            Function::Logout => routes::logout(store, keys, request).await,
+            Function::LogoutAll => routes::logout_all(store, keys, request).await,
         };
         Answer::from_response(response.expect("handlers answer every failure with a response"))
     }

@@ -65,7 +65,8 @@ pub struct Caller {
 /// Shortest HS256 key we accept: RFC 7518 §3.2 asks for a key at least as long as the hash.
 pub const MIN_SECRET_BYTES: usize = 32;
 
-/// What signing and verification are built from.
+/// What signing and verification are built from. `Debug` redacts the secret.
+#[derive(Debug)]
 pub struct TokenSettings {
     pub secret: SecretBox<Vec<u8>>,
     pub issuer: String,

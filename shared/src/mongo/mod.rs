@@ -47,7 +47,11 @@ const EMAIL_INDEX: &str = "users_email_unique";
 const USERNAME_INDEX: &str = "users_username_key_unique";
 const EXTERNAL_ID_INDEX: &str = "users_external_id_unique";
 const DUPLICATE_KEY: i32 = 11000;
-const TRANSACTION_ATTEMPTS: usize = 3;
+/// Attempts of a transaction that failed transiently (a write conflict with a
+/// concurrent one). The drivers' `withTransaction` retries for up to 120 s;
+/// a request cannot wait that long, so a few attempts with a growing pause,
+/// about half a second in all, which outlasts the other transaction.
+const TRANSACTION_ATTEMPTS: u32 = 8;
 /// How long a linked-data tombstone keeps out-of-order older versions out.
 const TOMBSTONE_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
@@ -263,6 +267,8 @@ impl MongoStore {
                         && !is_unreachable(&error)
                         && attempt < TRANSACTION_ATTEMPTS =>
                 {
+                    // 2, 4, … 128 ms: the conflicting transaction is still open.
+                    tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
                     attempt += 1;
                 }
                 other => return Ok(other?),

@@ -1,4 +1,4 @@
-//! Secrets at cold start: `Config::load` against moto's Secrets Manager, with
+//! Secrets at cold start: `config::load_database_and_tokens` against moto's Secrets Manager, with
 //! moto checking every request's SigV4 signature and the role's policy, as AWS
 //! does. The function signs with temporary credentials from `AssumeRole`, like
 //! a Lambda execution role's. No database is needed.
@@ -7,9 +7,17 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use api_tests::Moto;
+use secrecy::ExposeSecret;
 use serde_json::Value;
-use users_core::config::{Config, ConfigError, Environment};
-use users_core::secrets::TIMEOUT;
+use users_core::aws::secrets::TIMEOUT;
+use users_core::config::{load_database_and_tokens, DatabaseSettings};
+use users_core::domain::tokens::TokenSettings;
+use users_core::env::{ConfigError, Environment};
+
+/// What a function that verifies tokens reads at cold start.
+async fn load(env: &Vars) -> Result<(DatabaseSettings, TokenSettings), ConfigError> {
+    load_database_and_tokens(env).await
+}
 
 const REGION: &str = "eu-west-1";
 const JWT_SECRET: &str = "moto-jwt-secret-0123456789abcdef-0123456789";
@@ -114,9 +122,12 @@ fn reason(error: ConfigError, env: &Vars) -> (&'static str, String) {
 #[tokio::test]
 async fn both_secrets_come_back_trimmed() {
     let aws = start_aws();
-    let config = Config::load(&aws.env).await.unwrap();
-    assert_eq!(config.jwt_secret, JWT_SECRET.as_bytes());
-    assert_eq!(config.mongodb_uri, MONGODB_URI);
+    let (database, tokens) = load(&aws.env).await.unwrap();
+    assert_eq!(
+        tokens.secret.expose_secret().as_slice(),
+        JWT_SECRET.as_bytes()
+    );
+    assert_eq!(database.uri.expose_secret(), MONGODB_URI);
 }
 
 #[tokio::test]
@@ -132,8 +143,8 @@ async fn the_global_endpoint_override_is_honoured() {
             .collect(),
     )
     .with("AWS_ENDPOINT_URL", &endpoint);
-    let config = Config::load(&env).await.unwrap();
-    assert_eq!(config.mongodb_uri, MONGODB_URI);
+    let (database, _) = load(&env).await.unwrap();
+    assert_eq!(database.uri.expose_secret(), MONGODB_URI);
 }
 
 #[tokio::test]
@@ -144,7 +155,7 @@ async fn an_unknown_arn_names_the_variable_and_the_aws_error() {
         .get("MONGODB_URI_SECRET_ARN")
         .replace("mongodb-uri", "gone");
     let env = aws.env.with("MONGODB_URI_SECRET_ARN", &missing);
-    let error = Config::load(&env).await.unwrap_err();
+    let error = load(&env).await.unwrap_err();
     let (variable, text) = reason(error, &env);
     assert_eq!(variable, "MONGODB_URI");
     assert!(text.contains("ResourceNotFoundException"), "{text}");
@@ -156,7 +167,7 @@ async fn a_wrong_signature_is_refused_without_quoting_credentials() {
     let env = aws
         .env
         .with("AWS_SECRET_ACCESS_KEY", "not-the-role-secret-access-key");
-    let error = Config::load(&env).await.unwrap_err();
+    let error = load(&env).await.unwrap_err();
     let (_, text) = reason(error, &env);
     // Moto answers this one in XML, which the JSON protocol does not read;
     // AWS answers in JSON and the type is named (see the unknown ARN).
@@ -169,7 +180,7 @@ async fn a_silent_endpoint_fails_both_reads_within_the_timeout() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let env = endpoint_only(&format!("http://{}", silent.local_addr().unwrap()));
     let started = Instant::now();
-    let error = Config::load(&env).await.unwrap_err();
+    let error = load(&env).await.unwrap_err();
     let elapsed = started.elapsed();
     // Both reads run at once, so the wait is one timeout, not two.
     assert!(
@@ -191,7 +202,7 @@ async fn a_closed_port_fails_at_once() {
         .port();
     let env = endpoint_only(&format!("http://127.0.0.1:{port}"));
     let started = Instant::now();
-    let error = Config::load(&env).await.unwrap_err();
+    let error = load(&env).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(1));
     let (_, text) = reason(error, &env);
     assert!(

@@ -6,6 +6,8 @@ use api_tests::{Event, Function, SignedUp, TestApp, PASSWORD};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Binary, DateTime, Decimal128};
 use serde_json::{json, Value};
+use users_core::domain::tokens::TokenKeys;
+use users_core::domain::values::{SessionId, UserId};
 
 fn link_event(user_id: &str, token: &str, external_id: &str) -> Event {
     Event::http_api("PUT", "/users/{user_id}/link_id")
@@ -349,13 +351,13 @@ async fn a_token_signed_with_another_secret_is_refused() {
         .await
         .unwrap()
         .unwrap();
-    let caller = users_core::tokens::Caller {
-        user_id,
-        session_id: session.get_object_id("_id").unwrap(),
+    let caller = users_core::domain::tokens::Caller {
+        user_id: UserId::from_bytes(user_id.bytes()),
+        session_id: SessionId::from_bytes(session.get_object_id("_id").unwrap().bytes()),
     };
-    let forged = users_core::tokens::TokenKeys::new(&other).issue(
+    let forged = TokenKeys::new(&other.token_settings()).issue(
         &caller,
-        users_core::tokens::unix_now(),
+        users_core::domain::tokens::unix_now(),
         "forged".into(),
     );
     let refused = app

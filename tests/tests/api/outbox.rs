@@ -192,7 +192,7 @@ async fn refuse_events_of(app: &TestApp, kind: &str) {
 #[tokio::test]
 async fn a_failed_event_write_rolls_back_registration() {
     let app = TestApp::new().await;
-    app.state.store.prepare().await.unwrap();
+    app.store.prepare().await.unwrap();
     refuse_events_of(&app, "UserRegistered").await;
     let answer = app.register("ada", "ada@example.com").await;
     assert_eq!(answer.status, 500, "{}", answer.body);

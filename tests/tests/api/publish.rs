@@ -9,7 +9,8 @@ use api_tests::{free_port, Moto, TestApp};
 use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
 use mongodb::bson::doc;
 use serde_json::Value;
-use users_core::events::publish::{publish, Publisher, Summary, SOURCE};
+use users_core::domain::publishing::{publish, Summary};
+use users_core::eventbridge::{EventBridge, SOURCE};
 
 const BUS: &str = "user-events";
 const QUEUE: &str = "published-events";
@@ -58,15 +59,15 @@ print(json.dumps(out))
 /// The real client, with fake credentials and the endpoint set on its own
 /// configuration rather than in the process environment (tests run in
 /// parallel threads).
-fn publisher(endpoint: &str) -> Publisher {
+fn publisher(endpoint: &str) -> EventBridge {
     let config = aws_sdk_eventbridge::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(users_core::aws::http_client())
+        .http_client(users_core::aws::sdk::http_client())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .build();
-    Publisher::new(aws_sdk_eventbridge::Client::from_conf(config), BUS.into())
+    EventBridge::new(aws_sdk_eventbridge::Client::from_conf(config), BUS.into())
 }
 
 /// The outbox's event ids in publishing order.
@@ -106,7 +107,7 @@ async fn every_event_arrives_once_in_order_and_is_marked_published() {
     let app = TestApp::new().await;
     let expected = fourteen_events(&app).await;
 
-    let summary = publish(&app.state.store, &publisher(&moto.endpoint))
+    let summary = publish(&app.store, &publisher(&moto.endpoint))
         .await
         .unwrap();
     assert_eq!(
@@ -141,7 +142,7 @@ async fn every_event_arrives_once_in_order_and_is_marked_published() {
         .unwrap();
     assert_eq!(published, 14);
     // Nothing left: the next run sends nothing.
-    let again = publish(&app.state.store, &publisher(&moto.endpoint))
+    let again = publish(&app.store, &publisher(&moto.endpoint))
         .await
         .unwrap();
     assert_eq!(
@@ -162,7 +163,7 @@ async fn an_unreachable_bus_leaves_everything_for_the_next_run() {
     let expected = fourteen_events(&app).await;
 
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let summary = publish(&app.state.store, &publisher(&dead)).await.unwrap();
+    let summary = publish(&app.store, &publisher(&dead)).await.unwrap();
     assert_eq!(
         summary,
         Summary {
@@ -171,7 +172,7 @@ async fn an_unreachable_bus_leaves_everything_for_the_next_run() {
         }
     );
 
-    let summary = publish(&app.state.store, &publisher(&moto.endpoint))
+    let summary = publish(&app.store, &publisher(&moto.endpoint))
         .await
         .unwrap();
     assert_eq!(
@@ -198,7 +199,7 @@ async fn a_refusal_halfway_stops_the_run_and_the_next_run_sends_only_the_rest() 
         .await
         .unwrap();
 
-    let summary = publish(&app.state.store, &publisher(&moto.endpoint))
+    let summary = publish(&app.store, &publisher(&moto.endpoint))
         .await
         .unwrap();
     assert_eq!(
@@ -221,7 +222,7 @@ async fn a_refusal_halfway_stops_the_run_and_the_next_run_sends_only_the_rest() 
         )
         .await
         .unwrap();
-    let summary = publish(&app.state.store, &publisher(&moto.endpoint))
+    let summary = publish(&app.store, &publisher(&moto.endpoint))
         .await
         .unwrap();
     assert_eq!(

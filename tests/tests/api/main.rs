@@ -1,0 +1,18 @@
+//! The integration tests, one binary: handler tests against a real MongoDB
+//! wire server, the MongoDB adapter's own (transactions, standalone fallback,
+//! faults), events against moto, and end to end through `cargo lambda watch`
+//! (ignored unless `make test` runs them with `--include-ignored`). Shared
+//! helpers live in the `api_tests` library (tests/src/lib.rs).
+
+mod concurrency;
+mod e2e;
+mod e2e_events;
+mod faults;
+mod handlers;
+mod ingest;
+mod outbox;
+mod publish;
+mod routes;
+mod secrets;
+mod sessions;
+mod standalone;
