@@ -86,3 +86,6 @@ fn problem(status: StatusCode, detail: &'static str) -> Response<Body> {
         .body(Body::Text(body))
         .expect("static headers are valid")
 }
+
+#[cfg(test)]
+mod tests;
