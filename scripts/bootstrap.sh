@@ -6,6 +6,8 @@
 #                                   cfn-lint, Schemathesis); pip only runs when the file changed
 #   scripts/bootstrap.sh docs-ui    Swagger UI for GET /docs into functions/api-docs/ui/node_modules
 #                                   (npm ci); npm only runs when package-lock.json changed
+#   scripts/bootstrap.sh chromium   Debian's chromium for scripts/docs-browser-test.sh, when
+#                                   /usr/bin/chromium is missing (apt-get, as root only)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -79,6 +81,26 @@ bootstrap_docs_ui() {
     printf '%s\n' "$want" >"$stamp"
 }
 
+# Debian's chromium, for scripts/docs-browser-test.sh. Only root installs it;
+# anyone else is told how.
+bootstrap_chromium() {
+    if [[ -x /usr/bin/chromium ]]; then
+        return 0
+    fi
+    if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: /usr/bin/chromium is missing; install Debian's chromium with" \
+            "\`sudo apt-get install -y chromium\` (or run scripts/bootstrap.sh chromium as root)" >&2
+        exit 1
+    fi
+    echo "bootstrap: installing Debian's chromium (apt-get, about 300 MB)"
+    export DEBIAN_FRONTEND=noninteractive
+    # A fresh machine has no package lists yet; an old list may name a
+    # version the mirror no longer has.
+    apt-get install -y -qq chromium >/dev/null ||
+        { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+    [[ -x /usr/bin/chromium ]] || { echo "bootstrap: apt-get installed no /usr/bin/chromium" >&2; exit 1; }
+}
+
 if (($# == 0)); then
     set -- venv docs-ui
 fi
@@ -86,8 +108,9 @@ for part in "$@"; do
     case "$part" in
     venv) bootstrap_venv ;;
     docs-ui) bootstrap_docs_ui ;;
+    chromium) bootstrap_chromium ;;
     *)
-        echo "bootstrap: unknown part '$part' (venv, docs-ui)" >&2
+        echo "bootstrap: unknown part '$part' (venv, docs-ui, chromium)" >&2
         exit 2
         ;;
     esac
