@@ -7,7 +7,7 @@ SHELL := bash
 VENV_BIN := $(CURDIR)/.venv/bin
 WITH_VENV := PATH="$(VENV_BIN):$$PATH"
 
-.PHONY: help dev test build fmt lint clean-data bench
+.PHONY: help dev test build fmt lint clean-data bench docs-ui
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -39,3 +39,6 @@ clean-data: ## Delete the local database (.data/) and the dev JWT secret (.local
 
 bench: ## Lambda-faithful benchmark: init, latency over a floor, size, memory (README: Performance)
 	scripts/bench.sh
+
+docs-ui: ## Swagger UI for GET /docs into functions/api-docs/ui/node_modules (npm ci; build.rs needs it)
+	scripts/bootstrap.sh docs-ui

@@ -1,38 +1,117 @@
 #!/usr/bin/env bash
-# Creates the project-local .venv with the pinned developer tools
-# (SecantusDB, cargo-lambda, cfn-lint). Idempotent and fast on re-runs:
-# pip only runs when requirements-dev.txt changed since the last install.
+# Installs the project's pinned tools. Idempotent and fast on re-runs.
+#
+#   scripts/bootstrap.sh            the venv and the docs UI (what make dev, test, build need)
+#   scripts/bootstrap.sh venv       .venv with requirements-dev.txt (SecantusDB, cargo-lambda,
+#                                   cfn-lint, Schemathesis); pip only runs when the file changed
+#   scripts/bootstrap.sh docs-ui    Swagger UI for GET /docs into functions/api-docs/ui/node_modules
+#                                   (npm ci); npm only runs when package-lock.json changed
+#   scripts/bootstrap.sh chromium   Debian's chromium for scripts/docs-browser-test.sh, when
+#                                   /usr/bin/chromium is missing (apt-get, as root only)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$repo_root/.venv"
-requirements="$repo_root/requirements-dev.txt"
-stamp="$venv/.requirements-dev.sha256"
 
-if ! command -v python3 >/dev/null 2>&1; then
-    echo "bootstrap: python3 is required (3.10 or newer)" >&2
-    exit 1
+bootstrap_venv() {
+    local venv="$repo_root/.venv"
+    local requirements="$repo_root/requirements-dev.txt"
+    local stamp="$venv/.requirements-dev.sha256"
+
+    if ! command -v python3 >/dev/null 2>&1; then
+        echo "bootstrap: python3 is required (3.10 or newer)" >&2
+        exit 1
+    fi
+
+    # A venv without a working interpreter (e.g. left over from a python3 that was
+    # since removed) is rebuilt rather than patched.
+    if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        echo "bootstrap: creating $venv"
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        rm -f "$stamp"
+    fi
+
+    local want have
+    want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+    have="$(cat "$stamp" 2>/dev/null || true)"
+    if [[ "$want" == "$have" ]]; then
+        return 0
+    fi
+
+    echo "bootstrap: installing requirements-dev.txt into .venv (first run takes a minute)"
+    # --no-cache-dir keeps pip from writing a cache outside the repo (~/.cache/pip).
+    "$venv/bin/python" -m pip install --quiet --no-cache-dir --disable-pip-version-check \
+        -r "$requirements"
+    # Written last, so an interrupted install is retried on the next run.
+    printf '%s\n' "$want" >"$stamp"
+    echo "bootstrap: done"
+}
+
+# functions/api-docs/build.rs inlines Swagger UI from node_modules into the
+# /docs page, so every cargo build of the workspace needs it.
+bootstrap_docs_ui() {
+    local ui="$repo_root/functions/api-docs/ui"
+    # npm ci deletes node_modules first, so a stale stamp never survives it.
+    local stamp="$ui/node_modules/.package-lock.sha256"
+
+    local want have
+    want="$(sha256sum "$ui/package-lock.json" | cut -d' ' -f1)"
+    have="$(cat "$stamp" 2>/dev/null || true)"
+    if [[ "$want" == "$have" ]]; then
+        return 0
+    fi
+
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "bootstrap: npm (Node.js 18 or newer) is required to fetch Swagger UI for /docs;" \
+            "install nodejs and npm, then run make docs-ui" >&2
+        exit 1
+    fi
+    echo "bootstrap: npm ci in functions/api-docs/ui (Swagger UI for /docs)"
+    # --ignore-scripts: nothing from the registry runs here (swagger-ui-dist's
+    # one dependency, @scarf/scarf, is an install-time analytics script). A
+    # throwaway cache keeps npm from writing one outside the repo (~/.npm).
+    local cache
+    cache="$(mktemp -d "${TMPDIR:-/tmp}/npm-cache.XXXXXX")"
+    if ! (cd "$ui" && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund \
+        --loglevel=error --cache "$cache"); then
+        rm -rf "$cache"
+        exit 1
+    fi
+    rm -rf "$cache"
+    printf '%s\n' "$want" >"$stamp"
+}
+
+# Debian's chromium, for scripts/docs-browser-test.sh. Only root installs it;
+# anyone else is told how.
+bootstrap_chromium() {
+    if [[ -x /usr/bin/chromium ]]; then
+        return 0
+    fi
+    if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: /usr/bin/chromium is missing; install Debian's chromium with" \
+            "\`sudo apt-get install -y chromium\` (or run scripts/bootstrap.sh chromium as root)" >&2
+        exit 1
+    fi
+    echo "bootstrap: installing Debian's chromium (apt-get, about 300 MB)"
+    export DEBIAN_FRONTEND=noninteractive
+    # A fresh machine has no package lists yet; an old list may name a
+    # version the mirror no longer has.
+    apt-get install -y -qq chromium >/dev/null ||
+        { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+    [[ -x /usr/bin/chromium ]] || { echo "bootstrap: apt-get installed no /usr/bin/chromium" >&2; exit 1; }
+}
+
+if (($# == 0)); then
+    set -- venv docs-ui
 fi
-
-# A venv without a working interpreter (e.g. left over from a python3 that was
-# since removed) is rebuilt rather than patched.
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    echo "bootstrap: creating $venv"
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    rm -f "$stamp"
-fi
-
-want="$(sha256sum "$requirements" | cut -d' ' -f1)"
-have="$(cat "$stamp" 2>/dev/null || true)"
-if [[ "$want" == "$have" ]]; then
-    exit 0
-fi
-
-echo "bootstrap: installing requirements-dev.txt into .venv (first run takes a minute)"
-# --no-cache-dir keeps pip from writing a cache outside the repo (~/.cache/pip).
-"$venv/bin/python" -m pip install --quiet --no-cache-dir --disable-pip-version-check \
-    -r "$requirements"
-# Written last, so an interrupted install is retried on the next run.
-printf '%s\n' "$want" >"$stamp"
-echo "bootstrap: done"
+for part in "$@"; do
+    case "$part" in
+    venv) bootstrap_venv ;;
+    docs-ui) bootstrap_docs_ui ;;
+    chromium) bootstrap_chromium ;;
+    *)
+        echo "bootstrap: unknown part '$part' (venv, docs-ui, chromium)" >&2
+        exit 2
+        ;;
+    esac
+done

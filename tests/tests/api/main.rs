@@ -16,3 +16,4 @@ mod routes;
 mod secrets;
 mod sessions;
 mod standalone;
+mod startup;
