@@ -1,6 +1,6 @@
 //! Configuration, read once per execution environment at cold start, in
 //! pieces: each function loads only the pieces it uses, so that one that
-//! verifies no token neither reads nor is granted the token secret.
+//! signs no token neither reads nor is granted the private keys.
 //!
 //! Secrets come from AWS Secrets Manager when their `*_ARN` variable is set,
 //! so that a deployed function never carries them in plain environment
@@ -9,13 +9,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretBox, SecretString};
+use secrecy::SecretString;
 
 use crate::aws::secrets::SecretsClient;
-use crate::domain::refresh::SessionSecrets;
-use crate::domain::sessions::SessionPolicy;
-use crate::domain::tokens::{TokenSettings, MIN_SECRET_BYTES};
+use crate::domain::keys::check_rotation_period;
+use crate::domain::tokens::TokenSettings;
 use crate::env::{ConfigError, Environment};
+use crate::keystore::KeySource;
 
 /// Where the users live. `Debug` redacts the URI (it may hold a password).
 pub struct DatabaseSettings {
@@ -40,41 +40,104 @@ const MONGODB_URI: Secret = Secret {
     variable: "MONGODB_URI",
     arn_variable: "MONGODB_URI_SECRET_ARN",
 };
-const JWT_SECRET: Secret = Secret {
-    variable: "JWT_SECRET",
-    arn_variable: "JWT_SECRET_ARN",
-};
 
-/// The database settings (register, ingest-events, publish-events).
+/// The database settings.
 pub async fn load_database(env: &impl Environment) -> Result<DatabaseSettings, ConfigError> {
     database(env, MONGODB_URI.resolve(env).await?)
 }
 
-/// The database and the token settings, whose secrets are fetched at once so
-/// that cold start waits for the slower one only.
-pub async fn load_database_and_tokens(
-    env: &impl Environment,
-) -> Result<(DatabaseSettings, TokenSettings), ConfigError> {
-    let (secret, uri) = tokio::join!(JWT_SECRET.resolve(env), MONGODB_URI.resolve(env));
-    let tokens = tokens(env, secret?)?;
-    Ok((database(env, uri?)?, tokens))
+/// Which key set a function reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySetKind {
+    /// Private keys and the refresh-token key: login, refresh, the rotation.
+    Signing,
+    /// Public keys: the verifying functions and the JWKS endpoint.
+    Public,
 }
 
-/// How sessions are kept (login and refresh), keyed from the token secret.
-pub fn session_policy(
+impl KeySetKind {
+    /// The variable naming the set's secret (AWS) and its file (locally).
+    pub fn variables(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Signing => ("SIGNING_KEYS_SECRET_ARN", "SIGNING_KEYS_FILE"),
+            Self::Public => ("PUBLIC_KEYS_SECRET_ARN", "PUBLIC_KEYS_FILE"),
+        }
+    }
+}
+
+/// Where the key set is, and the variable that said so: a Secrets Manager
+/// secret (`*_SECRET_ARN`, in AWS) or a file (`*_FILE`, locally; `make dev`
+/// writes them).
+pub fn key_source(env: &impl Environment, kind: KeySetKind) -> Result<KeySource, ConfigError> {
+    let (arn_variable, file_variable) = kind.variables();
+    if let Some(arn) = env.var(arn_variable) {
+        return Ok(KeySource::Secret {
+            client: SecretsClient::from_environment(env)?,
+            arn,
+        });
+    }
+    match env.var(file_variable) {
+        Some(path) => Ok(KeySource::File(path.into())),
+        None => Err(ConfigError::Missing {
+            variable: arn_variable,
+        }),
+    }
+}
+
+/// The claims' rules: `iss` is the API's public base URL, where verifiers
+/// find `/.well-known/openid-configuration`.
+pub fn token_settings(env: &impl Environment) -> Result<TokenSettings, ConfigError> {
+    let issuer = env.var("PUBLIC_BASE_URL").ok_or(ConfigError::Missing {
+        variable: "PUBLIC_BASE_URL",
+    })?;
+    let valid = (issuer.starts_with("https://") || issuer.starts_with("http://"))
+        && !issuer.ends_with('/')
+        && !issuer.contains(['?', '#', ' ']);
+    if !valid {
+        return Err(ConfigError::Invalid {
+            variable: "PUBLIC_BASE_URL",
+            reason: "must be an http(s) URL without a trailing slash, query or fragment".into(),
+        });
+    }
+    Ok(TokenSettings {
+        issuer,
+        audience: env
+            .var("JWT_AUDIENCE")
+            .unwrap_or_else(|| "user-management-api".into()),
+        access_token_ttl: seconds(env, "ACCESS_TOKEN_TTL_SECONDS", 1800, 60..=86_400)?,
+    })
+}
+
+/// The key rotation period (`SIGNING_KEY_ROTATION_DAYS`, default 30), refused
+/// if keys would not outlive the tokens and caches that need them.
+pub fn rotation_period(
     env: &impl Environment,
     tokens: &TokenSettings,
-) -> Result<SessionPolicy, ConfigError> {
-    Ok(SessionPolicy {
-        secrets: SessionSecrets::new(tokens.secret.expose_secret()),
-        lifetime: seconds(
+) -> Result<Duration, ConfigError> {
+    let days = number(env, "SIGNING_KEY_ROTATION_DAYS", 30, 1..=365)?;
+    let period = Duration::from_secs(days * 86_400);
+    check_rotation_period(period, tokens.access_token_ttl).map_err(|reason| {
+        ConfigError::Invalid {
+            variable: "SIGNING_KEY_ROTATION_DAYS",
+            reason,
+        }
+    })?;
+    Ok(period)
+}
+
+/// How long sessions last (login and refresh): a session ends this long after
+/// its last refresh, and a just-replaced refresh token still gets the same
+/// successor during the grace window.
+pub fn session_lifetimes(env: &impl Environment) -> Result<(Duration, Duration), ConfigError> {
+    Ok((
+        seconds(
             env,
             "REFRESH_TOKEN_TTL_SECONDS",
             30 * 86_400,
             3600..=365 * 86_400,
         )?,
-        grace: seconds(env, "REFRESH_GRACE_SECONDS", 10, 0..=60)?,
-    })
+        seconds(env, "REFRESH_GRACE_SECONDS", 10, 0..=60)?,
+    ))
 }
 
 pub fn database(env: &impl Environment, uri: String) -> Result<DatabaseSettings, ConfigError> {
@@ -89,28 +152,6 @@ pub fn database(env: &impl Environment, uri: String) -> Result<DatabaseSettings,
         database: name_or_default(env, "MONGODB_DB", "user_management")?,
         linked_collection: name_or_default(env, "LINKED_COLLECTION", "linked_collection")?,
         max_pool_size: number(env, "MONGODB_MAX_POOL_SIZE", 2, 1..=100)? as u32,
-    })
-}
-
-pub fn tokens(env: &impl Environment, secret: String) -> Result<TokenSettings, ConfigError> {
-    if secret.len() < MIN_SECRET_BYTES {
-        return Err(ConfigError::Invalid {
-            variable: "JWT_SECRET",
-            reason: format!(
-                "must be at least {MIN_SECRET_BYTES} bytes, got {}",
-                secret.len()
-            ),
-        });
-    }
-    Ok(TokenSettings {
-        secret: SecretBox::new(Box::new(secret.into_bytes())),
-        issuer: env
-            .var("JWT_ISSUER")
-            .unwrap_or_else(|| "user-management-api".into()),
-        audience: env
-            .var("JWT_AUDIENCE")
-            .unwrap_or_else(|| "user-management-api".into()),
-        access_token_ttl: seconds(env, "ACCESS_TOKEN_TTL_SECONDS", 1800, 60..=86_400)?,
     })
 }
 
@@ -196,83 +237,87 @@ mod tests {
     use super::*;
     use crate::env::Vars;
 
-    const SECRET: &str = "0123456789abcdef0123456789abcdef";
-
-    async fn load(vars: &[(&str, &str)]) -> Result<(), ConfigError> {
-        let env = Vars(vars);
-        let (_, tokens) = load_database_and_tokens(&env).await?;
-        session_policy(&env, &tokens)?;
-        Ok(())
-    }
-
     #[tokio::test]
-    async fn defaults_apply_when_only_secrets_are_set() {
+    async fn defaults_apply() {
         let env = Vars(&[
             ("MONGODB_URI", "mongodb://127.0.0.1:27017"),
-            ("JWT_SECRET", SECRET),
+            ("PUBLIC_BASE_URL", "https://auth.example.com"),
         ]);
-        let (database, tokens) = load_database_and_tokens(&env).await.unwrap();
+        let database = load_database(&env).await.unwrap();
         assert_eq!(database.database, "user_management");
         assert_eq!(database.linked_collection, "linked_collection");
         assert_eq!(database.max_pool_size, 2);
+        let tokens = token_settings(&env).unwrap();
+        assert_eq!(tokens.issuer, "https://auth.example.com");
+        assert_eq!(tokens.audience, "user-management-api");
         assert_eq!(tokens.access_token_ttl, Duration::from_secs(1800));
-        let policy = session_policy(&env, &tokens).unwrap();
-        assert_eq!(policy.lifetime, Duration::from_secs(30 * 86_400));
-        assert_eq!(policy.grace, Duration::from_secs(10));
+        assert_eq!(
+            rotation_period(&env, &tokens).unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        let (lifetime, grace) = session_lifetimes(&env).unwrap();
+        assert_eq!(lifetime, Duration::from_secs(30 * 86_400));
+        assert_eq!(grace, Duration::from_secs(10));
         let debug = format!("{database:?}");
         assert!(!debug.contains("27017"), "{debug}");
     }
 
-    #[tokio::test]
-    async fn the_database_alone_needs_no_token_secret() {
-        let env = Vars(&[("MONGODB_URI", "mongodb://127.0.0.1:27017")]);
-        assert!(load_database(&env).await.is_ok());
+    #[test]
+    fn a_key_set_comes_from_a_secret_or_a_file() {
+        let file = Vars(&[("SIGNING_KEYS_FILE", "/tmp/keys.json")]);
+        assert!(matches!(
+            key_source(&file, KeySetKind::Signing),
+            Ok(KeySource::File(_))
+        ));
+        let error = key_source(&file, KeySetKind::Public).err().unwrap();
+        assert_eq!(error.variable(), "PUBLIC_KEYS_SECRET_ARN");
     }
 
     #[tokio::test]
     async fn each_bad_variable_is_named() {
-        let cases: [(&[(&str, &str)], &str); 7] = [
+        let base = [
+            ("MONGODB_URI", "mongodb://h"),
+            ("PUBLIC_BASE_URL", "https://auth.example.com"),
+        ];
+        let cases: [(&[(&str, &str)], &str); 8] = [
+            (&[("REFRESH_GRACE_SECONDS", "600")], "REFRESH_GRACE_SECONDS"),
+            (&[("MONGODB_URI", "")], "MONGODB_URI"),
+            (&[("MONGODB_URI", "postgres://h")], "MONGODB_URI"),
+            (&[("PUBLIC_BASE_URL", "")], "PUBLIC_BASE_URL"),
             (
-                &[
-                    ("MONGODB_URI", "mongodb://h"),
-                    ("JWT_SECRET", SECRET),
-                    ("REFRESH_GRACE_SECONDS", "600"),
-                ],
-                "REFRESH_GRACE_SECONDS",
-            ),
-            (&[("JWT_SECRET", SECRET)], "MONGODB_URI"),
-            (&[("MONGODB_URI", "mongodb://h")], "JWT_SECRET"),
-            (
-                &[("MONGODB_URI", "mongodb://h"), ("JWT_SECRET", "short")],
-                "JWT_SECRET",
+                &[("PUBLIC_BASE_URL", "https://auth.example.com/")],
+                "PUBLIC_BASE_URL",
             ),
             (
-                &[
-                    ("MONGODB_URI", "mongodb://h"),
-                    ("JWT_SECRET", SECRET),
-                    ("ACCESS_TOKEN_TTL_SECONDS", "ten"),
-                ],
+                &[("ACCESS_TOKEN_TTL_SECONDS", "ten")],
                 "ACCESS_TOKEN_TTL_SECONDS",
             ),
+            (&[("MONGODB_DB", "bad.name")], "MONGODB_DB"),
+            // A one-day period cannot outlast 24-hour tokens plus API Gateway's key cache.
             (
                 &[
-                    ("MONGODB_URI", "mongodb://h"),
-                    ("JWT_SECRET", SECRET),
-                    ("MONGODB_DB", "bad.name"),
+                    ("SIGNING_KEY_ROTATION_DAYS", "1"),
+                    ("ACCESS_TOKEN_TTL_SECONDS", "86400"),
                 ],
-                "MONGODB_DB",
-            ),
-            (
-                &[
-                    ("MONGODB_URI", "mongodb://h"),
-                    ("JWT_SECRET", SECRET),
-                    ("MONGODB_MAX_POOL_SIZE", "0"),
-                ],
-                "MONGODB_MAX_POOL_SIZE",
+                "SIGNING_KEY_ROTATION_DAYS",
             ),
         ];
-        for (vars, variable) in cases {
-            let error = load(vars).await.unwrap_err();
+        for (overrides, variable) in cases {
+            let mut vars: Vec<(&str, &str)> = overrides.to_vec();
+            vars.extend(
+                base.iter()
+                    .filter(|(name, _)| !overrides.iter().any(|(o, _)| o == name)),
+            );
+            let env = Vars(&vars);
+            let error = async {
+                load_database(&env).await?;
+                let tokens = token_settings(&env)?;
+                rotation_period(&env, &tokens)?;
+                session_lifetimes(&env)?;
+                Ok::<_, ConfigError>(())
+            }
+            .await
+            .unwrap_err();
             assert_eq!(error.variable(), variable, "{error}");
             assert!(error.to_string().starts_with(variable), "{error}");
         }

@@ -16,6 +16,11 @@ pub enum ConfigError {
         variable: &'static str,
         reason: String,
     },
+    #[error("the key set named by {variable} cannot be used: {reason}")]
+    KeySet {
+        variable: &'static str,
+        reason: String,
+    },
 }
 
 impl ConfigError {
@@ -24,7 +29,8 @@ impl ConfigError {
         match self {
             Self::Missing { variable }
             | Self::Invalid { variable, .. }
-            | Self::Secret { variable, .. } => variable,
+            | Self::Secret { variable, .. }
+            | Self::KeySet { variable, .. } => variable,
         }
     }
 }

@@ -12,9 +12,14 @@ pub mod env;
 #[cfg(feature = "publish")]
 pub mod eventbridge;
 pub mod http;
-#[cfg(any(test, feature = "memory"))]
+#[cfg(any(test, feature = "keygen"))]
+pub mod keygen;
+pub mod keystore;
+#[cfg(any(test, all(feature = "memory", feature = "keygen")))]
 pub mod memory;
 pub mod mongo;
+#[cfg(feature = "keygen")]
+pub mod rotation;
 pub mod runtime;
 pub mod sqs;
 pub mod telemetry;

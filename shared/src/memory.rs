@@ -17,7 +17,7 @@ use crate::domain::ports::{
 };
 use crate::domain::refresh::SessionSecrets;
 use crate::domain::sessions::{Issuer, SessionPolicy};
-use crate::domain::tokens::{TokenKeys, TokenSettings};
+use crate::domain::tokens::{TokenSettings, TokenSigner, TokenVerifier};
 use crate::domain::values::{Email, EventId, ExternalId, SessionId, Timestamp, UserId};
 
 /// As many replaced refresh-token digests as the MongoDB store remembers.
@@ -476,21 +476,35 @@ impl EventSink for AcceptAll {
     }
 }
 
-/// An issuer with a fixed test key, 30-minute access tokens, 30-day sessions
+/// One key set per test process: RSA key generation is slow.
+fn test_keys() -> &'static crate::domain::keys::KeySet {
+    static KEYS: std::sync::OnceLock<crate::domain::keys::KeySet> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| crate::keygen::next_key_set(None, 0).expect("RSA keys generate"))
+}
+
+fn test_token_settings() -> TokenSettings {
+    TokenSettings {
+        issuer: "http://127.0.0.1:9000".into(),
+        audience: "user-management-api".into(),
+        access_token_ttl: Duration::from_secs(1800),
+    }
+}
+
+/// An issuer with the test key set, 30-minute access tokens, 30-day sessions
 /// and a 10-second grace window (the defaults).
 pub fn test_issuer() -> Issuer {
-    let secret = b"memory-store-test-secret-of-32-bytes!".to_vec();
+    use secrecy::ExposeSecret;
     Issuer {
-        keys: TokenKeys::new(&TokenSettings {
-            secret: secrecy::SecretBox::new(Box::new(secret.clone())),
-            issuer: "user-management-api".into(),
-            audience: "user-management-api".into(),
-            access_token_ttl: Duration::from_secs(1800),
-        }),
+        signer: TokenSigner::new(&test_token_settings(), test_keys().current()),
         policy: SessionPolicy {
-            secrets: SessionSecrets::new(&secret),
+            secrets: SessionSecrets::new(test_keys().refresh_token_key.expose_secret()),
             lifetime: Duration::from_secs(30 * 86_400),
             grace: Duration::from_secs(10),
         },
     }
+}
+
+/// The verifier of `test_issuer`'s tokens.
+pub fn test_verifier() -> TokenVerifier {
+    TokenVerifier::new(&test_token_settings(), &test_keys().public())
 }

@@ -14,10 +14,10 @@ use mongodb::options::ClientOptions;
 use secrecy::ExposeSecret;
 
 use crate::aws::client::{self, Timeouts};
-use crate::config::{self, DatabaseSettings};
-use crate::domain::sessions::Issuer;
-use crate::domain::tokens::TokenKeys;
-use crate::env::{ConfigError, ProcessEnvironment};
+use crate::config::{self, DatabaseSettings, KeySetKind};
+use crate::domain::tokens::TokenSettings;
+use crate::env::{ConfigError, Environment, ProcessEnvironment};
+use crate::keystore::{PublishedKeys, SigningKeys};
 use crate::mongo::{client_options, MongoStore};
 
 /// Why a function could not start. `Debug` reads like `Display`, so any line
@@ -59,28 +59,89 @@ pub async fn database() -> MongoStore {
     .await
 }
 
-/// The store and the keys that verify access tokens (the `/users/*` routes,
-/// logout, logout_all).
-pub async fn database_and_token_keys() -> (MongoStore, TokenKeys) {
+/// The store and the published keys that verify access tokens (the
+/// `/users/*` routes, logout, logout_all).
+pub async fn database_and_published_keys() -> (MongoStore, PublishedKeys) {
     started(async {
-        let (database, tokens) = config::load_database_and_tokens(&ProcessEnvironment).await?;
-        Ok((warm(connect(&database).await?)?, TokenKeys::new(&tokens)))
+        let (database, keys) = load_verifying(&ProcessEnvironment).await?;
+        Ok((warm(connect(&database).await?)?, keys))
     })
     .await
 }
 
+/// The settings of a verifying function, read at once.
+pub async fn load_verifying(
+    env: &impl Environment,
+) -> Result<(DatabaseSettings, PublishedKeys), InitError> {
+    let tokens = config::token_settings(env)?;
+    let source = config::key_source(env, KeySetKind::Public)?;
+    let (database, keys) = tokio::join!(
+        config::load_database(env),
+        PublishedKeys::load(source, tokens)
+    );
+    let keys = keys.map_err(|reason| key_set_error(env, KeySetKind::Public, reason))?;
+    Ok((database?, keys))
+}
+
 /// The store and what issues token pairs (login, refresh).
-pub async fn database_and_issuer() -> (MongoStore, Issuer) {
+pub async fn database_and_signing_keys() -> (MongoStore, SigningKeys) {
     started(async {
         let env = ProcessEnvironment;
-        let (database, tokens) = config::load_database_and_tokens(&env).await?;
-        let issuer = Issuer {
-            policy: config::session_policy(&env, &tokens)?,
-            keys: TokenKeys::new(&tokens),
-        };
-        Ok((warm(connect(&database).await?)?, issuer))
+        let tokens = config::token_settings(&env)?;
+        config::rotation_period(&env, &tokens)?;
+        let (lifetime, grace) = config::session_lifetimes(&env)?;
+        let source = config::key_source(&env, KeySetKind::Signing)?;
+        let (database, keys) = tokio::join!(
+            config::load_database(&env),
+            SigningKeys::load(source, tokens, lifetime, grace)
+        );
+        let keys = keys.map_err(|reason| key_set_error(&env, KeySetKind::Signing, reason))?;
+        Ok((warm(connect(&database?).await?)?, keys))
     })
     .await
+}
+
+/// The published keys alone (the JWKS endpoint: no database).
+pub async fn published_keys() -> (PublishedKeys, TokenSettings) {
+    started(async {
+        let env = ProcessEnvironment;
+        let tokens = config::token_settings(&env)?;
+        let source = config::key_source(&env, KeySetKind::Public)?;
+        let keys = PublishedKeys::load(source, tokens.clone())
+            .await
+            .map_err(|reason| key_set_error(&env, KeySetKind::Public, reason))?;
+        Ok((keys, tokens))
+    })
+    .await
+}
+
+/// What the key rotation needs: Secrets Manager, the public-keys secret, and
+/// the token rules (whose lifetime the rotation period must outlast).
+#[cfg(feature = "keygen")]
+pub async fn key_rotation() -> crate::rotation::Rotation {
+    started(async {
+        let env = ProcessEnvironment;
+        let settings = config::token_settings(&env)?;
+        config::rotation_period(&env, &settings)?;
+        let public_keys_arn = env
+            .var("PUBLIC_KEYS_SECRET_ARN")
+            .ok_or(ConfigError::Missing {
+                variable: "PUBLIC_KEYS_SECRET_ARN",
+            })?;
+        Ok(crate::rotation::Rotation {
+            client: crate::aws::secrets::SecretsClient::from_environment(&env)?,
+            public_keys_arn,
+            settings,
+        })
+    })
+    .await
+}
+
+/// Names the variable that pointed at the key set that failed.
+fn key_set_error(env: &impl Environment, kind: KeySetKind, reason: String) -> InitError {
+    let (arn, file) = kind.variables();
+    let variable = if env.var(arn).is_some() { arn } else { file };
+    InitError::Config(ConfigError::KeySet { variable, reason })
 }
 
 /// The store and the EventBridge bus the outbox goes to (publish-events).

@@ -6,20 +6,20 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use lambda_http::{Body, Request, Response};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::Document;
-use secrecy::SecretBox;
 use serde_json::{json, Value};
 use users_core::config::DatabaseSettings;
-use users_core::domain::refresh::SessionSecrets;
-use users_core::domain::sessions::{Issuer, SessionPolicy};
-use users_core::domain::tokens::{TokenKeys, TokenSettings};
+use users_core::domain::keys::KeySet;
+use users_core::domain::tokens::TokenSettings;
+use users_core::keygen::next_key_set;
+use users_core::keystore::{KeySource, PublishedKeys, SigningKeys};
 use users_core::mongo::MongoStore;
 
-pub const JWT_SECRET: &str = "handler-tests-secret-at-least-32-bytes-long";
 /// Strong enough for zxcvbn; every test user has it.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -36,14 +36,21 @@ pub fn mongodb_uri() -> String {
     )
 }
 
+/// One key set per test process: RSA key generation is the slow part.
+pub fn test_keys() -> &'static KeySet {
+    static KEYS: OnceLock<KeySet> = OnceLock::new();
+    KEYS.get_or_init(|| next_key_set(None, 0).expect("RSA keys generate"))
+}
+
 /// What a test app is built from; a test may change any of it first.
 #[derive(Debug, Clone)]
 pub struct TestConfig {
     pub mongodb_uri: String,
     pub database: String,
     pub linked_collection: String,
-    pub jwt_secret: Vec<u8>,
-    pub jwt_issuer: String,
+    /// The private key set, as stored.
+    pub signing_keys: String,
+    pub public_base_url: String,
     pub jwt_audience: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
@@ -53,29 +60,22 @@ pub struct TestConfig {
 impl TestConfig {
     pub fn token_settings(&self) -> TokenSettings {
         TokenSettings {
-            secret: SecretBox::new(Box::new(self.jwt_secret.clone())),
-            issuer: self.jwt_issuer.clone(),
+            issuer: self.public_base_url.clone(),
             audience: self.jwt_audience.clone(),
             access_token_ttl: self.access_token_ttl,
         }
     }
 
-    pub fn issuer(&self) -> Issuer {
-        Issuer {
-            keys: TokenKeys::new(&self.token_settings()),
-            policy: SessionPolicy {
-                secrets: SessionSecrets::new(&self.jwt_secret),
-                lifetime: self.refresh_token_ttl,
-                grace: self.refresh_grace,
-            },
-        }
+    pub fn key_set(&self) -> KeySet {
+        KeySet::parse(&self.signing_keys).expect("the test key set is valid")
     }
 }
 
 /// A fresh database per test, so tests run in parallel without seeing each other.
 pub struct TestApp {
     pub store: MongoStore,
-    pub issuer: Issuer,
+    pub signing: SigningKeys,
+    pub published: PublishedKeys,
     pub db: mongodb::Database,
     pub config: TestConfig,
 }
@@ -95,8 +95,8 @@ impl TestApp {
             mongodb_uri: uri.to_string(),
             database: format!("handler_tests_{}", ObjectId::new().to_hex()),
             linked_collection: "linked_collection".into(),
-            jwt_secret: JWT_SECRET.as_bytes().to_vec(),
-            jwt_issuer: "user-management-api".into(),
+            signing_keys: test_keys().to_json(),
+            public_base_url: "http://127.0.0.1:9000".into(),
             jwt_audience: "user-management-api".into(),
             access_token_ttl: Duration::from_secs(1800),
             refresh_token_ttl: Duration::from_secs(30 * 86_400),
@@ -111,20 +111,31 @@ impl TestApp {
         })
         .await
         .expect("test configuration is valid");
+        let signing = SigningKeys::load(
+            KeySource::Inline(config.signing_keys.clone()),
+            config.token_settings(),
+            config.refresh_token_ttl,
+            config.refresh_grace,
+        )
+        .await
+        .expect("the test key set is valid");
+        let published = PublishedKeys::load(
+            KeySource::Inline(config.key_set().public().to_json()),
+            config.token_settings(),
+        )
+        .await
+        .expect("the test key set is valid");
         let client = mongodb::Client::with_uri_str(uri)
             .await
             .expect("valid MONGODB_URI");
         let db = client.database(&config.database);
         Self {
             store,
-            issuer: config.issuer(),
+            signing,
+            published,
             db,
             config,
         }
-    }
-
-    pub fn keys(&self) -> &TokenKeys {
-        &self.issuer.keys
     }
 
     pub fn users(&self) -> mongodb::Collection<Document> {
@@ -165,14 +176,14 @@ impl TestApp {
     pub async fn call(&self, function: Function, event: Event) -> Answer {
         use users_core::http::routes;
         let request = event.request();
-        let (store, issuer, keys) = (&self.store, &self.issuer, self.keys());
+        let (store, signing, keys) = (&self.store, &self.signing, &self.published);
         let response = match function {
             Function::Register => routes::register(store, request).await,
-            Function::Login => routes::login(store, issuer, request).await,
+            Function::Login => routes::login(store, signing, request).await,
             Function::LinkExternalId => routes::link_external_id(store, keys, request).await,
             Function::GetFullProfile => routes::get_full_profile(store, keys, request).await,
             Function::DeleteUser => routes::delete_user(store, keys, request).await,
-            Function::Refresh => routes::refresh(store, issuer, request).await,
+            Function::Refresh => routes::refresh(store, signing, request).await,
             Function::Logout => routes::logout(store, keys, request).await,
             Function::LogoutAll => routes::logout_all(store, keys, request).await,
         };

@@ -4,7 +4,7 @@ use users_core::{http::routes, runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, keys) = runtime::database_and_token_keys().await;
+    let (store, keys) = runtime::database_and_published_keys().await;
     run(service_fn(|request| {
         routes::delete_user(&store, &keys, request)
     }))

@@ -5,10 +5,7 @@ use users_core::{http::routes, runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, issuer) = runtime::database_and_issuer().await;
+    let (store, keys) = runtime::database_and_signing_keys().await;
     passwords::prepare_work_area();
-    run(service_fn(|request| {
-        routes::login(&store, &issuer, request)
-    }))
-    .await
+    run(service_fn(|request| routes::login(&store, &keys, request))).await
 }

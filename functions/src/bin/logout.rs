@@ -4,6 +4,6 @@ use users_core::{http::routes, runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, keys) = runtime::database_and_token_keys().await;
+    let (store, keys) = runtime::database_and_published_keys().await;
     run(service_fn(|request| routes::logout(&store, &keys, request))).await
 }

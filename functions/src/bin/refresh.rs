@@ -4,9 +4,9 @@ use users_core::{http::routes, runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, issuer) = runtime::database_and_issuer().await;
+    let (store, keys) = runtime::database_and_signing_keys().await;
     run(service_fn(|request| {
-        routes::refresh(&store, &issuer, request)
+        routes::refresh(&store, &keys, request)
     }))
     .await
 }

@@ -23,6 +23,7 @@ use crate::env::{ConfigError, Environment};
 /// init with a reason well before Lambda's own 10 s init limit.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
+#[derive(Clone)]
 pub struct SecretsClient {
     endpoint: Uri,
     region: String,
@@ -63,44 +64,85 @@ impl SecretsClient {
         let Some(arn) = arn else {
             return Ok(env.var(variable));
         };
-        let answer = tokio::time::timeout(TIMEOUT, self.get_secret_value(&arn))
+        self.get_secret_value(&arn)
             .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "no answer from {} within {} s",
-                    self.endpoint,
-                    TIMEOUT.as_secs()
-                ))
-            });
-        answer
             .map(|value| Some(value.trim().to_string()))
             .map_err(|reason| ConfigError::Secret { variable, reason })
     }
 
-    /// The secret's `SecretString`, or a reason that never quotes a secret or a credential.
-    async fn get_secret_value(&self, arn: &str) -> Result<String, String> {
-        let body = Bytes::from(serde_json::json!({ "SecretId": arn }).to_string());
+    /// The secret's current `SecretString`, or a reason that never quotes a
+    /// secret or a credential.
+    pub async fn get_secret_value(&self, arn: &str) -> Result<String, String> {
+        self.get_secret_version(arn, None)
+            .await?
+            .ok_or_else(|| "the secret has no SecretString".into())
+    }
+
+    /// A version's `SecretString` (`AWSCURRENT` without `stage`); `None` when
+    /// the secret has no such version.
+    pub async fn get_secret_version(
+        &self,
+        arn: &str,
+        stage: Option<(&str, &str)>,
+    ) -> Result<Option<String>, String> {
+        let mut request = serde_json::json!({ "SecretId": arn });
+        if let Some((field, value)) = stage {
+            request[field] = value.into();
+        }
+        let answer = match self.call("GetSecretValue", &request).await {
+            Ok(answer) => answer,
+            Err(AwsError {
+                kind: Some(kind), ..
+            }) if kind == "ResourceNotFoundException" && stage.is_some() => return Ok(None),
+            Err(error) => return Err(error.reason),
+        };
+        // serde's messages can quote the document, which holds the secret.
+        let answer: SecretValue = serde_json::from_slice(&answer)
+            .map_err(|_| "the answer is not GetSecretValue's JSON".to_string())?;
+        Ok(answer.secret_string)
+    }
+
+    /// The rotation's writes and reads (`PutSecretValue`, `DescribeSecret`,
+    /// `UpdateSecretVersionStage`): `request` is the action's JSON; the
+    /// answer's JSON comes back.
+    pub async fn call_json(
+        &self,
+        action: &str,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let answer = self
+            .call(action, request)
+            .await
+            .map_err(|error| error.reason)?;
+        serde_json::from_slice(&answer).map_err(|_| format!("the answer is not {action}'s JSON"))
+    }
+
+    async fn call(&self, action: &str, request: &serde_json::Value) -> Result<Bytes, AwsError> {
+        let plain = |reason: String| AwsError { kind: None, reason };
+        let body = Bytes::from(request.to_string());
         let authority = self.endpoint.authority().map_or("", |a| a.as_str());
         let mut request = Request::post(self.endpoint.clone())
             .header(HOST, authority)
             .header(CONTENT_TYPE, "application/x-amz-json-1.1")
-            .header("x-amz-target", "secretsmanager.GetSecretValue")
+            .header("x-amz-target", format!("secretsmanager.{action}"))
             .body(Full::new(body.clone()))
-            .map_err(|error| format!("cannot build the request: {error}"))?;
-        self.sign(&mut request, &body)?;
-
-        // No limits of its own: `resolve` bounds the whole call.
-        let (answer, body) = https::send(request, https::Timeouts::default())
-            .await
-            .map_err(|error| error.to_string())?
-            .into_parts();
+            .map_err(|error| plain(format!("cannot build the request: {error}")))?;
+        self.sign(&mut request, &body).map_err(plain)?;
+        // One limit on the whole exchange, from connect to the last byte.
+        let (answer, body) =
+            tokio::time::timeout(TIMEOUT, https::send(request, https::Timeouts::default()))
+                .await
+                .map_err(|_| {
+                    plain(format!(
+                        "no answer from {} within {} s",
+                        self.endpoint,
+                        TIMEOUT.as_secs()
+                    ))
+                })?
+                .map_err(|error| plain(error.to_string()))?
+                .into_parts();
         if answer.status.is_success() {
-            // serde's messages can quote the document, which holds the secret.
-            let answer: SecretValue = serde_json::from_slice(&body)
-                .map_err(|_| "the answer is not GetSecretValue's JSON".to_string())?;
-            return answer
-                .secret_string
-                .ok_or_else(|| "the secret has no SecretString".into());
+            return Ok(body);
         }
         Err(aws_error(answer.status, &answer.headers, &body))
     }
@@ -147,10 +189,16 @@ struct AwsErrorBody {
     message: Option<String>,
 }
 
+/// An AWS error: its type, if it has one, and the reason to report.
+struct AwsError {
+    kind: Option<String>,
+    reason: String,
+}
+
 /// "ResourceNotFoundException (HTTP 400): <AWS's message>". The type comes from
 /// the header or the body as the SDK reads it: `x-amzn-errortype` may carry a
 /// `:<url>` suffix, `__type` a `namespace#` prefix.
-fn aws_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> String {
+fn aws_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> AwsError {
     let parsed: AwsErrorBody = serde_json::from_slice(body).unwrap_or_default();
     let kind = headers
         .get("x-amzn-errortype")
@@ -163,11 +211,12 @@ fn aws_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> String {
         })
         .filter(|kind| !kind.is_empty());
     let status = status.as_u16();
-    match (kind, parsed.message) {
+    let reason = match (&kind, parsed.message) {
         (Some(kind), Some(message)) => format!("{kind} (HTTP {status}): {message}"),
         (Some(kind), None) => format!("{kind} (HTTP {status})"),
         (None, _) => format!("HTTP {status} without an AWS error type"),
-    }
+    };
+    AwsError { kind, reason }
 }
 
 /// The SDK's choice: the service's own override, then the global one (unless
@@ -341,7 +390,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         let body = br#"{"__type":"com.amazonaws.secretsmanager#ResourceNotFoundException","Message":"Secrets Manager can't find the specified secret."}"#;
         assert_eq!(
-            aws_error(StatusCode::BAD_REQUEST, &headers, body),
+            aws_error(StatusCode::BAD_REQUEST, &headers, body).reason,
             "ResourceNotFoundException (HTTP 400): Secrets Manager can't find the specified secret."
         );
         headers.insert(
@@ -351,11 +400,11 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(
-            aws_error(StatusCode::BAD_REQUEST, &headers, b"{}"),
+            aws_error(StatusCode::BAD_REQUEST, &headers, b"{}").reason,
             "AccessDeniedException (HTTP 400)"
         );
         assert_eq!(
-            aws_error(StatusCode::BAD_GATEWAY, &HeaderMap::new(), b"<html>"),
+            aws_error(StatusCode::BAD_GATEWAY, &HeaderMap::new(), b"<html>").reason,
             "HTTP 502 without an AWS error type"
         );
     }

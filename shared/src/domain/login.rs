@@ -169,7 +169,7 @@ mod tests {
     use super::*;
     use crate::domain::accounts::{register, Registration};
     use crate::domain::values::Username;
-    use crate::memory::{test_issuer, MemoryStore};
+    use crate::memory::{test_issuer, test_verifier, MemoryStore};
 
     const PASSWORD: &str = "correct horse battery staple";
 
@@ -295,7 +295,7 @@ mod tests {
         let pair = login(&store, &issuer, credentials(PASSWORD), now)
             .await
             .unwrap();
-        let caller = issuer.keys.verify(&pair.access.token).unwrap();
+        let caller = test_verifier().verify(&pair.access.token).unwrap();
         assert!(store
             .session_is_open(caller.user_id, caller.session_id, now)
             .await

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::error::DomainError;
 use super::ports::{RevocationReason, SessionRecord, Sessions};
 use super::refresh::{self, SessionSecrets};
-use super::tokens::{AccessToken, Caller, TokenKeys};
+use super::tokens::{AccessToken, Caller, TokenSigner};
 use super::values::{RefreshToken, SessionId, Timestamp, UserId};
 
 /// How sessions are kept: the derivation key and the two lifetimes.
@@ -24,7 +24,7 @@ pub struct SessionPolicy {
 
 /// What login and refresh issue tokens with.
 pub struct Issuer {
-    pub keys: TokenKeys,
+    pub signer: TokenSigner,
     pub policy: SessionPolicy,
 }
 
@@ -63,7 +63,9 @@ impl Issuer {
         let secrets = &self.policy.secrets;
         let jti = secrets.access_token_id(&session.nonce, session.generation);
         TokenPair {
-            access: self.keys.issue(&caller, session.rotated_at.as_secs(), jti),
+            access: self
+                .signer
+                .issue(&caller, session.rotated_at.as_secs(), jti),
             refresh_token: secrets.refresh_token(&session.nonce, session.generation),
         }
     }

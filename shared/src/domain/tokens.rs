@@ -1,19 +1,29 @@
-//! Access tokens: HS256 JWTs typed `at+jwt` (RFC 9068), verified per RFC 8725.
+//! Access tokens: RS256 JWTs typed `at+jwt` (RFC 9068) with the signing key's
+//! thumbprint as `kid`, verified per RFC 8725 against the published keys only.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::{ExposeSecret, SecretBox};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::keys::{PublicKeySet, SigningKey};
+use super::rs256;
 use super::values::{SessionId, UserId};
 
 const TOKEN_TYPE: &str = "at+jwt";
 /// Clock skew tolerated on `exp` and `nbf` between the functions' hosts.
 const LEEWAY_SECONDS: u64 = 5;
+/// Header members that would have the verifier fetch or trust a key the
+/// token names itself, or understand an extension: none is ever honoured,
+/// so a token that carries one is refused rather than read past.
+const REFUSED_HEADERS: [&str; 5] = ["crit", "jku", "jwk", "x5u", "x5c"];
 
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("the token is malformed")]
     Malformed,
@@ -21,6 +31,10 @@ pub enum TokenError {
     WrongType,
     #[error("the token is signed with an algorithm this API does not accept")]
     WrongAlgorithm,
+    #[error("the token names a key this API does not publish")]
+    UnknownKey,
+    #[error("the token's header has a member this API does not accept")]
+    RefusedHeader,
     #[error("the token signature is invalid")]
     BadSignature,
     #[error("the token has expired")]
@@ -62,86 +76,101 @@ pub struct Caller {
     pub session_id: SessionId,
 }
 
-/// Shortest HS256 key we accept: RFC 7518 §3.2 asks for a key at least as long as the hash.
-pub const MIN_SECRET_BYTES: usize = 32;
-
-/// What signing and verification are built from. `Debug` redacts the secret.
-#[derive(Debug)]
+/// The rules signing and verification share.
+#[derive(Debug, Clone)]
 pub struct TokenSettings {
-    pub secret: SecretBox<Vec<u8>>,
+    /// `iss`: the API's public base URL, where `/.well-known/` is served.
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl: Duration,
 }
 
-/// Signing and verification keys with the rules both follow; built once at cold start.
-pub struct TokenKeys {
+/// Signs with the key set's current key; built once per key-set read.
+pub struct TokenSigner {
+    kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
-    issuer: String,
-    audience: String,
-    ttl: Duration,
+    settings: TokenSettings,
 }
 
-impl TokenKeys {
-    pub fn new(settings: &TokenSettings) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
+impl TokenSigner {
+    pub fn new(settings: &TokenSettings, key: &SigningKey) -> Self {
+        rs256::install();
+        Self {
+            kid: key.kid.clone(),
+            encoding: EncodingKey::from_rsa_der(key.pkcs8()),
+            settings: settings.clone(),
+        }
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Signs a token for `caller`. The same inputs give the same token
+    /// (PKCS#1 v1.5 signatures are deterministic), which is what lets a
+    /// refresh retried within the grace window answer identically.
+    pub fn issue(&self, caller: &Caller, issued_at: u64, jti: String) -> AccessToken {
+        let ttl = self.settings.access_token_ttl.as_secs();
+        let claims = Claims {
+            sub: caller.user_id.to_hex(),
+            iat: issued_at,
+            nbf: issued_at,
+            exp: issued_at + ttl,
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            jti,
+            sid: caller.session_id.to_hex(),
+        };
+        let header = Header {
+            typ: Some(TOKEN_TYPE.into()),
+            kid: Some(self.kid.clone()),
+            ..Header::new(Algorithm::RS256)
+        };
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .expect("a checked RSA key signs");
+        AccessToken {
+            token,
+            expires_in: ttl,
+        }
+    }
+}
+
+/// Verifies against the published keys, found by `kid`.
+pub struct TokenVerifier {
+    keys: HashMap<String, DecodingKey>,
+    validation: Validation,
+}
+
+impl TokenVerifier {
+    pub fn new(settings: &TokenSettings, published: &PublicKeySet) -> Self {
+        rs256::install();
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.algorithms = vec![Algorithm::RS256];
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["sub", "exp", "nbf", "iss", "aud"]);
-        Self {
-            encoding: EncodingKey::from_secret(settings.secret.expose_secret()),
-            decoding: DecodingKey::from_secret(settings.secret.expose_secret()),
-            validation,
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
-            ttl: settings.access_token_ttl,
-        }
+        let keys = published
+            .keys
+            .iter()
+            .map(|key| {
+                let decoding = DecodingKey::from_rsa_raw_components(&key.n, &key.e);
+                (key.kid.clone(), decoding)
+            })
+            .collect();
+        Self { keys, validation }
     }
 
-    /// Signs a token for `caller`. The same inputs give the same token, which
-    /// is what lets a refresh retried within the grace window answer identically.
-    pub fn issue(&self, caller: &Caller, issued_at: u64, jti: String) -> AccessToken {
-        let claims = Claims {
-            sub: caller.user_id.to_hex(),
-            iat: issued_at,
-            nbf: issued_at,
-            exp: issued_at + self.ttl.as_secs(),
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            jti,
-            sid: caller.session_id.to_hex(),
-        };
-        let header = Header {
-            typ: Some(TOKEN_TYPE.into()),
-            ..Header::new(Algorithm::HS256)
-        };
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .expect("HS256 signing with an in-memory key cannot fail");
-        AccessToken {
-            token,
-            expires_in: self.ttl.as_secs(),
-        }
+    pub fn knows(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|error| classify(error.kind()))?;
-        if header.alg != Algorithm::HS256 {
-            return Err(TokenError::WrongAlgorithm);
-        }
-        if !header
-            .typ
-            .as_deref()
-            .is_some_and(|typ| typ.eq_ignore_ascii_case(TOKEN_TYPE))
-        {
-            return Err(TokenError::WrongType);
-        }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let kid = checked_header(token)?;
+        let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|error| classify(error.kind()))?;
         let user_id = UserId::parse(&data.claims.sub).map_err(|_| TokenError::Malformed)?;
         let session_id = SessionId::parse(&data.claims.sid).map_err(|_| TokenError::Malformed)?;
@@ -150,6 +179,41 @@ impl TokenKeys {
             session_id,
         })
     }
+}
+
+/// The `kid` of a token whose header passes: RS256, typed `at+jwt`, naming
+/// a key, and carrying none of the refused members.
+pub fn checked_header(token: &str) -> Result<String, TokenError> {
+    let encoded = token.split('.').next().ok_or(TokenError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| TokenError::Malformed)?;
+    let Ok(Value::Object(header)) = serde_json::from_slice::<Value>(&bytes) else {
+        return Err(TokenError::Malformed);
+    };
+    if REFUSED_HEADERS
+        .iter()
+        .any(|name| header.contains_key(*name))
+    {
+        return Err(TokenError::RefusedHeader);
+    }
+    if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return Err(TokenError::WrongAlgorithm);
+    }
+    let typ = header.get("typ").and_then(Value::as_str);
+    if !typ.is_some_and(|typ| typ.eq_ignore_ascii_case(TOKEN_TYPE)) {
+        return Err(TokenError::WrongType);
+    }
+    match header.get("kid").and_then(Value::as_str) {
+        Some(kid) => Ok(kid.to_string()),
+        None => Err(TokenError::UnknownKey),
+    }
+}
+
+/// The `kid` a token names, if its header is readable at all: what decides
+/// whether an unknown key is worth a re-read of the key set.
+pub fn named_kid(token: &str) -> Option<String> {
+    checked_header(token).ok()
 }
 
 fn classify(kind: &ErrorKind) -> TokenError {
@@ -174,23 +238,35 @@ pub fn unix_now() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::OnceLock;
+
+    use hmac::{Hmac, Mac};
+    use serde_json::json;
+
     use super::*;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
+    use crate::domain::keys::KeySet;
+    use crate::keygen::next_key_set;
 
-    const SECRET: &str = "an-hs256-test-secret-of-32-bytes!!";
-
-    fn config(secret: &str, issuer: &str, audience: &str) -> TokenSettings {
+    fn settings() -> TokenSettings {
         TokenSettings {
-            secret: SecretBox::new(Box::new(secret.as_bytes().to_vec())),
-            issuer: issuer.into(),
-            audience: audience.into(),
+            issuer: "https://auth.example.com".into(),
+            audience: "audience".into(),
             access_token_ttl: Duration::from_secs(1800),
         }
     }
 
-    fn keys() -> TokenKeys {
-        TokenKeys::new(&config(SECRET, "issuer", "audience"))
+    /// Generated once: RSA key generation is the slow part of these tests.
+    fn key_set() -> &'static KeySet {
+        static SET: OnceLock<KeySet> = OnceLock::new();
+        SET.get_or_init(|| next_key_set(None, 0).unwrap())
+    }
+
+    fn signer() -> TokenSigner {
+        TokenSigner::new(&settings(), key_set().current())
+    }
+
+    fn verifier() -> TokenVerifier {
+        TokenVerifier::new(&settings(), &key_set().public())
     }
 
     fn caller() -> Caller {
@@ -200,67 +276,64 @@ mod tests {
         }
     }
 
-    fn issue(keys: &TokenKeys, caller: &Caller) -> AccessToken {
-        keys.issue(caller, unix_now(), "jti".into())
+    fn parts(token: &str) -> (Value, Value) {
+        let parts: Vec<_> = token.split('.').collect();
+        let decode =
+            |part: &str| serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap();
+        (decode(parts[0]), decode(parts[1]))
     }
 
-    /// Signs arbitrary header and claims with `secret`, bypassing `TokenKeys`.
-    fn forge(header: &serde_json::Value, claims: &serde_json::Value, secret: &str) -> String {
-        use hmac::{Hmac, Mac};
+    /// Signs arbitrary header and claims with the current key, bypassing `TokenSigner`.
+    fn forge(header: &Value, claims: &Value) -> String {
+        rs256::install();
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(signing_input.as_bytes());
-        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        let key = EncodingKey::from_rsa_der(key_set().current().pkcs8());
+        let signature =
+            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, Algorithm::RS256).unwrap();
         format!("{signing_input}.{signature}")
     }
 
-    fn good_claims(caller: &Caller) -> serde_json::Value {
+    fn good_header() -> Value {
+        json!({"alg": "RS256", "typ": "at+jwt", "kid": key_set().current().kid})
+    }
+
+    fn good_claims(caller: &Caller) -> Value {
         let now = unix_now();
-        serde_json::json!({
+        json!({
             "sub": caller.user_id.to_hex(), "iat": now, "nbf": now, "exp": now + 600,
-            "iss": "issuer", "aud": "audience", "jti": "j", "sid": caller.session_id.to_hex()
+            "iss": "https://auth.example.com", "aud": "audience", "jti": "j",
+            "sid": caller.session_id.to_hex()
         })
     }
 
-    fn with(claims: &serde_json::Value, key: &str, value: serde_json::Value) -> serde_json::Value {
-        let mut claims = claims.clone();
-        claims[key] = value;
-        claims
+    fn with(value: &Value, key: &str, new: Value) -> Value {
+        let mut value = value.clone();
+        value[key] = new;
+        value
     }
 
     #[test]
-    fn issued_token_verifies_and_names_the_user_and_session() {
+    fn an_issued_token_verifies_names_its_key_and_carries_every_claim() {
         let caller = caller();
-        let token = issue(&keys(), &caller);
+        let token = signer().issue(&caller, unix_now(), "jti".into());
         assert_eq!(token.expires_in, 1800);
-        assert_eq!(keys().verify(&token.token), Ok(caller.clone()));
-        // Deterministic: the same inputs sign the same token.
-        assert_eq!(
-            keys().issue(&caller, 1_000, "j".into()).token,
-            keys().issue(&caller, 1_000, "j".into()).token
-        );
-    }
-
-    #[test]
-    fn issued_token_carries_every_claim_and_the_at_jwt_type() {
-        let token = issue(&keys(), &caller()).token;
-        let parts: Vec<_> = token.split('.').collect();
-        let header: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
-        let claims: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(verifier().verify(&token.token), Ok(caller.clone()));
+        let (header, claims) = parts(&token.token);
+        assert_eq!(header["alg"], "RS256");
         assert_eq!(header["typ"], "at+jwt");
-        assert_eq!(header["alg"], "HS256");
+        assert_eq!(header["kid"], key_set().current().kid.as_str());
         for claim in ["sub", "iat", "nbf", "exp", "iss", "aud", "jti", "sid"] {
             assert!(claims.get(claim).is_some(), "missing {claim}: {claims}");
         }
+        assert_eq!(claims["iss"], "https://auth.example.com");
+        // Deterministic: the same inputs sign the same token.
         assert_eq!(
-            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
-            1800
+            signer().issue(&caller, 1_000, "j".into()).token,
+            signer().issue(&caller, 1_000, "j".into()).token
         );
     }
 
@@ -268,98 +341,144 @@ mod tests {
     fn a_forged_token_with_the_right_shape_verifies() {
         // Guards the forge helper itself, so that the rejections below mean something.
         let caller = caller();
-        let token = forge(
-            &serde_json::json!({"alg": "HS256", "typ": "at+jwt"}),
-            &good_claims(&caller),
-            SECRET,
+        assert_eq!(
+            verifier().verify(&forge(&good_header(), &good_claims(&caller))),
+            Ok(caller)
         );
-        assert_eq!(keys().verify(&token), Ok(caller));
     }
 
     #[test]
     fn every_rejection_case() {
         let claims = good_claims(&caller());
-        let header = serde_json::json!({"alg": "HS256", "typ": "at+jwt"});
+        let header = good_header();
         let now = unix_now();
         let cases = [
             (
-                forge(&header, &with(&claims, "exp", (now - 60).into()), SECRET),
+                forge(&header, &with(&claims, "exp", (now - 60).into())),
                 TokenError::Expired,
             ),
             (
-                forge(&header, &with(&claims, "nbf", (now + 600).into()), SECRET),
+                forge(&header, &with(&claims, "nbf", (now + 600).into())),
                 TokenError::NotYetValid,
             ),
             (
-                forge(
-                    &header,
-                    &with(&claims, "iss", "someone-else".into()),
-                    SECRET,
-                ),
+                forge(&header, &with(&claims, "iss", "someone-else".into())),
                 TokenError::WrongIssuer,
             ),
             (
-                forge(&header, &with(&claims, "aud", "another-api".into()), SECRET),
+                forge(&header, &with(&claims, "aud", "another-api".into())),
                 TokenError::WrongAudience,
             ),
             (
-                forge(
-                    &serde_json::json!({"alg": "HS256", "typ": "JWT"}),
-                    &claims,
-                    SECRET,
-                ),
+                forge(&with(&header, "typ", "JWT".into()), &claims),
                 TokenError::WrongType,
             ),
             (
-                forge(&serde_json::json!({"alg": "HS256"}), &claims, SECRET),
+                forge(&json!({"alg": "RS256", "kid": header["kid"]}), &claims),
                 TokenError::WrongType,
             ),
             (
-                forge(&header, &claims, "another-secret-that-is-32-bytes-long"),
-                TokenError::BadSignature,
+                forge(&with(&header, "kid", "unknown".into()), &claims),
+                TokenError::UnknownKey,
+            ),
+            (
+                forge(&json!({"alg": "RS256", "typ": "at+jwt"}), &claims),
+                TokenError::UnknownKey,
+            ),
+            (
+                forge(&with(&header, "crit", json!(["exp"])), &claims),
+                TokenError::RefusedHeader,
             ),
             (
                 forge(
-                    &serde_json::json!({"alg": "HS512", "typ": "at+jwt"}),
+                    &with(&header, "jku", "https://evil.example/jwks".into()),
                     &claims,
-                    SECRET,
                 ),
+                TokenError::RefusedHeader,
+            ),
+            (
+                forge(&with(&header, "jwk", json!({"kty": "RSA"})), &claims),
+                TokenError::RefusedHeader,
+            ),
+            (
+                forge(
+                    &with(&header, "x5u", "https://evil.example/cert".into()),
+                    &claims,
+                ),
+                TokenError::RefusedHeader,
+            ),
+            (
+                forge(&with(&header, "alg", "RS512".into()), &claims),
                 TokenError::WrongAlgorithm,
             ),
             (
-                forge(
-                    &header,
-                    &with(&claims, "sub", "not-an-object-id".into()),
-                    SECRET,
-                ),
+                forge(&header, &with(&claims, "sub", "not-an-id".into())),
                 TokenError::Malformed,
             ),
             (
-                forge(
-                    &header,
-                    &with(&claims, "sid", "not-an-object-id".into()),
-                    SECRET,
-                ),
+                forge(&header, &with(&claims, "sid", "not-an-id".into())),
                 TokenError::Malformed,
             ),
             ("not.a.token".to_string(), TokenError::Malformed),
             (String::new(), TokenError::Malformed),
         ];
         for (token, expected) in cases {
-            assert_eq!(keys().verify(&token), Err(expected), "{token}");
+            assert_eq!(
+                verifier().verify(&token),
+                Err(expected.clone()),
+                "{expected:?}"
+            );
         }
     }
 
     #[test]
-    fn missing_exp_is_rejected() {
+    fn an_hs256_token_keyed_with_the_public_key_is_refused() {
+        // The classic confusion: HMAC over the token with the public key as the secret.
+        let claims = good_claims(&caller());
+        let public = key_set().public().keys[0].jwk().to_string();
+        let header = json!({"alg": "HS256", "typ": "at+jwt", "kid": key_set().current().kid});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(public.as_bytes()).unwrap();
+        mac.update(input.as_bytes());
+        let token = format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        );
+        assert_eq!(verifier().verify(&token), Err(TokenError::WrongAlgorithm));
+    }
+
+    #[test]
+    fn alg_none_and_a_tampered_payload_are_refused() {
+        let claims = good_claims(&caller());
+        let unsigned = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        assert_eq!(
+            verifier().verify(&unsigned),
+            Err(TokenError::WrongAlgorithm)
+        );
+        let token = signer().issue(&caller(), unix_now(), "j".into()).token;
+        let segments: Vec<_> = token.split('.').collect();
+        let tampered = format!(
+            "{}.{}.{}",
+            segments[0],
+            URL_SAFE_NO_PAD.encode(good_claims(&caller()).to_string()),
+            segments[2]
+        );
+        assert_eq!(verifier().verify(&tampered), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn missing_exp_is_refused() {
         let mut claims = good_claims(&caller());
         claims.as_object_mut().unwrap().remove("exp");
-        let token = forge(
-            &serde_json::json!({"alg": "HS256", "typ": "at+jwt"}),
-            &claims,
-            SECRET,
-        );
-        let outcome = keys().verify(&token);
+        let outcome = verifier().verify(&forge(&good_header(), &claims));
         assert!(
             matches!(
                 outcome,
@@ -370,38 +489,11 @@ mod tests {
     }
 
     #[test]
-    fn alg_none_is_rejected() {
-        let claims = good_claims(&caller());
-        let unsigned = format!(
-            "{}.{}.",
-            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        assert!(keys().verify(&unsigned).is_err());
-    }
-
-    #[test]
-    fn tampered_payload_is_rejected() {
-        let token = issue(&keys(), &caller()).token;
-        let parts: Vec<_> = token.split('.').collect();
-        let other = good_claims(&caller());
-        let tampered = format!(
-            "{}.{}.{}",
-            parts[0],
-            URL_SAFE_NO_PAD.encode(other.to_string()),
-            parts[2]
-        );
-        assert_eq!(keys().verify(&tampered), Err(TokenError::BadSignature));
-    }
-
-    #[test]
-    fn a_token_from_another_deployment_is_rejected() {
-        let foreign = TokenKeys::new(&config(
-            "another-secret-that-is-32-bytes-long",
-            "issuer",
-            "audience",
-        ));
-        let token = issue(&foreign, &caller()).token;
-        assert_eq!(keys().verify(&token), Err(TokenError::BadSignature));
+    fn a_token_of_another_key_set_is_refused() {
+        let foreign = next_key_set(None, 0).unwrap();
+        let token = TokenSigner::new(&settings(), foreign.current())
+            .issue(&caller(), unix_now(), "j".into())
+            .token;
+        assert_eq!(verifier().verify(&token), Err(TokenError::UnknownKey));
     }
 }

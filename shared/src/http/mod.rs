@@ -5,3 +5,4 @@ pub mod bodies;
 pub mod problem;
 pub mod request;
 pub mod routes;
+pub mod well_known;

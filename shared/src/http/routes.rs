@@ -14,10 +14,11 @@ use super::request::{
     bearer_token, json_object, json_object_or_empty, path_user_id, query_parameter,
 };
 use crate::domain::ports::{LoginAttempts, Profile, Sessions, Users};
-use crate::domain::sessions::{Issuer, TokenPair};
-use crate::domain::tokens::{Caller, TokenKeys};
+use crate::domain::sessions::TokenPair;
+use crate::domain::tokens::Caller;
 use crate::domain::values::Timestamp;
 use crate::domain::{accounts, login as logins, sessions};
+use crate::keystore::{PublishedKeys, SigningKeys};
 
 type Answer = Result<Response<Body>, HttpError>;
 
@@ -39,12 +40,13 @@ pub async fn register<S: Users>(store: &S, request: Request) -> Result<Response<
 /// `POST /auth/login`
 pub async fn login<S: Users + Sessions + LoginAttempts>(
     store: &S,
-    issuer: &Issuer,
+    keys: &SigningKeys,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::POST, async {
         let credentials = bodies::credentials(&json_object(&request)?)?;
-        let tokens = logins::login(store, issuer, credentials, Timestamp::now()).await?;
+        let issuer = keys.issuer().await;
+        let tokens = logins::login(store, &issuer, credentials, Timestamp::now()).await?;
         Ok(token_response(tokens))
     })
     .await
@@ -53,12 +55,13 @@ pub async fn login<S: Users + Sessions + LoginAttempts>(
 /// `POST /auth/refresh`: a new pair for a refresh token (rotation).
 pub async fn refresh<S: Sessions>(
     store: &S,
-    issuer: &Issuer,
+    keys: &SigningKeys,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::POST, async {
         let refresh_token = bodies::refresh_token(&json_object(&request)?)?;
-        let tokens = sessions::refresh(store, issuer, &refresh_token, Timestamp::now()).await?;
+        let issuer = keys.issuer().await;
+        let tokens = sessions::refresh(store, &issuer, &refresh_token, Timestamp::now()).await?;
         Ok(token_response(tokens))
     })
     .await
@@ -67,11 +70,11 @@ pub async fn refresh<S: Sessions>(
 /// `POST /auth/logout`: ends the session of the bearer token.
 pub async fn logout<S: Sessions>(
     store: &S,
-    keys: &TokenKeys,
+    keys: &PublishedKeys,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::POST, async {
-        let caller = keys.verify(bearer_token(&request)?)?;
+        let caller = keys.verify(bearer_token(&request)?).await?;
         sessions::logout(store, &caller, Timestamp::now()).await?;
         Ok(json_response(
             StatusCode::OK,
@@ -84,11 +87,11 @@ pub async fn logout<S: Sessions>(
 /// `POST /auth/logout_all`: ends every session of the bearer token's user.
 pub async fn logout_all<S: Sessions>(
     store: &S,
-    keys: &TokenKeys,
+    keys: &PublishedKeys,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::POST, async {
-        let caller = keys.verify(bearer_token(&request)?)?;
+        let caller = keys.verify(bearer_token(&request)?).await?;
         let ended = sessions::logout_all(store, &caller, Timestamp::now()).await?;
         Ok(json_response(
             StatusCode::OK,
@@ -101,11 +104,11 @@ pub async fn logout_all<S: Sessions>(
 /// `PUT /users/{user_id}/link_id/`
 pub async fn link_external_id<S: Users + Sessions>(
     store: &S,
-    keys: &TokenKeys,
+    keys: &PublishedKeys,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::PUT, async {
-        let caller = authorized_caller(keys, &request)?;
+        let caller = authorized_caller(keys, &request).await?;
         let body = json_object_or_empty(&request)?;
         let external_id =
             bodies::external_id(body.as_ref(), query_parameter(&request, "external_id"))?;
@@ -125,11 +128,11 @@ pub async fn link_external_id<S: Users + Sessions>(
 /// `GET /users/{user_id}/full_profile/`
 pub async fn get_full_profile<S: Users>(
     store: &S,
-    keys: &TokenKeys,
+    keys: &PublishedKeys,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::GET, async {
-        let caller = authorized_caller(keys, &request)?;
+        let caller = authorized_caller(keys, &request).await?;
         let profile = accounts::full_profile(store, &caller, Timestamp::now()).await?;
         Ok(json_response(StatusCode::OK, &profile_json(profile)))
     })
@@ -139,11 +142,11 @@ pub async fn get_full_profile<S: Users>(
 /// `DELETE /users/{user_id}/`
 pub async fn delete_user<S: Users>(
     store: &S,
-    keys: &TokenKeys,
+    keys: &PublishedKeys,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::DELETE, async {
-        let caller = authorized_caller(keys, &request)?;
+        let caller = authorized_caller(keys, &request).await?;
         accounts::delete_user(store, &caller, Timestamp::now()).await?;
         Ok(json_response(
             StatusCode::OK,
@@ -171,8 +174,8 @@ async fn answer(
 /// The bearer token's holder, once it has shown to be the `{user_id}` of the
 /// path: 401 without a valid token, 422 for a malformed id, 403 for someone
 /// else's id. Whether its session is still open is checked with the operation.
-fn authorized_caller(keys: &TokenKeys, request: &Request) -> Result<Caller, HttpError> {
-    let caller = keys.verify(bearer_token(request)?)?;
+async fn authorized_caller(keys: &PublishedKeys, request: &Request) -> Result<Caller, HttpError> {
+    let caller = keys.verify(bearer_token(request)?).await?;
     accounts::authorize(&caller, path_user_id(request)?)?;
     Ok(caller)
 }

@@ -6,8 +6,9 @@ use api_tests::{Event, Function, SignedUp, TestApp, PASSWORD};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Binary, DateTime, Decimal128};
 use serde_json::{json, Value};
-use users_core::domain::tokens::TokenKeys;
+use users_core::domain::tokens::TokenSigner;
 use users_core::domain::values::{SessionId, UserId};
+use users_core::keygen::next_key_set;
 
 fn link_event(user_id: &str, token: &str, external_id: &str) -> Event {
     Event::http_api("PUT", "/users/{user_id}/link_id")
@@ -334,16 +335,15 @@ async fn users_routes_require_the_owners_valid_token() {
 }
 
 #[tokio::test]
-async fn a_token_signed_with_another_secret_is_refused() {
+async fn a_token_signed_with_another_key_set_is_refused() {
     let app = TestApp::new().await;
     let SignedUp {
         user_id: alice,
         access_token: _,
         ..
     } = app.sign_up("alice2").await;
-    let mut other = app.config.clone();
-    other.jwt_secret = b"a-completely-different-secret-32-bytes".to_vec();
-    // Right user, right open session, wrong key.
+    let other = next_key_set(None, 0).unwrap();
+    // Right user, right open session, a key this deployment never published.
     let user_id = ObjectId::parse_str(&alice).unwrap();
     let session = app
         .sessions()
@@ -355,7 +355,7 @@ async fn a_token_signed_with_another_secret_is_refused() {
         user_id: UserId::from_bytes(user_id.bytes()),
         session_id: SessionId::from_bytes(session.get_object_id("_id").unwrap().bytes()),
     };
-    let forged = TokenKeys::new(&other.token_settings()).issue(
+    let forged = TokenSigner::new(&app.config.token_settings(), other.current()).issue(
         &caller,
         users_core::domain::tokens::unix_now(),
         "forged".into(),

@@ -1,4 +1,5 @@
-//! Secrets at cold start: `config::load_database_and_tokens` against moto's Secrets Manager, with
+//! Secrets at cold start: what a verifying function reads (`runtime::load_verifying`:
+//! the MongoDB URI and the public key set) against moto's Secrets Manager, with
 //! moto checking every request's SigV4 signature and the role's policy, as AWS
 //! does. The function signs with temporary credentials from `AssumeRole`, like
 //! a Lambda execution role's. No database is needed.
@@ -6,21 +7,24 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use api_tests::Moto;
+use api_tests::{test_keys, Moto};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use users_core::aws::secrets::TIMEOUT;
-use users_core::config::{load_database_and_tokens, DatabaseSettings};
-use users_core::domain::tokens::TokenSettings;
+use users_core::config::DatabaseSettings;
 use users_core::env::{ConfigError, Environment};
+use users_core::keystore::PublishedKeys;
+use users_core::runtime::{load_verifying, InitError};
 
 /// What a function that verifies tokens reads at cold start.
-async fn load(env: &Vars) -> Result<(DatabaseSettings, TokenSettings), ConfigError> {
-    load_database_and_tokens(env).await
+async fn load(env: &Vars) -> Result<(DatabaseSettings, PublishedKeys), ConfigError> {
+    load_verifying(env).await.map_err(|error| match error {
+        InitError::Config(error) => error,
+        other => panic!("not a configuration error: {other}"),
+    })
 }
 
 const REGION: &str = "eu-west-1";
-const JWT_SECRET: &str = "moto-jwt-secret-0123456789abcdef-0123456789";
 const MONGODB_URI: &str = "mongodb://app:moto-db-password@db.example.com:27017/?tls=true";
 
 /// Two secrets, padded as a console paste would be, a role allowed to read
@@ -30,7 +34,7 @@ const SETUP: &str = r#"
 import json, os, urllib.request, boto3
 kw = dict(endpoint_url=os.environ["ENDPOINT"], region_name=os.environ["REGION"])
 sm, iam, sts = (boto3.client(service, **kw) for service in ("secretsmanager", "iam", "sts"))
-jwt = sm.create_secret(Name="user-api/jwt-secret", SecretString=" %s\n" % os.environ["JWT"])["ARN"]
+keys = sm.create_secret(Name="user-api/public-keys", SecretString=" %s\n" % os.environ["KEYS"])["ARN"]
 uri = sm.create_secret(Name="user-api/mongodb-uri", SecretString=os.environ["URI"] + "\n")["ARN"]
 trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
          "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -41,7 +45,7 @@ iam.put_role_policy(RoleName="user-api", PolicyName="read-secrets", PolicyDocume
 creds = sts.assume_role(RoleArn=role, RoleSessionName="cold-start")["Credentials"]
 urllib.request.urlopen(urllib.request.Request(
     os.environ["ENDPOINT"] + "/moto-api/reset-auth", data=b"0", headers={"Content-Type": "text/plain"}))
-print(json.dumps({"jwt": jwt, "uri": uri, "key": creds["AccessKeyId"],
+print(json.dumps({"keys": keys, "uri": uri, "key": creds["AccessKeyId"],
                   "secret": creds["SecretAccessKey"], "token": creds["SessionToken"]}))
 "#;
 
@@ -53,11 +57,12 @@ struct Aws {
 
 fn start_aws() -> Aws {
     let moto = Moto::start();
+    let public_keys = test_keys().public().to_json();
     let out = moto.python(
         SETUP,
         &[
             ("REGION", REGION),
-            ("JWT", JWT_SECRET),
+            ("KEYS", &public_keys),
             ("URI", MONGODB_URI),
         ],
     );
@@ -69,8 +74,9 @@ fn start_aws() -> Aws {
         ("AWS_SECRET_ACCESS_KEY", field("secret")),
         ("AWS_SESSION_TOKEN", field("token")),
         ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.endpoint.clone()),
-        ("JWT_SECRET_ARN", field("jwt")),
+        ("PUBLIC_KEYS_SECRET_ARN", field("keys")),
         ("MONGODB_URI_SECRET_ARN", field("uri")),
+        ("PUBLIC_BASE_URL", "https://auth.example.com".into()),
     ]);
     Aws { _moto: moto, env }
 }
@@ -105,7 +111,6 @@ impl Environment for Vars {
 fn reason(error: ConfigError, env: &Vars) -> (&'static str, String) {
     let text = error.to_string();
     for leak in [
-        JWT_SECRET,
         MONGODB_URI,
         "moto-db-password",
         &env.get("AWS_SECRET_ACCESS_KEY"),
@@ -114,19 +119,18 @@ fn reason(error: ConfigError, env: &Vars) -> (&'static str, String) {
         assert!(!text.contains(leak), "{text}");
     }
     match error {
-        ConfigError::Secret { variable, .. } => (variable, text),
+        ConfigError::Secret { variable, .. } | ConfigError::KeySet { variable, .. } => {
+            (variable, text)
+        }
         other => panic!("not a Secrets Manager error: {other}"),
     }
 }
 
 #[tokio::test]
-async fn both_secrets_come_back_trimmed() {
+async fn both_secrets_come_back_whole() {
     let aws = start_aws();
-    let (database, tokens) = load(&aws.env).await.unwrap();
-    assert_eq!(
-        tokens.secret.expose_secret().as_slice(),
-        JWT_SECRET.as_bytes()
-    );
+    let (database, keys) = load(&aws.env).await.unwrap();
+    assert_eq!(*keys.keys().await, test_keys().public());
     assert_eq!(database.uri.expose_secret(), MONGODB_URI);
 }
 
@@ -188,7 +192,7 @@ async fn a_silent_endpoint_fails_both_reads_within_the_timeout() {
         "{elapsed:?}"
     );
     let (variable, text) = reason(error, &env);
-    assert_eq!(variable, "JWT_SECRET");
+    assert_eq!(variable, "PUBLIC_KEYS_SECRET_ARN");
     assert!(text.contains("no answer from http://127.0.0.1:"), "{text}");
     assert!(text.contains("within 5 s"), "{text}");
 }
@@ -220,9 +224,10 @@ fn endpoint_only(endpoint: &str) -> Vars {
         ("AWS_SESSION_TOKEN", "test-session-token".into()),
         ("AWS_ENDPOINT_URL", endpoint.into()),
         (
-            "JWT_SECRET_ARN",
-            format!("arn:aws:secretsmanager:{REGION}:123456789012:secret:jwt-AbCdEf"),
+            "PUBLIC_KEYS_SECRET_ARN",
+            format!("arn:aws:secretsmanager:{REGION}:123456789012:secret:keys-AbCdEf"),
         ),
+        ("PUBLIC_BASE_URL", "https://auth.example.com".into()),
         (
             "MONGODB_URI_SECRET_ARN",
             format!("arn:aws:secretsmanager:{REGION}:123456789012:secret:uri-GhIjKl"),

@@ -52,7 +52,10 @@ fn first_runtime_call(name: &str, vars: &[(&str, &str)]) -> (String, String) {
             .get_mut()
             .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
             .unwrap();
-        let _ = sender.send((request_line.trim().to_string(), String::from_utf8(body).unwrap()));
+        let _ = sender.send((
+            request_line.trim().to_string(),
+            String::from_utf8(body).unwrap(),
+        ));
     });
     let status = Command::new(binary(name))
         .env_clear()
@@ -63,7 +66,10 @@ fn first_runtime_call(name: &str, vars: &[(&str, &str)]) -> (String, String) {
         .envs(vars.iter().copied())
         .status()
         .unwrap();
-    assert!(!status.success(), "{name} started without its configuration");
+    assert!(
+        !status.success(),
+        "{name} started without its configuration"
+    );
     received
         .recv_timeout(Duration::from_secs(10))
         .unwrap_or_else(|_| panic!("{name} did not call the Runtime API"))
@@ -83,20 +89,66 @@ fn a_missing_variable_is_reported_as_the_init_error() {
 
 #[test]
 fn each_function_names_what_it_lacks_and_nothing_it_does_not_use() {
-    let database = ("MONGODB_URI", "mongodb://127.0.0.1:9/?directConnection=true");
+    let database = (
+        "MONGODB_URI",
+        "mongodb://127.0.0.1:9/?directConnection=true",
+    );
+    let base_url = ("PUBLIC_BASE_URL", "http://127.0.0.1:9000");
     let cases = [
-        // register reads no token secret, so it starts without one; the
-        // failure here is the invalid pool size.
-        ("register", vec![database, ("MONGODB_MAX_POOL_SIZE", "0")], "MONGODB_MAX_POOL_SIZE is invalid"),
-        ("login", vec![database], "JWT_SECRET is not set"),
-        ("get-full-profile", vec![database, ("JWT_SECRET", "short")], "JWT_SECRET is invalid"),
-        ("refresh", vec![database, ("JWT_SECRET", "0123456789abcdef0123456789abcdef"), ("REFRESH_GRACE_SECONDS", "600")], "REFRESH_GRACE_SECONDS is invalid"),
-        ("publish-events", vec![database], "EVENT_BUS_NAME is not set"),
-        ("ingest-events", vec![("MONGODB_URI", "postgres://nope")], "MONGODB_URI is invalid"),
+        // register reads no key set, so it starts without one; the failure
+        // here is the invalid pool size.
+        (
+            "register",
+            vec![database, ("MONGODB_MAX_POOL_SIZE", "0")],
+            "MONGODB_MAX_POOL_SIZE is invalid",
+        ),
+        ("login", vec![database], "PUBLIC_BASE_URL is not set"),
+        (
+            "login",
+            vec![database, base_url],
+            "SIGNING_KEYS_SECRET_ARN is not set",
+        ),
+        (
+            "get-full-profile",
+            vec![
+                database,
+                base_url,
+                ("PUBLIC_KEYS_FILE", "/nonexistent/public-keys.json"),
+            ],
+            "the key set named by PUBLIC_KEYS_FILE cannot be used",
+        ),
+        (
+            "refresh",
+            vec![database, base_url, ("REFRESH_GRACE_SECONDS", "600")],
+            "REFRESH_GRACE_SECONDS is invalid",
+        ),
+        ("jwks", vec![], "PUBLIC_BASE_URL is not set"),
+        (
+            "rotate-signing-keys",
+            vec![
+                base_url,
+                ("ACCESS_TOKEN_TTL_SECONDS", "86400"),
+                ("SIGNING_KEY_ROTATION_DAYS", "1"),
+            ],
+            "SIGNING_KEY_ROTATION_DAYS is invalid",
+        ),
+        (
+            "publish-events",
+            vec![database],
+            "EVENT_BUS_NAME is not set",
+        ),
+        (
+            "ingest-events",
+            vec![("MONGODB_URI", "postgres://nope")],
+            "MONGODB_URI is invalid",
+        ),
     ];
     for (name, vars, expected) in cases {
         let (request, body) = first_runtime_call(name, &vars);
-        assert!(request.starts_with("POST /2018-06-01/runtime/init/error"), "{name}: {request}");
+        assert!(
+            request.starts_with("POST /2018-06-01/runtime/init/error"),
+            "{name}: {request}"
+        );
         assert!(body.contains(expected), "{name}: {body}");
     }
 }
