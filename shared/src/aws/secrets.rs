@@ -73,13 +73,15 @@ impl SecretsClient {
     /// The secret's current `SecretString`, or a reason that never quotes a
     /// secret or a credential.
     pub async fn get_secret_value(&self, arn: &str) -> Result<String, String> {
-        self.get_secret_version(arn, None)
+        // What AWS reads when no stage is named; said explicitly, because
+        // moto's stand-in otherwise keeps answering the first version.
+        self.get_secret_version(arn, Some(("VersionStage", "AWSCURRENT")))
             .await?
             .ok_or_else(|| "the secret has no SecretString".into())
     }
 
     /// A version's `SecretString` (`AWSCURRENT` without `stage`); `None` when
-    /// the secret has no such version.
+    /// the secret has no version of that id.
     pub async fn get_secret_version(
         &self,
         arn: &str,
@@ -93,7 +95,11 @@ impl SecretsClient {
             Ok(answer) => answer,
             Err(AwsError {
                 kind: Some(kind), ..
-            }) if kind == "ResourceNotFoundException" && stage.is_some() => return Ok(None),
+            }) if kind == "ResourceNotFoundException"
+                && stage.is_some_and(|(field, _)| field == "VersionId") =>
+            {
+                return Ok(None)
+            }
             Err(error) => return Err(error.reason),
         };
         // serde's messages can quote the document, which holds the secret.

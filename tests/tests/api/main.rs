@@ -12,6 +12,7 @@ mod handlers;
 mod ingest;
 mod outbox;
 mod publish;
+mod rotation;
 mod routes;
 mod secrets;
 mod sessions;
