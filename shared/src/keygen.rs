@@ -30,14 +30,32 @@ pub fn generate_refresh_token_key() -> Vec<u8> {
 }
 
 /// The rotation's one step, the same in AWS and locally: the first key set
-/// when there is none yet, else the set rotated once.
-pub fn next_key_set(current: Option<KeySet>, now_millis: i64) -> Result<KeySet, KeySetError> {
+/// when there is none yet, else the set rotated once. A `next` key younger
+/// than `min_next_age` is refused promotion: verifiers might not have cached
+/// it yet, and the key it would retire-and-drop might still sign live tokens.
+pub fn next_key_set(
+    current: Option<KeySet>,
+    now_millis: i64,
+    min_next_age: std::time::Duration,
+) -> Result<KeySet, KeySetError> {
     match current {
         None => Ok(KeySet::first(
             generate_signing_key(now_millis)?,
             generate_signing_key(now_millis)?,
             generate_refresh_token_key(),
         )),
-        Some(set) => set.rotated(generate_signing_key(now_millis)?),
+        Some(set) => {
+            let next_created = set
+                .keys
+                .iter()
+                .find(|key| key.state == KeyState::Next)
+                .map_or(i64::MIN, |key| key.created_at);
+            if now_millis.saturating_sub(next_created) < min_next_age.as_millis() as i64 {
+                return Err(KeySetError::TooSoon {
+                    min_age_seconds: min_next_age.as_secs(),
+                });
+            }
+            set.rotated(generate_signing_key(now_millis)?)
+        }
     }
 }

@@ -479,7 +479,9 @@ impl EventSink for AcceptAll {
 /// One key set per test process: RSA key generation is slow.
 fn test_keys() -> &'static crate::domain::keys::KeySet {
     static KEYS: std::sync::OnceLock<crate::domain::keys::KeySet> = std::sync::OnceLock::new();
-    KEYS.get_or_init(|| crate::keygen::next_key_set(None, 0).expect("RSA keys generate"))
+    KEYS.get_or_init(|| {
+        crate::keygen::next_key_set(None, 0, std::time::Duration::ZERO).expect("RSA keys generate")
+    })
 }
 
 fn test_token_settings() -> TokenSettings {

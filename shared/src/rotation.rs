@@ -52,11 +52,13 @@ pub enum RotationError {
 }
 
 /// The rotation's parts: the Secrets Manager client, the public-keys secret,
-/// and the token rules the test signs with.
+/// the token rules the test signs with, and how long a `next` key must have
+/// been published before a rotation may promote it (`min_publication`).
 pub struct Rotation {
     pub client: SecretsClient,
     pub public_keys_arn: String,
     pub settings: TokenSettings,
+    pub min_next_age: std::time::Duration,
 }
 
 impl Rotation {
@@ -98,12 +100,11 @@ impl Rotation {
                 )
             }
         };
-        let rotated = next_key_set(current, Timestamp::now().as_millis()).map_err(|error| {
-            RotationError::KeySet {
+        let rotated = next_key_set(current, Timestamp::now().as_millis(), self.min_next_age)
+            .map_err(|error| RotationError::KeySet {
                 which: "rotated",
                 reason: error.to_string(),
-            }
-        })?;
+            })?;
         self.client
             .call_json(
                 "PutSecretValue",
@@ -231,16 +232,21 @@ fn version_with_stage(described: &Value, stage: &str) -> Option<String> {
 }
 
 /// The local rotation (`make rotate-keys`, and `make dev`'s first run): the
-/// same `next_key_set`, written to files. The private file is readable by its
-/// owner only.
+/// same `next_key_set`, written to files, without the minimum age of the next
+/// key, so that a person can watch several rotations in a row. The private
+/// file is readable by its owner only.
 pub fn rotate_files(signing: &std::path::Path, public: &std::path::Path) -> Result<KeySet, String> {
     let current = match std::fs::read_to_string(signing) {
         Ok(document) => Some(KeySet::parse(&document).map_err(|error| error.to_string())?),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
         Err(error) => return Err(format!("cannot read {}: {error}", signing.display())),
     };
-    let rotated =
-        next_key_set(current, Timestamp::now().as_millis()).map_err(|error| error.to_string())?;
+    let rotated = next_key_set(
+        current,
+        Timestamp::now().as_millis(),
+        std::time::Duration::ZERO,
+    )
+    .map_err(|error| error.to_string())?;
     // Public first: a verifier must know a key before anything signs with it.
     write_atomically(public, &rotated.public().to_json(), 0o644)?;
     write_atomically(signing, &rotated.to_json(), 0o600)?;

@@ -131,6 +131,7 @@ pub async fn key_rotation() -> crate::rotation::Rotation {
         Ok(crate::rotation::Rotation {
             client: crate::aws::secrets::SecretsClient::from_environment(&env)?,
             public_keys_arn,
+            min_next_age: crate::domain::keys::min_publication(settings.access_token_ttl),
             settings,
         })
     })

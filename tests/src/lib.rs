@@ -39,7 +39,9 @@ pub fn mongodb_uri() -> String {
 /// One key set per test process: RSA key generation is the slow part.
 pub fn test_keys() -> &'static KeySet {
     static KEYS: OnceLock<KeySet> = OnceLock::new();
-    KEYS.get_or_init(|| next_key_set(None, 0).expect("RSA keys generate"))
+    KEYS.get_or_init(|| {
+        next_key_set(None, 0, std::time::Duration::ZERO).expect("RSA keys generate")
+    })
 }
 
 /// What a test app is built from; a test may change any of it first.
@@ -186,6 +188,10 @@ impl TestApp {
             Function::Refresh => routes::refresh(store, signing, request).await,
             Function::Logout => routes::logout(store, keys, request).await,
             Function::LogoutAll => routes::logout_all(store, keys, request).await,
+            Function::Jwks => {
+                let settings = self.config.token_settings();
+                users_core::http::well_known::well_known(keys, &settings, request).await
+            }
         };
         Answer::from_response(response.expect("handlers answer every failure with a response"))
     }
@@ -295,6 +301,8 @@ pub enum Function {
     Refresh,
     Logout,
     LogoutAll,
+    /// `/.well-known/jwks.json` and `/.well-known/openid-configuration`.
+    Jwks,
 }
 
 /// An API Gateway event, built as the service would receive it.

@@ -53,6 +53,8 @@ pub enum KeySetError {
     RefreshKey,
     #[error("there is no next key to promote")]
     NothingToPromote,
+    #[error("the next key was published less than {min_age_seconds} s ago: verifiers may not have it yet")]
+    TooSoon { min_age_seconds: u64 },
 }
 
 /// An RSA public key, as published.
@@ -388,12 +390,19 @@ impl PublicKeySet {
     }
 }
 
+/// How long a `next` key must have been published before it may sign: the
+/// longest verifier cache, plus the lifetime of the tokens of the key that
+/// the promotion drops.
+pub fn min_publication(access_token_ttl: Duration) -> Duration {
+    access_token_ttl + API_GATEWAY_KEY_CACHE.max(REREAD_INTERVAL)
+}
+
 /// Whether keys outlive every token and cache that can still need them: a
 /// key is published a rotation period before it signs and after it stops,
 /// so the period must exceed the access-token lifetime plus the longest
 /// verifier cache (API Gateway's two hours, or our own re-read interval).
 pub fn check_rotation_period(period: Duration, access_token_ttl: Duration) -> Result<(), String> {
-    let needed = access_token_ttl + API_GATEWAY_KEY_CACHE.max(REREAD_INTERVAL);
+    let needed = min_publication(access_token_ttl);
     if period > needed {
         Ok(())
     } else {
@@ -408,7 +417,7 @@ pub fn check_rotation_period(period: Duration, access_token_ttl: Duration) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keygen::generate_signing_key;
+    use crate::keygen::{generate_signing_key, next_key_set};
 
     fn key() -> SigningKey {
         generate_signing_key(0).unwrap()
@@ -524,6 +533,22 @@ mod tests {
             lone.rotated(key()).unwrap_err(),
             KeySetError::NothingToPromote
         );
+    }
+
+    #[test]
+    fn a_next_key_younger_than_caches_and_tokens_is_not_promoted() {
+        let hour = 3_600_000;
+        let set = next_key_set(None, 0, Duration::ZERO).unwrap();
+        let min_age = min_publication(Duration::from_secs(1800));
+        let refused = next_key_set(Some(set), 2 * hour, min_age).unwrap_err();
+        assert_eq!(
+            refused,
+            KeySetError::TooSoon {
+                min_age_seconds: 9000
+            }
+        );
+        let set = next_key_set(None, 0, Duration::ZERO).unwrap();
+        assert!(next_key_set(Some(set), 3 * hour, min_age).is_ok());
     }
 
     #[test]

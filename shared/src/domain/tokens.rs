@@ -258,7 +258,7 @@ mod tests {
     /// Generated once: RSA key generation is the slow part of these tests.
     fn key_set() -> &'static KeySet {
         static SET: OnceLock<KeySet> = OnceLock::new();
-        SET.get_or_init(|| next_key_set(None, 0).unwrap())
+        SET.get_or_init(|| next_key_set(None, 0, std::time::Duration::ZERO).unwrap())
     }
 
     fn signer() -> TokenSigner {
@@ -490,7 +490,7 @@ mod tests {
 
     #[test]
     fn a_token_of_another_key_set_is_refused() {
-        let foreign = next_key_set(None, 0).unwrap();
+        let foreign = next_key_set(None, 0, std::time::Duration::ZERO).unwrap();
         let token = TokenSigner::new(&settings(), foreign.current())
             .issue(&caller(), unix_now(), "j".into())
             .token;

@@ -342,7 +342,7 @@ async fn a_token_signed_with_another_key_set_is_refused() {
         access_token: _,
         ..
     } = app.sign_up("alice2").await;
-    let other = next_key_set(None, 0).unwrap();
+    let other = next_key_set(None, 0, std::time::Duration::ZERO).unwrap();
     // Right user, right open session, a key this deployment never published.
     let user_id = ObjectId::parse_str(&alice).unwrap();
     let session = app

@@ -18,3 +18,4 @@ mod secrets;
 mod sessions;
 mod standalone;
 mod startup;
+mod well_known;

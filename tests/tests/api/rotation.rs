@@ -55,13 +55,10 @@ fn secrets() -> Secrets {
 }
 
 impl Secrets {
-    /// One rotation, step by step, as Secrets Manager runs it.
+    /// One rotation, step by step, as Secrets Manager runs it. The minimum
+    /// age of the next key is waived: these rotations are seconds apart.
     async fn rotate(&self) {
-        let rotation = Rotation {
-            client: self.client.clone(),
-            public_keys_arn: self.public.clone(),
-            settings: settings(),
-        };
+        let rotation = self.rotation(std::time::Duration::ZERO);
         // A UUID, as Secrets Manager sends: 32 to 64 characters.
         let token = format!("{}-{}", UserId::new().to_hex(), UserId::new().to_hex());
         for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
@@ -78,6 +75,15 @@ impl Secrets {
                 .run(&event)
                 .await
                 .unwrap_or_else(|error| panic!("{step} again: {error}"));
+        }
+    }
+
+    fn rotation(&self, min_next_age: std::time::Duration) -> Rotation {
+        Rotation {
+            client: self.client.clone(),
+            public_keys_arn: self.public.clone(),
+            settings: settings(),
+            min_next_age,
         }
     }
 
@@ -158,4 +164,21 @@ async fn rotations_keep_every_token_verifiable_until_its_key_has_been_retired_a_
             assert!(key.get(private).is_none(), "{private} published: {key}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_too_soon_after_the_last_is_refused_and_changes_nothing() {
+    let secrets = secrets();
+    secrets.rotate().await;
+    let before = secrets.signing_set().await.to_json();
+    let rotation = secrets.rotation(users_core::domain::keys::min_publication(
+        settings().access_token_ttl,
+    ));
+    let event: RotationEvent = serde_json::from_value(serde_json::json!({
+        "Step": "createSecret", "SecretId": secrets.signing, "ClientRequestToken": "b".repeat(36),
+    }))
+    .unwrap();
+    let refused = rotation.run(&event).await.unwrap_err().to_string();
+    assert!(refused.contains("less than 9000 s ago"), "{refused}");
+    assert_eq!(secrets.signing_set().await.to_json(), before);
 }
