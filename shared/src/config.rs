@@ -126,18 +126,40 @@ pub fn rotation_period(
 }
 
 /// How long sessions last (login and refresh): a session ends this long after
-/// its last refresh, and a just-replaced refresh token still gets the same
-/// successor during the grace window.
-pub fn session_lifetimes(env: &impl Environment) -> Result<(Duration, Duration), ConfigError> {
-    Ok((
-        seconds(
-            env,
-            "REFRESH_TOKEN_TTL_SECONDS",
-            30 * 86_400,
-            3600..=365 * 86_400,
-        )?,
-        seconds(env, "REFRESH_GRACE_SECONDS", 10, 0..=60)?,
-    ))
+/// its last refresh, and at the latest its maximum lifetime after its login;
+/// a just-replaced refresh token still gets the same successor during the
+/// grace window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLifetimes {
+    pub sliding: Duration,
+    pub max: Duration,
+    pub grace: Duration,
+}
+
+pub fn session_lifetimes(env: &impl Environment) -> Result<SessionLifetimes, ConfigError> {
+    let sliding = seconds(
+        env,
+        "REFRESH_TOKEN_TTL_SECONDS",
+        30 * 86_400,
+        3600..=365 * 86_400,
+    )?;
+    let max = seconds(
+        env,
+        "SESSION_MAX_LIFETIME_SECONDS",
+        90 * 86_400,
+        3600..=365 * 86_400,
+    )?;
+    if max < sliding {
+        return Err(ConfigError::Invalid {
+            variable: "SESSION_MAX_LIFETIME_SECONDS",
+            reason: "must not be shorter than REFRESH_TOKEN_TTL_SECONDS".into(),
+        });
+    }
+    Ok(SessionLifetimes {
+        sliding,
+        max,
+        grace: seconds(env, "REFRESH_GRACE_SECONDS", 10, 0..=60)?,
+    })
 }
 
 pub fn database(env: &impl Environment, uri: String) -> Result<DatabaseSettings, ConfigError> {
@@ -255,9 +277,10 @@ mod tests {
             rotation_period(&env, &tokens).unwrap(),
             Duration::from_secs(30 * 86_400)
         );
-        let (lifetime, grace) = session_lifetimes(&env).unwrap();
-        assert_eq!(lifetime, Duration::from_secs(30 * 86_400));
-        assert_eq!(grace, Duration::from_secs(10));
+        let lifetimes = session_lifetimes(&env).unwrap();
+        assert_eq!(lifetimes.sliding, Duration::from_secs(30 * 86_400));
+        assert_eq!(lifetimes.max, Duration::from_secs(90 * 86_400));
+        assert_eq!(lifetimes.grace, Duration::from_secs(10));
         let debug = format!("{database:?}");
         assert!(!debug.contains("27017"), "{debug}");
     }
@@ -279,7 +302,11 @@ mod tests {
             ("MONGODB_URI", "mongodb://h"),
             ("PUBLIC_BASE_URL", "https://auth.example.com"),
         ];
-        let cases: [(&[(&str, &str)], &str); 8] = [
+        let cases: [(&[(&str, &str)], &str); 9] = [
+            (
+                &[("SESSION_MAX_LIFETIME_SECONDS", "7200")],
+                "SESSION_MAX_LIFETIME_SECONDS",
+            ),
             (&[("REFRESH_GRACE_SECONDS", "600")], "REFRESH_GRACE_SECONDS"),
             (&[("MONGODB_URI", "")], "MONGODB_URI"),
             (&[("MONGODB_URI", "postgres://h")], "MONGODB_URI"),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::aws::secrets::SecretsClient;
+use crate::config::SessionLifetimes;
 use crate::domain::keys::{KeySet, PublicKeySet, REREAD_INTERVAL};
 use crate::domain::sessions::{Issuer, SessionPolicy};
 use crate::domain::tokens::{
@@ -161,8 +162,7 @@ async fn read_public(source: &KeySource) -> Result<PublicKeySet, String> {
 pub struct SigningKeys {
     source: KeySource,
     settings: TokenSettings,
-    session_lifetime: Duration,
-    grace: Duration,
+    lifetimes: SessionLifetimes,
     state: Mutex<(Arc<Issuer>, Instant)>,
 }
 
@@ -170,16 +170,14 @@ impl SigningKeys {
     pub async fn load(
         source: KeySource,
         settings: TokenSettings,
-        session_lifetime: Duration,
-        grace: Duration,
+        lifetimes: SessionLifetimes,
     ) -> Result<Self, String> {
         let set = read_private(&source).await?;
-        let issuer = issuer(&set, &settings, session_lifetime, grace);
+        let issuer = issuer(&set, &settings, lifetimes);
         Ok(Self {
             source,
             settings,
-            session_lifetime,
-            grace,
+            lifetimes,
             state: Mutex::new((Arc::new(issuer), Instant::now())),
         })
     }
@@ -190,12 +188,7 @@ impl SigningKeys {
             state.1 = Instant::now();
             match read_private(&self.source).await {
                 Ok(set) => {
-                    state.0 = Arc::new(issuer(
-                        &set,
-                        &self.settings,
-                        self.session_lifetime,
-                        self.grace,
-                    ));
+                    state.0 = Arc::new(issuer(&set, &self.settings, self.lifetimes));
                 }
                 Err(error) => {
                     tracing::warn!(%error, "re-reading the signing keys failed; keeping the last ones")
@@ -206,7 +199,7 @@ impl SigningKeys {
     }
 }
 
-fn issuer(set: &KeySet, settings: &TokenSettings, lifetime: Duration, grace: Duration) -> Issuer {
+fn issuer(set: &KeySet, settings: &TokenSettings, lifetimes: SessionLifetimes) -> Issuer {
     use secrecy::ExposeSecret;
     Issuer {
         signer: TokenSigner::new(settings, set.current()),
@@ -214,8 +207,9 @@ fn issuer(set: &KeySet, settings: &TokenSettings, lifetime: Duration, grace: Dur
             secrets: crate::domain::refresh::SessionSecrets::new(
                 set.refresh_token_key.expose_secret(),
             ),
-            lifetime,
-            grace,
+            lifetime: lifetimes.sliding,
+            max_lifetime: lifetimes.max,
+            grace: lifetimes.grace,
         },
     }
 }

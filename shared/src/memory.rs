@@ -20,9 +20,6 @@ use crate::domain::sessions::{Issuer, SessionPolicy};
 use crate::domain::tokens::{TokenSettings, TokenSigner, TokenVerifier};
 use crate::domain::values::{Email, EventId, ExternalId, SessionId, Timestamp, UserId};
 
-/// As many replaced refresh-token digests as the MongoDB store remembers.
-const RETIRED_DIGESTS_KEPT: usize = 32;
-
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
@@ -68,6 +65,23 @@ impl MemoryStore {
 
     pub fn linked_record(&self, external_id: &str) -> Option<Map<String, Value>> {
         self.state().linked.get(external_id).cloned()
+    }
+
+    /// A registered user, for tests that need one to exist.
+    pub fn a_user(&self) -> UserId {
+        let id = UserId::new();
+        let name = format!("user{}", &id.to_hex()[16..]);
+        self.state().users.push(UserRow {
+            user: NewUser {
+                id,
+                username: crate::domain::values::Username::parse(&name).expect("a valid name"),
+                email: Email::parse(&format!("{name}@example.com")).expect("a valid e-mail"),
+                hashed_password: String::new(),
+                created_at: Timestamp::now(),
+            },
+            external_id: None,
+        });
+        id
     }
 
     pub fn open_sessions(&self, user_id: UserId) -> usize {
@@ -252,25 +266,13 @@ impl Users for MemoryStore {
 }
 
 impl Sessions for MemoryStore {
-    async fn insert_session(&self, session: &SessionRecord) -> Stored<()> {
-        self.state().sessions.push(session.clone());
-        Ok(())
-    }
-
-    async fn find_session_by_refresh_digest(
-        &self,
-        digest: &str,
-        now: Timestamp,
-    ) -> Stored<Option<SessionRecord>> {
-        Ok(self
-            .state()
-            .sessions
-            .iter()
-            .find(|s| {
-                s.expires_at > now
-                    && (s.refresh_digest == digest || s.retired_digests.iter().any(|d| d == digest))
-            })
-            .cloned())
+    async fn insert_session(&self, session: &SessionRecord) -> Stored<bool> {
+        let mut state = self.state();
+        if !state.users.iter().any(|row| row.user.id == session.user_id) {
+            return Ok(false);
+        }
+        state.sessions.push(session.clone());
+        Ok(true)
     }
 
     async fn find_session(&self, id: SessionId, now: Timestamp) -> Stored<Option<SessionRecord>> {
@@ -288,7 +290,7 @@ impl Sessions for MemoryStore {
         from_digest: &str,
         to_digest: &str,
         now: Timestamp,
-        lifetime: Duration,
+        expires_at: Timestamp,
     ) -> Stored<Option<SessionRecord>> {
         let mut state = self.state();
         let Some(stored) = state
@@ -301,13 +303,7 @@ impl Sessions for MemoryStore {
         stored.refresh_digest = to_digest.to_string();
         stored.generation = session.generation + 1;
         stored.rotated_at = now;
-        stored.expires_at = now.plus(lifetime);
-        stored.retired_digests.push(from_digest.to_string());
-        let excess = stored
-            .retired_digests
-            .len()
-            .saturating_sub(RETIRED_DIGESTS_KEPT);
-        stored.retired_digests.drain(..excess);
+        stored.expires_at = expires_at;
         Ok(Some(stored.clone()))
     }
 
@@ -493,7 +489,7 @@ fn test_token_settings() -> TokenSettings {
 }
 
 /// An issuer with the test key set, 30-minute access tokens, 30-day sessions
-/// and a 10-second grace window (the defaults).
+/// capped at 90 days, and a 10-second grace window (the defaults).
 pub fn test_issuer() -> Issuer {
     use secrecy::ExposeSecret;
     Issuer {
@@ -501,6 +497,7 @@ pub fn test_issuer() -> Issuer {
         policy: SessionPolicy {
             secrets: SessionSecrets::new(test_keys().refresh_token_key.expose_secret()),
             lifetime: Duration::from_secs(30 * 86_400),
+            max_lifetime: Duration::from_secs(90 * 86_400),
             grace: Duration::from_secs(10),
         },
     }

@@ -89,11 +89,11 @@ pub async fn database_and_signing_keys() -> (MongoStore, SigningKeys) {
         let env = ProcessEnvironment;
         let tokens = config::token_settings(&env)?;
         config::rotation_period(&env, &tokens)?;
-        let (lifetime, grace) = config::session_lifetimes(&env)?;
+        let lifetimes = config::session_lifetimes(&env)?;
         let source = config::key_source(&env, KeySetKind::Signing)?;
         let (database, keys) = tokio::join!(
             config::load_database(&env),
-            SigningKeys::load(source, tokens, lifetime, grace)
+            SigningKeys::load(source, tokens, lifetimes)
         );
         let keys = keys.map_err(|reason| key_set_error(&env, KeySetKind::Signing, reason))?;
         Ok((warm(connect(&database?).await?)?, keys))

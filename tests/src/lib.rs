@@ -13,7 +13,7 @@ use lambda_http::{Body, Request, Response};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::Document;
 use serde_json::{json, Value};
-use users_core::config::DatabaseSettings;
+use users_core::config::{DatabaseSettings, SessionLifetimes};
 use users_core::domain::keys::KeySet;
 use users_core::domain::tokens::TokenSettings;
 use users_core::keygen::next_key_set;
@@ -56,6 +56,7 @@ pub struct TestConfig {
     pub jwt_audience: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    pub session_max_lifetime: Duration,
     pub refresh_grace: Duration,
 }
 
@@ -102,6 +103,7 @@ impl TestApp {
             jwt_audience: "user-management-api".into(),
             access_token_ttl: Duration::from_secs(1800),
             refresh_token_ttl: Duration::from_secs(30 * 86_400),
+            session_max_lifetime: Duration::from_secs(90 * 86_400),
             refresh_grace: Duration::from_secs(10),
         };
         adjust(&mut config);
@@ -116,8 +118,11 @@ impl TestApp {
         let signing = SigningKeys::load(
             KeySource::Inline(config.signing_keys.clone()),
             config.token_settings(),
-            config.refresh_token_ttl,
-            config.refresh_grace,
+            SessionLifetimes {
+                sliding: config.refresh_token_ttl,
+                max: config.session_max_lifetime,
+                grace: config.refresh_grace,
+            },
         )
         .await
         .expect("the test key set is valid");

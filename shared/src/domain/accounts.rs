@@ -137,7 +137,7 @@ mod tests {
         .await
         .unwrap();
         let (session, _) = test_issuer().open_session(user_id, at(0));
-        store.insert_session(&session).await.unwrap();
+        assert!(store.insert_session(&session).await.unwrap());
         Caller {
             user_id,
             session_id: session.id,

@@ -72,10 +72,14 @@ pub async fn login<S: Users + Sessions + LoginAttempts>(
     let (session, pair) = issuer.open_session(stored.user_id, now);
     // Independent writes, so one round trip. If either fails the caller gets no
     // tokens; a session written without them can never be used and expires.
-    tokio::try_join!(
+    let ((), opened) = tokio::try_join!(
         store.clear_count(email.as_str()),
         store.insert_session(&session)
     )?;
+    if !opened {
+        // Deleted while its password was being checked.
+        return Err(DomainError::InvalidCredentials);
+    }
     tracing::info!(user_id = %stored.user_id, session_id = %session.id, "logged in");
     Ok(pair)
 }

@@ -5,7 +5,6 @@
 //! its outbox event) are one method each, so every store keeps them atomic.
 
 use std::future::Future;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -107,7 +106,7 @@ pub trait Users: Sync {
     ) -> impl Future<Output = Stored<bool>> + Send;
 }
 
-/// A session as stored: found by the digest of its current refresh token.
+/// A session as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     pub id: SessionId,
@@ -115,9 +114,9 @@ pub struct SessionRecord {
     /// Per-session randomness from which each generation's tokens are derived.
     pub nonce: String,
     pub generation: i64,
+    /// The SHA-256 of the current generation's refresh token.
     pub refresh_digest: String,
-    /// Digests of the refresh tokens this session replaced, oldest first.
-    pub retired_digests: Vec<String>,
+    pub created_at: Timestamp,
     pub rotated_at: Timestamp,
     pub expires_at: Timestamp,
 }
@@ -141,14 +140,10 @@ impl RevocationReason {
 }
 
 pub trait Sessions: Sync {
-    fn insert_session(&self, session: &SessionRecord) -> impl Future<Output = Stored<()>> + Send;
-
-    /// The session open at `now` whose current or a retired refresh token has `digest`.
-    fn find_session_by_refresh_digest(
-        &self,
-        digest: &str,
-        now: Timestamp,
-    ) -> impl Future<Output = Stored<Option<SessionRecord>>> + Send;
+    /// Stores a new session, only if its user still exists at that moment:
+    /// false (and nothing stored) when the user is gone, so that no session
+    /// outlives its user, even one opened by a login racing the deletion.
+    fn insert_session(&self, session: &SessionRecord) -> impl Future<Output = Stored<bool>> + Send;
 
     fn find_session(
         &self,
@@ -158,14 +153,14 @@ pub trait Sessions: Sync {
 
     /// Moves the session to its next generation, only if `from_digest` is
     /// still current: of two concurrent rotations exactly one wins (`Some`).
-    /// `rotated_at` becomes `now` and the session expires `lifetime` later.
+    /// `rotated_at` becomes `now`, and `expires_at` the given time.
     fn rotate_session(
         &self,
         session: &SessionRecord,
         from_digest: &str,
         to_digest: &str,
         now: Timestamp,
-        lifetime: Duration,
+        expires_at: Timestamp,
     ) -> impl Future<Output = Stored<Option<SessionRecord>>> + Send;
 
     /// Ends one session of the user; false when it was not open at `now`.

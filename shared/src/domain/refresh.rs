@@ -1,18 +1,21 @@
-//! Refresh tokens: opaque 256-bit values, of which only the SHA-256 is stored.
+//! Refresh tokens: opaque to clients, of which the database keeps only the
+//! SHA-256 of the current one.
 //!
 //! Each session has a random 256-bit nonce; the refresh token of its n-th
-//! rotation is HMAC-SHA256(key, nonce, n), with a key derived from the token
-//! secret. Deriving rather than drawing each token lets a refresh retried
-//! within the grace window get the very same successor back without the
-//! database ever holding a usable token: a copy of the database alone yields
-//! neither refresh tokens nor access tokens.
+//! rotation is the session id, n, and HMAC-SHA256(key, nonce, n), with the
+//! refresh-token key of the private key set. Deriving rather than drawing
+//! each token lets a refresh retried within the grace window get the very
+//! same successor back without the database ever holding a usable token: a
+//! copy of the database alone yields neither refresh nor access tokens. And
+//! since a token says which generation it is, presenting any earlier
+//! generation is recognised as reuse, however many rotations ago it was.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use super::values::hex;
+use super::values::{hex, SessionId};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -21,19 +24,70 @@ pub struct SessionSecrets {
     key: [u8; 32],
 }
 
+/// A refresh token, read: whose session, which generation, and the MAC that
+/// proves it was issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedToken {
+    pub session_id: SessionId,
+    pub generation: i64,
+    mac: [u8; 32],
+}
+
+/// Session id, generation and MAC: 12 + 8 + 32 bytes.
+const TOKEN_BYTES: usize = 52;
+
+impl PresentedToken {
+    /// `None` for anything that is not a token of ours in shape.
+    pub fn parse(token: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        if bytes.len() != TOKEN_BYTES {
+            return None;
+        }
+        Some(Self {
+            session_id: SessionId::from_bytes(bytes[..12].try_into().ok()?),
+            generation: i64::from_be_bytes(bytes[12..20].try_into().ok()?),
+            mac: bytes[20..].try_into().ok()?,
+        })
+    }
+}
+
 impl SessionSecrets {
-    pub fn new(jwt_secret: &[u8]) -> Self {
+    /// `key` is the private key set's refresh-token key (32 bytes or more).
+    pub fn new(key: &[u8]) -> Self {
         // Domain separation: this key signs nothing that a JWT verifier would accept.
         Self {
-            key: hmac(jwt_secret, &[b"user-management-api/refresh-tokens/v1"]),
+            key: hmac(key, &[b"user-management-api/refresh-tokens/v2"]),
         }
     }
 
-    pub fn refresh_token(&self, nonce: &str, generation: i64) -> String {
-        URL_SAFE_NO_PAD.encode(hmac(
+    pub fn refresh_token(&self, session_id: SessionId, nonce: &str, generation: i64) -> String {
+        let mut bytes = Vec::with_capacity(TOKEN_BYTES);
+        bytes.extend_from_slice(&session_id.bytes());
+        bytes.extend_from_slice(&generation.to_be_bytes());
+        bytes.extend_from_slice(&self.mac(nonce, generation));
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Whether `token` was issued for the session with `nonce`, in constant time.
+    pub fn was_issued(&self, token: &PresentedToken, nonce: &str) -> bool {
+        let mut mac =
+            HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        feed(
+            &mut mac,
+            &[
+                b"refresh",
+                nonce.as_bytes(),
+                &token.generation.to_be_bytes(),
+            ],
+        );
+        mac.verify_slice(&token.mac).is_ok()
+    }
+
+    fn mac(&self, nonce: &str, generation: i64) -> [u8; 32] {
+        hmac(
             &self.key,
             &[b"refresh", nonce.as_bytes(), &generation.to_be_bytes()],
-        ))
+        )
     }
 
     /// The `jti` of the access token issued with a generation's refresh token.
@@ -60,12 +114,16 @@ pub fn new_nonce() -> String {
 
 fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
+    feed(&mut mac, parts);
+    mac.finalize().into_bytes().into()
+}
+
+fn feed(mac: &mut HmacSha256, parts: &[&[u8]]) {
     for part in parts {
         // Length-prefixed, so that ("ab", "c") and ("a", "bc") differ.
         mac.update(&(part.len() as u64).to_be_bytes());
         mac.update(part);
     }
-    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -73,16 +131,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_256_bit_stable_per_generation_and_distinct_across() {
+    fn tokens_carry_session_and_generation_and_verify_only_for_their_nonce() {
         let secrets = SessionSecrets::new(b"0123456789abcdef0123456789abcdef");
-        let nonce = new_nonce();
-        let first = secrets.refresh_token(&nonce, 1);
-        assert_eq!(URL_SAFE_NO_PAD.decode(&first).unwrap().len(), 32);
-        assert_eq!(first, secrets.refresh_token(&nonce, 1));
-        assert_ne!(first, secrets.refresh_token(&nonce, 2));
-        assert_ne!(first, secrets.refresh_token(&new_nonce(), 1));
+        let (session, nonce) = (SessionId::new(), new_nonce());
+        let first = secrets.refresh_token(session, &nonce, 1);
+        assert_eq!(first.len(), 70);
+        assert_eq!(
+            first,
+            secrets.refresh_token(session, &nonce, 1),
+            "stable per generation"
+        );
+        assert_ne!(first, secrets.refresh_token(session, &nonce, 2));
+        let presented = PresentedToken::parse(&first).unwrap();
+        assert_eq!((presented.session_id, presented.generation), (session, 1));
+        assert!(secrets.was_issued(&presented, &nonce));
+        assert!(!secrets.was_issued(&presented, &new_nonce()));
         let other_key = SessionSecrets::new(b"another secret, also 32 bytes long");
-        assert_ne!(first, other_key.refresh_token(&nonce, 1));
+        assert!(!other_key.was_issued(&presented, &nonce));
+        // A generation changed by the holder no longer matches its MAC.
+        let mut bytes = URL_SAFE_NO_PAD.decode(&first).unwrap();
+        bytes[19] ^= 1;
+        let tampered = PresentedToken::parse(&URL_SAFE_NO_PAD.encode(bytes)).unwrap();
+        assert!(!secrets.was_issued(&tampered, &nonce));
+        for junk in ["", "abc", &"A".repeat(70), "not base64!"] {
+            assert!(
+                PresentedToken::parse(junk).is_none_or(|token| !secrets.was_issued(&token, &nonce)),
+                "{junk}"
+            );
+        }
         assert_eq!(secrets.access_token_id(&nonce, 1).len(), 32);
         assert_ne!(
             secrets.access_token_id(&nonce, 1),

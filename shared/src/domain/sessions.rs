@@ -9,17 +9,27 @@ use std::time::Duration;
 
 use super::error::DomainError;
 use super::ports::{RevocationReason, SessionRecord, Sessions};
-use super::refresh::{self, SessionSecrets};
+use super::refresh::{self, PresentedToken, SessionSecrets};
 use super::tokens::{AccessToken, Caller, TokenSigner};
 use super::values::{RefreshToken, SessionId, Timestamp, UserId};
 
-/// How sessions are kept: the derivation key and the two lifetimes.
+/// How sessions are kept: the derivation key and the lifetimes.
 pub struct SessionPolicy {
     pub secrets: SessionSecrets,
-    /// A session ends this long after its last refresh (sliding expiry).
+    /// A session ends this long after its last refresh (sliding expiry)…
     pub lifetime: Duration,
+    /// …and at the latest this long after the login that opened it.
+    pub max_lifetime: Duration,
     /// How long a just-rotated refresh token still returns the same successor.
     pub grace: Duration,
+}
+
+impl SessionPolicy {
+    /// When a session refreshed at `now` ends.
+    fn expiry(&self, created_at: Timestamp, now: Timestamp) -> Timestamp {
+        now.plus(self.lifetime)
+            .min(created_at.plus(self.max_lifetime))
+    }
 }
 
 /// What login and refresh issue tokens with.
@@ -37,17 +47,17 @@ pub struct TokenPair {
 impl Issuer {
     /// A new session of `user_id` and its first pair; the caller stores the session.
     pub fn open_session(&self, user_id: UserId, now: Timestamp) -> (SessionRecord, TokenPair) {
-        let nonce = refresh::new_nonce();
-        let refresh_token = self.policy.secrets.refresh_token(&nonce, 0);
+        let (id, nonce) = (SessionId::new(), refresh::new_nonce());
+        let refresh_token = self.policy.secrets.refresh_token(id, &nonce, 0);
         let session = SessionRecord {
-            id: SessionId::new(),
+            id,
             user_id,
             nonce,
             generation: 0,
             refresh_digest: refresh::digest(&refresh_token),
-            retired_digests: Vec::new(),
+            created_at: now,
             rotated_at: now,
-            expires_at: now.plus(self.policy.lifetime),
+            expires_at: self.policy.expiry(now, now),
         };
         let pair = self.token_pair(&session);
         (session, pair)
@@ -66,37 +76,44 @@ impl Issuer {
             access: self
                 .signer
                 .issue(&caller, session.rotated_at.as_secs(), jti),
-            refresh_token: secrets.refresh_token(&session.nonce, session.generation),
+            refresh_token: secrets.refresh_token(session.id, &session.nonce, session.generation),
         }
     }
 }
 
-/// Rotates a refresh token.
+/// Rotates a refresh token. A token of the session's current generation
+/// gets the next pair; the one just replaced gets that same pair again within
+/// the grace window; any earlier generation, or the one just replaced after
+/// the window, means the token was copied: the session ends.
 pub async fn refresh<S: Sessions>(
     store: &S,
     issuer: &Issuer,
     refresh_token: &RefreshToken,
     now: Timestamp,
 ) -> Result<TokenPair, DomainError> {
-    let digest = refresh::digest(refresh_token.expose());
+    let presented =
+        PresentedToken::parse(refresh_token.expose()).ok_or(DomainError::InvalidRefreshToken)?;
     let session = store
-        .find_session_by_refresh_digest(&digest, now)
+        .find_session(presented.session_id, now)
         .await?
         .ok_or(DomainError::InvalidRefreshToken)?;
-    if session.refresh_digest != digest {
-        return replay(store, issuer, session, &digest, now).await;
+    let secrets = &issuer.policy.secrets;
+    // Forged, or of another session: refused without touching the session.
+    if !secrets.was_issued(&presented, &session.nonce) || presented.generation > session.generation
+    {
+        return Err(DomainError::InvalidRefreshToken);
     }
-    let successor = issuer
-        .policy
-        .secrets
-        .refresh_token(&session.nonce, session.generation + 1);
+    if presented.generation < session.generation {
+        return replay(store, issuer, session, presented.generation, now).await;
+    }
+    let successor = secrets.refresh_token(session.id, &session.nonce, session.generation + 1);
     let rotated = store
         .rotate_session(
             &session,
-            &digest,
+            &session.refresh_digest,
             &refresh::digest(&successor),
             now,
-            issuer.policy.lifetime,
+            issuer.policy.expiry(session.created_at, now),
         )
         .await?;
     match rotated {
@@ -107,24 +124,21 @@ pub async fn refresh<S: Sessions>(
                 .find_session(session.id, now)
                 .await?
                 .ok_or(DomainError::InvalidRefreshToken)?;
-            replay(store, issuer, session, &digest, now).await
+            replay(store, issuer, session, presented.generation, now).await
         }
     }
 }
 
-/// A replaced token presented again: the same successor within the grace
-/// window for the token just replaced, else the end of the session.
+/// An earlier generation presented again: the same successor within the
+/// grace window for the token just replaced, else the end of the session.
 async fn replay<S: Sessions>(
     store: &S,
     issuer: &Issuer,
     session: SessionRecord,
-    digest: &str,
+    generation: i64,
     now: Timestamp,
 ) -> Result<TokenPair, DomainError> {
-    let just_replaced = session
-        .retired_digests
-        .last()
-        .is_some_and(|last| last == digest);
+    let just_replaced = generation == session.generation - 1;
     if just_replaced && session.rotated_at.until(now) <= issuer.policy.grace {
         return Ok(issuer.token_pair(&session));
     }
@@ -138,6 +152,8 @@ async fn replay<S: Sessions>(
     tracing::warn!(
         user_id = %session.user_id,
         session_id = %session.id,
+        presented_generation = generation,
+        current_generation = session.generation,
         "a replaced refresh token was presented again: session revoked"
     );
     Err(DomainError::InvalidRefreshToken)
@@ -202,8 +218,8 @@ mod tests {
     }
 
     async fn opened(store: &MemoryStore, issuer: &Issuer) -> (SessionRecord, TokenPair) {
-        let (session, pair) = issuer.open_session(UserId::new(), at(0));
-        store.insert_session(&session).await.unwrap();
+        let (session, pair) = issuer.open_session(store.a_user(), at(0));
+        assert!(store.insert_session(&session).await.unwrap());
         (session, pair)
     }
 
@@ -287,6 +303,19 @@ mod tests {
         let (store, issuer) = (MemoryStore::default(), test_issuer());
         let (session, first) = opened(&store, &issuer).await;
         let unknown = RefreshToken::parse("not-a-token".into()).unwrap();
+        // A token in our shape naming the session, with a made-up MAC.
+        let forged = {
+            use base64::Engine;
+            let mut bytes = session.id.bytes().to_vec();
+            bytes.extend_from_slice(&5i64.to_be_bytes());
+            bytes.extend_from_slice(&[0u8; 32]);
+            RefreshToken::parse(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+                .unwrap()
+        };
+        assert!(matches!(
+            refresh(&store, &issuer, &forged, at(1)).await,
+            Err(DomainError::InvalidRefreshToken)
+        ));
         assert!(matches!(
             refresh(&store, &issuer, &unknown, at(1)).await,
             Err(DomainError::InvalidRefreshToken)
@@ -306,13 +335,71 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn any_earlier_generation_revokes_however_many_rotations_ago() {
+        let (store, issuer) = (MemoryStore::default(), test_issuer());
+        let (session, first) = opened(&store, &issuer).await;
+        let mut latest = refresh(&store, &issuer, &token(&first), at(1))
+            .await
+            .unwrap();
+        for n in 2..100 {
+            latest = refresh(&store, &issuer, &token(&latest), at(n))
+                .await
+                .unwrap();
+        }
+        let stolen = refresh(&store, &issuer, &token(&first), at(100)).await;
+        assert!(matches!(stolen, Err(DomainError::InvalidRefreshToken)));
+        assert!(store
+            .find_session(session.id, at(100))
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed() {
+        let (store, issuer) = (MemoryStore::default(), test_issuer());
+        let (session, mut pair) = opened(&store, &issuer).await;
+        let day = 86_400;
+        // Refreshed every 20 days: each refresh would extend it by 30.
+        for n in 1..=4 {
+            pair = refresh(&store, &issuer, &token(&pair), at(n * 20 * day))
+                .await
+                .unwrap();
+        }
+        let stored = store
+            .find_session(session.id, at(80 * day))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored.expires_at,
+            at(0).plus(issuer.policy.max_lifetime),
+            "capped at 90 days"
+        );
+        let late = refresh(&store, &issuer, &token(&pair), at(90 * day + 1)).await;
+        assert!(matches!(late, Err(DomainError::InvalidRefreshToken)));
+    }
+
+    #[tokio::test]
+    async fn a_session_is_not_stored_for_a_user_that_is_gone() {
+        let (store, issuer) = (MemoryStore::default(), test_issuer());
+        let (session, _) = issuer.open_session(UserId::new(), at(0));
+        assert!(!store.insert_session(&session).await.unwrap());
+        assert!(store
+            .find_session(session.id, at(0))
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
     async fn logout_ends_one_session_and_logout_all_every_one() {
         let (store, issuer) = (MemoryStore::default(), test_issuer());
-        let user_id = UserId::new();
+        let user_id = store.a_user();
         let mut callers = Vec::new();
         for _ in 0..3 {
             let (session, _) = issuer.open_session(user_id, at(0));
-            store.insert_session(&session).await.unwrap();
+            assert!(store.insert_session(&session).await.unwrap());
             callers.push(Caller {
                 user_id,
                 session_id: session.id,

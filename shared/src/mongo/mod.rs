@@ -201,10 +201,6 @@ impl MongoStore {
                 doc! { "refresh_digest": 1 },
                 named("sessions_refresh_digest_unique").unique(true).build(),
             ),
-            index(
-                doc! { "retired_digests": 1 },
-                named("sessions_retired_digests").build(),
-            ),
             index(doc! { "user_id": 1 }, named("sessions_user_id").build()),
             index(doc! { "expires_at": 1 }, expires("sessions_expire")),
         ]);

@@ -1,7 +1,5 @@
 //! Sessions: one per login, found by the digest of its current refresh token.
 
-use std::time::Duration;
-
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime};
 use mongodb::error::Error as MongoError;
@@ -14,10 +12,6 @@ use crate::domain::events::Event;
 use crate::domain::ports::{RevocationReason, SessionRecord, Sessions, Stored};
 use crate::domain::values::{SessionId, Timestamp, UserId};
 
-/// How many superseded refresh-token digests a session remembers, so that
-/// replaying any recent one is recognised as theft rather than as unknown.
-const RETIRED_DIGESTS_KEPT: i32 = 32;
-
 /// A session as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct SessionDocument {
@@ -27,8 +21,10 @@ pub(super) struct SessionDocument {
     nonce: String,
     generation: i64,
     refresh_digest: String,
+    /// Sessions from before the absolute lifetime have none: their last
+    /// rotation stands in.
     #[serde(default)]
-    retired_digests: Vec<String>,
+    created_at: Option<DateTime>,
     rotated_at: DateTime,
     expires_at: DateTime,
 }
@@ -41,7 +37,7 @@ impl From<&SessionRecord> for SessionDocument {
             nonce: session.nonce.clone(),
             generation: session.generation,
             refresh_digest: session.refresh_digest.clone(),
-            retired_digests: session.retired_digests.clone(),
+            created_at: Some(datetime(session.created_at)),
             rotated_at: datetime(session.rotated_at),
             expires_at: datetime(session.expires_at),
         }
@@ -56,7 +52,7 @@ impl From<SessionDocument> for SessionRecord {
             nonce: document.nonce,
             generation: document.generation,
             refresh_digest: document.refresh_digest,
-            retired_digests: document.retired_digests,
+            created_at: timestamp(document.created_at.unwrap_or(document.rotated_at)),
             rotated_at: timestamp(document.rotated_at),
             expires_at: timestamp(document.expires_at),
         }
@@ -64,28 +60,30 @@ impl From<SessionDocument> for SessionRecord {
 }
 
 impl Sessions for MongoStore {
-    async fn insert_session(&self, session: &SessionRecord) -> Stored<()> {
+    /// The session first, then a write to its user: a deletion that removed
+    /// the user before that write makes it match nothing, and the session is
+    /// taken back; a deletion after it conflicts with the write (or, without
+    /// transactions, deletes the sessions after the user), so it sees the
+    /// session and deletes it too. Either way none outlives its user.
+    async fn insert_session(&self, session: &SessionRecord) -> Stored<bool> {
         self.deployment().await?;
         self.sessions
             .insert_one(SessionDocument::from(session))
             .await?;
-        Ok(())
-    }
-
-    async fn find_session_by_refresh_digest(
-        &self,
-        digest: &str,
-        now: Timestamp,
-    ) -> Stored<Option<SessionRecord>> {
-        self.deployment().await?;
-        let found = self
-            .sessions
-            .find_one(doc! {
-                "$or": [{ "refresh_digest": digest }, { "retired_digests": digest }],
-                "expires_at": { "$gt": datetime(now) },
-            })
+        let touched = self
+            .users
+            .update_one(
+                doc! { "_id": oid(session.user_id.bytes()) },
+                doc! { "$set": { "last_login_at": datetime(session.created_at) } },
+            )
             .await?;
-        Ok(found.map(SessionRecord::from))
+        if touched.matched_count == 0 {
+            self.sessions
+                .delete_one(doc! { "_id": oid(session.id.bytes()) })
+                .await?;
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     async fn find_session(&self, id: SessionId, now: Timestamp) -> Stored<Option<SessionRecord>> {
@@ -102,7 +100,7 @@ impl Sessions for MongoStore {
         from_digest: &str,
         to_digest: &str,
         now: Timestamp,
-        lifetime: Duration,
+        expires_at: Timestamp,
     ) -> Stored<Option<SessionRecord>> {
         let updated = self
             .sessions
@@ -113,9 +111,11 @@ impl Sessions for MongoStore {
                         "refresh_digest": to_digest,
                         "generation": session.generation + 1,
                         "rotated_at": datetime(now),
-                        "expires_at": datetime(now.plus(lifetime)),
+                        "expires_at": datetime(expires_at),
                     },
-                    "$push": { "retired_digests": { "$each": [from_digest], "$slice": -RETIRED_DIGESTS_KEPT } },
+                    // Reuse is detected by generation now; digests of old
+                    // tokens are no longer kept.
+                    "$unset": { "retired_digests": "" },
                 },
             )
             .return_document(ReturnDocument::After)

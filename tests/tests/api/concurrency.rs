@@ -133,3 +133,51 @@ async fn a_delete_racing_links_and_reads_leaves_nothing_behind() {
     }
     app.drop().await;
 }
+
+/// A login that checks the password before a delete and opens its session
+/// after it must not leave a session behind, nor one that refreshes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_session_outlives_its_user_when_a_login_races_the_delete() {
+    let app = TestApp::new().await;
+    let mut logins_won = 0;
+    for round in 0..8 {
+        let name = format!("leaver{round}");
+        let user = app.sign_up(&name).await;
+        let user_id = ObjectId::parse_str(&user.user_id).unwrap();
+        let delete = Event::http_api("DELETE", "/users/{user_id}")
+            .user_id(&user.user_id)
+            .bearer(&user.access_token);
+        let email = format!("{name}@example.com");
+        // Three logins, so that some check the password before the delete
+        // commits and open their session after it.
+        let (deleted, first, second, third) = tokio::join!(
+            app.call(Function::DeleteUser, delete),
+            app.login(&email, api_tests::PASSWORD),
+            app.login(&email, api_tests::PASSWORD),
+            app.login(&email, api_tests::PASSWORD),
+        );
+        assert_eq!(deleted.status, 200, "round {round}: {}", deleted.body);
+        for login in [first, second, third] {
+            assert!(matches!(login.status, 200 | 401), "{}", login.body);
+            if login.status == 200 {
+                logins_won += 1;
+                let refresh_token = login.body["refresh_token"].as_str().unwrap();
+                let refreshed = app.refresh(refresh_token).await;
+                assert_eq!(
+                    refreshed.status, 401,
+                    "round {round}: refresh of a deleted user's session"
+                );
+            }
+        }
+        assert_eq!(
+            app.sessions()
+                .count_documents(doc! { "user_id": user_id })
+                .await
+                .unwrap(),
+            0,
+            "round {round}: a session outlived its user"
+        );
+    }
+    eprintln!("{logins_won} of 24 logins succeeded before the delete took effect");
+    app.drop().await;
+}

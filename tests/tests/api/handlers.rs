@@ -167,7 +167,7 @@ async fn login_returns_a_bearer_token_that_opens_the_users_routes() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["token_type"], "bearer");
     assert_eq!(answer.body["expires_in"], 1800);
-    assert_eq!(answer.body["refresh_token"].as_str().unwrap().len(), 43);
+    assert_eq!(answer.body["refresh_token"].as_str().unwrap().len(), 70);
     let token = answer.body["access_token"].as_str().unwrap();
     let profile = app
         .call(
