@@ -37,7 +37,7 @@ lint: ## clippy (warnings are errors) and cfn-lint on template.yaml
 clean-data: ## Delete the local database (.data/) and the dev JWT secret (.local/)
 	rm -rf .data .local
 
-bench: ## Lambda-faithful benchmark: init, latency over a floor, size, memory (README: Performance)
+bench: ## Lambda-faithful benchmark: init (also on one core), latency over a floor, MongoDB commands, size, memory (docs/performance.md)
 	scripts/bench.sh
 
 docs-ui: ## Swagger UI for GET /docs into functions/api-docs/ui/node_modules (npm ci; build.rs needs it)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# `make bench`: builds the functions as Lambda gets them (`cargo lambda build`,
-# zip, for each architecture), starts a throwaway SecantusDB unless MONGODB_URI
-# is set, and runs the benchmark (bench/benches/lambda.rs) against the binaries
-# of this machine's architecture. Prints a Markdown table; the figures also go
-# to target/bench/results.json (and results.md).
+# `make bench`: builds the benchmark (bench/, release) and every HTTP function
+# of template.yaml as Lambda gets them (`cargo lambda build`, zip, for each
+# architecture), starts a throwaway SecantusDB unless MONGODB_URI is set, and
+# runs the benchmark against the binaries of this machine's architecture.
+# Prints a Markdown report; the figures also go to target/bench/results.json
+# (and results.md).
 #
 # Settings (environment):
 #   BENCH_PROFILE   cargo profile of the functions (default release); a custom
@@ -11,10 +12,13 @@
 #   BENCH_ARCHS     architectures to build and size (default "arm64 x86_64"); the
 #                   host's is always built, since its binaries are the ones run
 #   BENCH_SKIP_BUILD=1  reuse the binaries and zips of an earlier run
-#   BENCH_COLD, BENCH_COLD_SECRETS, BENCH_WARM, BENCH_WARM_ARGON2, BENCH_WARMUP,
-#   BENCH_FUNCTIONS: counts and subset, passed through (see benches/lambda.rs)
+#   BENCH_*         every option of the benchmark has a variable, passed through:
+#                   `cargo run -p lambda-bench -- --help` lists them (counts,
+#                   BENCH_FUNCTIONS for a subset, ...)
 #   MONGODB_URI     benchmark against this server instead of a local SecantusDB
-# Example, a quick run: BENCH_COLD=3 BENCH_COLD_SECRETS=1 BENCH_WARM=50 BENCH_WARM_ARGON2=5 make bench
+# Example, a quick run:
+#   BENCH_ARCHS=x86_64 BENCH_COLD=3 BENCH_COLD_SECRETS=1 BENCH_COLD_PINNED=3 \
+#   BENCH_WARM=50 BENCH_WARM_ARGON2=5 make bench
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -55,22 +59,32 @@ else
 fi
 mkdir -p "$out_dir"
 
-# Only the benchmarked functions are linked (fat LTO is the slow part), but the
-# package selection stays the whole workspace, as `make build` and `sam build`
-# (`--bin <name>` at the root) have it, so the dependency features are the
-# deployed ones. The benchmark crate adds none: its dependencies are
-# dev-dependencies.
-functions="${BENCH_FUNCTIONS:-register login link-external-id get-full-profile delete-user}"
+# The benchmark in the release profile whatever the functions' profile: its
+# floor (argon2 included) is compiled as the deployed functions are.
+bench="$REPO_ROOT/target/release/lambda-bench"
+if [[ "${BENCH_SKIP_BUILD:-}" != 1 || ! -x "$bench" ]]; then
+    log "building the benchmark: cargo build --release -p lambda-bench"
+    cargo build --release -p lambda-bench
+fi
+
+# The functions to build and run are the template's HTTP functions (or the
+# BENCH_FUNCTIONS subset), as the benchmark reads them.
+mapfile -t functions < <("$bench" --list-functions)
+((${#functions[@]} > 0)) || die "the benchmark found no HTTP function in template.yaml"
 bins=()
-for function in ${functions//,/ }; do
+for function in "${functions[@]}"; do
     bins+=(--bin "$function")
 done
 
+# Only these binaries are linked (fat LTO is the slow part), but the package
+# selection stays the whole workspace, as `make build` and `sam build`
+# (`--bin <name>` at the root) have it, so the dependency features are the
+# deployed ones; the benchmark's own dependencies add none.
 artifacts=()
 for arch in $archs; do
     lambda_dir="$out_dir/lambda/$arch"
     if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
-        log "building the functions: cargo lambda build ${profile_flag[*]} --$arch (slow: fat LTO)"
+        log "building ${functions[*]}: cargo lambda build ${profile_flag[*]} --$arch (slow: fat LTO)"
         arch_flag="--$arch"
         [[ "$arch" == x86_64 ]] && arch_flag="--x86-64"
         cargo lambda build "${profile_flag[@]}" "$arch_flag" --output-format zip \
@@ -86,17 +100,15 @@ use_or_start_db "${tmp_dir:-}"
 
 # Names the run after the profile and the commit the functions were built from.
 rev="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(git status --porcelain -- shared functions Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
+if [[ -n "$(git status --porcelain -- shared functions Cargo.toml Cargo.lock template.yaml 2>/dev/null)" ]]; then
     rev="$rev with local changes"
 fi
 
-# The benchmark itself runs in cargo's `bench` profile, which inherits
-# `release`: its floor (argon2 included) is compiled like the functions.
-log "building and running the benchmark (profile under test: $profile)"
+log "running the benchmark (profile under test: $profile)"
 BENCH_BIN_DIR="$REPO_ROOT/target/$host_triple/$profile" \
     BENCH_ARTIFACTS="${artifacts[*]}" \
     BENCH_LABEL="${BENCH_LABEL:-$profile @ $rev}" \
     BENCH_OUT="${BENCH_OUT:-$out_dir/results.json}" \
     BENCH_MARKDOWN="${BENCH_MARKDOWN:-$out_dir/results.md}" \
     BENCH_LOG_DIR="${BENCH_LOG_DIR:-$out_dir/logs}" \
-    cargo bench -p lambda-bench --bench lambda
+    "$bench"

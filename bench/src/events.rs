@@ -3,7 +3,6 @@
 //! browser or SDK client produces, the request context, and the route's path
 //! parameters.
 
-use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 /// Epoch of the fixed `timeEpoch` the events carry (27 Nov 2026 10:00 UTC).
@@ -11,7 +10,7 @@ const TIME_EPOCH_MS: u64 = 1_795_773_600_000;
 
 pub struct HttpEvent<'a> {
     pub method: &'a str,
-    /// The route key's path, e.g. `/users/{user_id}/full_profile`.
+    /// The route key's path as template.yaml has it, e.g. `/users/{user_id}/full_profile`.
     pub route: &'a str,
     pub user_id: Option<&'a str>,
     pub bearer: Option<&'a str>,
@@ -22,7 +21,7 @@ pub struct HttpEvent<'a> {
 }
 
 impl HttpEvent<'_> {
-    pub fn to_bytes(&self) -> Bytes {
+    pub fn to_bytes(&self) -> Vec<u8> {
         let path = match self.user_id {
             Some(user_id) => self.route.replace("{user_id}", user_id),
             None => self.route.to_string(),
@@ -89,17 +88,11 @@ impl HttpEvent<'_> {
             "body": self.body,
             "isBase64Encoded": false,
         });
-        Bytes::from(serde_json::to_vec(&event).expect("an event serializes"))
+        serde_json::to_vec(&event).expect("an event serializes")
     }
 }
 
 /// A documentation-range address (RFC 5737) per invocation.
 pub fn source_ip(i: usize) -> String {
     format!("203.0.{}.{}", (i / 250) % 256, 1 + i % 250)
-}
-
-/// The `statusCode` of a function's API Gateway response.
-pub fn status_code(response: &[u8]) -> Option<u16> {
-    let value: Value = serde_json::from_slice(response).ok()?;
-    value["statusCode"].as_u64().map(|code| code as u16)
 }

@@ -1,0 +1,726 @@
+//! The run: each function started under the local Runtime API, cold (plain,
+//! with secrets, pinned to one core, paused before its first event) and
+//! warm, each warm invocation followed by its floor; then the size study.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use users_core::domain::passwords;
+
+use crate::dataset::Dataset;
+use crate::explain::{self, Plan};
+use crate::monitor::{CommandLog, Recorded};
+use crate::operations::{self, Floor, Needs, Operation, Subject, PASSWORD};
+use crate::options::Options;
+use crate::process::{secret_arn, Launch, Process};
+use crate::study::{self, Study};
+use crate::template::{Function, Template, Variable};
+use crate::Error;
+
+/// Warm invocations whose commands the server counts (serverStatus around each).
+const SERVER_COUNTED: usize = 3;
+
+/// Everything measured for one function.
+pub struct FunctionResult {
+    pub function: Function,
+    pub operation: Operation,
+    pub route: (String, String),
+    pub init: Vec<Duration>,
+    pub first: Vec<Duration>,
+    pub init_secrets: Vec<Duration>,
+    pub init_pinned: Vec<Duration>,
+    pub first_pinned: Vec<Duration>,
+    /// First invocations sent `pause` after init.
+    pub first_paused: Vec<Duration>,
+    /// Server requests and new connections from spawn to the first answer.
+    pub cold_server: Vec<(i64, i64)>,
+    /// VmHWM of each plain cold process at the end of its init, KiB.
+    pub init_rss_kib: Vec<u64>,
+    pub cold_peak_rss_kib: u64,
+    pub peak_rss_kib: u64,
+    pub warm: Vec<Duration>,
+    pub floor: Vec<Duration>,
+    /// A bare argon2id hash (register) or verification (login) after each floor.
+    pub floor_argon2: Vec<Duration>,
+    /// Commands and round trips of each measured floor.
+    pub commands: Vec<usize>,
+    pub round_trips: Vec<usize>,
+    /// The last floor's commands.
+    pub last: Recorded,
+    /// Server requests per warm invocation, less serverStatus's own.
+    pub server_commands: Vec<i64>,
+    pub fresh: Vec<FreshFloor>,
+    pub plans: Vec<Plan>,
+    /// `(architecture, zip bytes, bootstrap bytes)`.
+    pub sizes: Vec<(String, u64, u64)>,
+}
+
+/// The floor on a new client whose `prepare` (connection, indexes, deployment
+/// probe) has finished: its first operation, and the same again.
+pub struct FreshFloor {
+    pub prepare: Duration,
+    pub first: Duration,
+    pub second: Duration,
+    pub first_connections: usize,
+    pub first_commands: usize,
+}
+
+/// What the table's causes are measured against.
+#[derive(Default)]
+pub struct References {
+    pub ping: Vec<Duration>,
+    /// A new client's connection, index creation and deployment probe.
+    pub prepare: Vec<Duration>,
+    /// Registration validation (zxcvbn): the first call in a process, the next.
+    pub validation_first: Duration,
+    pub validation_next: Duration,
+    /// An argon2id hash: the first in a process (work area allocated), the next.
+    pub argon2_first: Duration,
+    pub argon2_next: Duration,
+}
+
+pub struct Results {
+    pub label: String,
+    pub template: PathBuf,
+    pub transactions: bool,
+    pub references: References,
+    pub functions: Vec<FunctionResult>,
+    pub study: Vec<Study>,
+    pub started: std::time::SystemTime,
+    pub elapsed: Duration,
+}
+
+/// The HTTP functions of the template the options select, with their operations.
+pub fn select(template: &Template, options: &Options) -> Result<Vec<(Function, Operation)>, Error> {
+    let mut selected = Vec::new();
+    for function in &template.functions {
+        if !options.functions.is_empty() && !options.functions.contains(&function.binary) {
+            continue;
+        }
+        let operation = Operation::for_binary(&function.binary).ok_or_else(|| {
+            format!(
+                "template.yaml deploys {} ({}), which the benchmark does not know: \
+                 give it an Operation in bench/src/operations.rs",
+                function.binary, function.resource
+            )
+        })?;
+        selected.push((function.clone(), operation));
+    }
+    for name in &options.functions {
+        if !template.functions.iter().any(|f| &f.binary == name) {
+            return Err(format!("template.yaml deploys no HTTP function named {name:?}").into());
+        }
+    }
+    Ok(selected)
+}
+
+pub struct Run<'a> {
+    options: &'a Options,
+    bin_dir: PathBuf,
+    log_dir: PathBuf,
+    deployment: Deployment,
+    data: Dataset,
+    /// Numbers every invocation: request ids, source addresses, external ids.
+    sequence: usize,
+}
+
+/// Runs the whole benchmark. `progress` gets one line per phase.
+pub async fn run(
+    options: &Options,
+    template_path: &Path,
+    bin_dir: PathBuf,
+    log_dir: PathBuf,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Results, Error> {
+    let started_at = std::time::SystemTime::now();
+    let started = Instant::now();
+    let template = Template::load(template_path)?;
+    let selected = select(&template, options)?;
+    for (function, _) in &selected {
+        let binary = bin_dir.join(&function.binary);
+        if !binary.is_file() {
+            return Err(format!(
+                "{} does not exist: build the functions first",
+                binary.display()
+            )
+            .into());
+        }
+    }
+    let uri = options
+        .mongodb_uri
+        .clone()
+        .ok_or("set MONGODB_URI or --mongodb-uri (make bench starts a SecantusDB)")?;
+    std::fs::create_dir_all(&log_dir)?;
+    for (function, _) in &selected {
+        let _ = std::fs::remove_file(log_dir.join(format!("{}.log", function.binary)));
+    }
+
+    // First calls in this process, before anything else makes them.
+    let mut references = References::default();
+    (references.validation_first, references.validation_next) = validation_first_and_next();
+    (references.argon2_first, references.argon2_next) = argon2_first_and_next()?;
+
+    let database = format!("bench_{}", crate::random_hex(6)?);
+    progress(&format!("creating signing keys and database {database}"));
+    let deployment = Deployment::new(&uri, &database, &log_dir)?;
+    let env = floor_env(&selected, &deployment)?;
+    let data = Dataset::create(&uri, &env).await?;
+    let mut run = Run {
+        options,
+        bin_dir,
+        log_dir,
+        deployment,
+        data,
+        sequence: 0,
+    };
+    let outcome = run.all(&selected, &mut references, progress).await;
+    run.data.drop().await;
+    let functions = outcome?;
+    let transactions = run.data.transactions;
+
+    let measured: Vec<Operation> = selected.iter().map(|(_, operation)| *operation).collect();
+    let study = if study::OPERATIONS
+        .iter()
+        .all(|operation| measured.contains(operation))
+    {
+        let env = floor_env(&selected, &run.deployment)?;
+        study::run(
+            &uri,
+            &env,
+            &format!("{database}_study"),
+            options.study_documents,
+            options.study_samples,
+            progress,
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    Ok(Results {
+        label: options.label.clone().unwrap_or_else(|| "release".into()),
+        template: template_path.to_path_buf(),
+        transactions,
+        references,
+        functions,
+        study,
+        started: started_at,
+        elapsed: started.elapsed(),
+    })
+}
+
+impl Run<'_> {
+    async fn all(
+        &mut self,
+        selected: &[(Function, Operation)],
+        references: &mut References,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Vec<FunctionResult>, Error> {
+        for _ in 0..20 {
+            self.data.ping().await?;
+        }
+        for _ in 0..500 {
+            references.ping.push(self.data.ping().await?);
+        }
+        for _ in 0..(self.options.fresh_floors * 2).max(2) {
+            let log = CommandLog::default();
+            let started = Instant::now();
+            let store = self.data.new_store(&log).await?;
+            store.prepare().await.map_err(|error| error.to_string())?;
+            references.prepare.push(started.elapsed());
+        }
+        let mut results = Vec::new();
+        for (function, operation) in selected {
+            results.push(self.function(function, *operation, progress).await?);
+        }
+        Ok(results)
+    }
+
+    async fn function(
+        &mut self,
+        function: &Function,
+        operation: Operation,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<FunctionResult, Error> {
+        let options = self.options;
+        let name = function.binary.clone();
+        let route = function.routes[0].clone();
+        let mut result = FunctionResult {
+            function: function.clone(),
+            operation,
+            route: route.clone(),
+            init: Vec::new(),
+            first: Vec::new(),
+            init_secrets: Vec::new(),
+            init_pinned: Vec::new(),
+            first_pinned: Vec::new(),
+            first_paused: Vec::new(),
+            cold_server: Vec::new(),
+            init_rss_kib: Vec::new(),
+            cold_peak_rss_kib: 0,
+            peak_rss_kib: 0,
+            warm: Vec::new(),
+            floor: Vec::new(),
+            floor_argon2: Vec::new(),
+            commands: Vec::new(),
+            round_trips: Vec::new(),
+            last: Recorded::default(),
+            server_commands: Vec::new(),
+            fresh: Vec::new(),
+            plans: Vec::new(),
+            sizes: Vec::new(),
+        };
+        for (arch, dir) in &options.artifacts {
+            let zip = Path::new(dir).join(&name).join("bootstrap.zip");
+            let (zip_bytes, bootstrap_bytes) = crate::report::zip_sizes(&zip)
+                .map_err(|error| format!("{}: {error}", zip.display()))?;
+            result
+                .sizes
+                .push((arch.clone(), zip_bytes, bootstrap_bytes));
+        }
+
+        progress(&format!(
+            "{name}: cold starts: {} plain, {} with secrets, {} on core {}, {} paused {} ms before the first event",
+            options.cold, options.cold_secrets, options.cold_pinned, options.pin_cpu, options.cold_paused, options.pause_ms
+        ));
+        let cold_total =
+            options.cold + options.cold_secrets + options.cold_pinned + options.cold_paused;
+        let baseline = self.server_baseline().await;
+        let mut subjects = self.subjects(operation, cold_total).await?.into_iter();
+        for (variant, starts) in [
+            (Cold::Plain, options.cold),
+            (Cold::Secrets, options.cold_secrets),
+            (Cold::Pinned, options.cold_pinned),
+            (Cold::Paused, options.cold_paused),
+        ] {
+            for _ in 0..starts {
+                let subject = subjects.next().flatten();
+                let before = match variant {
+                    Cold::Plain => self.data.server_counters().await,
+                    _ => None,
+                };
+                let mut process = self.launch(function, variant).await?;
+                if variant == Cold::Plain {
+                    result.init_rss_kib.push(process.peak_rss_kib());
+                }
+                if variant == Cold::Paused {
+                    tokio::time::sleep(Duration::from_millis(options.pause_ms)).await;
+                }
+                let first = self
+                    .invoke(&mut process, operation, &route, subject.as_ref())
+                    .await?;
+                let after = self.data.server_counters().await;
+                if let (Some(before), Some(after), Some(baseline)) = (before, after, baseline) {
+                    result
+                        .cold_server
+                        .push((after.0 - before.0 - baseline, after.1 - before.1));
+                }
+                result.cold_peak_rss_kib = result.cold_peak_rss_kib.max(process.peak_rss_kib());
+                match variant {
+                    Cold::Plain => {
+                        result.init.push(process.init);
+                        result.first.push(first);
+                    }
+                    Cold::Secrets => result.init_secrets.push(process.init),
+                    Cold::Pinned => {
+                        result.init_pinned.push(process.init);
+                        result.first_pinned.push(first);
+                    }
+                    Cold::Paused => result.first_paused.push(first),
+                }
+            }
+        }
+
+        let count = options.warm_count(operation.argon2_bound());
+        progress(&format!(
+            "{name}: {count} warm invocations, each followed by its floor"
+        ));
+        let total = options.warmup + count;
+        let invocations = self.subjects(operation, total + SERVER_COUNTED).await?;
+        let floors = self.subjects(operation, total).await?;
+        let mut process = self.launch(function, Cold::Plain).await?;
+        for (i, (subject, floor_subject)) in invocations.iter().zip(&floors).enumerate() {
+            let warm = self
+                .invoke(&mut process, operation, &route, subject.as_ref())
+                .await?;
+            let floor = self.floor(operation, floor_subject.as_ref()).await?;
+            if i < options.warmup {
+                continue;
+            }
+            result.warm.push(warm);
+            if let Some((took, recorded)) = floor {
+                result.floor.push(took);
+                result.commands.push(recorded.commands.len());
+                result.round_trips.push(recorded.round_trips().len());
+                result.last = recorded;
+                match operation {
+                    Operation::Register => result.floor_argon2.push(argon2_hash()?),
+                    Operation::Login => result.floor_argon2.push(argon2_verify(self.data.hash())?),
+                    _ => {}
+                }
+            }
+        }
+        // The same commands, counted by the server: serverStatus before and
+        // after an invocation, less what it counts between two serverStatus.
+        for subject in &invocations[total..] {
+            let before = self.data.server_counters().await;
+            self.invoke(&mut process, operation, &route, subject.as_ref())
+                .await?;
+            let after = self.data.server_counters().await;
+            if let (Some(before), Some(after), Some(baseline)) = (before, after, baseline) {
+                result.server_commands.push(after.0 - before.0 - baseline);
+            }
+        }
+        result.peak_rss_kib = process.peak_rss_kib();
+        drop(process);
+
+        if operation.uses_database() && options.fresh_floors > 0 {
+            progress(&format!(
+                "{name}: {} floors on a new client",
+                options.fresh_floors
+            ));
+            let fresh = self.subjects(operation, 2 * options.fresh_floors).await?;
+            for pair in fresh.chunks(2) {
+                result
+                    .fresh
+                    .push(self.fresh_floor(operation, &pair[0], &pair[1]).await?);
+            }
+        }
+        if !result.last.commands.is_empty() {
+            result.plans = explain::commands(self.data.client(), &result.last).await;
+        }
+        Ok(result)
+    }
+
+    /// `n` subjects for invocations (or floors) of `operation`.
+    async fn subjects(
+        &mut self,
+        operation: Operation,
+        n: usize,
+    ) -> Result<Vec<Option<Subject>>, Error> {
+        Ok(match operation.needs() {
+            Needs::Nothing => vec![None; n],
+            Needs::Each(kind) => self
+                .data
+                .subjects(kind, n, false)
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            Needs::Shared(kind) => self
+                .data
+                .subjects(kind, n, true)
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect(),
+        })
+    }
+
+    async fn invoke(
+        &mut self,
+        process: &mut Process,
+        operation: Operation,
+        route: &(String, String),
+        subject: Option<&Subject>,
+    ) -> Result<Duration, Error> {
+        self.sequence += 1;
+        let request_id = request_id(self.sequence);
+        let payload = operations::event(operation, route, subject, self.sequence, &request_id)?;
+        process
+            .invoke(request_id, payload, operation.expected_status())
+            .await
+            .map_err(|error| format!("{} {}: {error}", route.0, route.1).into())
+    }
+
+    /// The floor of one invocation, timed, with the commands it sent.
+    async fn floor(
+        &mut self,
+        operation: Operation,
+        subject: Option<&Subject>,
+    ) -> Result<Option<(Duration, Recorded)>, Error> {
+        self.sequence += 1;
+        let Some(floor) = Floor::new(operation, subject, self.sequence)? else {
+            return Ok(None);
+        };
+        self.data.log.take();
+        let started = Instant::now();
+        floor.run(&self.data.floor, &self.data.issuer).await?;
+        let took = started.elapsed();
+        Ok(Some((took, self.data.log.take())))
+    }
+
+    async fn fresh_floor(
+        &mut self,
+        operation: Operation,
+        first: &Option<Subject>,
+        second: &Option<Subject>,
+    ) -> Result<FreshFloor, Error> {
+        let log = CommandLog::default();
+        let started = Instant::now();
+        let store = self.data.new_store(&log).await?;
+        store.prepare().await.map_err(|error| error.to_string())?;
+        let prepare = started.elapsed();
+        log.take();
+        let mut times = Vec::new();
+        let mut recorded = Vec::new();
+        for subject in [first, second] {
+            self.sequence += 1;
+            let floor =
+                Floor::new(operation, subject.as_ref(), self.sequence)?.ok_or("no floor")?;
+            let started = Instant::now();
+            floor.run(&store, &self.data.issuer).await?;
+            times.push(started.elapsed());
+            recorded.push(log.take());
+        }
+        Ok(FreshFloor {
+            prepare,
+            first: times[0],
+            second: times[1],
+            first_connections: recorded[0].connections_opened,
+            first_commands: recorded[0].commands.len(),
+        })
+    }
+
+    /// Requests the server counts between two back-to-back serverStatus (the
+    /// second's own, and any heartbeat): the least of three.
+    async fn server_baseline(&self) -> Option<i64> {
+        let mut least = None;
+        for _ in 0..3 {
+            let before = self.data.server_counters().await?;
+            let after = self.data.server_counters().await?;
+            let delta = after.0 - before.0;
+            least = Some(least.map_or(delta, |least: i64| least.min(delta)));
+        }
+        least
+    }
+
+    async fn launch(&self, function: &Function, variant: Cold) -> Result<Process, Error> {
+        let secrets_mode = variant == Cold::Secrets;
+        let mut env = function_env(function, secrets_mode, &self.deployment)?;
+        env.extend(self.options.function_env.iter().cloned());
+        let secrets = if secrets_mode {
+            self.deployment.secrets()
+        } else {
+            Vec::new()
+        };
+        let binary = self.bin_dir.join(&function.binary);
+        let log = self.log_dir.join(format!("{}.log", function.binary));
+        Process::launch(&Launch {
+            binary: &binary,
+            name: &function.binary,
+            memory_mb: function.memory_mb,
+            timeout: Duration::from_secs(function.timeout_s),
+            env: &env,
+            secrets: &secrets,
+            pin_cpu: (variant == Cold::Pinned).then_some(self.options.pin_cpu),
+            log: &log,
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cold {
+    Plain,
+    Secrets,
+    Pinned,
+    Paused,
+}
+
+/// Values for the template's parameters that have no default: what a
+/// deployment passes (`sam deploy --parameter-overrides`).
+const DEPLOY_PARAMETERS: &[(&str, &str)] = &[("PublicBaseUrl", "https://auth.example.com")];
+
+/// What this run deploys: the database, and the key sets made as the
+/// rotation makes them, in files (plain configuration, as `make dev`) and
+/// served by the Secrets Manager stand-in (deployed configuration).
+#[derive(Clone)]
+pub struct Deployment {
+    uri: String,
+    database: String,
+    signing_keys: String,
+    public_keys: String,
+    signing_keys_file: PathBuf,
+    public_keys_file: PathBuf,
+}
+
+const MONGODB_URI_SECRET: &str = "mongodb-uri-GhIjKl";
+const SIGNING_KEYS_SECRET: &str = "signing-keys-AbCdEf";
+const PUBLIC_KEYS_SECRET: &str = "public-keys-MnOpQr";
+
+impl Deployment {
+    fn new(uri: &str, database: &str, dir: &Path) -> Result<Self, Error> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64;
+        // The first set, as the rotation makes it when it finds none.
+        let set = users_core::keygen::next_key_set(None, now, Duration::ZERO)
+            .map_err(|error| error.to_string())?;
+        let deployment = Self {
+            uri: uri.to_string(),
+            database: database.to_string(),
+            signing_keys: set.to_json(),
+            public_keys: set.public().to_json(),
+            signing_keys_file: dir.join("signing-keys.json"),
+            public_keys_file: dir.join("public-keys.json"),
+        };
+        for (path, document) in [
+            (&deployment.signing_keys_file, &deployment.signing_keys),
+            (&deployment.public_keys_file, &deployment.public_keys),
+        ] {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::File::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(path)?;
+            std::io::Write::write_all(&mut file, document.as_bytes())?;
+        }
+        Ok(deployment)
+    }
+
+    /// `(ARN, value)` of each secret the stand-in serves.
+    fn secrets(&self) -> Vec<(String, String)> {
+        vec![
+            (secret_arn(MONGODB_URI_SECRET), self.uri.clone()),
+            (secret_arn(SIGNING_KEYS_SECRET), self.signing_keys.clone()),
+            (secret_arn(PUBLIC_KEYS_SECRET), self.public_keys.clone()),
+        ]
+    }
+}
+
+/// The function's variables as template.yaml gives them, resolved: parameters
+/// take their defaults (or what a deployment passes), the database is this
+/// run's, and each `*_SECRET_ARN` becomes its local form (the value or a
+/// file), or with `secrets` the stand-in's ARN.
+pub fn function_env(
+    function: &Function,
+    secrets: bool,
+    deployment: &Deployment,
+) -> Result<Vec<(String, String)>, Error> {
+    let path = |file: &PathBuf| file.display().to_string();
+    let mut env = function.logging.clone();
+    for (name, value) in &function.variables {
+        let resolved = match name.as_str() {
+            "MONGODB_URI_SECRET_ARN" if secrets => (name.clone(), secret_arn(MONGODB_URI_SECRET)),
+            "MONGODB_URI_SECRET_ARN" => ("MONGODB_URI".into(), deployment.uri.clone()),
+            "SIGNING_KEYS_SECRET_ARN" if secrets => (name.clone(), secret_arn(SIGNING_KEYS_SECRET)),
+            "SIGNING_KEYS_SECRET_ARN" => (
+                "SIGNING_KEYS_FILE".into(),
+                path(&deployment.signing_keys_file),
+            ),
+            "PUBLIC_KEYS_SECRET_ARN" if secrets => (name.clone(), secret_arn(PUBLIC_KEYS_SECRET)),
+            "PUBLIC_KEYS_SECRET_ARN" => (
+                "PUBLIC_KEYS_FILE".into(),
+                path(&deployment.public_keys_file),
+            ),
+            other if other.ends_with("_ARN") => {
+                return Err(format!(
+                    "{}: the benchmark has no stand-in for {other}",
+                    function.binary
+                )
+                .into())
+            }
+            "MONGODB_DB" => (name.clone(), deployment.database.clone()),
+            _ => match value {
+                Variable::Literal(value) => (name.clone(), value.clone()),
+                Variable::Parameter {
+                    default: Some(value),
+                    ..
+                } => (name.clone(), value.clone()),
+                Variable::Parameter {
+                    name: parameter,
+                    default: None,
+                } => match DEPLOY_PARAMETERS
+                    .iter()
+                    .find(|(known, _)| known == parameter)
+                {
+                    Some((_, value)) => (name.clone(), value.to_string()),
+                    None => {
+                        return Err(format!(
+                            "{}: {name} is the parameter {parameter}, which has no default: \
+                             give it a value in DEPLOY_PARAMETERS (bench/src/run.rs)",
+                            function.binary
+                        )
+                        .into())
+                    }
+                },
+            },
+        };
+        env.push(resolved);
+    }
+    Ok(env)
+}
+
+/// What the floor's configuration is read from: the selected functions'
+/// variables together (they agree), in their local form.
+fn floor_env(
+    selected: &[(Function, Operation)],
+    deployment: &Deployment,
+) -> Result<Vec<(String, String)>, Error> {
+    let mut env: Vec<(String, String)> = vec![
+        ("MONGODB_URI".into(), deployment.uri.clone()),
+        ("MONGODB_DB".into(), deployment.database.clone()),
+        (
+            "SIGNING_KEYS_FILE".into(),
+            deployment.signing_keys_file.display().to_string(),
+        ),
+    ];
+    for (function, _) in selected {
+        for (name, value) in function_env(function, false, deployment)? {
+            if !env.iter().any(|(existing, _)| *existing == name) {
+                env.push((name, value));
+            }
+        }
+    }
+    Ok(env)
+}
+
+/// Registration validation (zxcvbn included): the first call in a process,
+/// which builds zxcvbn's dictionaries, and the next.
+fn validation_first_and_next() -> (Duration, Duration) {
+    let body = serde_json::json!({
+        "username": "validation",
+        "email": "validation@example.com",
+        "password": PASSWORD,
+    });
+    let body = body.as_object().expect("an object").clone();
+    let time = || {
+        let started = Instant::now();
+        let _ = std::hint::black_box(users_core::http::bodies::registration(&body));
+        started.elapsed()
+    };
+    (time(), time())
+}
+
+/// An argon2id hash: the first in this process allocates its work area.
+fn argon2_first_and_next() -> Result<(Duration, Duration), Error> {
+    Ok((argon2_hash()?, argon2_hash()?))
+}
+
+fn argon2_hash() -> Result<Duration, Error> {
+    let started = Instant::now();
+    passwords::hash_password(PASSWORD)?;
+    Ok(started.elapsed())
+}
+
+fn argon2_verify(hash: &str) -> Result<Duration, Error> {
+    let started = Instant::now();
+    if passwords::verify_password(PASSWORD, hash) != passwords::Verification::Match {
+        return Err("argon2 reference: the password did not verify".into());
+    }
+    Ok(started.elapsed())
+}
+
+/// A UUID-shaped request id, unique within the run.
+fn request_id(sequence: usize) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        0x6b09_5000_u32.wrapping_add(sequence as u32),
+        (sequence >> 16) & 0xffff,
+        sequence & 0xfff,
+        (sequence >> 12) & 0xfff,
+        sequence as u64 * 2_654_435_761 % 0xffff_ffff_ffff,
+    )
+}
