@@ -23,6 +23,9 @@ pub struct Plan {
     pub access: String,
     /// Whether an index serves it (`None`: nothing to serve, e.g. an insert).
     pub indexed: Option<bool>,
+    /// When the whole filter is planned as a scan: whether an index serves
+    /// one of its clauses alone (which some executors use for the whole).
+    pub clause_indexed: bool,
     /// The explain replies this rests on.
     pub replies: Vec<Value>,
 }
@@ -37,6 +40,7 @@ pub async fn commands(client: &Client, recorded: &Recorded) -> Vec<Plan> {
                 what: command.label(),
                 access: format!("explain failed: {error}"),
                 indexed: None,
+                clause_indexed: false,
                 replies: Vec::new(),
             }),
         }
@@ -67,19 +71,75 @@ async fn explain_command(client: &Client, command: &Command) -> Result<Vec<Plan>
     let Some(filter) = filter else {
         return Ok(vec![no_read(command, "no filter")]);
     };
+    let explained = explain_filter(&db, &collection, &filter).await?;
+    Ok(vec![explained.plan(command.label())])
+}
+
+/// What `explain` says of a filter.
+struct Explained {
+    access: String,
+    indexed: Option<bool>,
+    clause_indexed: bool,
+    replies: Vec<Value>,
+}
+
+impl Explained {
+    fn plan(self, what: String) -> Plan {
+        Plan {
+            what,
+            access: self.access,
+            indexed: self.indexed,
+            clause_indexed: self.clause_indexed,
+            replies: self.replies,
+        }
+    }
+}
+
+/// `find` with `filter`, explained; when the whole filter is planned as a
+/// scan, each of its clauses too: a server's explain may plan a multi-field
+/// filter as a whole while its executor looks one clause up by an index.
+async fn explain_filter(
+    db: &mongodb::Database,
+    collection: &str,
+    filter: &Document,
+) -> Result<Explained, Error> {
     let reply = db
         .run_command(doc! {
-            "explain": { "find": &collection, "filter": filter },
+            "explain": { "find": collection, "filter": filter.clone() },
             "verbosity": "queryPlanner",
         })
         .await?;
-    let (access, indexed) = summarize(&reply);
-    Ok(vec![Plan {
-        what: command.label(),
+    let (mut access, indexed) = summarize(&reply);
+    let mut replies = vec![to_json(reply)];
+    let clauses: Vec<(&String, &Bson)> = filter
+        .iter()
+        .filter(|(field, _)| !field.starts_with('$'))
+        .collect();
+    let mut served = Vec::new();
+    if indexed == Some(false) && clauses.len() > 1 {
+        for (field, clause) in clauses {
+            let reply = db
+                .run_command(doc! {
+                    "explain": { "find": collection, "filter": { field: clause.clone() } },
+                    "verbosity": "queryPlanner",
+                })
+                .await?;
+            let (alone, ok) = summarize(&reply);
+            if ok == Some(true) {
+                served.push(format!("`{field}` alone: {alone}"));
+            }
+            replies.push(to_json(reply));
+        }
+    }
+    if !served.is_empty() {
+        access = format!("{access} as a whole; {}", served.join(", "));
+    }
+    Ok(Explained {
         access,
         indexed,
-        replies: vec![to_json(reply)],
-    }])
+        clause_indexed: !served.is_empty(),
+        replies,
+    })
 }
 
 /// The filter of the first statement of a `delete` or `update`.
@@ -95,6 +155,7 @@ fn no_read(command: &Command, why: &str) -> Plan {
         what: command.label(),
         access: why.to_string(),
         indexed: None,
+        clause_indexed: false,
         replies: Vec::new(),
     }
 }
@@ -119,12 +180,27 @@ async fn aggregate(client: &Client, command: &Command) -> Result<Vec<Plan>, Erro
         .and_then(|stage| stage.get_document("$cursor").ok())
         .cloned()
         .unwrap_or_else(|| reply.clone());
-    let (access, indexed) = summarize(&cursor);
+    let (mut access, indexed) = summarize(&cursor);
+    let mut clause_indexed = false;
+    let mut replies = vec![to_json(reply)];
+    let leading = pipeline
+        .first()
+        .and_then(Bson::as_document)
+        .and_then(|stage| stage.get_document("$match").ok());
+    if let (Some(false), Some(filter)) = (indexed, leading) {
+        let explained = explain_filter(&db, &collection, filter).await?;
+        if explained.clause_indexed {
+            access = explained.access;
+            clause_indexed = true;
+            replies.extend(explained.replies);
+        }
+    }
     let mut plans = vec![Plan {
         what: format!("aggregate {collection}: its first $match (the cursor)"),
         access,
         indexed,
-        replies: vec![to_json(reply)],
+        clause_indexed,
+        replies,
     }];
     for stage in pipeline.iter().skip(1).filter_map(Bson::as_document) {
         let Some((name, spec)) = stage.iter().next() else {
@@ -136,6 +212,7 @@ async fn aggregate(client: &Client, command: &Command) -> Result<Vec<Plan>, Erro
                 access: "in memory, on what the stages before it passed on: no collection read"
                     .into(),
                 indexed: None,
+                clause_indexed: false,
                 replies: Vec::new(),
             });
             continue;
@@ -146,55 +223,40 @@ async fn aggregate(client: &Client, command: &Command) -> Result<Vec<Plan>, Erro
 }
 
 /// A `$lookup` explained as the read of its `from` collection it makes for
-/// one document: equality on `foreignField` (value immaterial to the plan)
-/// ahead of its own pipeline, or its pipeline alone when it has no
-/// `localField`/`foreignField` pair.
+/// one document: with `localField`/`foreignField`, equality on the foreign
+/// field (its value does not change the plan; the lookup's own pipeline then
+/// runs on what that finds); without, its pipeline's leading `$match`, which
+/// the server may or may not run through an index for each lookup.
 async fn lookup(db: &mongodb::Database, spec: &Document) -> Result<Plan, Error> {
     let from = spec.get_str("from")?.to_string();
-    let mut pipeline: Vec<Bson> = spec.get_array("pipeline").cloned().unwrap_or_default();
-    let (form, joined_on) = match spec.get_str("foreignField") {
-        Ok(field) => {
-            pipeline.insert(0, Bson::Document(doc! { "$match": { field: Bson::Null } }));
-            (
-                format!(
-                    "joins {}'s {field} to {}",
-                    from,
-                    spec.get_str("localField").unwrap_or("?")
-                ),
-                true,
-            )
-        }
-        Err(_) => (
-            format!("{from}, pipeline form (no localField/foreignField)"),
-            false,
-        ),
-    };
-    let reply = db
-        .run_command(doc! {
-            "explain": { "aggregate": &from, "pipeline": pipeline, "cursor": {} },
-            "verbosity": "queryPlanner",
-        })
-        .await?;
-    let cursor = reply
-        .get_array("stages")
+    if let Ok(field) = spec.get_str("foreignField") {
+        let explained = explain_filter(db, &from, &doc! { field: Bson::Null }).await?;
+        let local = spec.get_str("localField").unwrap_or("?");
+        return Ok(explained.plan(format!("$lookup {from} on {field} = {local}")));
+    }
+    let leading = spec
+        .get_array("pipeline")
         .ok()
         .and_then(|stages| stages.first())
         .and_then(Bson::as_document)
-        .and_then(|stage| stage.get_document("$cursor").ok())
-        .cloned()
-        .unwrap_or_else(|| reply.clone());
-    let (mut access, indexed) = summarize(&cursor);
-    if !joined_on {
-        access.push_str(
-            " for its own $match; explain does not say whether the $lookup runs it that way",
-        );
-    }
-    Ok(Plan {
-        what: format!("$lookup {form}"),
-        access,
-        indexed,
-        replies: vec![to_json(reply)],
-    })
+        .and_then(|stage| stage.get_document("$match").ok())
+        .cloned();
+    let Some(filter) = leading else {
+        return Ok(Plan {
+            what: format!("$lookup {from}, pipeline form"),
+            access: "no $match first: the whole collection each time".into(),
+            indexed: Some(false),
+            clause_indexed: false,
+            replies: Vec::new(),
+        });
+    };
+    let mut explained = explain_filter(db, &from, &filter).await?;
+    explained
+        .access
+        .push_str(" for its $match; explain does not say whether each lookup runs it that way");
+    Ok(explained.plan(format!(
+        "$lookup {from}, pipeline form (no localField/foreignField)"
+    )))
 }
 
 /// The access path of an explain reply's winning plan: the index stages it
