@@ -13,6 +13,7 @@ use secrecy::SecretString;
 
 use crate::aws::secrets::SecretsClient;
 use crate::domain::keys::check_rotation_period;
+use crate::domain::linking::LinkVerification;
 use crate::domain::tokens::TokenSettings;
 use crate::env::{ConfigError, Environment};
 use crate::keystore::KeySource;
@@ -82,6 +83,19 @@ pub fn key_source(env: &impl Environment, kind: KeySetKind) -> Result<KeySource,
             variable: arn_variable,
         }),
     }
+}
+
+/// Whether linking an external id needs proof from the system that owns it
+/// (`LINK_VERIFICATION`: `required`, the default, or `off`, the original
+/// API's unsafe behaviour, for clients that cannot send a code).
+pub fn link_verification(env: &impl Environment) -> Result<LinkVerification, ConfigError> {
+    let raw = env
+        .var("LINK_VERIFICATION")
+        .unwrap_or_else(|| "required".into());
+    LinkVerification::parse(&raw).ok_or(ConfigError::Invalid {
+        variable: "LINK_VERIFICATION",
+        reason: "must be `required` or `off`".into(),
+    })
 }
 
 /// The claims' rules: `iss` is the API's public base URL, where verifiers

@@ -11,9 +11,9 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::events::Event;
 use crate::domain::ports::{
-    AttemptCount, EventSink, LinkedData, LinkedWrite, LoginAttempts, NewUser, Outbox, OutboxEntry,
-    Profile, RevocationReason, SessionRecord, Sessions, StoreError, Stored, StoredCredentials,
-    Users,
+    AttemptCount, EventSink, LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData, LinkedWrite,
+    LoginAttempts, NewUser, Outbox, OutboxEntry, Profile, RevocationReason, SessionRecord,
+    Sessions, StoreError, Stored, StoredCredentials, Users,
 };
 use crate::domain::refresh::SessionSecrets;
 use crate::domain::sessions::{Issuer, SessionPolicy};
@@ -32,11 +32,23 @@ struct State {
     attempts: HashMap<String, AttemptCount>,
     linked: HashMap<String, Map<String, Value>>,
     outbox: Vec<(OutboxEntry, bool)>,
+    offers: Vec<LinkOffer>,
 }
 
 struct UserRow {
     user: NewUser,
     external_id: Option<String>,
+    /// Whether the link was proven (a code or the owning system's message).
+    proven: bool,
+}
+
+impl UserRow {
+    /// The external id the profile and the delete cascade follow.
+    fn trusted_external_id(&self, trust: LinkTrust) -> Option<&String> {
+        self.external_id
+            .as_ref()
+            .filter(|_| self.proven || trust == LinkTrust::Any)
+    }
 }
 
 impl MemoryStore {
@@ -80,6 +92,7 @@ impl MemoryStore {
                 created_at: Timestamp::now(),
             },
             external_id: None,
+            proven: false,
         });
         id
     }
@@ -134,6 +147,7 @@ impl Users for MemoryStore {
         state.users.push(UserRow {
             user,
             external_id: None,
+            proven: false,
         });
         state.record(Event::UserRegistered { user_id });
         Ok(())
@@ -168,23 +182,46 @@ impl Users for MemoryStore {
         Ok(())
     }
 
-    async fn link_external_id(&self, user_id: UserId, external_id: &ExternalId) -> Stored<bool> {
+    async fn link_external_id(
+        &self,
+        user_id: UserId,
+        external_id: &ExternalId,
+        how: LinkKind,
+    ) -> Stored<bool> {
         let mut state = self.state();
-        let taken = state.users.iter().any(|row| {
+        if !state.users.iter().any(|row| row.user.id == user_id) {
+            return Ok(false);
+        }
+        let holder = state.users.iter().position(|row| {
             row.user.id != user_id && row.external_id.as_deref() == Some(external_id.as_str())
         });
-        if taken {
-            return Err(StoreError::ExternalIdTaken);
+        if let Some(holder) = holder {
+            if how != LinkKind::Authoritative {
+                return Err(StoreError::ExternalIdTaken);
+            }
+            let row = &mut state.users[holder];
+            row.external_id = None;
+            row.proven = false;
+            let unlinked = row.user.id;
+            state.record(Event::ExternalIdUnlinked {
+                user_id: unlinked,
+                external_id: external_id.as_str().to_string(),
+            });
         }
-        let Some(row) = state.users.iter_mut().find(|row| row.user.id == user_id) else {
-            return Ok(false);
-        };
+        let proven = how != LinkKind::Claimed;
+        let row = state
+            .users
+            .iter_mut()
+            .find(|row| row.user.id == user_id)
+            .expect("checked above");
         let previous = row.external_id.replace(external_id.as_str().to_string());
-        if previous.as_deref() != Some(external_id.as_str()) {
+        let was_proven = std::mem::replace(&mut row.proven, proven);
+        if previous.as_deref() != Some(external_id.as_str()) || was_proven != proven {
             state.record(Event::ExternalIdLinked {
                 user_id,
                 external_id: external_id.as_str().to_string(),
                 previous_external_id: previous,
+                proven,
             });
         }
         Ok(true)
@@ -195,6 +232,7 @@ impl Users for MemoryStore {
         user_id: UserId,
         session: SessionId,
         now: Timestamp,
+        trust: LinkTrust,
     ) -> Stored<Option<Profile>> {
         let state = self.state();
         if !state.open(user_id, session, now) {
@@ -204,8 +242,7 @@ impl Users for MemoryStore {
             return Ok(None);
         };
         let linked_data = row
-            .external_id
-            .as_ref()
+            .trusted_external_id(trust)
             .and_then(|id| state.linked.get(id).map(|record| (id, record)))
             .filter(|(_, record)| !record.contains_key("deleted_at"))
             .map(|(id, record)| {
@@ -220,7 +257,7 @@ impl Users for MemoryStore {
             id: user_id,
             username: row.user.username.as_str().to_string(),
             email: row.user.email.as_str().to_string(),
-            external_id: row.external_id.clone(),
+            external_id: row.trusted_external_id(trust).cloned(),
             created_at: format!("@{}", row.user.created_at.as_millis()),
             linked_data,
         }))
@@ -231,6 +268,7 @@ impl Users for MemoryStore {
         user_id: UserId,
         session: Option<SessionId>,
         now: Timestamp,
+        trust: LinkTrust,
     ) -> Stored<bool> {
         let mut state = self.state();
         if session.is_some_and(|session| !state.open(user_id, session, now)) {
@@ -240,7 +278,8 @@ impl Users for MemoryStore {
             return Ok(false);
         };
         let row = state.users.remove(index);
-        if let Some(external_id) = &row.external_id {
+        let external_id = row.trusted_external_id(trust).cloned();
+        if let Some(external_id) = &external_id {
             // A versioned record leaves its tombstone, so that a late, older
             // upsert cannot bring the data back.
             match state.linked.get(external_id).and_then(version_of) {
@@ -259,7 +298,7 @@ impl Users for MemoryStore {
         state.sessions.retain(|s| s.user_id != user_id);
         state.record(Event::UserDeleted {
             user_id,
-            external_id: row.external_id,
+            external_id,
         });
         Ok(true)
     }
@@ -460,6 +499,32 @@ impl Outbox for MemoryStore {
             }
         }
         Ok(())
+    }
+}
+
+impl LinkOffers for MemoryStore {
+    async fn offer_link(&self, offer: &LinkOffer) -> Stored<()> {
+        let mut state = self.state();
+        state
+            .offers
+            .retain(|stored| stored.code_sha256 != offer.code_sha256);
+        state.offers.push(offer.clone());
+        Ok(())
+    }
+
+    async fn redeem_link_offer(
+        &self,
+        external_id: &ExternalId,
+        code_sha256: &str,
+        now: Timestamp,
+    ) -> Stored<bool> {
+        let mut state = self.state();
+        let found = state.offers.iter().position(|offer| {
+            offer.code_sha256 == code_sha256
+                && &offer.external_id == external_id
+                && offer.expires_at > now
+        });
+        Ok(found.map(|index| state.offers.remove(index)).is_some())
     }
 }
 

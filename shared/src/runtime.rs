@@ -15,6 +15,7 @@ use secrecy::ExposeSecret;
 
 use crate::aws::client::{self, Timeouts};
 use crate::config::{self, DatabaseSettings, KeySetKind};
+use crate::domain::linking::LinkVerification;
 use crate::domain::tokens::TokenSettings;
 use crate::env::{ConfigError, Environment, ProcessEnvironment};
 use crate::keystore::{PublishedKeys, SigningKeys};
@@ -65,6 +66,27 @@ pub async fn database_and_published_keys() -> (MongoStore, PublishedKeys) {
     started(async {
         let (database, keys) = load_verifying(&ProcessEnvironment).await?;
         Ok((warm(connect(&database).await?)?, keys))
+    })
+    .await
+}
+
+/// The store, the published keys and the link policy (link-external-id,
+/// get-full-profile, delete-user).
+pub async fn users_routes() -> (MongoStore, PublishedKeys, LinkVerification) {
+    started(async {
+        let links = config::link_verification(&ProcessEnvironment)?;
+        let (database, keys) = load_verifying(&ProcessEnvironment).await?;
+        Ok((warm(connect(&database).await?)?, keys, links))
+    })
+    .await
+}
+
+/// The store and the link policy (ingest-events: erasure follows it).
+pub async fn database_and_link_policy() -> (MongoStore, LinkVerification) {
+    started(async {
+        let links = config::link_verification(&ProcessEnvironment)?;
+        let settings = config::load_database(&ProcessEnvironment).await?;
+        Ok((warm(connect(&settings).await?)?, links))
     })
     .await
 }

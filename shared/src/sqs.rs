@@ -13,7 +13,8 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Map, Value};
 
 use crate::domain::inbound::{self, Inbound, LinkedRecord};
-use crate::domain::ports::{LinkedData, Users};
+use crate::domain::linking::{self, LinkVerification};
+use crate::domain::ports::{LinkOffers, LinkedData, Users};
 use crate::domain::values::{ExternalId, Timestamp, UserId};
 use crate::domain::{DomainError, FieldError};
 
@@ -50,22 +51,28 @@ impl From<FieldError> for MessageError {
 }
 
 /// The Lambda handler.
-pub async fn handler<S: Users + LinkedData>(
+pub async fn handler<S: Users + LinkedData + LinkOffers>(
     store: &S,
+    links: LinkVerification,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    Ok(ingest(store, event.payload).await)
+    Ok(ingest(store, links, event.payload).await)
 }
 
 /// Applies the batch's messages in order; the failed ones are reported by id.
-pub async fn ingest<S: Users + LinkedData>(store: &S, batch: SqsEvent) -> SqsBatchResponse {
+pub async fn ingest<S: Users + LinkedData + LinkOffers>(
+    store: &S,
+    links: LinkVerification,
+    batch: SqsEvent,
+) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for message in batch.records {
         let message_id = message.message_id.unwrap_or_default();
-        let parsed = parse(message.body.as_deref().unwrap_or_default());
+        let now = Timestamp::now();
+        let parsed = parse(message.body.as_deref().unwrap_or_default(), now);
         let op = parsed.as_ref().map_or("-", Inbound::op);
         let outcome = match parsed {
-            Ok(parsed) => inbound::apply(store, parsed, Timestamp::now())
+            Ok(parsed) => inbound::apply(store, parsed, links.trust(), now)
                 .await
                 .map_err(MessageError::Failed),
             Err(error) => Err(error),
@@ -95,7 +102,7 @@ pub async fn ingest<S: Users + LinkedData>(store: &S, batch: SqsEvent) -> SqsBat
 }
 
 /// Validates one message body.
-pub fn parse(body: &str) -> Result<Inbound, MessageError> {
+pub fn parse(body: &str, now: Timestamp) -> Result<Inbound, MessageError> {
     let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(body) else {
         return Err(MessageError::NotJson);
     };
@@ -135,6 +142,35 @@ pub fn parse(body: &str) -> Result<Inbound, MessageError> {
             Ok(Inbound::EraseUser {
                 user_id: UserId::parse(user_id)?,
             })
+        }
+        "link_user" => {
+            only(&fields, &["user_id", "external_id"], "user_id, external_id")?;
+            let user_id = fields
+                .get("user_id")
+                .and_then(Value::as_str)
+                .ok_or(bad("user_id", "must be a string"))?;
+            Ok(Inbound::LinkUser {
+                user_id: UserId::parse(user_id)?,
+                external_id: external_id(&fields)?,
+            })
+        }
+        "offer_link" => {
+            only(
+                &fields,
+                &["external_id", "code_sha256", "expires_at"],
+                "external_id, code_sha256, expires_at",
+            )?;
+            let text = |field: &'static str| {
+                fields
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .ok_or(bad(field, "must be a string"))
+            };
+            let expires_at = Timestamp::parse_rfc3339(text("expires_at")?)
+                .ok_or(bad("expires_at", "must be an RFC 3339 date-time"))?;
+            let offer =
+                linking::offer(external_id(&fields)?, text("code_sha256")?, expires_at, now)?;
+            Ok(Inbound::OfferLink(offer))
         }
         _ => Err(MessageError::UnknownOp),
     }
@@ -179,20 +215,57 @@ mod tests {
     use super::*;
 
     fn refused(body: &str) -> String {
-        parse(body).unwrap_err().to_string()
+        parse(body, Timestamp::now()).unwrap_err().to_string()
     }
 
     #[test]
-    fn parses_the_three_ops() {
+    fn parses_every_op() {
         let upsert = parse(
             r#"{"op":"upsert_linked","external_id":"crm-1","data":{"plan":"gold","n":2},"version":3}"#,
+            Timestamp::now(),
         )
         .unwrap();
         assert!(matches!(upsert, Inbound::UpsertLinked { version: 3, .. }));
-        let delete = parse(r#"{"op":"delete_linked","external_id":"crm-1","version":4}"#).unwrap();
+        let delete = parse(
+            r#"{"op":"delete_linked","external_id":"crm-1","version":4}"#,
+            Timestamp::now(),
+        )
+        .unwrap();
         assert!(matches!(delete, Inbound::DeleteLinked { version: 4, .. }));
-        let erase = parse(r#"{"op":"erase_user","user_id":"6b0950a1e2f3a4b5c6d7e8f9"}"#).unwrap();
+        let erase = parse(
+            r#"{"op":"erase_user","user_id":"6b0950a1e2f3a4b5c6d7e8f9"}"#,
+            Timestamp::now(),
+        )
+        .unwrap();
         assert!(matches!(erase, Inbound::EraseUser { .. }));
+        let link = parse(
+            r#"{"op":"link_user","user_id":"6b0950a1e2f3a4b5c6d7e8f9","external_id":"crm-42"}"#,
+            Timestamp::now(),
+        )
+        .unwrap();
+        assert!(matches!(link, Inbound::LinkUser { .. }));
+        let now = Timestamp::parse_rfc3339("2026-12-02T10:00:00Z").unwrap();
+        let digest = "ab".repeat(32);
+        let offer = |expires: &str| {
+            parse(
+                &format!(
+                    r#"{{"op":"offer_link","external_id":"crm-42","code_sha256":"{digest}","expires_at":"{expires}"}}"#
+                ),
+                now,
+            )
+        };
+        assert!(matches!(
+            offer("2026-12-02T10:30:00Z"),
+            Ok(Inbound::OfferLink(_))
+        ));
+        assert_eq!(
+            offer("2026-12-02T11:30:00Z").unwrap_err().to_string(),
+            "`expires_at` must be in the future, at most an hour ahead"
+        );
+        assert_eq!(
+            offer("tomorrow").unwrap_err().to_string(),
+            "`expires_at` must be an RFC 3339 date-time"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use mongodb::bson::Document;
 use serde_json::{json, Value};
 use users_core::config::{DatabaseSettings, SessionLifetimes};
 use users_core::domain::keys::KeySet;
+use users_core::domain::linking::LinkVerification;
 use users_core::domain::tokens::TokenSettings;
 use users_core::keygen::next_key_set;
 use users_core::keystore::{KeySource, PublishedKeys, SigningKeys};
@@ -58,6 +59,10 @@ pub struct TestConfig {
     pub refresh_token_ttl: Duration,
     pub session_max_lifetime: Duration,
     pub refresh_grace: Duration,
+    /// `LINK_VERIFICATION`. `Off` here, the original API's linking, which
+    /// most tests exercise the store through; the default `Required` has its
+    /// own tests (tests/tests/api/linking.rs).
+    pub links: LinkVerification,
 }
 
 impl TestConfig {
@@ -105,6 +110,7 @@ impl TestApp {
             refresh_token_ttl: Duration::from_secs(30 * 86_400),
             session_max_lifetime: Duration::from_secs(90 * 86_400),
             refresh_grace: Duration::from_secs(10),
+            links: LinkVerification::Off,
         };
         adjust(&mut config);
         let store = users_core::runtime::connect(&DatabaseSettings {
@@ -168,7 +174,7 @@ impl TestApp {
             sqs_event(messages),
             lambda_runtime::Context::default(),
         );
-        let response = users_core::sqs::handler(&self.store, event)
+        let response = users_core::sqs::handler(&self.store, self.config.links, event)
             .await
             .expect("the ingest handler reports failures per message");
         serde_json::to_value(&response).unwrap()["batchItemFailures"]
@@ -187,9 +193,15 @@ impl TestApp {
         let response = match function {
             Function::Register => routes::register(store, request).await,
             Function::Login => routes::login(store, signing, request).await,
-            Function::LinkExternalId => routes::link_external_id(store, keys, request).await,
-            Function::GetFullProfile => routes::get_full_profile(store, keys, request).await,
-            Function::DeleteUser => routes::delete_user(store, keys, request).await,
+            Function::LinkExternalId => {
+                routes::link_external_id(store, keys, self.config.links, request).await
+            }
+            Function::GetFullProfile => {
+                routes::get_full_profile(store, keys, self.config.links, request).await
+            }
+            Function::DeleteUser => {
+                routes::delete_user(store, keys, self.config.links, request).await
+            }
             Function::Refresh => routes::refresh(store, signing, request).await,
             Function::Logout => routes::logout(store, keys, request).await,
             Function::LogoutAll => routes::logout_all(store, keys, request).await,
@@ -258,7 +270,8 @@ impl TestApp {
         entries
     }
 
-    /// Links `external_id` to `user` through the function.
+    /// Links `external_id` to `user` through the function (on the user's
+    /// word: `LINK_VERIFICATION=off`).
     pub async fn link(&self, user: &SignedUp, external_id: &str) -> Answer {
         self.call(Function::LinkExternalId, link_event(user, external_id))
             .await

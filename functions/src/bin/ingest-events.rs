@@ -4,6 +4,6 @@ use users_core::{runtime, sqs, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let store = runtime::database().await;
-    run(service_fn(|event| sqs::handler(&store, event))).await
+    let (store, links) = runtime::database_and_link_policy().await;
+    run(service_fn(|event| sqs::handler(&store, links, event))).await
 }

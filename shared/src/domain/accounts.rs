@@ -1,13 +1,12 @@
-//! Accounts: registration, who may act on a user, linking an external id,
-//! the profile, deletion and erasure.
+//! Accounts: registration, who may act on a user, the profile, deletion and
+//! erasure. Linking lives in `linking`.
 
 use super::blocking;
 use super::error::DomainError;
 use super::passwords;
-use super::ports::{NewUser, Profile, Sessions, Users};
-use super::sessions::ensure_session_open;
+use super::ports::{LinkTrust, NewUser, Profile, Users};
 use super::tokens::Caller;
-use super::values::{Email, ExternalId, Password, Timestamp, UserId, Username};
+use super::values::{Email, Password, Timestamp, UserId, Username};
 
 #[derive(Debug)]
 pub struct Registration {
@@ -54,28 +53,15 @@ pub fn authorize(caller: &Caller, user_id: UserId) -> Result<(), DomainError> {
     }
 }
 
-pub async fn link_external_id<S: Users + Sessions>(
-    store: &S,
-    caller: &Caller,
-    external_id: &ExternalId,
-    now: Timestamp,
-) -> Result<(), DomainError> {
-    ensure_session_open(store, caller, now).await?;
-    if store.link_external_id(caller.user_id, external_id).await? {
-        Ok(())
-    } else {
-        Err(DomainError::UnknownUser)
-    }
-}
-
 /// The store checks the session in the same round trip as the read.
 pub async fn full_profile<S: Users>(
     store: &S,
     caller: &Caller,
     now: Timestamp,
+    trust: LinkTrust,
 ) -> Result<Profile, DomainError> {
     store
-        .full_profile(caller.user_id, caller.session_id, now)
+        .full_profile(caller.user_id, caller.session_id, now, trust)
         .await?
         .ok_or(DomainError::SessionEnded)
 }
@@ -84,9 +70,10 @@ pub async fn delete_user<S: Users>(
     store: &S,
     caller: &Caller,
     now: Timestamp,
+    trust: LinkTrust,
 ) -> Result<(), DomainError> {
     if store
-        .delete_user(caller.user_id, Some(caller.session_id), now)
+        .delete_user(caller.user_id, Some(caller.session_id), now, trust)
         .await?
     {
         tracing::info!(user_id = %caller.user_id, "user, linked data and sessions deleted");
@@ -103,8 +90,9 @@ pub async fn erase_user<S: Users>(
     store: &S,
     user_id: UserId,
     now: Timestamp,
+    trust: LinkTrust,
 ) -> Result<(), DomainError> {
-    if store.delete_user(user_id, None, now).await? {
+    if store.delete_user(user_id, None, now, trust).await? {
         tracing::info!(user_id = %user_id, "user, linked data and sessions erased on request");
     } else {
         tracing::info!(user_id = %user_id, "erasure requested for a user that does not exist");
@@ -117,7 +105,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::ports::LinkedData;
+    use crate::domain::linking::LinkVerification;
+    use crate::domain::ports::{LinkedData, Sessions as _};
     use crate::memory::{test_issuer, MemoryStore};
 
     fn at(seconds: i64) -> Timestamp {
@@ -144,8 +133,24 @@ mod tests {
         }
     }
 
-    fn external(id: &str) -> ExternalId {
-        ExternalId::parse(id).unwrap()
+    /// A link on the user's word (`LINK_VERIFICATION=off`): the store's
+    /// uniqueness and events are what these tests are about.
+    async fn link(
+        store: &MemoryStore,
+        caller: &Caller,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        let id = crate::domain::values::ExternalId::parse(id).unwrap();
+        crate::domain::linking::link_external_id(
+            store,
+            caller,
+            &id,
+            None,
+            LinkVerification::Off,
+            now,
+        )
+        .await
     }
 
     #[tokio::test]
@@ -173,28 +178,20 @@ mod tests {
         let store = MemoryStore::default();
         let ada = signed_up(&store, "ada").await;
         let bob = signed_up(&store, "bob").await;
-        link_external_id(&store, &ada, &external("crm-1"), at(1))
-            .await
-            .unwrap();
-        link_external_id(&store, &ada, &external("crm-1"), at(2))
-            .await
-            .unwrap();
+        link(&store, &ada, "crm-1", at(1)).await.unwrap();
+        link(&store, &ada, "crm-1", at(2)).await.unwrap();
         assert_eq!(
             store.events_of_kind("ExternalIdLinked"),
             1,
             "re-linking is no event"
         );
         assert!(matches!(
-            link_external_id(&store, &bob, &external("crm-1"), at(3)).await,
+            link(&store, &bob, "crm-1", at(3)).await,
             Err(DomainError::ExternalIdTaken)
         ));
         // Switching to another id frees the first.
-        link_external_id(&store, &ada, &external("crm-2"), at(4))
-            .await
-            .unwrap();
-        link_external_id(&store, &bob, &external("crm-1"), at(5))
-            .await
-            .unwrap();
+        link(&store, &ada, "crm-2", at(4)).await.unwrap();
+        link(&store, &bob, "crm-1", at(5)).await.unwrap();
         assert_eq!(store.events_of_kind("ExternalIdLinked"), 3);
     }
 
@@ -207,15 +204,15 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            link_external_id(&store, &ada, &external("crm-1"), at(2)).await,
+            link(&store, &ada, "crm-1", at(2)).await,
             Err(DomainError::SessionEnded)
         ));
         assert!(matches!(
-            full_profile(&store, &ada, at(2)).await,
+            full_profile(&store, &ada, at(2), LinkTrust::Any).await,
             Err(DomainError::SessionEnded)
         ));
         assert!(matches!(
-            delete_user(&store, &ada, at(2)).await,
+            delete_user(&store, &ada, at(2), LinkTrust::Any).await,
             Err(DomainError::SessionEnded)
         ));
     }
@@ -225,28 +222,30 @@ mod tests {
         let store = MemoryStore::default();
         let ada = signed_up(&store, "ada").await;
         let bob = signed_up(&store, "bob").await;
-        link_external_id(&store, &ada, &external("crm-1"), at(1))
-            .await
-            .unwrap();
+        link(&store, &ada, "crm-1", at(1)).await.unwrap();
         store
             .upsert_linked(
-                &external("crm-1"),
+                &crate::domain::values::ExternalId::parse("crm-1").unwrap(),
                 json!({"plan": "gold"}).as_object().unwrap().clone(),
                 1,
             )
             .await
             .unwrap();
-        let profile = full_profile(&store, &ada, at(2)).await.unwrap();
+        let profile = full_profile(&store, &ada, at(2), LinkTrust::Any)
+            .await
+            .unwrap();
         assert_eq!(profile.external_id.as_deref(), Some("crm-1"));
         assert_eq!(profile.linked_data.len(), 1);
         assert_eq!(profile.linked_data[0]["plan"], "gold");
-        assert!(full_profile(&store, &bob, at(2))
+        assert!(full_profile(&store, &bob, at(2), LinkTrust::Any)
             .await
             .unwrap()
             .linked_data
             .is_empty());
 
-        delete_user(&store, &ada, at(3)).await.unwrap();
+        delete_user(&store, &ada, at(3), LinkTrust::Any)
+            .await
+            .unwrap();
         assert!(
             store
                 .linked_record("crm-1")
@@ -258,8 +257,12 @@ mod tests {
         assert_eq!(store.open_sessions(ada.user_id), 0);
         assert_eq!(store.events_of_kind("UserDeleted"), 1);
         // Bob is untouched; erasing Ada again is harmless.
-        assert!(full_profile(&store, &bob, at(4)).await.is_ok());
-        erase_user(&store, ada.user_id, at(4)).await.unwrap();
+        assert!(full_profile(&store, &bob, at(4), LinkTrust::Any)
+            .await
+            .is_ok());
+        erase_user(&store, ada.user_id, at(4), LinkTrust::Any)
+            .await
+            .unwrap();
         assert_eq!(store.events_of_kind("UserDeleted"), 1);
     }
 

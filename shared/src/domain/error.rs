@@ -48,6 +48,9 @@ pub enum DomainError {
     TooManyAttempts { retry_after: Duration },
     #[error("the token does not grant access to this user")]
     Forbidden,
+    /// One answer for a wrong, expired or used code: which it was is not said.
+    #[error("the link code is wrong, expired or already used")]
+    LinkCodeInvalid,
     /// The cause is for the log, never for the caller.
     #[error("the database is unavailable; try again shortly")]
     Unavailable { cause: String },

@@ -12,13 +12,21 @@ pub enum Event {
     UserRegistered {
         user_id: UserId,
     },
-    /// Only when the id changed: re-linking the same id is no event.
+    /// Only when the id (or its proof) changed: re-linking the same id is no event.
     ExternalIdLinked {
         user_id: UserId,
         external_id: String,
         previous_external_id: Option<String>,
+        /// Whether the owning system vouched for it (a code or its own message).
+        proven: bool,
     },
-    /// Carries the external id so that downstream systems can erase too.
+    /// The owning system linked the id to another user.
+    ExternalIdUnlinked {
+        user_id: UserId,
+        external_id: String,
+    },
+    /// Carries the external id, when its link was proven, so that downstream
+    /// systems can erase too.
     UserDeleted {
         user_id: UserId,
         external_id: Option<String>,
@@ -37,6 +45,7 @@ impl Event {
         match self {
             Self::UserRegistered { .. } => "UserRegistered",
             Self::ExternalIdLinked { .. } => "ExternalIdLinked",
+            Self::ExternalIdUnlinked { .. } => "ExternalIdUnlinked",
             Self::UserDeleted { .. } => "UserDeleted",
             Self::SessionsRevoked { .. } => "SessionsRevoked",
         }
@@ -50,11 +59,17 @@ impl Event {
                 user_id,
                 external_id,
                 previous_external_id,
+                proven,
             } => json!({
                 "user_id": user_id.to_hex(),
                 "external_id": external_id,
                 "previous_external_id": previous_external_id,
+                "proven": proven,
             }),
+            Self::ExternalIdUnlinked {
+                user_id,
+                external_id,
+            } => json!({ "user_id": user_id.to_hex(), "external_id": external_id }),
             Self::UserDeleted {
                 user_id,
                 external_id,

@@ -6,11 +6,12 @@ use serde_json::{Map, Value};
 
 use super::accounts::erase_user;
 use super::error::{DomainError, FieldError};
-use super::ports::{LinkedData, LinkedWrite, Users};
+use super::ports::{LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData, LinkedWrite, Users};
 use super::values::{ExternalId, Timestamp, UserId};
 
-/// Fields a record's `data` may not set: the store's own.
-pub const RESERVED_DATA_FIELDS: [&str; 3] = ["_id", "version", "deleted_at"];
+/// Fields a record's `data` may not set: the store's own, and `user_id`,
+/// through which a record would attach itself to any user it names.
+pub const RESERVED_DATA_FIELDS: [&str; 4] = ["_id", "version", "deleted_at", "user_id"];
 
 /// One inbound operation, validated.
 #[derive(Debug)]
@@ -27,6 +28,14 @@ pub enum Inbound {
     EraseUser {
         user_id: UserId,
     },
+    /// The owning system links the id to the user: authoritative, it takes
+    /// the id from whoever had it.
+    LinkUser {
+        user_id: UserId,
+        external_id: ExternalId,
+    },
+    /// The owning system offers a one-time code for the id.
+    OfferLink(LinkOffer),
 }
 
 impl Inbound {
@@ -35,6 +44,8 @@ impl Inbound {
             Self::UpsertLinked { .. } => "upsert_linked",
             Self::DeleteLinked { .. } => "delete_linked",
             Self::EraseUser { .. } => "erase_user",
+            Self::LinkUser { .. } => "link_user",
+            Self::OfferLink(_) => "offer_link",
         }
     }
 }
@@ -78,9 +89,10 @@ fn has_operator_name(object: &Map<String, Value>) -> bool {
 }
 
 /// Applies one operation; what it did, for the log.
-pub async fn apply<S: Users + LinkedData>(
+pub async fn apply<S: Users + LinkedData + LinkOffers>(
     store: &S,
     message: Inbound,
+    trust: LinkTrust,
     now: Timestamp,
 ) -> Result<&'static str, DomainError> {
     let written = match message {
@@ -98,8 +110,25 @@ pub async fn apply<S: Users + LinkedData>(
             version,
         } => store.delete_linked(&external_id, version).await?,
         Inbound::EraseUser { user_id } => {
-            erase_user(store, user_id, now).await?;
+            erase_user(store, user_id, now, trust).await?;
             return Ok("erased");
+        }
+        Inbound::LinkUser {
+            user_id,
+            external_id,
+        } => {
+            return if store
+                .link_external_id(user_id, &external_id, LinkKind::Authoritative)
+                .await?
+            {
+                Ok("linked")
+            } else {
+                Err(DomainError::UnknownUser)
+            };
+        }
+        Inbound::OfferLink(offer) => {
+            store.offer_link(&offer).await?;
+            return Ok("offered");
         }
     };
     Ok(match written {
@@ -139,23 +168,43 @@ mod tests {
         let store = MemoryStore::default();
         let now = Timestamp::now();
         assert_eq!(
-            apply(&store, upsert("crm-1", "gold", 2), now)
-                .await
-                .unwrap(),
+            apply(
+                &store,
+                upsert("crm-1", "gold", 2),
+                LinkTrust::ProvenOnly,
+                now
+            )
+            .await
+            .unwrap(),
             "applied"
         );
-        let stale = apply(&store, upsert("crm-1", "silver", 1), now)
-            .await
-            .unwrap();
+        let stale = apply(
+            &store,
+            upsert("crm-1", "silver", 1),
+            LinkTrust::ProvenOnly,
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(stale, "stale or duplicate: no change");
-        let duplicate = apply(&store, upsert("crm-1", "gold", 2), now)
-            .await
-            .unwrap();
+        let duplicate = apply(
+            &store,
+            upsert("crm-1", "gold", 2),
+            LinkTrust::ProvenOnly,
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(duplicate, "stale or duplicate: no change");
         assert_eq!(store.linked_record("crm-1").unwrap()["plan"], "gold");
-        apply(&store, upsert("crm-1", "platinum", 3), now)
-            .await
-            .unwrap();
+        apply(
+            &store,
+            upsert("crm-1", "platinum", 3),
+            LinkTrust::ProvenOnly,
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(store.linked_record("crm-1").unwrap()["plan"], "platinum");
     }
 
@@ -163,26 +212,47 @@ mod tests {
     async fn a_delete_leaves_a_tombstone_that_keeps_older_upserts_out() {
         let store = MemoryStore::default();
         let now = Timestamp::now();
-        apply(&store, upsert("crm-1", "gold", 1), now)
+        apply(
+            &store,
+            upsert("crm-1", "gold", 1),
+            LinkTrust::ProvenOnly,
+            now,
+        )
+        .await
+        .unwrap();
+        apply(&store, delete("crm-1", 3), LinkTrust::ProvenOnly, now)
             .await
             .unwrap();
-        apply(&store, delete("crm-1", 3), now).await.unwrap();
-        let late = apply(&store, upsert("crm-1", "silver", 2), now)
-            .await
-            .unwrap();
+        let late = apply(
+            &store,
+            upsert("crm-1", "silver", 2),
+            LinkTrust::ProvenOnly,
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(late, "stale or duplicate: no change");
         assert!(store
             .linked_record("crm-1")
             .unwrap()
             .get("deleted_at")
             .is_some());
-        apply(&store, upsert("crm-1", "back", 4), now)
-            .await
-            .unwrap();
+        apply(
+            &store,
+            upsert("crm-1", "back", 4),
+            LinkTrust::ProvenOnly,
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(store.linked_record("crm-1").unwrap()["plan"], "back");
         // A delete of a record never seen also leaves its tombstone.
-        apply(&store, delete("crm-9", 5), now).await.unwrap();
-        let older = apply(&store, upsert("crm-9", "x", 4), now).await.unwrap();
+        apply(&store, delete("crm-9", 5), LinkTrust::ProvenOnly, now)
+            .await
+            .unwrap();
+        let older = apply(&store, upsert("crm-9", "x", 4), LinkTrust::ProvenOnly, now)
+            .await
+            .unwrap();
         assert_eq!(older, "stale or duplicate: no change");
     }
 
@@ -194,6 +264,7 @@ mod tests {
             Inbound::EraseUser {
                 user_id: UserId::new(),
             },
+            LinkTrust::ProvenOnly,
             Timestamp::now(),
         )
         .await
@@ -207,6 +278,10 @@ mod tests {
             (json!({"_id": 1}), "data._id"),
             (json!({"version": 1}), "data.version"),
             (json!({"deleted_at": 1}), "data.deleted_at"),
+            (
+                json!({"user_id": "6b0950a1e2f3a4b5c6d7e8f9"}),
+                "data.user_id",
+            ),
             (json!({"a": [{"$where": "1"}]}), "data"),
             (json!({"$set": {}}), "data"),
         ] {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod inbound;
 pub mod keys;
+pub mod linking;
 pub mod login;
 pub mod passwords;
 pub mod ports;

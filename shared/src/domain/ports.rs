@@ -75,13 +75,16 @@ pub trait Users: Sync {
         new_hash: &str,
     ) -> impl Future<Output = Stored<()>> + Send;
 
-    /// Links `external_id`, with an `ExternalIdLinked` event only when the id
-    /// changed. False when the user does not exist; `ExternalIdTaken` when
-    /// another user has it.
+    /// Links `external_id` as `how`, with an `ExternalIdLinked` event when
+    /// the id or its proof changed. False when the user does not exist. A
+    /// claimed or proven link gets `ExternalIdTaken` when another user has
+    /// the id; an authoritative one takes it from them (with an
+    /// `ExternalIdUnlinked` event for them).
     fn link_external_id(
         &self,
         user_id: UserId,
         external_id: &ExternalId,
+        how: LinkKind,
     ) -> impl Future<Output = Stored<bool>> + Send;
 
     /// The profile with its linked data (the record whose id is the user's
@@ -92,16 +95,61 @@ pub trait Users: Sync {
         user_id: UserId,
         session: SessionId,
         now: Timestamp,
+        trust: LinkTrust,
     ) -> impl Future<Output = Stored<Option<Profile>>> + Send;
 
-    /// Deletes the user, the linked data the profile shows and every session
-    /// of the user, with a `UserDeleted` event, all or nothing. With
-    /// `session`, only if that session of the user is open at `now`. False
-    /// when nothing was deleted.
+    /// Deletes the user, the linked data the profile shows (under `trust`)
+    /// and every session of the user, with a `UserDeleted` event (naming the
+    /// external id only when it is trusted), all or nothing. With `session`,
+    /// only if that session of the user is open at `now`. False when nothing
+    /// was deleted.
     fn delete_user(
         &self,
         user_id: UserId,
         session: Option<SessionId>,
+        now: Timestamp,
+        trust: LinkTrust,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+}
+
+/// How an external id came to be linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// Said by the user alone (`LINK_VERIFICATION=off`): proves nothing.
+    Claimed,
+    /// With a one-time code the owning system issued.
+    Proven,
+    /// By the owning system itself, over the inbound queue.
+    Authoritative,
+}
+
+/// Which links the profile joins and the delete cascade follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkTrust {
+    /// Proven and authoritative links only (`LINK_VERIFICATION=required`).
+    ProvenOnly,
+    /// Every link, as the original API did (`LINK_VERIFICATION=off`).
+    Any,
+}
+
+/// A one-time link code offered by the owning system; only its SHA-256 is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkOffer {
+    pub code_sha256: String,
+    pub external_id: ExternalId,
+    pub expires_at: Timestamp,
+}
+
+pub trait LinkOffers: Sync {
+    /// Stores the offer (again: the same code offered twice is one offer).
+    fn offer_link(&self, offer: &LinkOffer) -> impl Future<Output = Stored<()>> + Send;
+
+    /// Takes the offer of `external_id` whose code has `code_sha256`, if it
+    /// has not expired at `now`: true once, false ever after.
+    fn redeem_link_offer(
+        &self,
+        external_id: &ExternalId,
+        code_sha256: &str,
         now: Timestamp,
     ) -> impl Future<Output = Stored<bool>> + Send;
 }

@@ -409,6 +409,23 @@ fn parse_id_bytes(raw: &str) -> Option<[u8; 12]> {
     Some(bytes)
 }
 
+fn number_of(digits: &str) -> Option<i64> {
+    digits
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| digits.parse().ok())?
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
@@ -439,6 +456,59 @@ impl Timestamp {
 
     pub fn plus(self, duration: Duration) -> Self {
         Self(self.0.saturating_add(duration.as_millis() as i64))
+    }
+
+    /// An RFC 3339 date-time (`2026-12-02T10:00:00Z`, `…T10:00:00.5+01:00`).
+    pub fn parse_rfc3339(raw: &str) -> Option<Self> {
+        let bytes = raw.as_bytes();
+        let number = |range: std::ops::Range<usize>| -> Option<i64> {
+            let digits = raw.get(range)?;
+            digits
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| digits.parse().ok())?
+        };
+        if bytes.len() < 20
+            || bytes[4] != b'-'
+            || bytes[7] != b'-'
+            || !matches!(bytes[10], b'T' | b't')
+            || bytes[13] != b':'
+            || bytes[16] != b':'
+        {
+            return None;
+        }
+        let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+        let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+        if !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
+            return None;
+        }
+        let mut rest = &raw[19..];
+        let mut millis = 0;
+        if let Some(fraction) = rest.strip_prefix('.') {
+            let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return None;
+            }
+            let padded = format!("{:0<3}", &fraction[..digits.min(3)]);
+            millis = padded.parse::<i64>().ok()?;
+            rest = &fraction[digits..];
+        }
+        let offset_minutes = match rest {
+            "Z" | "z" => 0,
+            _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
+                let sign = if rest.starts_with('-') { -1 } else { 1 };
+                sign * (number_of(&rest[1..3])? * 60 + number_of(&rest[4..6])?)
+            }
+            _ => return None,
+        };
+        let days = days_from_civil(year, month, day);
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+        Some(Self(seconds * 1000 + millis))
     }
 
     /// How long from `self` until `later`; zero if `later` is not later.
@@ -611,6 +681,25 @@ mod tests {
         }
         let earlier = UserId::from_bytes([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert!(earlier < UserId::new());
+    }
+
+    #[test]
+    fn rfc3339_date_times() {
+        let parse = |raw| Timestamp::parse_rfc3339(raw).map(Timestamp::as_millis);
+        assert_eq!(parse("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse("2023-11-14T22:13:20.123Z"), Some(1_700_000_000_123));
+        assert_eq!(parse("2023-11-14T23:13:20+01:00"), Some(1_700_000_000_000));
+        assert_eq!(parse("2024-02-29T00:00:00.5Z"), Some(1_709_164_800_500));
+        for bad in [
+            "",
+            "2023-11-14",
+            "2023-13-01T00:00:00Z",
+            "2023-11-14T22:13:20",
+            "2023-11-14T22:13:20.Z",
+            "x023-11-14T22:13:20Z",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

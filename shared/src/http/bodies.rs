@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::domain::accounts::Registration;
+use crate::domain::linking::LinkCode;
 use crate::domain::login::Credentials;
 use crate::domain::values::{Email, ExternalId, Password, RefreshToken, Username};
 use crate::domain::FieldError;
@@ -58,6 +59,29 @@ pub fn refresh_token(body: &Fields) -> Result<RefreshToken, Vec<FieldError>> {
     match keep(token.map(RefreshToken::parse), &mut errors) {
         Some(token) => Ok(token),
         None => Err(errors),
+    }
+}
+
+/// The id to link and the code that proves it (`link_code`, when given).
+pub fn link(
+    body: Option<&Fields>,
+    query: Option<&str>,
+) -> Result<(ExternalId, Option<LinkCode>), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let external_id = external_id(body, query)
+        .map_err(|found| errors.extend(found))
+        .ok();
+    let code = match body.and_then(|body| body.get("link_code")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(code)) => keep(Some(LinkCode::parse(code.clone())), &mut errors),
+        Some(_) => {
+            errors.push(FieldError::new("link_code", "must be a string"));
+            None
+        }
+    };
+    match external_id {
+        Some(external_id) if errors.is_empty() => Ok((external_id, code)),
+        _ => Err(errors),
     }
 }
 

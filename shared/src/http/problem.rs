@@ -149,7 +149,7 @@ fn status_of(error: &HttpError) -> StatusCode {
             | DomainError::UnknownUser
             | DomainError::SessionEnded => StatusCode::UNAUTHORIZED,
             DomainError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            DomainError::Forbidden => StatusCode::FORBIDDEN,
+            DomainError::Forbidden | DomainError::LinkCodeInvalid => StatusCode::FORBIDDEN,
             DomainError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             DomainError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         },
@@ -171,6 +171,7 @@ fn problem_type(error: &HttpError) -> &'static str {
             DomainError::InvalidRefreshToken => "urn:problem:invalid-refresh-token",
             DomainError::TooManyAttempts { .. } => "urn:problem:too-many-attempts",
             DomainError::Unavailable { .. } => "urn:problem:database-unavailable",
+            DomainError::LinkCodeInvalid => "urn:problem:link-code-invalid",
             DomainError::Forbidden | DomainError::Internal { .. } => "about:blank",
         },
         _ => "about:blank",

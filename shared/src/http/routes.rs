@@ -13,7 +13,8 @@ use super::problem::{json_response, refused, HttpError};
 use super::request::{
     bearer_token, json_object, json_object_or_empty, path_user_id, query_parameter,
 };
-use crate::domain::ports::{LoginAttempts, Profile, Sessions, Users};
+use crate::domain::linking::{self, LinkVerification};
+use crate::domain::ports::{LinkOffers, LoginAttempts, Profile, Sessions, Users};
 use crate::domain::sessions::TokenPair;
 use crate::domain::tokens::Caller;
 use crate::domain::values::Timestamp;
@@ -102,17 +103,19 @@ pub async fn logout_all<S: Sessions>(
 }
 
 /// `PUT /users/{user_id}/link_id/`
-pub async fn link_external_id<S: Users + Sessions>(
+pub async fn link_external_id<S: Users + Sessions + LoginAttempts + LinkOffers>(
     store: &S,
     keys: &PublishedKeys,
+    links: LinkVerification,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::PUT, async {
         let caller = authorized_caller(keys, &request).await?;
         let body = json_object_or_empty(&request)?;
-        let external_id =
-            bodies::external_id(body.as_ref(), query_parameter(&request, "external_id"))?;
-        accounts::link_external_id(store, &caller, &external_id, Timestamp::now()).await?;
+        let (external_id, code) =
+            bodies::link(body.as_ref(), query_parameter(&request, "external_id"))?;
+        linking::link_external_id(store, &caller, &external_id, code, links, Timestamp::now())
+            .await?;
         Ok(json_response(
             StatusCode::OK,
             &json!({
@@ -129,11 +132,13 @@ pub async fn link_external_id<S: Users + Sessions>(
 pub async fn get_full_profile<S: Users>(
     store: &S,
     keys: &PublishedKeys,
+    links: LinkVerification,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::GET, async {
         let caller = authorized_caller(keys, &request).await?;
-        let profile = accounts::full_profile(store, &caller, Timestamp::now()).await?;
+        let profile =
+            accounts::full_profile(store, &caller, Timestamp::now(), links.trust()).await?;
         Ok(json_response(StatusCode::OK, &profile_json(profile)))
     })
     .await
@@ -143,11 +148,12 @@ pub async fn get_full_profile<S: Users>(
 pub async fn delete_user<S: Users>(
     store: &S,
     keys: &PublishedKeys,
+    links: LinkVerification,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::DELETE, async {
         let caller = authorized_caller(keys, &request).await?;
-        accounts::delete_user(store, &caller, Timestamp::now()).await?;
+        accounts::delete_user(store, &caller, Timestamp::now(), links.trust()).await?;
         Ok(json_response(
             StatusCode::OK,
             &json!({ "message": "User and associated data deleted successfully" }),

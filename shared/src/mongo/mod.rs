@@ -18,6 +18,7 @@ macro_rules! in_session {
 }
 
 pub mod bson_json;
+mod link_offers;
 mod linked;
 mod login_attempts;
 mod outbox;
@@ -40,7 +41,7 @@ use tokio::sync::OnceCell;
 
 pub use outbox::PUBLISHED_RETENTION;
 
-use crate::domain::ports::{RevocationReason, StoreError};
+use crate::domain::ports::{LinkKind, LinkTrust, RevocationReason, StoreError};
 use crate::domain::values::Timestamp;
 
 const EMAIL_INDEX: &str = "users_email_unique";
@@ -109,6 +110,7 @@ pub struct MongoStore {
     linked: Collection<Document>,
     sessions: Collection<sessions::SessionDocument>,
     login_attempts: Collection<Document>,
+    link_offers: Collection<Document>,
     outbox: Collection<outbox::OutboxDocument>,
     deployment: Arc<OnceCell<Deployment>>,
 }
@@ -128,6 +130,7 @@ impl MongoStore {
             linked: db.collection(linked_collection),
             sessions: db.collection("sessions"),
             login_attempts: db.collection("login_attempts"),
+            link_offers: db.collection("link_offers"),
             outbox: db.collection("outbox"),
             client,
             deployment: Arc::new(OnceCell::new()),
@@ -208,13 +211,18 @@ impl MongoStore {
             doc! { "expires_at": 1 },
             expires("login_attempts_expire"),
         ));
+        let link_offers = self.link_offers.create_index(index(
+            doc! { "expires_at": 1 },
+            expires("link_offers_expire"),
+        ));
         // One round trip per collection, all at once: this runs at every cold start.
         tokio::try_join!(
             users.into_future(),
             linked.into_future(),
             outbox.into_future(),
             sessions.into_future(),
-            login_attempts.into_future()
+            login_attempts.into_future(),
+            link_offers.into_future()
         )?;
         Ok(())
     }
@@ -282,13 +290,15 @@ impl MongoStore {
             Atomic::LinkExternalId {
                 user_id,
                 external_id,
-            } => self.link_steps(session, *user_id, external_id).await,
+                how,
+            } => self.link_steps(session, *user_id, external_id, *how).await,
             Atomic::DeleteUser {
                 user_id,
                 session_id,
                 now,
+                trust,
             } => {
-                self.delete_steps(session, *user_id, *session_id, *now)
+                self.delete_steps(session, *user_id, *session_id, *now, *trust)
                     .await
             }
             Atomic::RevokeSessions {
@@ -308,6 +318,7 @@ enum Atomic {
     LinkExternalId {
         user_id: ObjectId,
         external_id: String,
+        how: LinkKind,
     },
     /// With a session id, only if that session of the user is still open (the
     /// HTTP route); without, unconditionally (an erasure request).
@@ -315,6 +326,7 @@ enum Atomic {
         user_id: ObjectId,
         session_id: Option<ObjectId>,
         now: DateTime,
+        trust: LinkTrust,
     },
     /// Every session of the user, or only `only`, with a `SessionsRevoked` event.
     RevokeSessions {

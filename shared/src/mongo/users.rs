@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::bson_json::document_to_json;
 use super::{datetime, oid, Atomic, MongoStore};
 use crate::domain::events::Event;
-use crate::domain::ports::{NewUser, Profile, Stored, StoredCredentials, Users};
+use crate::domain::ports::{
+    LinkKind, LinkTrust, NewUser, Profile, Stored, StoredCredentials, Users,
+};
 use crate::domain::values::{Email, ExternalId, SessionId, Timestamp, UserId};
 
 /// A user as stored. `username_key` is the lower-cased username: its unique index
@@ -81,10 +83,16 @@ impl Users for MongoStore {
         Ok(())
     }
 
-    async fn link_external_id(&self, user_id: UserId, external_id: &ExternalId) -> Stored<bool> {
+    async fn link_external_id(
+        &self,
+        user_id: UserId,
+        external_id: &ExternalId,
+        how: LinkKind,
+    ) -> Stored<bool> {
         self.atomically(Atomic::LinkExternalId {
             user_id: oid(user_id.bytes()),
             external_id: external_id.as_str().to_string(),
+            how,
         })
         .await
         .map(|linked| linked > 0)
@@ -99,9 +107,18 @@ impl Users for MongoStore {
         user_id: UserId,
         session: SessionId,
         now: Timestamp,
+        trust: LinkTrust,
     ) -> Stored<Option<Profile>> {
         self.deployment().await?;
         let (user_oid, session_oid) = (oid(user_id.bytes()), oid(session.bytes()));
+        // The external id the join follows: under `ProvenOnly`, none unless
+        // the owning system vouched for the link.
+        let trusted_external_id = match trust {
+            LinkTrust::Any => Bson::String("$external_id".into()),
+            LinkTrust::ProvenOnly => Bson::Document(doc! {
+                "$cond": [{ "$eq": ["$external_id_proven", true] }, "$external_id", null],
+            }),
+        };
         let pipeline = [
             doc! { "$match": { "_id": user_oid } },
             doc! { "$lookup": {
@@ -113,6 +130,7 @@ impl Users for MongoStore {
                 "as": "open_session",
             } },
             doc! { "$match": { "open_session": { "$ne": [] } } },
+            doc! { "$set": { "external_id": trusted_external_id } },
             // Two lookups that each use an index (`_id`, and `user_id`), rather
             // than one `$expr` match that would scan the linked collection on
             // every profile read. A document found by both is kept once.
@@ -155,11 +173,13 @@ impl Users for MongoStore {
         user_id: UserId,
         session: Option<SessionId>,
         now: Timestamp,
+        trust: LinkTrust,
     ) -> Stored<bool> {
         self.atomically(Atomic::DeleteUser {
             user_id: oid(user_id.bytes()),
             session_id: session.map(|session| oid(session.bytes())),
             now: datetime(now),
+            trust,
         })
         .await
         .map(|deleted| deleted > 0)
@@ -184,26 +204,59 @@ impl MongoStore {
         mut session: Option<&mut ClientSession>,
         user_id: ObjectId,
         external_id: &str,
+        how: LinkKind,
     ) -> Result<u64, MongoError> {
         let users = self.users.clone_with_type::<Document>();
+        if how == LinkKind::Authoritative {
+            // The owning system's word moves the id, but only to a user that
+            // exists: checked first, so that nothing is taken for nobody.
+            let exists = in_session!(
+                session,
+                users
+                    .find_one(doc! { "_id": user_id })
+                    .projection(doc! { "_id": 1 })
+            )?;
+            if exists.is_none() {
+                return Ok(0);
+            }
+            let holder = in_session!(
+                session,
+                users
+                    .find_one_and_update(
+                        doc! { "external_id": external_id, "_id": { "$ne": user_id } },
+                        doc! { "$unset": { "external_id": "", "external_id_proven": "" } },
+                    )
+                    .projection(doc! { "_id": 1 })
+            )?;
+            if let Some(holder) = holder.and_then(|holder| holder.get_object_id("_id").ok()) {
+                let event = Event::ExternalIdUnlinked {
+                    user_id: UserId::from_bytes(holder.bytes()),
+                    external_id: external_id.to_string(),
+                };
+                self.record_event(session.as_deref_mut(), &event).await?;
+            }
+        }
+        let proven = how != LinkKind::Claimed;
         let before = in_session!(
             session,
             users
                 .find_one_and_update(
                     doc! { "_id": user_id },
-                    doc! { "$set": { "external_id": external_id } },
+                    doc! { "$set": { "external_id": external_id, "external_id_proven": proven } },
                 )
-                .projection(doc! { "external_id": 1 })
+                .projection(doc! { "external_id": 1, "external_id_proven": 1 })
         )?;
         let Some(before) = before else {
             return Ok(0);
         };
         let previous_external_id = before.get_str("external_id").ok().map(str::to_string);
-        if previous_external_id.as_deref() != Some(external_id) {
+        let was_proven = before.get_bool("external_id_proven").unwrap_or(false);
+        if previous_external_id.as_deref() != Some(external_id) || was_proven != proven {
             let event = Event::ExternalIdLinked {
                 user_id: UserId::from_bytes(user_id.bytes()),
                 external_id: external_id.to_string(),
                 previous_external_id,
+                proven,
             };
             self.record_event(session, &event).await?;
         }
@@ -216,6 +269,7 @@ impl MongoStore {
         user_id: ObjectId,
         session_id: Option<ObjectId>,
         now: DateTime,
+        trust: LinkTrust,
     ) -> Result<u64, MongoError> {
         if let Some(session_id) = session_id {
             if !self
@@ -230,12 +284,19 @@ impl MongoStore {
             session,
             users
                 .find_one(doc! { "_id": user_id })
-                .projection(doc! { "external_id": 1 })
+                .projection(doc! { "external_id": 1, "external_id_proven": 1 })
         )?;
         let Some(user) = user else {
             return Ok(0);
         };
-        let external_id = user.get_str("external_id").ok().map(str::to_string);
+        // Only a trusted link's record is the user's to delete, and to name
+        // in `UserDeleted` (on which downstream systems erase).
+        let proven = user.get_bool("external_id_proven").unwrap_or(false);
+        let external_id = user
+            .get_str("external_id")
+            .ok()
+            .filter(|_| proven || trust == LinkTrust::Any)
+            .map(str::to_string);
         // A versioned record (from events::ingest) leaves its tombstone, so that
         // a late, older upsert for the external id cannot bring the data back.
         let versioned = match &external_id {

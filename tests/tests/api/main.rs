@@ -10,6 +10,7 @@ mod e2e_events;
 mod faults;
 mod handlers;
 mod ingest;
+mod linking;
 mod outbox;
 mod publish;
 mod rotation;
