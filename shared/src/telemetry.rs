@@ -19,7 +19,9 @@ pub fn init() {
         .json()
         .with_max_level(level)
         .with_target(false)
-        .with_current_span(false)
+        // The request's span: its id and the client's address (http::routes).
+        .with_current_span(true)
+        .with_span_list(false)
         .with_ansi(false)
         .init();
 }

@@ -1,6 +1,7 @@
 //! Accounts: registration, who may act on a user, the profile, deletion and
 //! erasure. Linking lives in `linking`.
 
+use super::audit;
 use super::blocking;
 use super::error::DomainError;
 use super::passwords;
@@ -76,7 +77,7 @@ pub async fn delete_user<S: Users>(
         .delete_user(caller.user_id, Some(caller.session_id), now, trust)
         .await?
     {
-        tracing::info!(user_id = %caller.user_id, "user, linked data and sessions deleted");
+        audit::user_event("user_deleted", &caller.user_id.to_hex());
         Ok(())
     } else {
         Err(DomainError::SessionEnded)
@@ -93,7 +94,7 @@ pub async fn erase_user<S: Users>(
     trust: LinkTrust,
 ) -> Result<(), DomainError> {
     if store.delete_user(user_id, None, now, trust).await? {
-        tracing::info!(user_id = %user_id, "user, linked data and sessions erased on request");
+        audit::user_event("user_erased", &user_id.to_hex());
     } else {
         tracing::info!(user_id = %user_id, "erasure requested for a user that does not exist");
     }

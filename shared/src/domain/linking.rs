@@ -8,6 +8,7 @@
 
 use sha2::{Digest, Sha256};
 
+use super::audit;
 use super::error::{DomainError, FieldError};
 use super::login::{admit, Admission};
 use super::ports::{LinkKind, LinkOffer, LinkOffers, LinkTrust, LoginAttempts, Sessions, Users};
@@ -95,6 +96,7 @@ pub async fn link_external_id<S: Users + Sessions + LoginAttempts + LinkOffers>(
                 .redeem_link_offer(external_id, &code.digest(), now)
                 .await?
             {
+                audit::user_event("link_code_refused", &caller.user_id.to_hex());
                 return Err(DomainError::LinkCodeInvalid);
             }
             store.clear_count(&key).await?;

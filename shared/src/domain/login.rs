@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use super::blocking;
 use super::error::DomainError;
 use super::passwords::{self, Verification};
 use super::ports::{AttemptCount, LoginAttempts, Sessions, Users};
 use super::sessions::{Issuer, TokenPair};
 use super::values::{Email, Password, Timestamp, UserId};
+use super::{audit, blocking};
 
 /// Consecutive failures allowed before each further one locks the account.
 pub const FREE_LOGIN_FAILURES: i64 = 5;
@@ -18,37 +18,62 @@ const FORGET_AFTER: Duration = Duration::from_secs(3600);
 /// Compare-and-swap rounds before contention itself is treated as a lock
 /// (the first, a blind insert, included).
 const ADMISSION_ROUNDS: usize = 5;
+/// Failed checks per account per hour, from all addresses together (ASVS 6.3).
+pub const ACCOUNT_FAILURES_PER_HOUR: i64 = 100;
+const ACCOUNT_WINDOW: Duration = Duration::from_secs(3600);
 
 #[derive(Debug)]
 pub struct Credentials {
     pub email: Email,
     pub password: Password,
+    /// The client's address (API Gateway's source IP): the exponential lock
+    /// is per account and address, so that one address cannot lock the
+    /// owner out of another.
+    pub client: String,
 }
 
-/// Throttled per e-mail; an unknown e-mail and a wrong password give the same
-/// error after the same argon2 work, so neither the answer nor its timing tells
-/// whether an account exists.
+/// The throttle keys of a login: the account at one address, and the account.
+fn keys(email: &Email, client: &str) -> (String, String) {
+    (
+        format!("{}|{client}", email.as_str()),
+        format!("account|{}", email.as_str()),
+    )
+}
+
+/// Throttled per e-mail and address, within a budget per e-mail; an unknown
+/// e-mail and a wrong password give the same error after the same argon2
+/// work, so neither the answer nor its timing tells whether an account exists.
 pub async fn login<S: Users + Sessions + LoginAttempts>(
     store: &S,
     issuer: &Issuer,
     credentials: Credentials,
     now: Timestamp,
 ) -> Result<TokenPair, DomainError> {
-    let Credentials { email, password } = credentials;
+    let Credentials {
+        email,
+        password,
+        client,
+    } = credentials;
+    let (pair_key, account_key) = keys(&email, &client);
     // The attempt is counted before the password is checked, and from the
-    // fifth on admission itself locks the next ones; a success clears the
-    // count. The credentials are read at the same time: a locked attempt just
-    // ignores them, and a login waits for one round trip instead of two.
-    let (admission, stored) = tokio::try_join!(admit(store, email.as_str(), now), async {
-        Ok(store.find_credentials(&email).await?)
-    },)?;
-    if let Admission::Locked { retry_after } = admission {
-        return Err(DomainError::TooManyAttempts { retry_after });
+    // fifth on admission itself locks the next ones from this address; a
+    // success clears that count. The account's hourly budget and the
+    // credentials are read at the same time: a locked attempt ignores them.
+    let (admission, budget, stored) = tokio::try_join!(
+        admit(store, &pair_key, now),
+        account_budget(store, &account_key, now),
+        async { Ok(store.find_credentials(&email).await?) },
+    )?;
+    for refusal in [admission, budget] {
+        if let Admission::Locked { retry_after } = refusal {
+            audit::login_event("login_locked", email.as_str(), &client);
+            return Err(DomainError::TooManyAttempts { retry_after });
+        }
     }
 
     let Some(stored) = stored else {
         blocking(move || passwords::verify_dummy(password.expose())).await?;
-        return Err(DomainError::InvalidCredentials);
+        return failed(store, &account_key, &email, &client, now).await;
     };
     let stored_hash = stored.hashed_password.clone();
     let (verification, password) = blocking(move || {
@@ -57,7 +82,7 @@ pub async fn login<S: Users + Sessions + LoginAttempts>(
     })
     .await?;
     match verification {
-        Verification::Mismatch => return Err(DomainError::InvalidCredentials),
+        Verification::Mismatch => return failed(store, &account_key, &email, &client, now).await,
         Verification::Match => {}
         Verification::MatchNeedsRehash => {
             // Best effort: the login stands even if the upgrade has to wait for the next one.
@@ -72,16 +97,79 @@ pub async fn login<S: Users + Sessions + LoginAttempts>(
     let (session, pair) = issuer.open_session(stored.user_id, now);
     // Independent writes, so one round trip. If either fails the caller gets no
     // tokens; a session written without them can never be used and expires.
-    let ((), opened) = tokio::try_join!(
-        store.clear_count(email.as_str()),
-        store.insert_session(&session)
-    )?;
+    let ((), opened) =
+        tokio::try_join!(store.clear_count(&pair_key), store.insert_session(&session))?;
     if !opened {
         // Deleted while its password was being checked.
         return Err(DomainError::InvalidCredentials);
     }
     tracing::info!(user_id = %stored.user_id, session_id = %session.id, "logged in");
     Ok(pair)
+}
+
+/// A failed check: counted against the account's budget, audited, refused.
+async fn failed<S: LoginAttempts, T>(
+    store: &S,
+    account_key: &str,
+    email: &Email,
+    client: &str,
+    now: Timestamp,
+) -> Result<T, DomainError> {
+    count_failure(store, account_key, now).await?;
+    audit::login_event("login_failed", email.as_str(), client);
+    Err(DomainError::InvalidCredentials)
+}
+
+/// Whether the account has failed checks left this hour, from any address.
+async fn account_budget<S: LoginAttempts>(
+    store: &S,
+    key: &str,
+    now: Timestamp,
+) -> Result<Admission, DomainError> {
+    Ok(match store.find_count(key).await? {
+        Some(count) if count.failures >= ACCOUNT_FAILURES_PER_HOUR && count.forget_at > now => {
+            Admission::Locked {
+                retry_after: now.until(count.forget_at),
+            }
+        }
+        _ => Admission::Allowed { failures: 0 },
+    })
+}
+
+/// One more failed check in the account's hourly window. A success does not
+/// reset it: the owner's login must not renew an attacker's budget.
+async fn count_failure<S: LoginAttempts>(
+    store: &S,
+    key: &str,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    for _ in 0..ADMISSION_ROUNDS {
+        let won = match store.find_count(key).await? {
+            Some(count) if count.forget_at > now => {
+                let next = AttemptCount {
+                    failures: count.failures + 1,
+                    ..count
+                };
+                store.replace_count(key, count.failures, next).await?
+            }
+            expired => {
+                let first = AttemptCount {
+                    failures: 1,
+                    locked_until: None,
+                    forget_at: now.plus(ACCOUNT_WINDOW),
+                };
+                match expired {
+                    // A window that has passed starts again.
+                    Some(old) => store.replace_count(key, old.failures, first).await?,
+                    None => store.insert_count(key, first).await?,
+                }
+            }
+        };
+        if won {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// 2^(n−5) seconds after the n-th consecutive failure, capped.
@@ -182,9 +270,14 @@ mod tests {
     }
 
     fn credentials(password: &str) -> Credentials {
+        from("192.0.2.1", password)
+    }
+
+    fn from(client: &str, password: &str) -> Credentials {
         Credentials {
             email: Email::parse_for_login("ada@example.com").unwrap(),
             password: Password::parse_for_login(password.to_string()).unwrap(),
+            client: client.into(),
         }
     }
 
@@ -270,12 +363,66 @@ mod tests {
         login(&store, &issuer, credentials(PASSWORD), at(12))
             .await
             .unwrap();
-        assert_eq!(store.attempt_count("ada@example.com"), None);
+        assert_eq!(store.attempt_count("ada@example.com|192.0.2.1"), None);
         for _ in 0..4 {
             let refused = login(&store, &issuer, credentials("wrong password!"), at(13)).await;
             assert!(matches!(refused, Err(DomainError::InvalidCredentials)));
         }
-        assert_eq!(store.attempt_count("ada@example.com").unwrap().failures, 4);
+        assert_eq!(
+            store
+                .attempt_count("ada@example.com|192.0.2.1")
+                .unwrap()
+                .failures,
+            4
+        );
+    }
+
+    #[tokio::test]
+    async fn an_attacker_address_is_locked_while_the_owner_signs_in_from_another() {
+        let store = store_with_ada().await;
+        let issuer = test_issuer();
+        for _ in 0..6 {
+            let _ = login(
+                &store,
+                &issuer,
+                from("203.0.113.66", "wrong password!"),
+                at(10),
+            )
+            .await;
+        }
+        let attacker = login(&store, &issuer, from("203.0.113.66", PASSWORD), at(10)).await;
+        assert!(matches!(attacker, Err(DomainError::TooManyAttempts { .. })));
+        login(&store, &issuer, from("198.51.100.7", PASSWORD), at(10))
+            .await
+            .expect("the owner, from their own address, is not locked out");
+    }
+
+    #[tokio::test]
+    async fn many_addresses_together_get_at_most_the_hourly_budget() {
+        let store = store_with_ada().await;
+        let issuer = test_issuer();
+        let mut checked = 0;
+        for n in 0..150 {
+            let guess = login(
+                &store,
+                &issuer,
+                from(&format!("10.0.{}.{}", n / 250, n % 250), "wrong password!"),
+                at(10),
+            )
+            .await;
+            if matches!(guess, Err(DomainError::InvalidCredentials)) {
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, ACCOUNT_FAILURES_PER_HOUR, "passwords checked");
+        let owner = login(&store, &issuer, from("198.51.100.7", PASSWORD), at(20)).await;
+        assert!(
+            matches!(owner, Err(DomainError::TooManyAttempts { retry_after }) if retry_after <= Duration::from_secs(3600))
+        );
+        // The window passes.
+        login(&store, &issuer, from("198.51.100.7", PASSWORD), at(3611))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! adapters (`http`, `sqs`, `eventbridge`, `mongo`) sit around it.
 
 pub mod accounts;
+pub mod audit;
 pub mod error;
 pub mod events;
 pub mod inbound;

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use super::audit;
 use super::error::DomainError;
 use super::ports::{RevocationReason, SessionRecord, Sessions};
 use super::refresh::{self, PresentedToken, SessionSecrets};
@@ -156,6 +157,7 @@ async fn replay<S: Sessions>(
         current_generation = session.generation,
         "a replaced refresh token was presented again: session revoked"
     );
+    audit::user_event("refresh_reuse_revoked", &session.user_id.to_hex());
     Err(DomainError::InvalidRefreshToken)
 }
 

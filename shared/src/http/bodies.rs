@@ -40,14 +40,19 @@ pub fn registration(body: &Fields) -> Result<Registration, Vec<FieldError>> {
     }
 }
 
-pub fn credentials(body: &Fields) -> Result<Credentials, Vec<FieldError>> {
+/// A login from `client` (the source address).
+pub fn credentials(body: &Fields, client: String) -> Result<Credentials, Vec<FieldError>> {
     let mut errors = Vec::new();
     let email = required_string(body, "email", &mut errors);
     let password = required_string(body, "password", &mut errors);
     let email = keep(email.as_deref().map(Email::parse_for_login), &mut errors);
     let password = keep(password.map(Password::parse_for_login), &mut errors);
     match (email, password) {
-        (Some(email), Some(password)) if errors.is_empty() => Ok(Credentials { email, password }),
+        (Some(email), Some(password)) if errors.is_empty() => Ok(Credentials {
+            email,
+            password,
+            client,
+        }),
         _ => Err(errors),
     }
 }
@@ -171,12 +176,19 @@ mod tests {
 
     #[test]
     fn credentials_rules() {
-        let ok = credentials(&object(json!({"email": " A@B.com", "password": "x"}))).unwrap();
+        let ok = credentials(
+            &object(json!({"email": " A@B.com", "password": "x"})),
+            "192.0.2.1".into(),
+        )
+        .unwrap();
         assert_eq!(ok.email.as_str(), "a@b.com");
-        let errors =
-            credentials(&object(json!({"email": "", "password": "x".repeat(129)}))).unwrap_err();
+        let errors = credentials(
+            &object(json!({"email": "", "password": "x".repeat(129)})),
+            "192.0.2.1".into(),
+        )
+        .unwrap_err();
         assert_eq!(fields(&errors), ["email", "password"]);
-        let errors = credentials(&object(json!({}))).unwrap_err();
+        let errors = credentials(&object(json!({})), "192.0.2.1".into()).unwrap_err();
         assert_eq!(fields(&errors), ["email", "password"]);
     }
 

@@ -50,6 +50,18 @@ pub fn json_object_or_empty(request: &Request) -> Result<Option<Map<String, Valu
     }
 }
 
+/// The client's address as API Gateway saw it ("-" when the event has none,
+/// as in direct invokes).
+pub fn source_ip(request: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let address = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+        _ => None,
+    };
+    address.unwrap_or_else(|| "-".into())
+}
+
 pub fn query_parameter<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
     request.query_string_parameters_ref()?.first(name)
 }

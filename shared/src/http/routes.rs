@@ -5,13 +5,13 @@
 use std::future::Future;
 
 use lambda_http::http::{header, Method, StatusCode};
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::json;
 
 use super::bodies;
 use super::problem::{json_response, refused, HttpError};
 use super::request::{
-    bearer_token, json_object, json_object_or_empty, path_user_id, query_parameter,
+    bearer_token, json_object, json_object_or_empty, path_user_id, query_parameter, source_ip,
 };
 use crate::domain::linking::{self, LinkVerification};
 use crate::domain::ports::{LinkOffers, LoginAttempts, Profile, Sessions, Users};
@@ -45,7 +45,7 @@ pub async fn login<S: Users + Sessions + LoginAttempts>(
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::POST, async {
-        let credentials = bodies::credentials(&json_object(&request)?)?;
+        let credentials = bodies::credentials(&json_object(&request)?, source_ip(&request))?;
         let issuer = keys.issuer().await;
         let tokens = logins::login(store, &issuer, credentials, Timestamp::now()).await?;
         Ok(token_response(tokens))
@@ -169,12 +169,24 @@ async fn answer(
     method: Method,
     work: impl Future<Output = Answer>,
 ) -> Result<Response<Body>, Error> {
-    let answer = if request.method() == method {
-        work.await
-    } else {
-        Err(HttpError::MethodNotAllowed { allow: method })
-    };
-    Ok(answer.unwrap_or_else(|error| refused(&error)))
+    use tracing::Instrument;
+    // Every line logged while answering carries the request id and the
+    // client's address: the audit trail's correlation.
+    let request_id = request
+        .lambda_context_ref()
+        .map(|context| context.request_id.clone())
+        .unwrap_or_default();
+    let span = tracing::info_span!("request", request_id, source_ip = %source_ip(request));
+    async move {
+        let answer = if request.method() == method {
+            work.await
+        } else {
+            Err(HttpError::MethodNotAllowed { allow: method })
+        };
+        Ok(answer.unwrap_or_else(|error| refused(&error)))
+    }
+    .instrument(span)
+    .await
 }
 
 /// The bearer token's holder, once it has shown to be the `{user_id}` of the
