@@ -26,7 +26,9 @@ bootstrap() {
 }
 
 # Prints a TCP port that was free a moment ago: the kernel picks it for a bind
-# to port 0. Another process could still take it, but that race is rare on a dev box.
+# to port 0. Another process could still take it, but that race is rare on a dev
+# box. Python because no standard shell tool binds a socket: bash's /dev/tcp
+# only connects, and scanning `ss` output for a gap races the same way and more.
 free_port() {
     "$VENV/bin/python" -c 'import socket
 s = socket.socket()
@@ -37,7 +39,19 @@ s.close()'
 
 # random_hex [BYTES]: prints 2*BYTES (default 32 bytes = 64) random hex characters.
 random_hex() {
-    "$VENV/bin/python" -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv[1])))' "${1:-32}"
+    od -An -vtx1 -N"${1:-32}" /dev/urandom | tr -d ' \n'
+    echo
+}
+
+# require_tools TOOL...: fails with one clear line naming what is missing.
+# scripts/bootstrap.sh installs them on Debian when it runs as root (CI).
+require_tools() {
+    local tool missing=()
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    ((${#missing[@]} == 0)) ||
+        die "missing ${missing[*]}: install ${missing[*]} (Debian: apt-get install ${missing[*]}), or run scripts/bootstrap.sh as root"
 }
 
 # True when a MongoDB wire server at $1 answers a real `ping` command; a bare
