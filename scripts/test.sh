@@ -2,7 +2,7 @@
 # The full check that CI runs: formatting, template lint, clippy, build, then
 # every test (unit, handler tests against a real SecantusDB, and end-to-end
 # tests over HTTP against the functions under `cargo lambda watch`), then
-# Schemathesis against the same functions and openapi.yaml.
+# Schemathesis (scripts/schemathesis.sh) against the same functions.
 # Stops at the first failing step and exits with that step's code. Uses its own
 # database and ports, so a running `make dev` is left alone.
 set -euo pipefail
@@ -51,24 +51,6 @@ test_tally() {
         END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$1"
 }
 
-# st_account NAME: registers NAME (e-mail NAME@example.com, a random password)
-# with the functions under test and logs in; prints "<user id> <access token>".
-st_account() {
-    local name="$1" password id token
-    password="$(random_hex 16)"
-    id="$(st_post /auth/register id \
-        "{\"username\":\"$name\",\"email\":\"$name@example.com\",\"password\":\"$password\"}")" || return 1
-    token="$(st_post /auth/login access_token \
-        "{\"email\":\"$name@example.com\",\"password\":\"$password\"}")" || return 1
-    printf '%s %s\n' "$id" "$token"
-}
-
-# st_post PATH FIELD JSON: POSTs JSON to $base_url/PATH, prints FIELD of the answer.
-st_post() {
-    curl -sSf -X POST "$base_url$1" -H 'content-type: application/json' -d "$3" |
-        "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
-}
-
 trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -80,6 +62,7 @@ step() {
 }
 
 bootstrap
+require_tools curl jq
 tmp_dir="$(mktemp -d "${TMPDIR:-/tmp}/user-mgmt-test.XXXXXX")"
 
 use_or_start_db "$tmp_dir"
@@ -126,127 +109,11 @@ cargo test --workspace -- --include-ignored 2>&1 | tee "$tmp_dir/cargo-test.log"
     exit "$rc"
 }
 
-step "schemathesis run openapi.yaml (all checks, stateful, 200 examples per operation)"
-# Generates valid and invalid requests for every operation of openapi.yaml
-# (its examples, boundary values, random data, then call sequences along its
-# links) and checks every response against it: no 5xx, documented status codes,
-# headers and bodies, invalid data refused, valid data accepted. A fixed seed
-# and one worker, so a failure replays; the timeout bounds the step.
-st_dir="$tmp_dir/schemathesis"
-mkdir -p "$st_dir"
-# Throwaway accounts. The owner's token authorises every request, and half of
-# the drawn {user_id}s are the owner's, so the users routes answer 200 and reach
-# their body rules rather than stopping at 403. DELETE gets the victim's token
-# and id instead, so deleting does not end the owner's session mid-run. The
-# holder has linked the spec's example external id, so linking it gets 409.
-# Logging out gets the leaver's token, for the same reason as DELETE.
-st_suffix="$(random_hex 4)"
-owner="$(st_account "st-owner-$st_suffix")"
-victim="$(st_account "st-victim-$st_suffix")"
-holder="$(st_account "st-holder-$st_suffix")"
-leaver="$(st_account "st-leaver-$st_suffix")"
-read -r owner_id owner_token <<<"$owner"
-read -r victim_id victim_token <<<"$victim"
-read -r holder_id holder_token <<<"$holder"
-read -r _ leaver_token <<<"$leaver"
-curl -sS -o /dev/null -X PUT "$base_url/users/$holder_id/link_id/" \
-    -H "authorization: Bearer $holder_token" -H 'content-type: application/json' \
-    -d '{"external_id":"crm-42"}'
-cat >"$st_dir/schemathesis.toml" <<TOML
-headers = { Authorization = "Bearer \${ST_OWNER_TOKEN}" }
-
-[dictionaries.owner]
-values = ["$owner_id"]
-
-[dictionaries.victim]
-values = ["$victim_id"]
-
-[parameters]
-"path.user_id" = { dictionary = "owner", probability = 0.5 }
-
-# zxcvbn strength and "not the username or e-mail" are beyond JSON Schema: a
-# schema-valid registration may get 422, for its password only (checked by
-# the hook registration_refused_only_for_password_rules).
-[[operations]]
-include-operation-id = "register"
-checks.positive_data_acceptance.expected-statuses = ["201", "409", "422"]
-
-[[operations]]
-include-operation-id = "deleteUser"
-headers = { Authorization = "Bearer \${ST_VICTIM_TOKEN}" }
-parameters."path.user_id" = { dictionary = "victim", probability = 0.5 }
-
-# A drawn refresh token is valid by the schema but unknown to the server; a
-# session ends at its first logout, so later calls get 401 as documented.
-[[operations]]
-include-operation-id = "refresh"
-checks.positive_data_acceptance.expected-statuses = ["200", "401"]
-
-[[operations]]
-include-operation-id = "logout"
-headers = { Authorization = "Bearer \${ST_LEAVER_TOKEN}" }
-checks.positive_data_acceptance.expected-statuses = ["200", "401"]
-
-[[operations]]
-include-operation-id = "logoutAll"
-headers = { Authorization = "Bearer \${ST_LEAVER_TOKEN}" }
-checks.positive_data_acceptance.expected-statuses = ["200", "401"]
-TOML
-cat >"$st_dir/schemathesis_hooks.py" <<'PY'
-import schemathesis
-
-
-@schemathesis.hook
-def filter_body(ctx, body):
-    # cargo lambda watch answers a JSON or text body that is not UTF-8 with a
-    # 500 of its own, before any function runs (API Gateway would pass it on
-    # base64-encoded, and the functions answer 400): not a finding about the API.
-    if isinstance(body, (bytes, bytearray)):
-        try:
-            bytes(body).decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    return True
-
-
-@schemathesis.check
-def registration_refused_only_for_password_rules(ctx, response, case):
-    meta = case.meta
-    if (
-        case.operation.label != "POST /auth/register"
-        or response.status_code != 422
-        or meta is None
-        or not meta.generation.mode.is_positive
-    ):
-        return None
-    refused = [
-        error
-        for error in response.json().get("errors", [])
-        if error.get("field") != "password"
-        or not error.get("message", "").startswith(("is too easy to guess", "must not be the same as"))
-    ]
-    assert not refused, f"a schema-valid registration was refused for {refused}"
-    return None
-PY
-st_seed="${SCHEMATHESIS_SEED:-20261127}"
-st_log="$st_dir/schemathesis.log"
-# From $st_dir, so its caches (.hypothesis/, .schemathesis/) go with the run.
-(
-    cd "$st_dir"
-    ST_OWNER_TOKEN="$owner_token" ST_VICTIM_TOKEN="$victim_token" ST_LEAVER_TOKEN="$leaver_token" \
-        PYTHONPATH="$st_dir" SCHEMATHESIS_HOOKS=schemathesis_hooks \
-        timeout 300 "$VENV/bin/schemathesis" --config-file schemathesis.toml \
-        run "$REPO_ROOT/openapi.yaml" --url "$base_url" \
-        --checks all --max-examples 200 --seed "$st_seed" --workers 1 \
-        --generation-database none --no-color
-) 2>&1 | tee "$st_log" || {
+step "scripts/schemathesis.sh (openapi.yaml: all checks, stateful, seed ${SCHEMATHESIS_SEED:-20261127})"
+# Its settings and hooks are tests/schemathesis/; it stops itself after 300 s.
+scripts/schemathesis.sh "$base_url" || {
     rc=$?
-    if ((rc == 124)); then
-        log "schemathesis did not finish within 300 s"
-    fi
-    log "schemathesis: $(grep -E '^ +[0-9]+ generated' "$st_log" | xargs || true) (seed $st_seed)"
     log "last lines of the cargo lambda watch log (function output):"
     tail -n 60 "$watch_log" >&2 || true
     exit "$rc"
 }
-log "schemathesis: $(grep -E '^ +[0-9]+ generated' "$st_log" | xargs) (seed $st_seed)"
