@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The full check that CI runs: formatting, template lint, clippy, build, then
 # every test (unit, handler tests against a real SecantusDB, and end-to-end
-# tests over HTTP against the functions under `cargo lambda watch`), then
-# Schemathesis (scripts/schemathesis.sh) against the same functions.
+# tests over HTTP against the functions under `cargo lambda watch`), the
+# documentation's examples (scripts/examples.sh) and Schemathesis
+# (scripts/schemathesis.sh) against the same functions.
 # Stops at the first failing step and exits with that step's code. Uses its own
 # database and ports, so a running `make dev` is left alone.
 set -euo pipefail
@@ -58,7 +59,7 @@ trap 'exit 143' TERM
 step_no=0
 step() {
     step_no=$((step_no + 1))
-    printf '\n==> [%d/7] %s\n' "$step_no" "$*" >&2
+    printf '\n==> [%d/8] %s\n' "$step_no" "$*" >&2
 }
 
 bootstrap
@@ -98,6 +99,22 @@ log "waiting (up to 120 s) for $base_url/auth/login to answer 422"
 wait_for_http_code "$base_url/auth/login" 422 120 "$WATCH_PID" "$watch_log" \
     -X POST -H 'content-type: application/json' -d '{}'
 log "functions are up at $base_url (database $e2e_db)"
+
+step "scripts/examples.sh (the sh examples of README.md and docs/, in order)"
+# First, while the database is as fresh as a new `make dev`'s: the examples
+# register the accounts the docs name (ada@example.com), which the later
+# steps never use (theirs have unique names; Schemathesis only sends the
+# spec's example again, to get 409).
+if grep -qsE '^[[:space:]]*```sh[[:space:]]*$' README.md docs/api.md docs/events.md; then
+    scripts/examples.sh "$base_url" || {
+        rc=$?
+        log "last lines of the cargo lambda watch log (function output):"
+        tail -n 60 "$watch_log" >&2 || true
+        exit "$rc"
+    }
+else
+    log "no \`\`\`sh example in README.md or docs/ yet: nothing to run"
+fi
 
 step "cargo test --workspace -- --include-ignored"
 export E2E_BASE_URL="$base_url" E2E_MONGODB_DB="$e2e_db" E2E_WATCH_LOG="$watch_log"
