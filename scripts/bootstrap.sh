@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates the project-local .venv with the pinned developer tools
-# (SecantusDB, cargo-lambda, cfn-lint). Idempotent and fast on re-runs:
-# pip only runs when requirements-dev.txt changed since the last install.
+# (SecantusDB, cargo-lambda, cfn-lint, Schemathesis, moto; about 930 MB), and
+# makes sure curl and jq are there. Idempotent and fast on re-runs: pip only
+# runs when requirements-dev.txt changed since the last install.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,13 +24,30 @@ if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' >/dev/n
     rm -f "$stamp"
 fi
 
+# Shell tools the scripts and the documentation's examples use. CI is a fresh
+# Debian machine as root: install them there; elsewhere say what to install.
+missing=()
+for tool in curl jq; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: installing ${missing[*]} with apt-get"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "bootstrap: ${missing[*]} required: install ${missing[*]} (Debian/Ubuntu: sudo apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+fi
+
 want="$(sha256sum "$requirements" | cut -d' ' -f1)"
 have="$(cat "$stamp" 2>/dev/null || true)"
 if [[ "$want" == "$have" ]]; then
     exit 0
 fi
 
-echo "bootstrap: installing requirements-dev.txt into .venv (first run takes a minute)"
+echo "bootstrap: installing requirements-dev.txt into .venv (about 930 MB; the first run takes a minute or two)"
 # --no-cache-dir keeps pip from writing a cache outside the repo (~/.cache/pip).
 "$venv/bin/python" -m pip install --quiet --no-cache-dir --disable-pip-version-check \
     -r "$requirements"
