@@ -24,6 +24,8 @@ cd "$REPO_ROOT"
 tmp_dir=""
 on_exit() {
     local rc=$?
+    # Best effort from here on: a failed look-up must not cut the cleanup short.
+    set +e
     trap - EXIT INT TERM
     cleanup_started
     if [[ -n "$tmp_dir" ]]; then

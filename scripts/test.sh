@@ -17,6 +17,8 @@ watch_log=""
 
 on_exit() {
     local rc=$?
+    # Best effort from here on: a failed look-up must not cut the cleanup short.
+    set +e
     trap - EXIT INT TERM
     cleanup_started
     local tally=""
