@@ -26,7 +26,11 @@ on_exit() {
     local rc=$?
     # Best effort from here on: a failed look-up must not cut the cleanup short.
     set +e
-    trap - EXIT INT TERM
+    # Further signals are ignored, not defaulted: a second SIGTERM (make
+    # forwards one while the process group gets its own) would otherwise end
+    # the script before it stopped the servers it started.
+    trap '' INT TERM PIPE
+    trap - EXIT
     cleanup_started
     if [[ -n "$tmp_dir" ]]; then
         rm -rf "$tmp_dir"
@@ -34,8 +38,8 @@ on_exit() {
     exit "$rc"
 }
 trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap "trap '' INT TERM; exit 130" INT
+trap "trap '' INT TERM; exit 143" TERM
 
 bootstrap
 

@@ -19,7 +19,11 @@ on_exit() {
     local rc=$?
     # Best effort from here on: a failed look-up must not cut the cleanup short.
     set +e
-    trap - EXIT INT TERM
+    # Further signals are ignored, not defaulted: a second SIGTERM (make
+    # forwards one while the process group gets its own) would otherwise end
+    # the script before it stopped the servers it started.
+    trap '' INT TERM PIPE
+    trap - EXIT
     cleanup_started
     local tally=""
     if [[ -n "$tmp_dir" && -f "$tmp_dir/cargo-test.log" ]]; then
@@ -55,8 +59,8 @@ test_tally() {
 }
 
 trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap "trap '' INT TERM; exit 130" INT
+trap "trap '' INT TERM; exit 143" TERM
 
 step_no=0
 step() {
