@@ -7,13 +7,13 @@ SHELL := bash
 VENV_BIN := $(CURDIR)/.venv/bin
 WITH_VENV := PATH="$(VENV_BIN):$$PATH"
 
-.PHONY: help dev test build fmt lint clean-data bench
+.PHONY: help dev test build fmt lint clean-data bench examples schemathesis
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN { FS = ":.*## " } { printf "  make %-11s %s\n", $$1, $$2 }'
+		awk 'BEGIN { FS = ":.*## " } { printf "  make %-13s %s\n", $$1, $$2 }'
 
-dev: ## Run the API locally on http://127.0.0.1:9000 with SecantusDB (Ctrl-C stops)
+dev: ## Run the API locally on :9000 (PORT=9001 for a second one) with SecantusDB (Ctrl-C stops)
 	scripts/dev.sh
 
 test: ## fmt check, cfn-lint, clippy, build, then all tests incl. end-to-end (what CI runs)
@@ -36,6 +36,13 @@ lint: ## clippy (warnings are errors) and cfn-lint on template.yaml
 
 clean-data: ## Delete the local database (.data/) and the dev JWT secret (.local/)
 	rm -rf .data .local
+
+examples: ## Run the sh examples of README.md and docs/ against a running API (API=http://127.0.0.1:9000)
+	scripts/examples.sh "$${API:-http://127.0.0.1:9000}"
+
+schemathesis: ## Fuzz a running API against openapi.yaml (API=http://127.0.0.1:9000)
+	scripts/bootstrap.sh
+	scripts/schemathesis.sh "$${API:-http://127.0.0.1:9000}"
 
 bench: ## Lambda-faithful benchmark: init, latency over a floor, size, memory (README: Performance)
 	scripts/bench.sh
