@@ -1,24 +1,30 @@
-"""Schemathesis hooks for `make test` (scripts/test.sh loads them with SCHEMATHESIS_HOOKS).
+"""Schemathesis hooks for `make test` (scripts/schemathesis.sh loads them with SCHEMATHESIS_HOOKS).
 
 Schemathesis draws a `{user_id}` and a bearer token independently, and a session
 ends at its first logout, so without help most requests to the users routes stop
 at 401/403 and the stateful phase cannot follow its links past them. These hooks
 keep a pool of the accounts the run has seen (registered by Schemathesis itself,
-logged in, or made here) and, for *positive* cases only, put a matching token and
-id in place just before the request goes out:
+logged in, or made here) and put a matching token and id in place just before a
+*positive* case goes out:
 
-- users routes: a token of the `{user_id}` when that user is known; a token of
-  another known user gets its own id for half of the drawn ids (by the id's
-  parity, so a replay sends the same request), the other half keep the 403;
-- DELETE with the owner's token on the owner's id deletes a fresh account
-  instead, so the owner's session lives to the end of the run;
+- users routes: the `{user_id}`'s own token when that user is known (a link
+  brought the id); otherwise the token's own id, for every id when the token
+  came from a link (login -> profile) and for half of the drawn ids under the
+  owner's token (by the id's parity, so a replay sends the same request); the
+  other half keep their 403.
+
+And for every case, negative ones included, the owner's session is kept alive
+to the end of the run:
+
+- DELETE with the owner's token on the owner's id (or on an id adopted as
+  above) deletes a fresh account instead;
 - logout and logout_all with the owner's token end a fresh session of a
   throwaway account, so each gets 200, not 401 after the first call.
 
-Negative cases, and requests whose credentials a check removed or changed on
-purpose (`ignored_auth`), are sent as generated.
+Requests whose credentials a check removed or changed on purpose
+(`ignored_auth`) carry no token of a known user and are sent as generated.
 
-Environment (set by scripts/test.sh):
+Environment (set by scripts/schemathesis.sh):
   ST_OWNER_TOKEN  access token of the account the config authenticates as
                   (schemathesis.toml: [auth.openapi.bearerAuth])
 """
@@ -75,8 +81,9 @@ class Accounts:
         self.tokens[self.owner] = OWNER_TOKEN
         self.spare: tuple[str, str] | None = None  # the logout account's credentials
 
-    def remember(self, user_id: str, email: str | None = None, password: str | None = None,
-                 token: str | None = None) -> None:
+    def remember(
+        self, user_id: str, email: str | None = None, password: str | None = None, token: str | None = None
+    ) -> None:
         with self.lock:
             if email is not None and password is not None:
                 self.credentials[user_id] = (email, password)
@@ -135,15 +142,17 @@ class Accounts:
 
 def register(base_url: str, email: str, password: str) -> str:
     username = email.split("@", 1)[0]
-    response = requests.post(f"{base_url}/auth/register", timeout=TIMEOUT_S,
-                             json={"username": username, "email": email, "password": password})
+    response = requests.post(
+        f"{base_url}/auth/register",
+        timeout=TIMEOUT_S,
+        json={"username": username, "email": email, "password": password},
+    )
     assert response.status_code == 201, f"registering {email}: {response.status_code} {response.text}"
     return response.json()["id"]
 
 
 def login(base_url: str, email: str, password: str) -> str | None:
-    response = requests.post(f"{base_url}/auth/login", timeout=TIMEOUT_S,
-                             json={"email": email, "password": password})
+    response = requests.post(f"{base_url}/auth/login", timeout=TIMEOUT_S, json={"email": email, "password": password})
     return response.json()["access_token"] if response.status_code == 200 else None
 
 
