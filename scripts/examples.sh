@@ -35,6 +35,11 @@ done
 
 # Paths in the examples (tests/fixtures/...) are relative to the repository.
 cd "$repo_root"
+# `cargo lambda` comes from the project's .venv, as in `make dev` and `make
+# test` (which call this with it on PATH already).
+if [[ -d "$repo_root/.venv/bin" ]]; then
+    export PATH="$repo_root/.venv/bin:$PATH"
+fi
 
 script="$(mktemp "${TMPDIR:-/tmp}/examples.XXXXXX.sh")"
 trap 'rm -f "$script"' EXIT
@@ -131,7 +136,7 @@ fi
 port="${api##*:}"
 port="${port%%/*}"
 [[ "$port" =~ ^[0-9]+$ ]] || port=""
-echo "examples: running $blocks blocks ($skipped marked not run) against $api" >&2
+echo "examples: running $blocks block(s) ($skipped marked not run) against $api" >&2
 # No stdin: an example that waits for input would hang the run.
 API="$api" PORT="${port:-${PORT:-9000}}" bash --noprofile --norc "$script" </dev/null
-echo "examples: $blocks blocks passed" >&2
+echo "examples: all $blocks block(s) passed" >&2
