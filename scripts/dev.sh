@@ -26,8 +26,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-# The PID of a long foreground step (the build), so a signal stops it at once.
-FOREGROUND_PID=""
+# The PID and command of a long foreground step (the build), so that a signal
+# stops it at once.
+FOREGROUND_PID="" FOREGROUND_CMD=""
 
 # shellcheck disable=SC2317 # run by the EXIT trap
 on_exit() {
@@ -40,6 +41,7 @@ on_exit() {
     trap '' INT TERM PIPE
     trap - EXIT
     if [[ -n "$FOREGROUND_PID" ]]; then
+        log "stopping ${FOREGROUND_CMD##*/}"
         kill_tree "$FOREGROUND_PID"
     fi
     if ((${#STARTED_PIDS[@]})); then
@@ -62,10 +64,10 @@ trap "trap '' INT TERM; exit 143" TERM
 # traps until a foreground command ends).
 run_interruptible() {
     "$@" &
-    FOREGROUND_PID=$!
+    FOREGROUND_PID=$! FOREGROUND_CMD="$*"
     local rc=0
     wait "$FOREGROUND_PID" || rc=$?
-    FOREGROUND_PID=""
+    FOREGROUND_PID="" FOREGROUND_CMD=""
     return "$rc"
 }
 
