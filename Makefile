@@ -7,13 +7,16 @@ SHELL := bash
 VENV_BIN := $(CURDIR)/.venv/bin
 WITH_VENV := PATH="$(VENV_BIN):$$PATH"
 
-.PHONY: help dev test build fmt lint clean-data bench docs-ui
+# Every Lambda binary: functions/src/bin/*.rs (but the local key tool) and api-docs.
+LAMBDA_BINS := $(patsubst functions/src/bin/%.rs,--bin %,$(filter-out %/signing-keys.rs,$(wildcard functions/src/bin/*.rs))) --bin api-docs
+
+.PHONY: help dev test build fmt lint clean-data bench docs-ui examples schemathesis rotate-keys
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN { FS = ":.*## " } { printf "  make %-11s %s\n", $$1, $$2 }'
+		awk 'BEGIN { FS = ":.*## " } { printf "  make %-13s %s\n", $$1, $$2 }'
 
-dev: ## Run the API locally on http://127.0.0.1:9000 with SecantusDB (Ctrl-C stops)
+dev: ## Run the API locally on :9000 (PORT=9001 for a second one) with SecantusDB (Ctrl-C stops)
 	scripts/dev.sh
 
 test: ## fmt check, cfn-lint, clippy, build, then all tests incl. end-to-end (what CI runs)
@@ -24,7 +27,7 @@ test: ## fmt check, cfn-lint, clippy, build, then all tests incl. end-to-end (wh
 build: ## Release arm64 zips for Lambda in target/lambda/<function>/bootstrap.zip
 	scripts/bootstrap.sh
 	$(WITH_VENV) cargo-lambda lambda build --release --arm64 --output-format zip \
-		$(patsubst functions/%/,--bin %,$(wildcard functions/*/))
+		$(LAMBDA_BINS)
 
 fmt: ## Format all Rust code
 	cargo fmt --all
@@ -34,8 +37,18 @@ lint: ## clippy (warnings are errors) and cfn-lint on template.yaml
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV_BIN)/cfn-lint template.yaml
 
-clean-data: ## Delete the local database (.data/) and the dev JWT secret (.local/)
+clean-data: ## Delete the local database (.data/) and the local keys (.local/)
 	rm -rf .data .local
+
+examples: ## Run the sh examples of README.md and docs/ against a running API (API=http://127.0.0.1:9000)
+	scripts/examples.sh "$${API:-http://127.0.0.1:9000}"
+
+schemathesis: ## Fuzz a running API against openapi.yaml (API=http://127.0.0.1:9000)
+	scripts/bootstrap.sh
+	scripts/schemathesis.sh "$${API:-http://127.0.0.1:9000}"
+
+rotate-keys: ## Rotate the local signing keys in .local/ (the rotation's own code); make dev picks them up
+	cargo run -q -p functions --bin signing-keys -- .local/signing-keys.json .local/public-keys.json
 
 bench: ## Lambda-faithful benchmark: init (also on one core), latency over a floor, MongoDB commands, size, memory (docs/performance.md)
 	scripts/bench.sh

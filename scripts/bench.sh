@@ -28,7 +28,13 @@ cd "$REPO_ROOT"
 tmp_dir=""
 on_exit() {
     local rc=$?
-    trap - EXIT INT TERM
+    # Best effort from here on: a failed look-up must not cut the cleanup short.
+    set +e
+    # Further signals are ignored, not defaulted: a second SIGTERM (make
+    # forwards one while the process group gets its own) would otherwise end
+    # the script before it stopped the servers it started.
+    trap '' INT TERM PIPE
+    trap - EXIT
     cleanup_started
     if [[ -n "$tmp_dir" ]]; then
         rm -rf "$tmp_dir"
@@ -36,8 +42,8 @@ on_exit() {
     exit "$rc"
 }
 trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap "trap '' INT TERM; exit 130" INT
+trap "trap '' INT TERM; exit 143" TERM
 
 bootstrap
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the project's pinned tools. Idempotent and fast on re-runs.
 #
-#   scripts/bootstrap.sh            the venv and the docs UI (what make dev, test, build need)
+#   scripts/bootstrap.sh            shell tools, the venv and the docs UI (what make dev, test, build need)
+#   scripts/bootstrap.sh tools      curl and jq (apt-get when root on Debian, as in CI; else say what to install)
 #   scripts/bootstrap.sh venv       .venv with requirements-dev.txt (SecantusDB, cargo-lambda,
-#                                   cfn-lint, Schemathesis); pip only runs when the file changed
+#                                   cfn-lint, Schemathesis, moto, PyJWT; about 930 MB); pip only
+#                                   runs when the file changed
 #   scripts/bootstrap.sh docs-ui    Swagger UI for GET /docs into functions/api-docs/ui/node_modules
 #                                   (npm ci); npm only runs when package-lock.json changed
 #   scripts/bootstrap.sh chromium   Debian's chromium for scripts/docs-browser-test.sh, when
@@ -38,13 +40,31 @@ bootstrap_venv() {
         return 0
     fi
 
-    echo "bootstrap: installing requirements-dev.txt into .venv (first run takes a minute)"
+    echo "bootstrap: installing requirements-dev.txt into .venv (about 930 MB; the first run takes a minute or two)"
     # --no-cache-dir keeps pip from writing a cache outside the repo (~/.cache/pip).
     "$venv/bin/python" -m pip install --quiet --no-cache-dir --disable-pip-version-check \
         -r "$requirements"
     # Written last, so an interrupted install is retried on the next run.
     printf '%s\n' "$want" >"$stamp"
     echo "bootstrap: done"
+}
+
+# Shell tools the scripts and the documentation's examples use. CI is a fresh
+# Debian machine as root: install them there; elsewhere say what to install.
+bootstrap_tools() {
+    local missing=() tool
+    for tool in curl jq; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    ((${#missing[@]})) || return 0
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: installing ${missing[*]} with apt-get"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "bootstrap: ${missing[*]} required: install ${missing[*]} (Debian/Ubuntu: sudo apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
 }
 
 # functions/api-docs/build.rs inlines Swagger UI from node_modules into the
@@ -102,15 +122,16 @@ bootstrap_chromium() {
 }
 
 if (($# == 0)); then
-    set -- venv docs-ui
+    set -- tools venv docs-ui
 fi
 for part in "$@"; do
     case "$part" in
+    tools) bootstrap_tools ;;
     venv) bootstrap_venv ;;
     docs-ui) bootstrap_docs_ui ;;
     chromium) bootstrap_chromium ;;
     *)
-        echo "bootstrap: unknown part '$part' (venv, docs-ui, chromium)" >&2
+        echo "bootstrap: unknown part '$part' (tools, venv, docs-ui, chromium)" >&2
         exit 2
         ;;
     esac

@@ -6,8 +6,10 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO_ROOT/.venv"
 export REPO_ROOT VENV
 
-# PIDs of every background process a script started, for cleanup_started.
+# PIDs of every background process a script started, for cleanup_started,
+# and the signal that asks each to stop when it is not SIGTERM.
 STARTED_PIDS=()
+declare -A STOP_SIGNAL=()
 
 log() {
     printf '==> %s\n' "$*" >&2
@@ -26,7 +28,9 @@ bootstrap() {
 }
 
 # Prints a TCP port that was free a moment ago: the kernel picks it for a bind
-# to port 0. Another process could still take it, but that race is rare on a dev box.
+# to port 0. Another process could still take it, but that race is rare on a dev
+# box. Python because no standard shell tool binds a socket: bash's /dev/tcp
+# only connects, and scanning `ss` output for a gap races the same way and more.
 free_port() {
     "$VENV/bin/python" -c 'import socket
 s = socket.socket()
@@ -37,7 +41,19 @@ s.close()'
 
 # random_hex [BYTES]: prints 2*BYTES (default 32 bytes = 64) random hex characters.
 random_hex() {
-    "$VENV/bin/python" -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv[1])))' "${1:-32}"
+    od -An -vtx1 -N"${1:-32}" /dev/urandom | tr -d ' \n'
+    echo
+}
+
+# require_tools TOOL...: fails with one clear line naming what is missing.
+# scripts/bootstrap.sh installs them on Debian when it runs as root (CI).
+require_tools() {
+    local tool missing=()
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    ((${#missing[@]} == 0)) ||
+        die "missing ${missing[*]}: install ${missing[*]} (Debian: apt-get install ${missing[*]}), or run scripts/bootstrap.sh as root"
 }
 
 # True when a MongoDB wire server at $1 answers a real `ping` command; a bare
@@ -70,7 +86,9 @@ start_db() {
     if [[ "$storage" != ":memory:" ]]; then
         mkdir -p "$storage"
     fi
-    "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$port" \
+    # A session of its own, like the watcher's: a Ctrl-C in the terminal would
+    # otherwise stop the database at once, under functions still serving.
+    setsid "$VENV/bin/secantusd-py" --host 127.0.0.1 --port "$port" \
         --storage-path "$storage" --log-level WARNING >"$logfile" 2>&1 &
     DB_PID=$!
     STARTED_PIDS+=("$DB_PID")
@@ -100,40 +118,114 @@ descendants() {
     done
 }
 
-# kill_tree PID: stops a process and everything it spawned. cargo-lambda watch
-# starts each function (via `cargo run`, which execs the binary) in a process
-# group of its own, so killing one process group is not enough. The tree is
-# collected before anything is killed: orphans are re-parented to init and
-# could no longer be found afterwards.
+# True while PID runs. A child of ours that exited stays a zombie until we reap
+# it, and `kill -0` still succeeds on a zombie, so the state is read too.
+running() {
+    local state
+    state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+    [[ -n "$state" && "$state" != Z* ]]
+}
+
+# kill_tree PID [GRACE_S [SIGNAL]]: stops a process and everything it spawned, however
+# they come and go meanwhile:
+# - cargo-lambda watch starts each function (`cargo run`, which execs the
+#   binary) in a session of its own, so no process group or session id covers
+#   them: the tree is walked from PID, and walked again on every round, because
+#   the watcher keeps spawning instances for requests still arriving while it
+#   is being stopped; a list taken once (and SIGKILLed 5 s later) misses them.
+# - Every PID ever seen is remembered: one whose parent died is re-parented to
+#   init and is no longer found under PID.
+# - The function instances (the descendants in sessions of their own) go
+#   first, while the watcher's Runtime API is still up: a function ended by
+#   SIGTERM ends quietly, one whose Runtime API vanished first prints
+#   `Error: hyper_util::...` on its way out. The watcher's own helpers (the
+#   `cargo metadata` it runs before each instance, in its session) are left to
+#   it: killed under it, they make it log "ERROR failed to reload metadata".
+# - PID itself gets SIGNAL (default TERM) once its instances are gone.
+# - After GRACE_S (default 5) seconds, whatever still runs gets SIGKILL, from
+#   a fresh walk, until nothing is left.
 kill_tree() {
-    local root="$1" pids pid
-    kill -0 "$root" 2>/dev/null || return 0
-    mapfile -t pids < <(echo "$root"; descendants "$root")
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    # Give them up to 5 s to shut down cleanly (SecantusDB flushes its storage).
-    local deadline=$((SECONDS + 5))
-    while ((SECONDS < deadline)); do
-        local alive=0
-        for pid in "${pids[@]}"; do
-            if kill -0 "$pid" 2>/dev/null; then
-                alive=1
-                break
-            fi
-        done
-        ((alive)) || break
-        sleep 0.2
+    local root="$1" grace="${2:-5}" signal="${3:-TERM}" root_sid
+    local -A seen=()
+    local -a pids=() kids=() detached=()
+    if ! running "$root"; then
+        wait "$root" 2>/dev/null || true
+        return 0
+    fi
+    # Each look-up races the process's exit: none may fail the caller (set -e).
+    root_sid="$(ps -o sid= -p "$root" 2>/dev/null | tr -d ' ' || true)"
+    local deadline=$((SECONDS + grace))
+    # The function instances first, for up to half the grace.
+    local children_deadline=$((SECONDS + (grace + 1) / 2))
+    while ((SECONDS < children_deadline)); do
+        _collect_tree "$root" "$root_sid"
+        ((${#detached[@]})) || break
+        kill -TERM "${detached[@]}" 2>/dev/null || true
+        sleep 0.1
     done
-    kill -KILL "${pids[@]}" 2>/dev/null || true
+    # Then the root (once), and the instances it still spawns; once it is
+    # gone, whatever it left. The pause lets the watcher see its instances
+    # end before it is asked to stop (see start_watch for its signal).
+    if ((${#seen[@]} > 1)); then
+        sleep 0.5
+    fi
+    kill -"$signal" "$root" 2>/dev/null || true
+    while ((SECONDS < deadline)); do
+        _collect_tree "$root" "$root_sid"
+        ((${#pids[@]})) || break
+        if running "$root"; then
+            ((${#detached[@]} == 0)) || kill -TERM "${detached[@]}" 2>/dev/null || true
+        else
+            ((${#kids[@]} == 0)) || kill -TERM "${kids[@]}" 2>/dev/null || true
+        fi
+        sleep 0.1
+    done
+    # SIGKILL from a fresh walk, round after round, so that nothing spawned in
+    # the meantime survives (a process that even SIGKILL cannot end, in D
+    # state, is given up on after 5 s).
+    local rounds=0
+    while ((rounds < 50)); do
+        _collect_tree "$root" "$root_sid"
+        ((${#pids[@]})) || break
+        kill -KILL "${pids[@]}" 2>/dev/null || true
+        rounds=$((rounds + 1))
+        sleep 0.1
+    done
     # Reap our own child so no zombie is left; the others aren't ours to wait for.
     wait "$root" 2>/dev/null || true
 }
 
+# _collect_tree ROOT ROOT_SID: for kill_tree, in its scope (not in a subshell,
+# so that `seen` keeps growing): adds ROOT and its descendants to `seen`, and
+# sets `pids` to those that still run, `kids` to the same without ROOT, and
+# `detached` to the kids in another session than ROOT_SID.
+_collect_tree() {
+    local p sid
+    seen[$1]=1
+    for p in $(descendants "$1"); do
+        seen[$p]=1
+    done
+    pids=() kids=() detached=()
+    for p in "${!seen[@]}"; do
+        running "$p" || continue
+        pids+=("$p")
+        [[ "$p" == "$1" ]] && continue
+        kids+=("$p")
+        sid="$(ps -o sid= -p "$p" 2>/dev/null | tr -d ' ' || true)"
+        if [[ -n "$sid" && "$sid" != "$2" ]]; then
+            detached+=("$p")
+        fi
+    done
+}
+
 # Stops every process recorded in STARTED_PIDS, newest first (the function
-# server before the database it talks to).
+# server before the database it talks to). Best effort: errexit is off inside,
+# since a cleanup that gives up halfway leaves the rest running.
 cleanup_started() {
     local i
+    set +e
     for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
-        kill_tree "${STARTED_PIDS[i]}"
+        kill_tree "${STARTED_PIDS[i]}" 5 "${STOP_SIGNAL[${STARTED_PIDS[i]}]:-TERM}"
     done
     STARTED_PIDS=()
 }
@@ -178,10 +270,18 @@ port_open() {
 # setsid puts the watcher in a session of its own: a Ctrl-C in the terminal
 # then reaches only this script, whose trap stops the whole tree in order,
 # instead of racing cargo-lambda's own shutdown and orphaning functions.
+# `cargo-lambda lambda watch` is what `cargo lambda watch` runs; called
+# directly, it takes the cargo it starts the functions with from CARGO, which
+# scripts/lambda-cargo fills (it drops AWS_LAMBDA_MAX_CONCURRENCY; see there).
+# It is stopped with SIGINT, as by a Ctrl-C in its terminal: on SIGTERM
+# cargo-lambda 1.9 panicked in its shutdown in about 1 of 8 stops here ("A
+# Tokio 1.x context was found, but it is being shutdown"), on SIGINT in none.
 start_watch() {
     local port="$1" logfile="$2"
     shift 2
-    local cmd=(env -u RUST_LOG setsid cargo lambda watch
+    local cmd=(env -u RUST_LOG
+        CARGO="$REPO_ROOT/scripts/lambda-cargo" LAMBDA_CARGO_REAL="$(command -v cargo)"
+        setsid "$VENV/bin/cargo-lambda" lambda watch
         --invoke-address 127.0.0.1 --invoke-port "$port"
         --env-var "RUST_LOG=${RUST_LOG:-info}" "$@")
     if [[ "$logfile" == "-" ]]; then
@@ -191,6 +291,7 @@ start_watch() {
     fi
     WATCH_PID=$!
     STARTED_PIDS+=("$WATCH_PID")
+    STOP_SIGNAL[$WATCH_PID]=INT
 }
 
 # use_or_start_db DIR: keeps MONGODB_URI when it is set (any MongoDB will do);
