@@ -16,7 +16,7 @@ use mongodb::{Client, Collection, Database};
 use tokio::task::JoinSet;
 use users_core::config::{self, KeySetKind};
 use users_core::domain::passwords;
-use users_core::domain::ports::{NewUser, Sessions, Users};
+use users_core::domain::ports::{LinkKind, NewUser, Sessions, Users};
 use users_core::domain::sessions::Issuer;
 use users_core::domain::tokens::Caller;
 use users_core::domain::values::{Email, ExternalId, Timestamp, UserId, Username};
@@ -265,7 +265,11 @@ impl Seeder {
             let external_id = format!("crm-{username}");
             seeder
                 .store
-                .link_external_id(user_id, &ExternalId::parse(&external_id).map_err(invalid)?)
+                .link_external_id(
+                    user_id,
+                    &ExternalId::parse(&external_id).map_err(invalid)?,
+                    LinkKind::Authoritative,
+                )
                 .await
                 .map_err(|error| error.to_string())?;
             let owner = ObjectId::from_bytes(user_id.bytes());

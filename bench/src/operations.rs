@@ -10,7 +10,9 @@
 
 use serde_json::json;
 use users_core::domain::accounts::{self, Registration};
+use users_core::domain::linking::{self, LinkVerification};
 use users_core::domain::login::{self, Credentials};
+use users_core::domain::ports::LinkTrust;
 use users_core::domain::sessions::{self, Issuer};
 use users_core::domain::tokens::Caller;
 use users_core::domain::values::{
@@ -229,6 +231,7 @@ impl Floor {
             Operation::Login => Self::Login(Credentials {
                 email: Email::parse_for_login(&subject.email).map_err(invalid)?,
                 password: Password::parse_for_login(PASSWORD.into()).map_err(invalid)?,
+                client: "192.0.2.1".into(),
             }),
             Operation::Refresh => Self::Refresh(
                 RefreshToken::parse(subject.session()?.refresh_token.clone()).map_err(invalid)?,
@@ -276,17 +279,26 @@ impl Floor {
                     .map_err(failed)?;
             }
             Self::Link(caller, external_id) => {
-                accounts::link_external_id(store, &caller, &external_id, now)
-                    .await
-                    .map_err(failed)?
+                // The function under the benchmark runs LINK_VERIFICATION=off
+                // (run.rs): a link on the user's word, as the floor here.
+                linking::link_external_id(
+                    store,
+                    &caller,
+                    &external_id,
+                    None,
+                    LinkVerification::Off,
+                    now,
+                )
+                .await
+                .map_err(failed)?
             }
             Self::Profile(caller) => {
-                let profile = accounts::full_profile(store, &caller, now)
+                let profile = accounts::full_profile(store, &caller, now, LinkTrust::Any)
                     .await
                     .map_err(failed)?;
                 std::hint::black_box(profile);
             }
-            Self::Delete(caller) => accounts::delete_user(store, &caller, now)
+            Self::Delete(caller) => accounts::delete_user(store, &caller, now, LinkTrust::Any)
                 .await
                 .map_err(failed)?,
         }
