@@ -117,7 +117,10 @@ impl TestApp {
             uri: config.mongodb_uri.clone().into(),
             database: config.database.clone(),
             linked_collection: config.linked_collection.clone(),
-            max_pool_size: 2,
+            // Concurrent test requests share this one store, where each Lambda
+            // environment has its own pool: a pool of two could be held by
+            // writes waiting on a transaction that then waits for a connection.
+            max_pool_size: 16,
         })
         .await
         .expect("test configuration is valid");
