@@ -144,7 +144,11 @@ cargo test --workspace -- --include-ignored 2>&1 | tee "$tmp_dir/cargo-test.log"
 }
 
 step "scripts/schemathesis.sh (openapi.yaml: all checks, stateful, seed ${SCHEMATHESIS_SEED:-20261127})"
-# Its settings and hooks are tests/schemathesis/; it stops itself after 300 s.
+# The spec's example account exists, so that its example login succeeds (409
+# if an earlier step made it). Its settings and hooks are tests/schemathesis/;
+# it stops itself after 300 s.
+curl -s -o /dev/null -X POST "$base_url/auth/register" -H 'content-type: application/json' \
+    -d '{"username":"ada","email":"ada@example.com","password":"correct horse battery staple"}'
 scripts/schemathesis.sh "$base_url" || {
     rc=$?
     log "last lines of the cargo lambda watch log (function output):"
