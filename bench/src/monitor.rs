@@ -40,24 +40,33 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    /// The commands grouped by round trip: a command starts a new round trip
-    /// when every command before it had answered; others went out in parallel.
+    /// The commands grouped by round trip: a command's round trip is one
+    /// more than the latest of those that had answered before it started
+    /// (it may have waited for them), so commands sent in parallel share one,
+    /// and the number of groups is the longest chain of waits.
     pub fn round_trips(&self) -> Vec<Vec<&Command>> {
-        let mut trips: Vec<Vec<&Command>> = Vec::new();
-        let mut latest_end: Option<Instant> = None;
-        let mut all_ended = true;
-        for command in &self.commands {
-            let waits = all_ended && latest_end.is_some_and(|end| command.started >= end);
-            match trips.last_mut() {
-                Some(trip) if !waits => trip.push(command),
-                _ => trips.push(vec![command]),
-            }
-            match command.ended {
-                Some(end) => latest_end = Some(latest_end.map_or(end, |latest| latest.max(end))),
-                None => all_ended = false,
-            }
+        let mut depths: Vec<usize> = Vec::with_capacity(self.commands.len());
+        for (i, command) in self.commands.iter().enumerate() {
+            let depth = self.commands[..i]
+                .iter()
+                .zip(&depths)
+                .filter(|(before, _)| before.ended.is_some_and(|end| end <= command.started))
+                .map(|(_, depth)| depth + 1)
+                .max()
+                .unwrap_or(1);
+            depths.push(depth);
         }
-        trips
+        let trips = depths.iter().max().copied().unwrap_or(0);
+        (1..=trips)
+            .map(|trip| {
+                self.commands
+                    .iter()
+                    .zip(&depths)
+                    .filter(|(_, depth)| **depth == trip)
+                    .map(|(command, _)| command)
+                    .collect()
+            })
+            .collect()
     }
 
     /// `insert login_attempts + find users → delete login_attempts + insert sessions`.
@@ -174,5 +183,27 @@ mod tests {
             "insert c + find c → delete c + insert c → commitTransaction c"
         );
         assert_eq!(recorded.round_trips().len(), 3);
+    }
+
+    #[test]
+    fn a_command_that_waited_for_another_is_a_round_trip_later_even_beside_a_slow_one() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        // login: two in parallel; then two more, one slow; the third waits
+        // for the quick one only.
+        let recorded = Recorded {
+            commands: vec![
+                command("find", t, 2),
+                command("insert", t, 2),
+                command("insert", t + ms(2), 1),
+                command("delete", t + ms(2), 5),
+                command("update", t + ms(3), 1),
+            ],
+            connections_opened: 0,
+        };
+        assert_eq!(
+            recorded.sequence(),
+            "find c + insert c → insert c + delete c → update c"
+        );
     }
 }

@@ -8,14 +8,16 @@ use std::time::{Duration, Instant};
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use tokio::task::JoinSet;
 use users_core::domain::ports::Sessions;
-use users_core::domain::values::{Timestamp, UserId};
+use users_core::domain::values::Timestamp;
 
 use crate::dataset::Dataset;
-use crate::operations::{Floor, Needs, Operation};
+use crate::operations::{Floor, Kind, Needs, Operation};
 use crate::Error;
 
 const BATCH: usize = 500;
 const PARALLEL_INSERTS: usize = 8;
+/// Whose sessions the third step adds.
+const OTHER_USERS: usize = 20;
 
 /// The operations measured, in a database each.
 pub const OPERATIONS: [Operation; 6] = [
@@ -158,22 +160,26 @@ async fn add_linked(data: &Dataset, n: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// Sessions of other users, opened as login opens them.
-async fn add_sessions(data: &Dataset, n: usize) -> Result<(), Error> {
+/// Sessions of other users (twenty of them), opened as login opens them:
+/// the store keeps a session only for a user that exists.
+async fn add_sessions(data: &mut Dataset, n: usize) -> Result<(), Error> {
+    let others = data.subjects(Kind::Account, OTHER_USERS, false).await?;
     let mut tasks = JoinSet::new();
-    for _ in 0..n {
+    for i in 0..n {
         if tasks.len() >= PARALLEL_INSERTS {
             if let Some(done) = tasks.join_next().await {
                 done??;
             }
         }
-        let (session, _) = data.issuer.open_session(UserId::new(), Timestamp::now());
+        let user_id = others[i % others.len()].user_id;
+        let (session, _) = data.issuer.open_session(user_id, Timestamp::now());
         let store = data.floor.clone();
         tasks.spawn(async move {
-            store
-                .insert_session(&session)
-                .await
-                .map_err(|error| Error::from(error.to_string()))
+            match store.insert_session(&session).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Error::from("a session of an existing user was not kept")),
+                Err(error) => Err(Error::from(error.to_string())),
+            }
         });
     }
     while let Some(done) = tasks.join_next().await {
