@@ -74,6 +74,11 @@ fn main() {
         .log_dir
         .clone()
         .unwrap_or_else(|| target_dir().join("bench").join("logs"));
+    // Absolute: the functions run in their own directory and read key files
+    // from the log directory.
+    let _ = std::fs::create_dir_all(&log_dir);
+    let absolute = |path: PathBuf| std::fs::canonicalize(&path).unwrap_or(path);
+    let (bin_dir, log_dir) = (absolute(bin_dir), absolute(log_dir));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
