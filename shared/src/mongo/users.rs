@@ -119,21 +119,31 @@ impl Users for MongoStore {
                 "$cond": [{ "$eq": ["$external_id_proven", true] }, "$external_id", null],
             }),
         };
+        // Every lookup joins on a field (`localField`/`foreignField`), so that
+        // it reads by index; a lookup with a pipeline alone is an uncorrelated
+        // subquery, which some servers run over the whole collection. The
+        // joined values are set on the user document first.
         let pipeline = [
             doc! { "$match": { "_id": user_oid } },
+            doc! { "$set": {
+                "_session": { "$literal": session_oid },
+                "_owners": { "$literal": [user_oid, user_id.to_hex()] },
+            } },
             doc! { "$lookup": {
                 "from": self.sessions.name(),
+                "localField": "_session",
+                "foreignField": "_id",
                 "pipeline": [
-                    { "$match": { "_id": session_oid, "user_id": user_oid, "expires_at": { "$gt": datetime(now) } } },
+                    { "$match": { "user_id": user_oid, "expires_at": { "$gt": datetime(now) } } },
                     { "$project": { "_id": 1 } },
                 ],
                 "as": "open_session",
             } },
             doc! { "$match": { "open_session": { "$ne": [] } } },
             doc! { "$set": { "external_id": trusted_external_id } },
-            // Two lookups that each use an index (`_id`, and `user_id`), rather
-            // than one `$expr` match that would scan the linked collection on
-            // every profile read. A document found by both is kept once.
+            // The original's join (the document whose `_id` is the external
+            // id) and its delete filter's (those whose `user_id` is the user).
+            // A document found by both is kept once.
             doc! { "$lookup": {
                 "from": self.linked.name(),
                 "localField": "external_id",
@@ -142,13 +152,10 @@ impl Users for MongoStore {
             } },
             doc! { "$lookup": {
                 "from": self.linked.name(),
-                "pipeline": [
-                    { "$match": {
-                        "user_id": { "$in": [user_oid, user_id.to_hex()] },
-                        // Tombstones of deleted records (mongo::linked) are not data.
-                        "deleted_at": { "$exists": false },
-                    } },
-                ],
+                "localField": "_owners",
+                "foreignField": "user_id",
+                // Tombstones of deleted records (mongo::linked) are not data.
+                "pipeline": [{ "$match": { "deleted_at": { "$exists": false } } }],
                 "as": "linked_by_user_id",
             } },
             // An allow-list: fields added to users later stay private by default.
@@ -297,13 +304,16 @@ impl MongoStore {
             .ok()
             .filter(|_| proven || trust == LinkTrust::Any)
             .map(str::to_string);
-        // A versioned record (from events::ingest) leaves its tombstone, so that
-        // a late, older upsert for the external id cannot bring the data back.
+        // Two deletes that each use an index (a top-level `$or` may not): the
+        // record of the external id, whose version comes back with it, and the
+        // records naming the user. A versioned record (from the inbound queue)
+        // leaves its tombstone, so that a late, older upsert for the external
+        // id cannot bring the data back.
         let versioned = match &external_id {
             Some(external_id) => in_session!(
                 session,
                 self.linked
-                    .find_one(doc! { "_id": external_id, "version": { "$exists": true } })
+                    .find_one_and_delete(doc! { "_id": external_id })
                     .projection(doc! { "version": 1 })
             )?
             .and_then(|record| record.get("version").cloned()),
@@ -312,7 +322,7 @@ impl MongoStore {
         in_session!(
             session,
             self.linked
-                .delete_many(linked_filter(user_id, external_id.clone()))
+                .delete_many(doc! { "user_id": { "$in": [user_id, user_id.to_hex()] } })
         )?;
         if let (Some(external_id), Some(version)) = (&external_id, versioned) {
             in_session!(
@@ -337,14 +347,6 @@ impl MongoStore {
         self.record_event(session, &event).await?;
         Ok(1)
     }
-}
-
-fn linked_filter(user_id: ObjectId, external_id: Option<String>) -> Document {
-    let mut by = vec![doc! { "user_id": { "$in": [user_id, user_id.to_hex()] } }];
-    if let Some(external_id) = external_id {
-        by.push(doc! { "_id": external_id });
-    }
-    doc! { "$or": by }
 }
 
 fn profile_from(user_id: UserId, mut document: Document) -> Profile {
