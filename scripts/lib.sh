@@ -263,7 +263,8 @@ port_open() {
 # WATCH_PID. The functions inherit this process's environment (cargo-lambda 1.9
 # only adds its AWS_LAMBDA_* variables on top), so callers export their settings
 # or prefix the call with `VAR=value` assignments. Inheritance also keeps
-# JWT_SECRET out of the watcher's log, which prints --env-var values.
+# settings such as MONGODB_URI out of the watcher's log, which prints --env-var
+# values.
 # RUST_LOG is the exception: the functions get it through --env-var, and the
 # watcher runs with its own default, because RUST_LOG=info makes cargo-lambda
 # dump its whole configuration (tens of kB) on every log line of its shutdown.
