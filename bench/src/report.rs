@@ -496,7 +496,8 @@ pub fn markdown(results: &Results, options: &Options) -> String {
         "References: database round trip (`ping`) p50 {} ms, p90 {} ms; argon2id (m=19456, t=2, p=1) hash p50 {} ms, verification p50 {} ms; \
          the first hash in a process (its 19 MiB work area allocated) {} ms, the next {} ms; \
          a new client's connection + index creation + deployment probe (`prepare`) p50 {} ms; \
-         registration validation (zxcvbn) first call in a process {} ms, next {} ms.",
+         registration validation (zxcvbn) first call in a process {} ms, next {} ms; \
+         an RS256 access token signed p50 {} ms (p90 {} ms), verified p50 {} ms (p90 {} ms).",
         fmt_ms(p50(&refs.ping)),
         fmt_ms(percentile(&refs.ping, 90.0)),
         fmt_ms(argon2(results, Operation::Register)),
@@ -506,6 +507,10 @@ pub fn markdown(results: &Results, options: &Options) -> String {
         fmt_ms(p50(&refs.prepare)),
         fmt_ms(Some(ms(refs.validation_first))),
         fmt_ms(Some(ms(refs.validation_next))),
+        fmt_ms(p50(&refs.rs256_sign)),
+        fmt_ms(percentile(&refs.rs256_sign, 90.0)),
+        fmt_ms(p50(&refs.rs256_verify)),
+        fmt_ms(percentile(&refs.rs256_verify, 90.0)),
     ));
     line(String::new());
     line("**Targets**".into());
@@ -813,6 +818,8 @@ pub fn json(results: &Results, options: &Options) -> Value {
             "registration_validation_next_ms": ms(refs.validation_next),
             "argon2_first_hash_in_process_ms": ms(refs.argon2_first),
             "argon2_next_hash_ms": ms(refs.argon2_next),
+            "rs256_sign_ms": stats(&refs.rs256_sign),
+            "rs256_verify_ms": stats(&refs.rs256_verify),
         },
         "argon2id_ms": {
             "hash_p50": argon2(results, Operation::Register),

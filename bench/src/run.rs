@@ -77,6 +77,10 @@ pub struct References {
     /// An argon2id hash: the first in a process (work area allocated), the next.
     pub argon2_first: Duration,
     pub argon2_next: Duration,
+    /// Signing an access token (RS256, what login and refresh add) and
+    /// verifying one (what every bearer route adds), in this process.
+    pub rs256_sign: Vec<Duration>,
+    pub rs256_verify: Vec<Duration>,
 }
 
 pub struct Results {
@@ -163,6 +167,7 @@ pub async fn run(
     let database = format!("bench_{}", crate::random_hex(6)?);
     progress(&format!("creating signing keys and database {database}"));
     let deployment = Deployment::new(&uri, &database, &log_dir)?;
+    (references.rs256_sign, references.rs256_verify) = rs256_costs(&deployment.signing_keys)?;
     let env = floor_env(&selected, &deployment)?;
     let data = Dataset::create(&uri, &env).await?;
     let mut run = Run {
@@ -698,6 +703,39 @@ fn validation_first_and_next() -> (Duration, Duration) {
 }
 
 /// An argon2id hash: the first in this process allocates its work area.
+/// Tokens signed and verified in this process with the run's keys.
+const RS256_SAMPLES: usize = 200;
+
+fn rs256_costs(signing_keys: &str) -> Result<(Vec<Duration>, Vec<Duration>), Error> {
+    use users_core::domain::keys::KeySet;
+    use users_core::domain::tokens::{Caller, TokenSettings, TokenSigner, TokenVerifier};
+    use users_core::domain::values::{SessionId, Timestamp, UserId};
+    let set = KeySet::parse(signing_keys).map_err(|error| error.to_string())?;
+    let settings = TokenSettings {
+        issuer: "http://127.0.0.1:9000".into(),
+        audience: "user-management-api".into(),
+        access_token_ttl: Duration::from_secs(1800),
+    };
+    let signer = TokenSigner::new(&settings, set.current());
+    let verifier = TokenVerifier::new(&settings, &set.public());
+    let caller = Caller {
+        user_id: UserId::new(),
+        session_id: SessionId::new(),
+    };
+    let (mut sign, mut verify) = (Vec::new(), Vec::new());
+    for n in 0..RS256_SAMPLES {
+        let started = Instant::now();
+        let token = signer
+            .issue(&caller, Timestamp::now().as_secs(), format!("bench-{n}"))
+            .token;
+        sign.push(started.elapsed());
+        let started = Instant::now();
+        verifier.verify(&token).map_err(|error| error.to_string())?;
+        verify.push(started.elapsed());
+    }
+    Ok((sign, verify))
+}
+
 fn argon2_first_and_next() -> Result<(Duration, Duration), Error> {
     Ok((argon2_hash()?, argon2_hash()?))
 }
