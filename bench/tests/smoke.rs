@@ -130,7 +130,10 @@ fn the_benchmark_runs_end_to_end_with_tiny_counts() {
     for cost in ["rs256_sign_ms", "rs256_verify_ms"] {
         assert_eq!(json["references"][cost]["n"], 200, "{cost}");
     }
-    assert!(table.contains("an RS256 access token signed p50"), "{table}");
+    assert!(
+        table.contains("an RS256 access token signed p50"),
+        "{table}"
+    );
     let study = json["size_study"].as_array().expect("size_study");
     assert!(study.len() >= 2, "{study:?}");
     for operation in study {
