@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::events::Event;
 use crate::domain::ports::{
-    AttemptCount, EventSink, LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData, LinkedWrite,
+    AttemptCount, LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData, LinkedWrite,
     LoginAttempts, NewUser, Outbox, OutboxEntry, Profile, RevocationReason, SessionRecord,
     Sessions, StoreError, Stored, StoredCredentials, Users,
 };
@@ -525,15 +525,6 @@ impl LinkOffers for MemoryStore {
                 && offer.expires_at > now
         });
         Ok(found.map(|index| state.offers.remove(index)).is_some())
-    }
-}
-
-/// A sink that accepts everything, for tests that only need one.
-pub struct AcceptAll;
-
-impl EventSink for AcceptAll {
-    async fn send(&self, batch: &[OutboxEntry]) -> usize {
-        batch.len()
     }
 }
 

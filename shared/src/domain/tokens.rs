@@ -102,10 +102,6 @@ impl TokenSigner {
         }
     }
 
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
     /// Signs a token for `caller`. The same inputs give the same token
     /// (PKCS#1 v1.5 signatures are deterministic), which is what lets a
     /// refresh retried within the grace window answer identically.
