@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{
     AttemptCount, LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData, LinkedWrite,
     LoginAttempts, NewUser, Outbox, OutboxEntry, Profile, RevocationReason, SessionRecord,
-    Sessions, StoreError, Stored, StoredCredentials, Users,
+    SessionView, Sessions, StoreError, Stored, StoredCredentials, Users,
 };
 use crate::domain::refresh::SessionSecrets;
 use crate::domain::sessions::{Issuer, SessionPolicy};
@@ -330,6 +331,7 @@ impl Sessions for MemoryStore {
         to_digest: &str,
         now: Timestamp,
         expires_at: Timestamp,
+        used_from: &ClientInfo,
     ) -> Stored<Option<SessionRecord>> {
         let mut state = self.state();
         let Some(stored) = state
@@ -343,6 +345,7 @@ impl Sessions for MemoryStore {
         stored.generation = session.generation + 1;
         stored.rotated_at = now;
         stored.expires_at = expires_at;
+        stored.last_used_from = used_from.clone();
         Ok(Some(stored.clone()))
     }
 
@@ -387,6 +390,50 @@ impl Sessions for MemoryStore {
         now: Timestamp,
     ) -> Stored<bool> {
         Ok(self.state().open(user_id, session, now))
+    }
+
+    async fn list_sessions(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+        limit: usize,
+    ) -> Stored<Vec<SessionView>> {
+        let mut open: Vec<SessionView> = self
+            .state()
+            .sessions
+            .iter()
+            .filter(|s| s.user_id == user_id && s.expires_at > now)
+            .map(|s| SessionView {
+                id: s.id,
+                created_at: s.created_at,
+                last_used_at: s.rotated_at,
+                created_from: s.created_from.clone(),
+                last_used_from: s.last_used_from.clone(),
+            })
+            .collect();
+        open.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        open.truncate(limit);
+        Ok(open)
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        reason: RevocationReason,
+        now: Timestamp,
+    ) -> Stored<bool> {
+        let mut state = self.state();
+        if !state.open(user_id, session, now) {
+            return Ok(false);
+        }
+        state.sessions.retain(|s| s.id != session);
+        state.record(Event::SessionEnded {
+            user_id,
+            session_id: session,
+            reason,
+        });
+        Ok(true)
     }
 }
 

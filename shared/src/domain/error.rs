@@ -42,6 +42,9 @@ pub enum DomainError {
     UnknownUser,
     #[error("the token's session has ended; log in again")]
     SessionEnded,
+    /// Unknown, already ended, or another user's: which, is not said.
+    #[error("no open session of this user has this id")]
+    SessionNotFound,
     #[error("the refresh token is invalid, expired or already used")]
     InvalidRefreshToken,
     #[error("too many failed logins for this e-mail; retry in {} s", retry_after_seconds(*.retry_after))]

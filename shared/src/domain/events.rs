@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::ports::RevocationReason;
-use super::values::UserId;
+use super::values::{SessionId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -38,6 +38,13 @@ pub enum Event {
         reason: RevocationReason,
         sessions_ended: u64,
     },
+    /// One session ended by its owner (`DELETE /users/{id}/sessions/{sid}`),
+    /// from that session or another. A plain logout emits none, as before.
+    SessionEnded {
+        user_id: UserId,
+        session_id: SessionId,
+        reason: RevocationReason,
+    },
 }
 
 impl Event {
@@ -48,6 +55,7 @@ impl Event {
             Self::ExternalIdUnlinked { .. } => "ExternalIdUnlinked",
             Self::UserDeleted { .. } => "UserDeleted",
             Self::SessionsRevoked { .. } => "SessionsRevoked",
+            Self::SessionEnded { .. } => "SessionEnded",
         }
     }
 
@@ -82,6 +90,15 @@ impl Event {
                 "user_id": user_id.to_hex(),
                 "reason": reason.as_str(),
                 "sessions_ended": sessions_ended,
+            }),
+            Self::SessionEnded {
+                user_id,
+                session_id,
+                reason,
+            } => json!({
+                "user_id": user_id.to_hex(),
+                "session_id": session_id.to_hex(),
+                "reason": reason.as_str(),
             }),
         };
         match detail {

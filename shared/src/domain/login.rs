@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::devices::ClientInfo;
 use super::error::DomainError;
 use super::passwords::{self, Verification};
 use super::ports::{AttemptCount, LoginAttempts, Sessions, Users};
@@ -30,6 +31,9 @@ pub struct Credentials {
     /// is per account and address, so that one address cannot lock the
     /// owner out of another.
     pub client: String,
+    /// The client's `User-Agent`, kept on the session for its owner's
+    /// listing; no part of the throttle.
+    pub user_agent: Option<Vec<u8>>,
 }
 
 /// The throttle keys of a login: the account at one address, and the account.
@@ -53,6 +57,7 @@ pub async fn login<S: Users + Sessions + LoginAttempts>(
         email,
         password,
         client,
+        user_agent,
     } = credentials;
     let (pair_key, account_key) = keys(&email, &client);
     // The attempt is counted before the password is checked, and from the
@@ -94,7 +99,8 @@ pub async fn login<S: Users + Sessions + LoginAttempts>(
         }
     }
 
-    let (session, pair) = issuer.open_session(stored.user_id, now);
+    let device = ClientInfo::new(user_agent.as_deref(), &client);
+    let (session, pair) = issuer.open_session_from(stored.user_id, device, now);
     // Independent writes, so one round trip. If either fails the caller gets no
     // tokens; a session written without them can never be used and expires.
     let ((), opened) =
@@ -278,6 +284,7 @@ mod tests {
             email: Email::parse_for_login("ada@example.com").unwrap(),
             password: Password::parse_for_login(password.to_string()).unwrap(),
             client: client.into(),
+            user_agent: None,
         }
     }
 

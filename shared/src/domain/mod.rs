@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod devices;
 pub mod error;
 pub mod events;
 pub mod inbound;

@@ -8,6 +8,7 @@ use std::future::Future;
 
 use serde_json::{Map, Value};
 
+use super::devices::ClientInfo;
 use super::values::{Email, EventId, ExternalId, SessionId, Timestamp, UserId, Username};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,6 +168,22 @@ pub struct SessionRecord {
     pub created_at: Timestamp,
     pub rotated_at: Timestamp,
     pub expires_at: Timestamp,
+    // Devices: where it was opened from, and where last refreshed from (at
+    // `rotated_at`). Shown to the owner only; never part of a token.
+    pub created_from: ClientInfo,
+    pub last_used_from: ClientInfo,
+}
+
+/// A session as its owner's listing shows it: no nonce, no digest, nothing
+/// a token could be derived or checked from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    pub id: SessionId,
+    pub created_at: Timestamp,
+    /// The last refresh, or the login when there has been none.
+    pub last_used_at: Timestamp,
+    pub created_from: ClientInfo,
+    pub last_used_from: ClientInfo,
 }
 
 /// Why sessions were ended, for the `SessionsRevoked` event.
@@ -201,7 +218,8 @@ pub trait Sessions: Sync {
 
     /// Moves the session to its next generation, only if `from_digest` is
     /// still current: of two concurrent rotations exactly one wins (`Some`).
-    /// `rotated_at` becomes `now`, and `expires_at` the given time.
+    /// `rotated_at` becomes `now`, `last_used_from` the refresher, and
+    /// `expires_at` the given time.
     fn rotate_session(
         &self,
         session: &SessionRecord,
@@ -209,6 +227,7 @@ pub trait Sessions: Sync {
         to_digest: &str,
         now: Timestamp,
         expires_at: Timestamp,
+        used_from: &ClientInfo,
     ) -> impl Future<Output = Stored<Option<SessionRecord>>> + Send;
 
     /// Ends one session of the user; false when it was not open at `now`.
@@ -232,6 +251,25 @@ pub trait Sessions: Sync {
         &self,
         user_id: UserId,
         session: SessionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Up to `limit` of the user's sessions open at `now`, newest (by
+    /// `created_at`) first.
+    fn list_sessions(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Stored<Vec<SessionView>>> + Send;
+
+    /// Ends one session of the user, if open at `now`, with a `SessionEnded`
+    /// event, all or nothing; false when there was no such open session.
+    fn revoke_session(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        reason: RevocationReason,
         now: Timestamp,
     ) -> impl Future<Output = Stored<bool>> + Send;
 }

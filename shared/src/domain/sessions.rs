@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use super::audit;
+use super::devices::ClientInfo;
 use super::error::DomainError;
 use super::ports::{RevocationReason, SessionRecord, Sessions};
 use super::refresh::{self, PresentedToken, SessionSecrets};
@@ -59,8 +60,23 @@ impl Issuer {
             created_at: now,
             rotated_at: now,
             expires_at: self.policy.expiry(now, now),
+            created_from: ClientInfo::default(),
+            last_used_from: ClientInfo::default(),
         };
         let pair = self.token_pair(&session);
+        (session, pair)
+    }
+
+    /// `open_session`, remembering the client it was opened from.
+    pub fn open_session_from(
+        &self,
+        user_id: UserId,
+        client: ClientInfo,
+        now: Timestamp,
+    ) -> (SessionRecord, TokenPair) {
+        let (mut session, pair) = self.open_session(user_id, now);
+        session.last_used_from = client.clone();
+        session.created_from = client;
         (session, pair)
     }
 
@@ -85,11 +101,13 @@ impl Issuer {
 /// Rotates a refresh token. A token of the session's current generation
 /// gets the next pair; the one just replaced gets that same pair again within
 /// the grace window; any earlier generation, or the one just replaced after
-/// the window, means the token was copied: the session ends.
-pub async fn refresh<S: Sessions>(
+/// the window, means the token was copied: the session ends. A rotation
+/// records `client` as where the session was last used from.
+pub async fn refresh_from<S: Sessions>(
     store: &S,
     issuer: &Issuer,
     refresh_token: &RefreshToken,
+    client: &ClientInfo,
     now: Timestamp,
 ) -> Result<TokenPair, DomainError> {
     let presented =
@@ -115,6 +133,7 @@ pub async fn refresh<S: Sessions>(
             &refresh::digest(&successor),
             now,
             issuer.policy.expiry(session.created_at, now),
+            client,
         )
         .await?;
     match rotated {
@@ -128,6 +147,17 @@ pub async fn refresh<S: Sessions>(
             replay(store, issuer, session, presented.generation, now).await
         }
     }
+}
+
+/// `refresh_from` an unknown client: the rotation rules' own tests.
+#[cfg(test)]
+async fn refresh<S: Sessions>(
+    store: &S,
+    issuer: &Issuer,
+    refresh_token: &RefreshToken,
+    now: Timestamp,
+) -> Result<TokenPair, DomainError> {
+    refresh_from(store, issuer, refresh_token, &ClientInfo::default(), now).await
 }
 
 /// An earlier generation presented again: the same successor within the

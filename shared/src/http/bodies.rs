@@ -52,6 +52,8 @@ pub fn credentials(body: &Fields, client: String) -> Result<Credentials, Vec<Fie
             email,
             password,
             client,
+            // The request's, not the body's: the route adds it.
+            user_agent: None,
         }),
         _ => Err(errors),
     }

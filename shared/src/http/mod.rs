@@ -2,6 +2,7 @@
 //! (`routes`), every error answered as problem+json (`problem`).
 
 pub mod bodies;
+pub mod devices;
 pub mod problem;
 pub mod request;
 pub mod routes;

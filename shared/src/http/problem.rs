@@ -152,6 +152,7 @@ fn status_of(error: &HttpError) -> StatusCode {
             DomainError::Forbidden | DomainError::LinkCodeInvalid => StatusCode::FORBIDDEN,
             DomainError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             DomainError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            DomainError::SessionNotFound => StatusCode::NOT_FOUND,
         },
     }
 }
@@ -172,6 +173,7 @@ fn problem_type(error: &HttpError) -> &'static str {
             DomainError::TooManyAttempts { .. } => "urn:problem:too-many-attempts",
             DomainError::Unavailable { .. } => "urn:problem:database-unavailable",
             DomainError::LinkCodeInvalid => "urn:problem:link-code-invalid",
+            DomainError::SessionNotFound => "urn:problem:session-not-found",
             DomainError::Forbidden | DomainError::Internal { .. } => "about:blank",
         },
         _ => "about:blank",

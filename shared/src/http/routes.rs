@@ -9,6 +9,7 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::json;
 
 use super::bodies;
+use super::devices::{client_info, user_agent};
 use super::problem::{json_response, refused, HttpError};
 use super::request::{
     bearer_token, json_object, json_object_or_empty, path_user_id, query_parameter, source_ip,
@@ -45,7 +46,10 @@ pub async fn login<S: Users + Sessions + LoginAttempts>(
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::POST, async {
-        let credentials = bodies::credentials(&json_object(&request)?, source_ip(&request))?;
+        let credentials = logins::Credentials {
+            user_agent: user_agent(&request),
+            ..bodies::credentials(&json_object(&request)?, source_ip(&request))?
+        };
         let issuer = keys.issuer().await;
         let tokens = logins::login(store, &issuer, credentials, Timestamp::now()).await?;
         Ok(token_response(tokens))
@@ -62,7 +66,10 @@ pub async fn refresh<S: Sessions>(
     answer(&request, Method::POST, async {
         let refresh_token = bodies::refresh_token(&json_object(&request)?)?;
         let issuer = keys.issuer().await;
-        let tokens = sessions::refresh(store, &issuer, &refresh_token, Timestamp::now()).await?;
+        let client = client_info(&request);
+        let tokens =
+            sessions::refresh_from(store, &issuer, &refresh_token, &client, Timestamp::now())
+                .await?;
         Ok(token_response(tokens))
     })
     .await
@@ -164,7 +171,7 @@ pub async fn delete_user<S: Users>(
 
 /// Runs `work` for a request made with `method`; any other method is a 405
 /// naming it. Every failure is answered (and logged) here.
-async fn answer(
+pub(super) async fn answer(
     request: &Request,
     method: Method,
     work: impl Future<Output = Answer>,
@@ -192,7 +199,10 @@ async fn answer(
 /// The bearer token's holder, once it has shown to be the `{user_id}` of the
 /// path: 401 without a valid token, 422 for a malformed id, 403 for someone
 /// else's id. Whether its session is still open is checked with the operation.
-async fn authorized_caller(keys: &PublishedKeys, request: &Request) -> Result<Caller, HttpError> {
+pub(super) async fn authorized_caller(
+    keys: &PublishedKeys,
+    request: &Request,
+) -> Result<Caller, HttpError> {
     let caller = keys.verify(bearer_token(request)?).await?;
     accounts::authorize(&caller, path_user_id(request)?)?;
     Ok(caller)

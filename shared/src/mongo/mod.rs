@@ -18,6 +18,7 @@ macro_rules! in_session {
 }
 
 pub mod bson_json;
+mod devices;
 mod link_offers;
 mod linked;
 mod login_attempts;
@@ -205,6 +206,11 @@ impl MongoStore {
                 named("sessions_refresh_digest_unique").unique(true).build(),
             ),
             index(doc! { "user_id": 1 }, named("sessions_user_id").build()),
+            // The owner's listing, newest first, without a sort in memory.
+            index(
+                doc! { "user_id": 1, "created_at": -1, "_id": -1 },
+                named("sessions_user_created").build(),
+            ),
             index(doc! { "expires_at": 1 }, expires("sessions_expire")),
         ]);
         let login_attempts = self.login_attempts.create_index(index(
@@ -306,6 +312,15 @@ impl MongoStore {
                 only,
                 reason,
             } => self.revoke_steps(session, *user_id, *only, *reason).await,
+            Atomic::EndSession {
+                user_id,
+                session_id,
+                now,
+                reason,
+            } => {
+                self.end_one_steps(session, *user_id, *session_id, *now, *reason)
+                    .await
+            }
         }
     }
 }
@@ -332,6 +347,13 @@ enum Atomic {
     RevokeSessions {
         user_id: ObjectId,
         only: Option<ObjectId>,
+        reason: RevocationReason,
+    },
+    /// One session of the user, if open at `now`, with a `SessionEnded` event.
+    EndSession {
+        user_id: ObjectId,
+        session_id: ObjectId,
+        now: DateTime,
         reason: RevocationReason,
     },
 }

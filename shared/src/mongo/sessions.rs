@@ -7,9 +7,11 @@ use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
+use super::devices::{client_document, ClientDocument};
 use super::{datetime, oid, timestamp, Atomic, MongoStore};
+use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
-use crate::domain::ports::{RevocationReason, SessionRecord, Sessions, Stored};
+use crate::domain::ports::{RevocationReason, SessionRecord, SessionView, Sessions, Stored};
 use crate::domain::values::{SessionId, Timestamp, UserId};
 
 /// A session as stored.
@@ -27,6 +29,11 @@ pub(super) struct SessionDocument {
     created_at: Option<DateTime>,
     rotated_at: DateTime,
     expires_at: DateTime,
+    /// Sessions from before devices were recorded have none: unknown.
+    #[serde(default)]
+    created_from: Option<ClientDocument>,
+    #[serde(default)]
+    last_used_from: Option<ClientDocument>,
 }
 
 impl From<&SessionRecord> for SessionDocument {
@@ -40,6 +47,8 @@ impl From<&SessionRecord> for SessionDocument {
             created_at: Some(datetime(session.created_at)),
             rotated_at: datetime(session.rotated_at),
             expires_at: datetime(session.expires_at),
+            created_from: Some(ClientDocument::from(&session.created_from)),
+            last_used_from: Some(ClientDocument::from(&session.last_used_from)),
         }
     }
 }
@@ -55,6 +64,8 @@ impl From<SessionDocument> for SessionRecord {
             created_at: timestamp(document.created_at.unwrap_or(document.rotated_at)),
             rotated_at: timestamp(document.rotated_at),
             expires_at: timestamp(document.expires_at),
+            created_from: document.created_from.unwrap_or_default().into(),
+            last_used_from: document.last_used_from.unwrap_or_default().into(),
         }
     }
 }
@@ -101,6 +112,7 @@ impl Sessions for MongoStore {
         to_digest: &str,
         now: Timestamp,
         expires_at: Timestamp,
+        used_from: &ClientInfo,
     ) -> Stored<Option<SessionRecord>> {
         let updated = self
             .sessions
@@ -112,6 +124,7 @@ impl Sessions for MongoStore {
                         "generation": session.generation + 1,
                         "rotated_at": datetime(now),
                         "expires_at": datetime(expires_at),
+                        "last_used_from": client_document(used_from),
                     },
                     // Reuse is detected by generation now; digests of old
                     // tokens are no longer kept.
@@ -170,6 +183,36 @@ impl Sessions for MongoStore {
                 datetime(now),
             )
             .await?)
+    }
+
+    async fn list_sessions(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+        limit: usize,
+    ) -> Stored<Vec<SessionView>> {
+        self.deployment().await?;
+        Ok(self
+            .list_open_sessions(oid(user_id.bytes()), datetime(now), limit)
+            .await?)
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        reason: RevocationReason,
+        now: Timestamp,
+    ) -> Stored<bool> {
+        let ended = self
+            .atomically(Atomic::EndSession {
+                user_id: oid(user_id.bytes()),
+                session_id: oid(session.bytes()),
+                now: datetime(now),
+                reason,
+            })
+            .await?;
+        Ok(ended == 1)
     }
 }
 

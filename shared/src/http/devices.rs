@@ -1,0 +1,111 @@
+//! The routes of sessions as devices: `GET /users/{user_id}/sessions` and
+//! `DELETE /users/{user_id}/sessions/{session_id}`, and the client details a
+//! login or refresh records.
+
+use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use serde_json::{json, Value};
+
+use super::problem::{json_response, HttpError};
+use super::request::source_ip;
+use super::routes::{answer, authorized_caller};
+use crate::domain::devices::{self, ClientInfo, ListedSession};
+use crate::domain::ports::Sessions;
+use crate::domain::values::{SessionId, Timestamp};
+use crate::domain::DomainError;
+use crate::keystore::PublishedKeys;
+
+/// The raw `User-Agent` header; `ClientInfo::new` makes it safe to keep.
+pub fn user_agent(request: &Request) -> Option<Vec<u8>> {
+    request
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|value| value.as_bytes().to_vec())
+}
+
+/// The client of a request, as a session records it.
+pub fn client_info(request: &Request) -> ClientInfo {
+    ClientInfo::new(user_agent(request).as_deref(), &source_ip(request))
+}
+
+/// `GET /users/{user_id}/sessions/`: the user's open sessions, newest first.
+pub async fn list_sessions<S: Sessions>(
+    store: &S,
+    keys: &PublishedKeys,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    answer(&request, Method::GET, async {
+        let caller = authorized_caller(keys, &request).await?;
+        let (sessions, truncated) =
+            devices::list_sessions(store, &caller, Timestamp::now()).await?;
+        let sessions: Vec<Value> = sessions.into_iter().map(session_json).collect();
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({ "sessions": sessions, "truncated": truncated }),
+        ))
+    })
+    .await
+}
+
+/// `DELETE /users/{user_id}/sessions/{session_id}/`: ends that session.
+pub async fn end_session<S: Sessions>(
+    store: &S,
+    keys: &PublishedKeys,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    answer(&request, Method::DELETE, async {
+        let caller = authorized_caller(keys, &request).await?;
+        let session = path_session_id(&request)?;
+        devices::end_session(store, &caller, session, Timestamp::now()).await?;
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({ "message": "Session ended", "session_id": session.to_hex() }),
+        ))
+    })
+    .await
+}
+
+fn session_json(listed: ListedSession) -> Value {
+    let session = listed.session;
+    json!({
+        "id": session.id.to_hex(),
+        "created_at": rfc3339(session.created_at),
+        "last_used_at": rfc3339(session.last_used_at),
+        "created_from": client_json(&session.created_from),
+        "last_used_from": client_json(&session.last_used_from),
+        "current": listed.current,
+    })
+}
+
+/// As the profile's `created_at` is written (the same formatter).
+fn rfc3339(instant: Timestamp) -> String {
+    mongodb::bson::DateTime::from_millis(instant.as_millis())
+        .try_to_rfc3339_string()
+        .unwrap_or_default()
+}
+
+fn client_json(client: &ClientInfo) -> Value {
+    json!({ "user_agent": client.user_agent, "source_ip": client.source_ip })
+}
+
+/// The `{session_id}` path parameter (or the path segment after `sessions`,
+/// for events without parameters); malformed is a 422.
+fn path_session_id(request: &Request) -> Result<SessionId, HttpError> {
+    let from_parameters = request
+        .path_parameters_ref()
+        .and_then(|parameters| parameters.first("session_id"))
+        .map(str::to_string);
+    let raw = from_parameters.or_else(|| {
+        let mut segments = request
+            .uri()
+            .path()
+            .split('/')
+            .skip_while(|segment| *segment != "sessions");
+        segments
+            .nth(1)
+            .filter(|segment| !segment.is_empty())
+            .map(str::to_string)
+    });
+    let raw = raw.ok_or(HttpError::NotFound)?;
+    SessionId::parse(&raw).map_err(|error| DomainError::invalid(error).into())
+}
