@@ -208,6 +208,12 @@ impl TestApp {
             Function::Refresh => routes::refresh(store, signing, request).await,
             Function::Logout => routes::logout(store, keys, request).await,
             Function::LogoutAll => routes::logout_all(store, keys, request).await,
+            Function::ListSessions => {
+                users_core::http::devices::list_sessions(store, keys, request).await
+            }
+            Function::EndSession => {
+                users_core::http::devices::end_session(store, keys, request).await
+            }
             Function::Jwks => {
                 let settings = self.config.token_settings();
                 users_core::http::well_known::well_known(keys, &settings, request).await
@@ -322,6 +328,10 @@ pub enum Function {
     Refresh,
     Logout,
     LogoutAll,
+    /// `GET /users/{user_id}/sessions`.
+    ListSessions,
+    /// `DELETE /users/{user_id}/sessions/{session_id}`.
+    EndSession,
     /// `/.well-known/jwks.json` and `/.well-known/openid-configuration`.
     Jwks,
 }
@@ -335,6 +345,7 @@ pub struct Event {
     headers: serde_json::Map<String, Value>,
     query: Option<(String, String)>,
     path_user_id: Option<String>,
+    path_session_id: Option<String>,
     body: Option<String>,
 }
 
@@ -365,6 +376,7 @@ impl Event {
             headers: serde_json::Map::new(),
             query: None,
             path_user_id: None,
+            path_session_id: None,
             body: None,
         }
     }
@@ -372,6 +384,13 @@ impl Event {
     pub fn user_id(mut self, user_id: &str) -> Self {
         self.path = self.route.replace("{user_id}", user_id);
         self.path_user_id = Some(user_id.to_string());
+        self
+    }
+
+    /// Fills `{session_id}` (call after `user_id`, which sets the path).
+    pub fn session_id(mut self, session_id: &str) -> Self {
+        self.path = self.path.replace("{session_id}", session_id);
+        self.path_session_id = Some(session_id.to_string());
         self
     }
 
@@ -401,10 +420,15 @@ impl Event {
     }
 
     pub fn request(self) -> Request {
-        let path_parameters = self
+        let mut path_parameters = self
             .path_user_id
             .as_ref()
             .map(|id| json!({ "user_id": id }));
+        if let (Some(parameters), Some(session_id)) =
+            (path_parameters.as_mut(), &self.path_session_id)
+        {
+            parameters["session_id"] = json!(session_id);
+        }
         let event = match self.version {
             Version::HttpApi => json!({
                 "version": "2.0",

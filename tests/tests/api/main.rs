@@ -5,7 +5,9 @@
 //! helpers live in the `api_tests` library (tests/src/lib.rs).
 
 mod concurrency;
+mod devices;
 mod e2e;
+mod e2e_devices;
 mod e2e_events;
 mod faults;
 mod handlers;

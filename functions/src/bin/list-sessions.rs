@@ -1,0 +1,12 @@
+use lambda_http::{run, service_fn, Error};
+use users_core::{http::devices, runtime, telemetry};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let (store, keys) = runtime::database_and_published_keys().await;
+    run(service_fn(|request| {
+        devices::list_sessions(&store, &keys, request)
+    }))
+    .await
+}
