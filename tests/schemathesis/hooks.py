@@ -19,7 +19,11 @@ to the end of the run:
 - DELETE with the owner's token on the owner's id (or on an id adopted as
   above) deletes a fresh account instead;
 - logout and logout_all with the owner's token end a fresh session of a
-  throwaway account, so each gets 200, not 401 after the first call.
+  throwaway account, so each gets 200, not 401 after the first call;
+- ending a session with the owner's token ends a fresh session of that
+  throwaway account instead (with its own token, on its own id): always when
+  the session is the owner's own (a link from the listing brings its id), and
+  for every positive case, which therefore reaches the 200 answer.
 
 Requests whose credentials a check removed or changed on purpose
 (`ignored_auth`) carry no token of a known user and are sent as generated.
@@ -45,6 +49,21 @@ import schemathesis
 OWNER_TOKEN = os.environ["ST_OWNER_TOKEN"]
 USER_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 TIMEOUT_S = 30
+
+
+def token_claims(token: str | None) -> dict:
+    """An access token's claims, unverified; {} when it is not a JWT."""
+    if not token:
+        return {}
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except (binascii.Error, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def token_subject(token: str | None) -> str | None:
@@ -190,6 +209,16 @@ def before_call(ctx, case, kwargs):
         if token == OWNER_TOKEN:
             set_bearer(case, ACCOUNTS.fresh_session(base_url))
         return
+    if label == "DELETE /users/{user_id}/sessions/{session_id}/" and token == OWNER_TOKEN:
+        session_id = case.path_parameters.get("session_id") if case.path_parameters else None
+        owners_own = isinstance(session_id, str) and session_id.lower() == token_claims(OWNER_TOKEN).get("sid")
+        if owners_own or is_positive(case):
+            spare = ACCOUNTS.fresh_session(base_url)
+            claims = token_claims(spare)
+            case.path_parameters["user_id"] = claims["sub"]
+            case.path_parameters["session_id"] = claims["sid"]
+            set_bearer(case, spare)
+            return
     user_id = case.path_parameters.get("user_id") if case.path_parameters else None
     if not isinstance(user_id, str) or not USER_ID.match(user_id):
         return
@@ -244,6 +273,12 @@ def after_call(ctx, case, response):
         subject = token_subject(bearer(case))
         if subject is not None:
             ACCOUNTS.forget_token(subject)
+    elif label == "DELETE /users/{user_id}/sessions/{session_id}/" and status == 200:
+        # Possibly the token's own session (a link passes the newest one on).
+        token = bearer(case)
+        subject = token_subject(token)
+        if subject is not None and token_claims(token).get("sid") == str(case.path_parameters["session_id"]).lower():
+            ACCOUNTS.forget_token(subject, token)
     elif label == "DELETE /users/{user_id}/" and status == 200:
         ACCOUNTS.forget(str(case.path_parameters["user_id"]).lower())
 
