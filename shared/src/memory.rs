@@ -411,7 +411,7 @@ impl Sessions for MemoryStore {
                 last_used_from: s.last_used_from.clone(),
             })
             .collect();
-        open.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        open.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
         open.truncate(limit);
         Ok(open)
     }
