@@ -38,6 +38,23 @@ pub enum Event {
         reason: RevocationReason,
         sessions_ended: u64,
     },
+    /// A password set through a reset link; every session of the user ended.
+    PasswordReset {
+        user_id: UserId,
+        sessions_ended: u64,
+    },
+    /// A password changed by its owner; their other sessions ended.
+    PasswordChanged {
+        user_id: UserId,
+        sessions_ended: u64,
+    },
+    EmailVerified {
+        user_id: UserId,
+    },
+    /// The account's address changed (proven by a link sent to it).
+    EmailChanged {
+        user_id: UserId,
+    },
 }
 
 impl Event {
@@ -48,6 +65,10 @@ impl Event {
             Self::ExternalIdUnlinked { .. } => "ExternalIdUnlinked",
             Self::UserDeleted { .. } => "UserDeleted",
             Self::SessionsRevoked { .. } => "SessionsRevoked",
+            Self::PasswordReset { .. } => "PasswordReset",
+            Self::PasswordChanged { .. } => "PasswordChanged",
+            Self::EmailVerified { .. } => "EmailVerified",
+            Self::EmailChanged { .. } => "EmailChanged",
         }
     }
 
@@ -83,6 +104,17 @@ impl Event {
                 "reason": reason.as_str(),
                 "sessions_ended": sessions_ended,
             }),
+            Self::PasswordReset {
+                user_id,
+                sessions_ended,
+            }
+            | Self::PasswordChanged {
+                user_id,
+                sessions_ended,
+            } => json!({ "user_id": user_id.to_hex(), "sessions_ended": sessions_ended }),
+            Self::EmailVerified { user_id } | Self::EmailChanged { user_id } => {
+                json!({ "user_id": user_id.to_hex() })
+            }
         };
         match detail {
             Value::Object(fields) => fields,

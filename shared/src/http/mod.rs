@@ -3,6 +3,7 @@
 
 pub mod bodies;
 pub mod problem;
+pub mod recovery;
 pub mod request;
 pub mod routes;
 pub mod well_known;

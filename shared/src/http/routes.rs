@@ -28,14 +28,19 @@ pub async fn register<S: Users>(store: &S, request: Request) -> Result<Response<
     answer(&request, Method::POST, async {
         let registration = bodies::registration(&json_object(&request)?)?;
         let user_id = accounts::register(store, registration, Timestamp::now()).await?;
-        let mut response = json_response(StatusCode::CREATED, &json!({ "id": user_id.to_hex() }));
-        let location = format!("/users/{user_id}/full_profile/")
-            .parse()
-            .expect("an id's path is a valid header value");
-        response.headers_mut().insert(header::LOCATION, location);
-        Ok(response)
+        Ok(registered(user_id))
     })
     .await
+}
+
+/// `201` with the new user's id and its profile's location.
+pub(super) fn registered(user_id: crate::domain::values::UserId) -> Response<Body> {
+    let mut response = json_response(StatusCode::CREATED, &json!({ "id": user_id.to_hex() }));
+    let location = format!("/users/{user_id}/full_profile/")
+        .parse()
+        .expect("an id's path is a valid header value");
+    response.headers_mut().insert(header::LOCATION, location);
+    response
 }
 
 /// `POST /auth/login`
@@ -164,7 +169,7 @@ pub async fn delete_user<S: Users>(
 
 /// Runs `work` for a request made with `method`; any other method is a 405
 /// naming it. Every failure is answered (and logged) here.
-async fn answer(
+pub(super) async fn answer(
     request: &Request,
     method: Method,
     work: impl Future<Output = Answer>,
@@ -192,13 +197,16 @@ async fn answer(
 /// The bearer token's holder, once it has shown to be the `{user_id}` of the
 /// path: 401 without a valid token, 422 for a malformed id, 403 for someone
 /// else's id. Whether its session is still open is checked with the operation.
-async fn authorized_caller(keys: &PublishedKeys, request: &Request) -> Result<Caller, HttpError> {
+pub(super) async fn authorized_caller(
+    keys: &PublishedKeys,
+    request: &Request,
+) -> Result<Caller, HttpError> {
     let caller = keys.verify(bearer_token(request)?).await?;
     accounts::authorize(&caller, path_user_id(request)?)?;
     Ok(caller)
 }
 
-fn token_response(tokens: TokenPair) -> Response<Body> {
+pub(super) fn token_response(tokens: TokenPair) -> Response<Body> {
     json_response(
         StatusCode::OK,
         &json!({
@@ -218,5 +226,6 @@ fn profile_json(profile: Profile) -> serde_json::Value {
         "external_id": profile.external_id,
         "created_at": profile.created_at,
         "linked_data": profile.linked_data,
+        "email_verified": profile.email_verified,
     })
 }
