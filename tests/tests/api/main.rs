@@ -7,12 +7,14 @@
 mod concurrency;
 mod e2e;
 mod e2e_events;
+mod e2e_recovery;
 mod faults;
 mod handlers;
 mod ingest;
 mod linking;
 mod outbox;
 mod publish;
+mod recovery;
 mod rotation;
 mod routes;
 mod secrets;
