@@ -452,7 +452,7 @@ where
 
 fn lifetime(ttl: Duration) -> String {
     let minutes = ttl.as_secs() / 60;
-    if minutes >= 120 && minutes % 60 == 0 {
+    if minutes >= 120 && minutes.is_multiple_of(60) {
         format!("{} hours", minutes / 60)
     } else {
         format!("{minutes} minutes")
@@ -531,7 +531,6 @@ fn html_escape(raw: &str) -> String {
 mod tests {
     use super::*;
     use crate::domain::accounts::{register, Registration};
-    use crate::domain::ports::Sessions as _;
     use crate::domain::values::Username;
     use crate::memory::{test_issuer, MemoryMail, MemoryStore};
 
