@@ -1,6 +1,6 @@
 use lambda_http::{run, service_fn, Error};
 use users_core::domain::passwords;
-use users_core::{http::recovery, runtime, telemetry};
+use users_core::{http::routes, runtime, telemetry};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     let policy = runtime::login_policy().await;
     passwords::prepare_work_area();
     run(service_fn(|request| {
-        recovery::login(&store, &keys, policy, request)
+        routes::login(&store, &keys, policy, request)
     }))
     .await
 }

@@ -8,14 +8,13 @@ use serde_json::json;
 use super::bodies;
 use super::problem::json_response;
 use super::request::{json_object, source_ip};
-use super::routes::{answer, authorized_caller, registered, token_response};
-use crate::domain::login::{self as logins, LoginPolicy};
+use super::routes::{answer, authorized_caller, registered};
 use crate::domain::ports::{
     Accounts, LoginAttempts, MailRequest, MailRequests, OneTimeTokens, Sessions, Users,
 };
 use crate::domain::values::Timestamp;
 use crate::domain::{accounts, recovery};
-use crate::keystore::{PublishedKeys, SigningKeys};
+use crate::keystore::PublishedKeys;
 
 /// The one answer of `POST /auth/password/forgot`, whatever the address.
 pub const FORGOT_ANSWER: &str =
@@ -36,23 +35,6 @@ pub async fn register<S: Users, Q: MailRequests>(
             tracing::error!(user_id = %user_id, cause, "verification mail not requested");
         }
         Ok(registered(user_id))
-    })
-    .await
-}
-
-/// `POST /auth/login` under `REQUIRE_VERIFIED_EMAIL`.
-pub async fn login<S: Users + Sessions + LoginAttempts>(
-    store: &S,
-    keys: &SigningKeys,
-    policy: LoginPolicy,
-    request: Request,
-) -> Result<Response<Body>, Error> {
-    answer(&request, Method::POST, async {
-        let credentials = bodies::credentials(&json_object(&request)?, source_ip(&request))?;
-        let issuer = keys.issuer().await;
-        let tokens =
-            logins::login_with(store, &issuer, credentials, policy, Timestamp::now()).await?;
-        Ok(token_response(tokens))
     })
     .await
 }

@@ -14,6 +14,7 @@ use super::request::{
     bearer_token, json_object, json_object_or_empty, path_user_id, query_parameter, source_ip,
 };
 use crate::domain::linking::{self, LinkVerification};
+use crate::domain::login::LoginPolicy;
 use crate::domain::ports::{LinkOffers, LoginAttempts, Profile, Sessions, Users};
 use crate::domain::sessions::TokenPair;
 use crate::domain::tokens::Caller;
@@ -43,16 +44,18 @@ pub(super) fn registered(user_id: crate::domain::values::UserId) -> Response<Bod
     response
 }
 
-/// `POST /auth/login`
+/// `POST /auth/login`, under `REQUIRE_VERIFIED_EMAIL` (`policy`).
 pub async fn login<S: Users + Sessions + LoginAttempts>(
     store: &S,
     keys: &SigningKeys,
+    policy: LoginPolicy,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::POST, async {
         let credentials = bodies::credentials(&json_object(&request)?, source_ip(&request))?;
         let issuer = keys.issuer().await;
-        let tokens = logins::login(store, &issuer, credentials, Timestamp::now()).await?;
+        let tokens =
+            logins::login_with(store, &issuer, credentials, policy, Timestamp::now()).await?;
         Ok(token_response(tokens))
     })
     .await
@@ -206,7 +209,7 @@ pub(super) async fn authorized_caller(
     Ok(caller)
 }
 
-pub(super) fn token_response(tokens: TokenPair) -> Response<Body> {
+fn token_response(tokens: TokenPair) -> Response<Body> {
     json_response(
         StatusCode::OK,
         &json!({

@@ -110,7 +110,7 @@ async fn login_with(app: &TestApp, email: &str, password: &str, policy: LoginPol
         .json(json!({ "email": email, "password": password }))
         .request();
     Answer::from_response(
-        recovery::login(&app.store, &app.signing, policy, request)
+        users_core::http::routes::login(&app.store, &app.signing, policy, request)
             .await
             .unwrap(),
     )
