@@ -17,7 +17,7 @@ use crate::domain::values::{hex, Email, Timestamp, UserId};
 
 /// A queue message's body: the purpose and the ids, never a token.
 pub fn request_json(request: &MailRequest) -> Value {
-    let purpose = request.purpose().as_str();
+    let purpose = request.name();
     match request {
         MailRequest::PasswordReset { email } => {
             json!({ "purpose": purpose, "email": email.as_str() })
@@ -28,6 +28,9 @@ pub fn request_json(request: &MailRequest) -> Value {
         MailRequest::EmailChange { user_id, new_email } => json!({
             "purpose": purpose, "user_id": user_id.to_hex(), "email": new_email.as_str(),
         }),
+        MailRequest::PasswordChangedNotice { user_id } => {
+            json!({ "purpose": purpose, "user_id": user_id.to_hex() })
+        }
     }
 }
 
@@ -52,6 +55,9 @@ pub fn parse_request(body: &str) -> Result<MailRequest, String> {
         "email_change" => Ok(MailRequest::EmailChange {
             user_id: user_id()?,
             new_email: email()?,
+        }),
+        "password_changed_notice" => Ok(MailRequest::PasswordChangedNotice {
+            user_id: user_id()?,
         }),
         _ => Err("unknown `purpose`".into()),
     }
@@ -180,7 +186,7 @@ where
                 continue;
             }
         };
-        let purpose = request.purpose().as_str();
+        let purpose = request.name();
         match send_requested_mail(store, transport, settings, &request, Timestamp::now()).await {
             Ok(outcome) => {
                 tracing::info!(
@@ -217,6 +223,9 @@ mod tests {
             MailRequest::EmailChange {
                 user_id: UserId::new(),
                 new_email: Email::parse("b@example.com").unwrap(),
+            },
+            MailRequest::PasswordChangedNotice {
+                user_id: UserId::new(),
             },
         ];
         for request in requests {

@@ -6,11 +6,11 @@ use users_core::{runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let store = runtime::database().await;
+    let (store, queue) = runtime::database_and_mail_queue().await;
     values::prepare_strength_estimator();
     passwords::prepare_work_area();
     run(service_fn(|request| {
-        recovery::reset_password(&store, request)
+        recovery::reset_password(&store, &queue, request)
     }))
     .await
 }

@@ -469,6 +469,8 @@ pub enum MailRequest {
     EmailVerification { user_id: UserId },
     /// A verification link to the new address, a notice to the old one.
     EmailChange { user_id: UserId, new_email: Email },
+    /// A notice (no link) to the account's address: its password was reset or changed.
+    PasswordChangedNotice { user_id: UserId },
 }
 
 /// Where mail requests go (an SQS queue in AWS and locally under moto).

@@ -171,8 +171,9 @@ async fn hash(password: Password) -> Result<String, DomainError> {
 /// `POST /auth/password/reset`. The token is read first and taken (deleted)
 /// only once the new password passed its rules and is hashed, so a rejected
 /// password does not use it up; of two racing resets, one takes it.
-pub async fn reset_password<S: Accounts + OneTimeTokens>(
+pub async fn reset_password<S: Accounts + OneTimeTokens, Q: MailRequests>(
     store: &S,
+    queue: &Q,
     token: &MailToken,
     password: String,
     now: Timestamp,
@@ -198,6 +199,7 @@ pub async fn reset_password<S: Accounts + OneTimeTokens>(
         .ok_or(DomainError::MailTokenInvalid)?;
     audit::user_event("password_reset", &taken.user_id.to_hex());
     tracing::info!(user_id = %taken.user_id, sessions_ended = ended, "password reset");
+    notify_password_change(queue, taken.user_id).await;
     Ok(())
 }
 
@@ -259,8 +261,9 @@ pub async fn resend_verification<S: Sessions, Q: MailRequests>(
 
 /// `PUT /users/{user_id}/password`: the caller's session stays, every other
 /// one ends. A wrong current password counts as a failed login.
-pub async fn change_password<S: Accounts + LoginAttempts>(
+pub async fn change_password<S: Accounts + LoginAttempts, Q: MailRequests>(
     store: &S,
+    queue: &Q,
     caller: &Caller,
     current: Password,
     password: String,
@@ -292,6 +295,7 @@ pub async fn change_password<S: Accounts + LoginAttempts>(
         .ok_or(DomainError::SessionEnded)?;
     audit::user_event("password_changed", &caller.user_id.to_hex());
     tracing::info!(user_id = %caller.user_id, sessions_ended = ended, "password changed");
+    notify_password_change(queue, caller.user_id).await;
     Ok(())
 }
 
@@ -365,12 +369,32 @@ impl MailOutcome {
 }
 
 impl MailRequest {
-    pub fn purpose(&self) -> TokenPurpose {
+    /// The purpose of the token the mail carries; `None` for a notice.
+    pub fn purpose(&self) -> Option<TokenPurpose> {
         match self {
-            Self::PasswordReset { .. } => TokenPurpose::PasswordReset,
-            Self::EmailVerification { .. } => TokenPurpose::EmailVerification,
-            Self::EmailChange { .. } => TokenPurpose::EmailChange,
+            Self::PasswordReset { .. } => Some(TokenPurpose::PasswordReset),
+            Self::EmailVerification { .. } => Some(TokenPurpose::EmailVerification),
+            Self::EmailChange { .. } => Some(TokenPurpose::EmailChange),
+            Self::PasswordChangedNotice { .. } => None,
         }
+    }
+
+    /// The request's name, on the queue and in the logs.
+    pub fn name(&self) -> &'static str {
+        self.purpose()
+            .map_or("password_changed_notice", TokenPurpose::as_str)
+    }
+}
+
+/// Asks for the notice of a password reset or change; the change has
+/// committed, so a failure is logged, not answered.
+async fn notify_password_change<Q: MailRequests>(
+    queue: &Q,
+    user_id: crate::domain::values::UserId,
+) {
+    let mail = MailRequest::PasswordChangedNotice { user_id };
+    if let Err(cause) = queue.request_mail(&mail).await {
+        tracing::error!(user_id = %user_id, cause, "password change notice not requested");
     }
 }
 
@@ -389,15 +413,27 @@ where
     S: Accounts + OneTimeTokens + LoginAttempts,
     T: MailTransport,
 {
-    let purpose = request.purpose();
     let account = match request {
         MailRequest::PasswordReset { email } => store.find_account_by_email(email).await?,
-        MailRequest::EmailVerification { user_id } | MailRequest::EmailChange { user_id, .. } => {
-            store.find_account(*user_id).await?
-        }
+        MailRequest::EmailVerification { user_id }
+        | MailRequest::EmailChange { user_id, .. }
+        | MailRequest::PasswordChangedNotice { user_id } => store.find_account(*user_id).await?,
     };
     let Some(account) = account else {
         return Ok(MailOutcome::NoAccount);
+    };
+    let limit = settings.mails_per_address_per_hour;
+    let Some(purpose) = request.purpose() else {
+        let key = format!("mail|{}|{}", request.name(), account.email);
+        if spend(store, &key, limit, HOUR, now).await?.is_some() {
+            return Ok(MailOutcome::Throttled);
+        }
+        let id = transport
+            .send_mail(&password_notice(&account.email))
+            .await
+            .map_err(|cause| DomainError::MailUnavailable { cause })?;
+        tracing::info!(user_id = %account.user_id, purpose = request.name(), mail = %id, "mail sent");
+        return Ok(MailOutcome::Sent);
     };
     let (to, ttl) = match request {
         MailRequest::PasswordReset { .. } => (account.email.clone(), settings.reset_ttl),
@@ -411,9 +447,9 @@ where
             }
             (new_email.as_str().to_string(), settings.verification_ttl)
         }
+        MailRequest::PasswordChangedNotice { .. } => unreachable!("a notice returned above"),
     };
     let key = format!("mail|{}|{to}", purpose.as_str());
-    let limit = settings.mails_per_address_per_hour;
     if spend(store, &key, limit, HOUR, now).await?.is_some() {
         tracing::warn!(audit = "mail_throttled", user_id = %account.user_id, purpose = purpose.as_str(), "audit");
         return Ok(MailOutcome::Throttled);
@@ -516,6 +552,20 @@ fn change_notice(to: &str) -> OutgoingMail {
         text: format!("{line}\r\n\r\n{closing}\r\n"),
         html: format!(
             "<!DOCTYPE html>\r\n<html><body>\r\n<p>{line}</p>\r\n<p>{closing}</p>\r\n</body></html>\r\n"
+        ),
+    }
+}
+
+fn password_notice(to: &str) -> OutgoingMail {
+    let line = "The password of your account was just reset or changed, and every other session of the account has ended.";
+    let closing = "If it was not you, reset your password now with \"forgot password\", and check the e-mail address of your account.";
+    OutgoingMail {
+        to: to.to_string(),
+        subject: "Your password was changed".into(),
+        text: format!("{line}\r\n\r\n{closing}\r\n"),
+        html: format!(
+            "<!DOCTYPE html>\r\n<html><body>\r\n<p>{line}</p>\r\n<p>{}</p>\r\n</body></html>\r\n",
+            html_escape(closing)
         ),
     }
 }
@@ -700,18 +750,27 @@ mod tests {
         let tokens = mail.tokens();
         assert_eq!(tokens.len(), 2);
         let first = MailToken::parse(tokens[0].clone()).unwrap();
-        let weak = reset_password(&store, &first, "password".into(), at(3)).await;
+        let weak = reset_password(&store, &mail, &first, "password".into(), at(3)).await;
         assert!(
             matches!(weak, Err(DomainError::Invalid(errors)) if errors[0].field == "new_password")
         );
-        reset_password(&store, &first, NEW_PASSWORD.into(), at(3))
+        reset_password(&store, &mail, &first, NEW_PASSWORD.into(), at(3))
             .await
             .expect("a rejected password did not use the token up");
         assert_eq!(store.open_sessions(ada.user_id), 0);
         assert_eq!(store.events_of_kind("PasswordReset"), 1);
+        // The owner is told, without a link.
+        assert_eq!(deliver(&store, &mail, at(3)).await, [MailOutcome::Sent]);
+        let notice = mail.sent().pop().unwrap();
+        assert_eq!(
+            (notice.to.as_str(), notice.subject.as_str()),
+            ("ada@example.com", "Your password was changed")
+        );
+        assert!(!notice.text.contains("token="));
         for token in &tokens {
             let again = reset_password(
                 &store,
+                &mail,
                 &MailToken::parse(token.clone()).unwrap(),
                 NEW_PASSWORD.into(),
                 at(4),
@@ -731,7 +790,7 @@ mod tests {
             .unwrap();
         deliver(&store, &mail, at(0)).await;
         let token = MailToken::parse(mail.tokens()[0].clone()).unwrap();
-        let late = reset_password(&store, &token, NEW_PASSWORD.into(), at(1800)).await;
+        let late = reset_password(&store, &mail, &token, NEW_PASSWORD.into(), at(1800)).await;
         assert!(matches!(late, Err(DomainError::MailTokenInvalid)));
     }
 
@@ -747,7 +806,7 @@ mod tests {
         let token = MailToken::parse(mail.tokens()[0].clone()).unwrap();
         assert!(mail.sent()[0].text.contains("/verify-email?token="));
         // A reset token is no verification token.
-        let wrong = reset_password(&store, &token, NEW_PASSWORD.into(), at(2)).await;
+        let wrong = reset_password(&store, &mail, &token, NEW_PASSWORD.into(), at(2)).await;
         assert!(matches!(wrong, Err(DomainError::MailTokenInvalid)));
         verify_email(&store, &token, at(2)).await.unwrap();
         assert!(
@@ -775,11 +834,13 @@ mod tests {
     #[tokio::test]
     async fn a_password_change_keeps_the_callers_session_and_a_wrong_one_counts() {
         let store = MemoryStore::default();
+        let mail = MemoryMail::default();
         let ada = ada(&store).await;
         let (other, _) = test_issuer().open_session(ada.user_id, at(0));
         store.insert_session(&other).await.unwrap();
         let wrong = change_password(
             &store,
+            &mail,
             &ada,
             Password::parse_for_login("not the password".into()).unwrap(),
             NEW_PASSWORD.into(),
@@ -794,8 +855,10 @@ mod tests {
                 .failures,
             1
         );
+        assert!(mail.requests().is_empty(), "no notice for a refused change");
         change_password(
             &store,
+            &mail,
             &ada,
             Password::parse_for_login(PASSWORD.into()).unwrap(),
             NEW_PASSWORD.into(),
@@ -809,6 +872,12 @@ mod tests {
             .await
             .unwrap());
         assert_eq!(store.events_of_kind("PasswordChanged"), 1);
+        assert_eq!(
+            mail.requests(),
+            [MailRequest::PasswordChangedNotice {
+                user_id: ada.user_id
+            }]
+        );
     }
 
     #[tokio::test]

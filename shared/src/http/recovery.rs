@@ -67,13 +67,14 @@ pub async fn forgot_password<S: LoginAttempts, Q: MailRequests>(
 }
 
 /// `POST /auth/password/reset`
-pub async fn reset_password<S: Accounts + OneTimeTokens>(
+pub async fn reset_password<S: Accounts + OneTimeTokens, Q: MailRequests>(
     store: &S,
+    queue: &Q,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::POST, async {
         let (token, password) = bodies::reset(&json_object(&request)?)?;
-        recovery::reset_password(store, &token, password, Timestamp::now()).await?;
+        recovery::reset_password(store, queue, &token, password, Timestamp::now()).await?;
         Ok(json_response(
             StatusCode::OK,
             &json!({ "message": "Password reset; every session has ended: log in again" }),
@@ -117,15 +118,16 @@ pub async fn resend_verification<S: Sessions, Q: MailRequests>(
 }
 
 /// `PUT /users/{user_id}/password`
-pub async fn change_password<S: Accounts + LoginAttempts>(
+pub async fn change_password<S: Accounts + LoginAttempts, Q: MailRequests>(
     store: &S,
     keys: &PublishedKeys,
+    queue: &Q,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::PUT, async {
         let caller = authorized_caller(keys, &request).await?;
         let (current, new) = bodies::password_change(&json_object(&request)?)?;
-        recovery::change_password(store, &caller, current, new, Timestamp::now()).await?;
+        recovery::change_password(store, queue, &caller, current, new, Timestamp::now()).await?;
         Ok(json_response(
             StatusCode::OK,
             &json!({ "message": "Password changed; every other session has ended" }),

@@ -232,6 +232,8 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link() {
     );
     assert_eq!(api.login(&email, PASSWORD).await.0, 401);
     assert_eq!(api.login(&email, NEW_PASSWORD).await.0, 200);
+    let notice = wait_for_mail(&email, "Your password was changed", 1).await;
+    assert!(!notice.contains("token="));
 }
 
 #[tokio::test]
@@ -263,6 +265,7 @@ async fn a_password_change_ends_the_other_sessions_only() {
     let other_token = other["access_token"].as_str().unwrap();
     assert_eq!(api.profile(&id, other_token).await.0, 401);
     assert_eq!(api.login(&email, NEW_PASSWORD).await.0, 200);
+    wait_for_mail(&email, "Your password was changed", 1).await;
 }
 
 #[tokio::test]

@@ -92,10 +92,19 @@ async fn forgot(app: &TestApp, mailbox: &Mailbox, email: &str, limit: i64) -> An
 }
 
 async fn reset(app: &TestApp, token: &str, password: &str) -> Answer {
+    reset_noting(app, &Mailbox::default(), token, password).await
+}
+
+/// A reset whose notice request goes to `mailbox`.
+async fn reset_noting(app: &TestApp, mailbox: &Mailbox, token: &str, password: &str) -> Answer {
     let request = Event::http_api("POST", "/auth/password/reset")
         .json(json!({ "token": token, "new_password": password }))
         .request();
-    Answer::from_response(recovery::reset_password(&app.store, request).await.unwrap())
+    Answer::from_response(
+        recovery::reset_password(&app.store, mailbox, request)
+            .await
+            .unwrap(),
+    )
 }
 
 async fn verify(app: &TestApp, token: &str) -> Answer {
@@ -220,7 +229,21 @@ async fn a_reset_ends_every_session_uses_every_reset_token_and_stores_only_diges
 
     let weak = reset(&app, &tokens[0], "forgetful").await.problem(422);
     assert_eq!(weak.error_fields(), ["new_password"]);
-    assert_eq!(reset(&app, &tokens[0], NEW_PASSWORD).await.status, 200);
+    assert_eq!(
+        reset_noting(&app, &mailbox, &tokens[0], NEW_PASSWORD)
+            .await
+            .status,
+        200
+    );
+    // The owner gets a notice, without a link.
+    mailbox.deliver(&app).await;
+    {
+        let sent = mailbox.sent.lock().unwrap();
+        let notice = sent.last().unwrap();
+        assert_eq!(notice.to, "forgetful@example.com");
+        assert_eq!(notice.subject, "Your password was changed");
+        assert!(!notice.text.contains("token="));
+    }
     for token in &tokens {
         let used = reset(&app, token, NEW_PASSWORD).await.problem(400);
         assert_eq!(used.body["type"], "urn:problem:invalid-mail-token");
@@ -273,9 +296,10 @@ async fn a_password_change_keeps_the_callers_session_and_a_wrong_password_counts
             .json(json!({ "current_password": current, "new_password": NEW_PASSWORD }))
             .request()
     };
+    let mailbox = Mailbox::default();
     let call = |request| async {
         Answer::from_response(
-            recovery::change_password(&app.store, &app.published, request)
+            recovery::change_password(&app.store, &app.published, &mailbox, request)
                 .await
                 .unwrap(),
         )
@@ -290,7 +314,14 @@ async fn a_password_change_keeps_the_callers_session_and_a_wrong_password_counts
         .unwrap()
         .expect("the failure counts toward the login throttle");
     assert_eq!(counted.get_i64("failures").unwrap(), 1);
+    assert!(mailbox.requests.lock().unwrap().is_empty());
     assert_eq!(call(change(PASSWORD)).await.status, 200);
+    assert_eq!(
+        *mailbox.requests.lock().unwrap(),
+        [MailRequest::PasswordChangedNotice {
+            user_id: user_id(&user.user_id)
+        }]
+    );
     // The caller's session stays, the other one ended.
     let profile = app
         .call(
