@@ -22,7 +22,9 @@
 #   SESSION_MAX_LIFETIME_SECONDS, REFRESH_GRACE_SECONDS,
 #   SIGNING_KEY_ROTATION_DAYS, LINK_VERIFICATION (default required),
 #   EVENT_BUS_NAME, AWS_REGION, AWS_ENDPOINT_URL*, AWS_LAMBDA_LOG_LEVEL,
-#   RUST_LOG (default info).
+#   RUST_LOG (default info), MAIL_DIRECTORY (default .local/mail),
+#   MAIL_SENDER, APP_BASE_URL (default http://localhost:3000),
+#   REQUIRE_VERIFIED_EMAIL and the mail limits (README, Configuration).
 # Example: PORT=9001 make dev   (a second API on :9001, database on :27018)
 set -euo pipefail
 
@@ -154,8 +156,20 @@ export EVENT_BUS_NAME="${EVENT_BUS_NAME:-user-management-local-user-events}"
 export AWS_REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
 export AWS_EC2_METADATA_DISABLED="${AWS_EC2_METADATA_DISABLED:-true}"
 
+# Mail: moto's SQS is the mail queue, scripts/mail-pump.py delivers it to
+# send-mail (as Lambda's event source mapping does), which writes each mail
+# to .local/mail/<time>-<id>.eml (MAIL_DIRECTORY) and logs the file's name.
+log "starting moto (the local mail queue; log in .local/moto-$port.log)"
+start_moto "$REPO_ROOT/.local/moto-$port.log"
+mail_pipeline_env
+export MAIL_DIRECTORY="${MAIL_DIRECTORY:-$REPO_ROOT/.local/mail}"
+export MAIL_SENDER="${MAIL_SENDER:-no-reply@example.com}"
+export APP_BASE_URL="${APP_BASE_URL:-http://localhost:3000}"
+mkdir -p "$MAIL_DIRECTORY"
+
 log "starting cargo lambda watch on 127.0.0.1:$port"
 start_watch "$port" -
+start_mail_pump "$port" "$REPO_ROOT/.local/mail-pump-$port.log"
 
 deadline=$((SECONDS + 30))
 until port_open "$port"; do
@@ -169,6 +183,7 @@ cat <<MSG
 
   API:      $base
   Database: ${MONGODB_URI:-from MONGODB_URI_SECRET_ARN} (db $MONGODB_DB)
+  Mail:     ${MAIL_DIRECTORY#"$REPO_ROOT"/}/*.eml
 
   Try:
     curl -s -X POST $base/auth/register -H 'content-type: application/json' -d '{"username":"ada","email":"ada@example.com","password":"correct horse battery staple"}'

@@ -309,3 +309,49 @@ use_or_start_db() {
     start_db "$port" "$dir/secantus" "$dir/secantus.log"
     export MONGODB_URI="$DB_URI"
 }
+
+# start_moto LOG_FILE: starts moto's server (a local SQS and SES) on a free
+# port, waits until it listens, and sets MOTO_PID and MOTO_URL.
+start_moto() {
+    local logfile="$1" port
+    port="$(free_port)"
+    setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+    MOTO_PID=$!
+    STARTED_PIDS+=("$MOTO_PID")
+    local deadline=$((SECONDS + 30))
+    until port_open "$port"; do
+        running "$MOTO_PID" || { tail -n 20 "$logfile" >&2; die "moto exited during startup (log: $logfile)"; }
+        ((SECONDS < deadline)) || die "moto did not listen on port $port within 30 s (log: $logfile)"
+        sleep 0.2
+    done
+    MOTO_URL="http://127.0.0.1:$port"
+    export MOTO_PID MOTO_URL
+}
+
+# mail_pipeline_env: the settings of the local mail path (moto's SQS as the
+# mail queue, dummy credentials), exported for the functions, the pump and
+# the tests. Creates the queue and sets MAIL_QUEUE_URL.
+mail_pipeline_env() {
+    export AWS_ENDPOINT_URL_SQS="$MOTO_URL" AWS_ENDPOINT_URL_SESV2="$MOTO_URL"
+    export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+    export AWS_REGION="${AWS_REGION:-us-east-1}" AWS_DEFAULT_REGION="${AWS_REGION:-us-east-1}"
+    # A short visibility timeout: a failed mail is retried within seconds.
+    MAIL_QUEUE_URL="$("$VENV/bin/python" -c 'import boto3
+print(boto3.client("sqs").create_queue(QueueName="mail-requests", Attributes={"VisibilityTimeout": "5"})["QueueUrl"])')"
+    export MAIL_QUEUE_URL
+}
+
+# start_mail_pump WATCH_PORT LOG_FILE|-: delivers the mail queue to send-mail
+# under the watcher on WATCH_PORT (scripts/mail-pump.py).
+start_mail_pump() {
+    local port="$1" logfile="$2"
+    local cmd=(setsid "$VENV/bin/python" "$REPO_ROOT/scripts/mail-pump.py" "$MAIL_QUEUE_URL"
+        "http://127.0.0.1:$port/2015-03-31/functions/send-mail/invocations")
+    if [[ "$logfile" == "-" ]]; then
+        "${cmd[@]}" &
+    else
+        "${cmd[@]}" >"$logfile" 2>&1 &
+    fi
+    PUMP_PID=$!
+    STARTED_PIDS+=("$PUMP_PID")
+}

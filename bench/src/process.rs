@@ -98,6 +98,8 @@ impl Process {
         if !launch.secrets.is_empty() {
             command.env("AWS_ENDPOINT_URL", format!("http://{}", api.addr));
         }
+        // The mail queue (register's verification request) is the stand-in too.
+        command.env("AWS_ENDPOINT_URL_SQS", format!("http://{}", api.addr));
         // Every start forks the same way (a pre-exec step rules out
         // posix_spawn), so pinned and unpinned inits differ only in the pinning.
         let pin_cpu = launch.pin_cpu;

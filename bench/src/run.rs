@@ -95,10 +95,26 @@ pub struct Results {
 }
 
 /// The HTTP functions of the template the options select, with their operations.
+/// HTTP functions the benchmark does not measure yet: the recovery and
+/// change routes (issue #12), whose invocations each need a mailed token or
+/// a fresh password check; listed, so that any other function it does not
+/// know still stops the run.
+const NOT_MEASURED: [&str; 6] = [
+    "forgot-password",
+    "reset-password",
+    "verify-email",
+    "resend-verification",
+    "change-password",
+    "change-email",
+];
+
 pub fn select(template: &Template, options: &Options) -> Result<Vec<(Function, Operation)>, Error> {
     let mut selected = Vec::new();
     for function in &template.functions {
         if !options.functions.is_empty() && !options.functions.contains(&function.binary) {
+            continue;
+        }
+        if NOT_MEASURED.contains(&function.binary.as_str()) {
             continue;
         }
         let operation = Operation::for_binary(&function.binary).ok_or_else(|| {

@@ -258,7 +258,10 @@ fn status(status: u16) -> Answer {
 }
 
 async fn handle(shared: &Shared, request: Request) -> Answer {
-    if request.headers.contains_key("x-amz-target") {
+    if let Some(target) = request.headers.get("x-amz-target") {
+        if target.starts_with("AmazonSQS.") {
+            return send_message();
+        }
         return get_secret_value(shared, &request.body);
     }
     let Some(route) = request.path.strip_prefix(PREFIX) else {
@@ -343,6 +346,20 @@ fn next_event(shared: &Shared, invocation: Invocation) -> Answer {
         status: 200,
         headers,
         body: invocation.payload,
+    }
+}
+
+/// Accepts `AmazonSQS.SendMessage` (register's mail request), as SQS would.
+fn send_message() -> Answer {
+    Answer {
+        status: 200,
+        headers: vec![("content-type", "application/x-amz-json-1.0".to_string())],
+        body: json!({
+            "MessageId": "00000000-0000-4000-8000-000000000000",
+            "MD5OfMessageBody": "00000000000000000000000000000000",
+        })
+        .to_string()
+        .into_bytes(),
     }
 }
 

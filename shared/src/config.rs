@@ -14,6 +14,8 @@ use secrecy::SecretString;
 use crate::aws::secrets::SecretsClient;
 use crate::domain::keys::check_rotation_period;
 use crate::domain::linking::LinkVerification;
+use crate::domain::login::LoginPolicy;
+use crate::domain::recovery::MailSettings;
 use crate::domain::tokens::TokenSettings;
 use crate::env::{ConfigError, Environment};
 use crate::keystore::KeySource;
@@ -212,6 +214,75 @@ impl Secret {
             variable: self.variable,
         })
     }
+}
+
+/// The mail flows' settings (`send-mail`): where links point, token
+/// lifetimes (`RESET_TOKEN_TTL_SECONDS`, `VERIFICATION_TOKEN_TTL_SECONDS`) and
+/// the per-address limit (`MAILS_PER_ADDRESS_PER_HOUR`).
+pub fn mail_settings(env: &impl Environment) -> Result<MailSettings, ConfigError> {
+    let app_base_url = env.var("APP_BASE_URL").ok_or(ConfigError::Missing {
+        variable: "APP_BASE_URL",
+    })?;
+    let valid = (app_base_url.starts_with("https://") || app_base_url.starts_with("http://"))
+        && !app_base_url.ends_with('/')
+        && !app_base_url.contains(['?', '#', ' ', '"', '<', '>']);
+    if !valid {
+        return Err(ConfigError::Invalid {
+            variable: "APP_BASE_URL",
+            reason: "must be an http(s) URL without a trailing slash, query or fragment".into(),
+        });
+    }
+    Ok(MailSettings {
+        app_base_url,
+        reset_ttl: seconds(env, "RESET_TOKEN_TTL_SECONDS", 1800, 300..=86_400)?,
+        verification_ttl: seconds(
+            env,
+            "VERIFICATION_TOKEN_TTL_SECONDS",
+            86_400,
+            3600..=7 * 86_400,
+        )?,
+        mails_per_address_per_hour: number(env, "MAILS_PER_ADDRESS_PER_HOUR", 3, 1..=100)? as i64,
+    })
+}
+
+/// `MAIL_SENDER`: the verified SES identity mail comes from.
+pub fn mail_sender(env: &impl Environment) -> Result<String, ConfigError> {
+    let sender = env.var("MAIL_SENDER").ok_or(ConfigError::Missing {
+        variable: "MAIL_SENDER",
+    })?;
+    crate::domain::values::Email::parse(&sender).map_err(|_| ConfigError::Invalid {
+        variable: "MAIL_SENDER",
+        reason: "must be a bare ASCII e-mail address".into(),
+    })?;
+    Ok(sender)
+}
+
+/// `FORGOT_PASSWORD_PER_SOURCE_PER_HOUR`: forgotten-password requests per
+/// client address per hour.
+pub fn forgot_per_source(env: &impl Environment) -> Result<i64, ConfigError> {
+    Ok(number(
+        env,
+        "FORGOT_PASSWORD_PER_SOURCE_PER_HOUR",
+        20,
+        1..=1_000_000,
+    )? as i64)
+}
+
+/// `REQUIRE_VERIFIED_EMAIL` (`true` or `false`, the default).
+pub fn login_policy(env: &impl Environment) -> Result<LoginPolicy, ConfigError> {
+    let require_verified_email = match env.var("REQUIRE_VERIFIED_EMAIL").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ConfigError::Invalid {
+                variable: "REQUIRE_VERIFIED_EMAIL",
+                reason: "must be `true` or `false`".into(),
+            })
+        }
+    };
+    Ok(LoginPolicy {
+        require_verified_email,
+    })
 }
 
 fn seconds(

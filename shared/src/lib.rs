@@ -15,6 +15,7 @@ pub mod http;
 #[cfg(any(test, feature = "keygen"))]
 pub mod keygen;
 pub mod keystore;
+pub mod mail;
 #[cfg(any(test, all(feature = "memory", feature = "keygen")))]
 pub mod memory;
 pub mod mongo;

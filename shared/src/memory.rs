@@ -12,9 +12,10 @@ use serde_json::{json, Map, Value};
 use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{
-    AttemptCount, LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData, LinkedWrite,
-    LoginAttempts, NewUser, Outbox, OutboxEntry, Profile, RevocationReason, SessionRecord,
-    SessionView, Sessions, StoreError, Stored, StoredCredentials, Users,
+    Account, Accounts, AttemptCount, LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData,
+    LinkedWrite, LoginAttempts, MailRequest, MailRequests, MailTransport, NewUser, OneTimeToken,
+    OneTimeTokens, Outbox, OutboxEntry, OutgoingMail, Profile, RevocationReason, SessionRecord,
+    SessionView, Sessions, StoreError, Stored, StoredCredentials, TokenPurpose, Users,
 };
 use crate::domain::refresh::SessionSecrets;
 use crate::domain::sessions::{Issuer, SessionPolicy};
@@ -34,6 +35,7 @@ struct State {
     linked: HashMap<String, Map<String, Value>>,
     outbox: Vec<(OutboxEntry, bool)>,
     offers: Vec<LinkOffer>,
+    tokens: Vec<OneTimeToken>,
 }
 
 struct UserRow {
@@ -41,6 +43,8 @@ struct UserRow {
     external_id: Option<String>,
     /// Whether the link was proven (a code or the owning system's message).
     proven: bool,
+    email_verified: bool,
+    pending_email: Option<String>,
 }
 
 impl UserRow {
@@ -94,6 +98,8 @@ impl MemoryStore {
             },
             external_id: None,
             proven: false,
+            email_verified: false,
+            pending_email: None,
         });
         id
     }
@@ -149,6 +155,8 @@ impl Users for MemoryStore {
             user,
             external_id: None,
             proven: false,
+            email_verified: false,
+            pending_email: None,
         });
         state.record(Event::UserRegistered { user_id });
         Ok(())
@@ -163,6 +171,7 @@ impl Users for MemoryStore {
             .map(|row| StoredCredentials {
                 user_id: row.user.id,
                 hashed_password: row.user.hashed_password.clone(),
+                email_verified: row.email_verified,
             }))
     }
 
@@ -261,6 +270,7 @@ impl Users for MemoryStore {
             external_id: row.trusted_external_id(trust).cloned(),
             created_at: format!("@{}", row.user.created_at.as_millis()),
             linked_data,
+            email_verified: row.email_verified,
         }))
     }
 
@@ -572,6 +582,228 @@ impl LinkOffers for MemoryStore {
                 && offer.expires_at > now
         });
         Ok(found.map(|index| state.offers.remove(index)).is_some())
+    }
+}
+
+impl UserRow {
+    fn account(&self) -> Account {
+        Account {
+            user_id: self.user.id,
+            username: self.user.username.as_str().to_string(),
+            email: self.user.email.as_str().to_string(),
+            email_verified: self.email_verified,
+            pending_email: self.pending_email.clone(),
+            hashed_password: self.user.hashed_password.clone(),
+        }
+    }
+}
+
+impl OneTimeTokens for MemoryStore {
+    async fn insert_token(&self, token: &OneTimeToken) -> Stored<()> {
+        self.state().tokens.push(token.clone());
+        Ok(())
+    }
+
+    async fn find_token(
+        &self,
+        digest: &str,
+        purpose: TokenPurpose,
+        now: Timestamp,
+    ) -> Stored<Option<OneTimeToken>> {
+        Ok(self
+            .state()
+            .tokens
+            .iter()
+            .find(|t| t.digest == digest && t.purpose == purpose && t.expires_at > now)
+            .cloned())
+    }
+
+    async fn take_token(
+        &self,
+        digest: &str,
+        purpose: TokenPurpose,
+        now: Timestamp,
+    ) -> Stored<Option<OneTimeToken>> {
+        let mut state = self.state();
+        let found = state
+            .tokens
+            .iter()
+            .position(|t| t.digest == digest && t.purpose == purpose && t.expires_at > now);
+        Ok(found.map(|index| state.tokens.remove(index)))
+    }
+}
+
+impl Accounts for MemoryStore {
+    async fn find_account(&self, user_id: UserId) -> Stored<Option<Account>> {
+        let state = self.state();
+        Ok(state
+            .users
+            .iter()
+            .find(|row| row.user.id == user_id)
+            .map(UserRow::account))
+    }
+
+    async fn find_account_by_email(&self, email: &Email) -> Stored<Option<Account>> {
+        let state = self.state();
+        Ok(state
+            .users
+            .iter()
+            .find(|row| &row.user.email == email)
+            .map(UserRow::account))
+    }
+
+    async fn reset_password(&self, user_id: UserId, new_hash: &str) -> Stored<Option<u64>> {
+        let mut state = self.state();
+        let Some(row) = state.users.iter_mut().find(|row| row.user.id == user_id) else {
+            return Ok(None);
+        };
+        row.user.hashed_password = new_hash.to_string();
+        state
+            .tokens
+            .retain(|t| !(t.user_id == user_id && t.purpose == TokenPurpose::PasswordReset));
+        let before = state.sessions.len();
+        state.sessions.retain(|s| s.user_id != user_id);
+        let ended = (before - state.sessions.len()) as u64;
+        state.record(Event::PasswordReset {
+            user_id,
+            sessions_ended: ended,
+        });
+        Ok(Some(ended))
+    }
+
+    async fn change_password(
+        &self,
+        user_id: UserId,
+        verified_hash: &str,
+        new_hash: &str,
+        keep: SessionId,
+        now: Timestamp,
+    ) -> Stored<Option<u64>> {
+        let mut state = self.state();
+        if !state.open(user_id, keep, now) {
+            return Ok(None);
+        }
+        let Some(row) = state
+            .users
+            .iter_mut()
+            .find(|row| row.user.id == user_id && row.user.hashed_password == verified_hash)
+        else {
+            return Ok(None);
+        };
+        row.user.hashed_password = new_hash.to_string();
+        state
+            .tokens
+            .retain(|t| !(t.user_id == user_id && t.purpose == TokenPurpose::PasswordReset));
+        let before = state.sessions.len();
+        state
+            .sessions
+            .retain(|s| s.user_id != user_id || s.id == keep);
+        let ended = (before - state.sessions.len()) as u64;
+        state.record(Event::PasswordChanged {
+            user_id,
+            sessions_ended: ended,
+        });
+        Ok(Some(ended))
+    }
+
+    async fn mark_email_verified(&self, user_id: UserId, email: &str) -> Stored<bool> {
+        let mut state = self.state();
+        let Some(row) = state
+            .users
+            .iter_mut()
+            .find(|row| row.user.id == user_id && row.user.email.as_str() == email)
+        else {
+            return Ok(false);
+        };
+        let newly = !row.email_verified;
+        row.email_verified = true;
+        if newly {
+            state.record(Event::EmailVerified { user_id });
+        }
+        Ok(true)
+    }
+
+    async fn set_pending_email(&self, user_id: UserId, email: &Email) -> Stored<bool> {
+        let mut state = self.state();
+        let Some(row) = state.users.iter_mut().find(|row| row.user.id == user_id) else {
+            return Ok(false);
+        };
+        row.pending_email = Some(email.as_str().to_string());
+        Ok(true)
+    }
+
+    async fn apply_email_change(&self, user_id: UserId, email: &str) -> Stored<bool> {
+        let mut state = self.state();
+        if state
+            .users
+            .iter()
+            .any(|row| row.user.id != user_id && row.user.email.as_str() == email)
+        {
+            return Err(StoreError::EmailTaken);
+        }
+        let Some(row) = state
+            .users
+            .iter_mut()
+            .find(|row| row.user.id == user_id && row.pending_email.as_deref() == Some(email))
+        else {
+            return Ok(false);
+        };
+        row.user.email = Email::parse(email).map_err(|error| StoreError::Failed(error.message))?;
+        row.email_verified = true;
+        row.pending_email = None;
+        state.record(Event::EmailChanged { user_id });
+        Ok(true)
+    }
+}
+
+/// The mail queue and transport in memory: requests wait until taken, sent
+/// mails are kept.
+#[derive(Default)]
+pub struct MemoryMail {
+    requests: Mutex<Vec<MailRequest>>,
+    sent: Mutex<Vec<OutgoingMail>>,
+}
+
+impl MemoryMail {
+    pub fn requests(&self) -> Vec<MailRequest> {
+        self.requests.lock().expect("not poisoned").clone()
+    }
+
+    pub fn take_requests(&self) -> Vec<MailRequest> {
+        std::mem::take(&mut *self.requests.lock().expect("not poisoned"))
+    }
+
+    pub fn sent(&self) -> Vec<OutgoingMail> {
+        self.sent.lock().expect("not poisoned").clone()
+    }
+
+    /// The tokens of the links in the mails sent so far, in order.
+    pub fn tokens(&self) -> Vec<String> {
+        self.sent()
+            .iter()
+            .filter_map(|mail| {
+                let (_, rest) = mail.text.split_once("?token=")?;
+                Some(rest.split_whitespace().next()?.to_string())
+            })
+            .collect()
+    }
+}
+
+impl MailRequests for MemoryMail {
+    async fn request_mail(&self, request: &MailRequest) -> Result<(), String> {
+        self.requests
+            .lock()
+            .expect("not poisoned")
+            .push(request.clone());
+        Ok(())
+    }
+}
+
+impl MailTransport for MemoryMail {
+    async fn send_mail(&self, mail: &OutgoingMail) -> Result<String, String> {
+        let mut sent = self.sent.lock().expect("not poisoned");
+        sent.push(mail.clone());
+        Ok(format!("memory-{}", sent.len()))
     }
 }
 

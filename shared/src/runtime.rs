@@ -14,11 +14,16 @@ use mongodb::options::ClientOptions;
 use secrecy::ExposeSecret;
 
 use crate::aws::client::{self, Timeouts};
+use crate::aws::ses::Ses;
+use crate::aws::sqs::MailQueue;
 use crate::config::{self, DatabaseSettings, KeySetKind};
 use crate::domain::linking::LinkVerification;
+use crate::domain::login::LoginPolicy;
+use crate::domain::recovery::MailSettings;
 use crate::domain::tokens::TokenSettings;
 use crate::env::{ConfigError, Environment, ProcessEnvironment};
 use crate::keystore::{PublishedKeys, SigningKeys};
+use crate::mail::Transport;
 use crate::mongo::{client_options, MongoStore};
 
 /// Why a function could not start. `Debug` reads like `Display`, so any line
@@ -175,6 +180,68 @@ pub async fn database_and_event_bus() -> (MongoStore, crate::eventbridge::EventB
         let bus = crate::eventbridge::EventBridge::from_env(&env).await?;
         let settings = config::load_database(&env).await?;
         Ok((warm(connect(&settings).await?)?, bus))
+    })
+    .await
+}
+
+/// The store and the mail-request queue (register, resend-verification,
+/// change-email).
+pub async fn database_and_mail_queue() -> (MongoStore, MailQueue) {
+    started(async {
+        let env = ProcessEnvironment;
+        let settings = config::load_database(&env).await?;
+        let queue = MailQueue::from_environment(&env)?;
+        Ok((warm(connect(&settings).await?)?, queue))
+    })
+    .await
+}
+
+/// forgot-password: the store (its throttle), the queue and the per-source limit.
+pub async fn forgot_password() -> (MongoStore, MailQueue, i64) {
+    started(async {
+        let env = ProcessEnvironment;
+        let settings = config::load_database(&env).await?;
+        let queue = MailQueue::from_environment(&env)?;
+        let limit = config::forgot_per_source(&env)?;
+        Ok((warm(connect(&settings).await?)?, queue, limit))
+    })
+    .await
+}
+
+/// The bearer routes that request mail: store, published keys, queue.
+pub async fn mail_routes() -> (MongoStore, PublishedKeys, MailQueue) {
+    started(async {
+        let (database, keys) = load_verifying(&ProcessEnvironment).await?;
+        let queue = MailQueue::from_environment(&ProcessEnvironment)?;
+        Ok((warm(connect(&database).await?)?, keys, queue))
+    })
+    .await
+}
+
+/// `REQUIRE_VERIFIED_EMAIL` (login).
+pub async fn login_policy() -> LoginPolicy {
+    started(async { Ok(config::login_policy(&ProcessEnvironment)?) }).await
+}
+
+/// send-mail: the store, the transport (files when `MAIL_DIRECTORY` is set,
+/// else SES) and the mail settings.
+pub async fn mail_sender() -> (MongoStore, Transport, MailSettings) {
+    started(async {
+        let env = ProcessEnvironment;
+        let database = config::load_database(&env).await?;
+        let settings = config::mail_settings(&env)?;
+        let sender = config::mail_sender(&env)?;
+        let transport = match env.var("MAIL_DIRECTORY") {
+            Some(directory) => Transport::Files {
+                directory: directory.into(),
+                sender,
+            },
+            None => Transport::Ses {
+                ses: Ses::from_environment(&env)?,
+                sender,
+            },
+        };
+        Ok((warm(connect(&database).await?)?, transport, settings))
     })
     .await
 }

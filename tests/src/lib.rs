@@ -195,7 +195,10 @@ impl TestApp {
         let (store, signing, keys) = (&self.store, &self.signing, &self.published);
         let response = match function {
             Function::Register => routes::register(store, request).await,
-            Function::Login => routes::login(store, signing, request).await,
+            Function::Login => {
+                let policy = users_core::domain::login::LoginPolicy::default();
+                routes::login(store, signing, policy, request).await
+            }
             Function::LinkExternalId => {
                 routes::link_external_id(store, keys, self.config.links, request).await
             }

@@ -6,6 +6,10 @@ use users_core::{http::routes, runtime, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let (store, keys) = runtime::database_and_signing_keys().await;
+    let policy = runtime::login_policy().await;
     passwords::prepare_work_area();
-    run(service_fn(|request| routes::login(&store, &keys, request))).await
+    run(service_fn(|request| {
+        routes::login(&store, &keys, policy, request)
+    }))
+    .await
 }

@@ -54,6 +54,17 @@ pub enum DomainError {
     /// One answer for a wrong, expired or used code: which it was is not said.
     #[error("the link code is wrong, expired or already used")]
     LinkCodeInvalid,
+    /// One answer for a wrong, expired or used mail token.
+    #[error("the token is invalid, expired or already used")]
+    MailTokenInvalid,
+    #[error("the e-mail address of this account is not verified yet")]
+    EmailNotVerified,
+    /// Per source address, whatever the account: says nothing about one.
+    #[error("too many requests from this address; retry in {} s", retry_after_seconds(*.retry_after))]
+    TooManyRequests { retry_after: Duration },
+    /// The cause is for the log, never for the caller.
+    #[error("mail cannot be requested right now; try again shortly")]
+    MailUnavailable { cause: String },
     /// The cause is for the log, never for the caller.
     #[error("the database is unavailable; try again shortly")]
     Unavailable { cause: String },
@@ -69,13 +80,18 @@ impl DomainError {
     /// Failures of ours, as opposed to refusals of the request: these are
     /// logged with their cause, and retrying may help.
     pub fn is_failure(&self) -> bool {
-        matches!(self, Self::Unavailable { .. } | Self::Internal { .. })
+        matches!(
+            self,
+            Self::Unavailable { .. } | Self::Internal { .. } | Self::MailUnavailable { .. }
+        )
     }
 
     /// The cause to log of a failure.
     pub fn cause(&self) -> Option<&str> {
         match self {
-            Self::Unavailable { cause } | Self::Internal { cause } => Some(cause),
+            Self::Unavailable { cause }
+            | Self::Internal { cause }
+            | Self::MailUnavailable { cause } => Some(cause),
             _ => None,
         }
     }

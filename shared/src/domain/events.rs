@@ -45,6 +45,23 @@ pub enum Event {
         session_id: SessionId,
         reason: RevocationReason,
     },
+    /// A password set through a reset link; every session of the user ended.
+    PasswordReset {
+        user_id: UserId,
+        sessions_ended: u64,
+    },
+    /// A password changed by its owner; their other sessions ended.
+    PasswordChanged {
+        user_id: UserId,
+        sessions_ended: u64,
+    },
+    EmailVerified {
+        user_id: UserId,
+    },
+    /// The account's address changed (proven by a link sent to it).
+    EmailChanged {
+        user_id: UserId,
+    },
 }
 
 impl Event {
@@ -56,6 +73,10 @@ impl Event {
             Self::UserDeleted { .. } => "UserDeleted",
             Self::SessionsRevoked { .. } => "SessionsRevoked",
             Self::SessionEnded { .. } => "SessionEnded",
+            Self::PasswordReset { .. } => "PasswordReset",
+            Self::PasswordChanged { .. } => "PasswordChanged",
+            Self::EmailVerified { .. } => "EmailVerified",
+            Self::EmailChanged { .. } => "EmailChanged",
         }
     }
 
@@ -100,6 +121,17 @@ impl Event {
                 "session_id": session_id.to_hex(),
                 "reason": reason.as_str(),
             }),
+            Self::PasswordReset {
+                user_id,
+                sessions_ended,
+            }
+            | Self::PasswordChanged {
+                user_id,
+                sessions_ended,
+            } => json!({ "user_id": user_id.to_hex(), "sessions_ended": sessions_ended }),
+            Self::EmailVerified { user_id } | Self::EmailChanged { user_id } => {
+                json!({ "user_id": user_id.to_hex() })
+            }
         };
         match detail {
             Value::Object(fields) => fields,

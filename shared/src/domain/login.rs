@@ -44,13 +44,31 @@ fn keys(email: &Email, client: &str) -> (String, String) {
     )
 }
 
-/// Throttled per e-mail and address, within a budget per e-mail; an unknown
-/// e-mail and a wrong password give the same error after the same argon2
-/// work, so neither the answer nor its timing tells whether an account exists.
+/// What login requires of an account beyond its password.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginPolicy {
+    /// `REQUIRE_VERIFIED_EMAIL`: refuse accounts whose address is unproven.
+    pub require_verified_email: bool,
+}
+
+/// `login_with` under the default policy.
 pub async fn login<S: Users + Sessions + LoginAttempts>(
     store: &S,
     issuer: &Issuer,
     credentials: Credentials,
+    now: Timestamp,
+) -> Result<TokenPair, DomainError> {
+    login_with(store, issuer, credentials, LoginPolicy::default(), now).await
+}
+
+/// Throttled per e-mail and address, within a budget per e-mail; an unknown
+/// e-mail and a wrong password give the same error after the same argon2
+/// work, so neither the answer nor its timing tells whether an account exists.
+pub async fn login_with<S: Users + Sessions + LoginAttempts>(
+    store: &S,
+    issuer: &Issuer,
+    credentials: Credentials,
+    policy: LoginPolicy,
     now: Timestamp,
 ) -> Result<TokenPair, DomainError> {
     let Credentials {
@@ -99,6 +117,12 @@ pub async fn login<S: Users + Sessions + LoginAttempts>(
         }
     }
 
+    // Only after the password: without it, nobody learns which accounts are unverified.
+    if policy.require_verified_email && !stored.email_verified {
+        store.clear_count(&pair_key).await?;
+        return Err(DomainError::EmailNotVerified);
+    }
+
     let device = ClientInfo::new(user_agent.as_deref(), &client);
     let (session, pair) = issuer.open_session_from(stored.user_id, device, now);
     // Independent writes, so one round trip. If either fails the caller gets no
@@ -140,6 +164,32 @@ async fn account_budget<S: LoginAttempts>(
         }
         _ => Admission::Allowed { failures: 0 },
     })
+}
+
+/// A password check outside login (password or e-mail change): refused while
+/// the account's hourly budget of failed checks is spent, and a wrong
+/// password spends it, as a failed login does.
+pub async fn check_password<S: LoginAttempts>(
+    store: &S,
+    email: &str,
+    stored_hash: &str,
+    password: Password,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    let account_key = format!("account|{email}");
+    if let Admission::Locked { retry_after } = account_budget(store, &account_key, now).await? {
+        audit::login_event("password_check_locked", email, "-");
+        return Err(DomainError::TooManyAttempts { retry_after });
+    }
+    let stored_hash = stored_hash.to_string();
+    let verification =
+        blocking(move || passwords::verify_password(password.expose(), &stored_hash)).await?;
+    if verification == Verification::Mismatch {
+        count_failure(store, &account_key, now).await?;
+        audit::login_event("password_check_failed", email, "-");
+        return Err(DomainError::InvalidCredentials);
+    }
+    Ok(())
 }
 
 /// One more failed check in the account's hourly window. A success does not

@@ -14,6 +14,7 @@ pub mod login;
 pub mod passwords;
 pub mod ports;
 pub mod publishing;
+pub mod recovery;
 pub mod refresh;
 pub mod rs256;
 pub mod sessions;

@@ -43,6 +43,8 @@ pub struct NewUser {
 pub struct StoredCredentials {
     pub user_id: UserId,
     pub hashed_password: String,
+    /// Whether the address was proven by a verification link.
+    pub email_verified: bool,
 }
 
 /// The public view of a user with the linked data: no credential field can reach it.
@@ -55,6 +57,7 @@ pub struct Profile {
     /// RFC 3339, as stored.
     pub created_at: String,
     pub linked_data: Vec<Value>,
+    pub email_verified: bool,
 }
 
 pub trait Users: Sync {
@@ -361,4 +364,174 @@ pub trait Outbox: Sync {
 pub trait EventSink: Sync {
     /// Sends `batch` in order; how many, from the first, were accepted.
     fn send(&self, batch: &[OutboxEntry]) -> impl Future<Output = usize> + Send;
+}
+
+/// What a one-time token sent by mail is for; each is redeemed only as that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    PasswordReset,
+    /// Proves the account's current address.
+    EmailVerification,
+    /// Proves a new address, which becomes the account's once redeemed.
+    EmailChange,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordReset => "password_reset",
+            Self::EmailVerification => "email_verification",
+            Self::EmailChange => "email_change",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::PasswordReset,
+            Self::EmailVerification,
+            Self::EmailChange,
+        ]
+        .into_iter()
+        .find(|purpose| purpose.as_str() == raw)
+    }
+}
+
+/// A one-time token as stored: only its SHA-256, bound to one user, one
+/// purpose and (for the e-mail purposes) the address it proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeToken {
+    pub digest: String,
+    pub user_id: UserId,
+    pub purpose: TokenPurpose,
+    pub email: String,
+    pub expires_at: Timestamp,
+}
+
+pub trait OneTimeTokens: Sync {
+    fn insert_token(&self, token: &OneTimeToken) -> impl Future<Output = Stored<()>> + Send;
+
+    /// The token of `digest` for `purpose`, if it has not expired at `now`,
+    /// without using it.
+    fn find_token(
+        &self,
+        digest: &str,
+        purpose: TokenPurpose,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<Option<OneTimeToken>>> + Send;
+
+    /// Takes (deletes) the token of `digest` for `purpose` if it has not
+    /// expired at `now`: of two concurrent takes, exactly one gets it.
+    fn take_token(
+        &self,
+        digest: &str,
+        purpose: TokenPurpose,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<Option<OneTimeToken>>> + Send;
+}
+
+/// What the recovery and change flows read of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub user_id: UserId,
+    pub username: String,
+    pub email: String,
+    pub email_verified: bool,
+    /// An address the user asked to change to, not yet proven.
+    pub pending_email: Option<String>,
+    pub hashed_password: String,
+}
+
+/// The account writes of recovery and change, each with its outbox event.
+pub trait Accounts: Sync {
+    fn find_account(&self, user_id: UserId)
+        -> impl Future<Output = Stored<Option<Account>>> + Send;
+
+    fn find_account_by_email(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Stored<Option<Account>>> + Send;
+
+    /// Sets the password hash, deletes every reset token and every session of
+    /// the user, with a `PasswordReset` event; how many sessions ended, or
+    /// `None` when the user is gone.
+    fn reset_password(
+        &self,
+        user_id: UserId,
+        new_hash: &str,
+    ) -> impl Future<Output = Stored<Option<u64>>> + Send;
+
+    /// Replaces the hash only if it is still `verified_hash` and `keep` is an
+    /// open session of the user at `now`; deletes every reset token and every
+    /// other session, with a `PasswordChanged` event. `None` when nothing changed.
+    fn change_password(
+        &self,
+        user_id: UserId,
+        verified_hash: &str,
+        new_hash: &str,
+        keep: SessionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<Option<u64>>> + Send;
+
+    /// Marks the account's address verified if it is still `email`, with an
+    /// `EmailVerified` event; false otherwise.
+    fn mark_email_verified(
+        &self,
+        user_id: UserId,
+        email: &str,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Records `email` as the address the user asked to change to.
+    fn set_pending_email(
+        &self,
+        user_id: UserId,
+        email: &Email,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Makes `email` the account's (verified) address if it is still the
+    /// pending one, with an `EmailChanged` event; `EmailTaken` if another
+    /// account has it by then, false if it is no longer pending.
+    fn apply_email_change(
+        &self,
+        user_id: UserId,
+        email: &str,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+}
+
+/// A mail to be sent after the answer: what the queue carries. Never a
+/// token: `send-mail` makes the token when it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailRequest {
+    /// To the account of `email`, if there is one.
+    PasswordReset { email: Email },
+    /// To the account's current address, unless already verified.
+    EmailVerification { user_id: UserId },
+    /// A verification link to the new address, a notice to the old one.
+    EmailChange { user_id: UserId, new_email: Email },
+    /// A notice (no link) to the account's address: its password was reset or changed.
+    PasswordChangedNotice { user_id: UserId },
+}
+
+/// Where mail requests go (an SQS queue in AWS and locally under moto).
+pub trait MailRequests: Sync {
+    /// The reason is for the log: it never holds the request.
+    fn request_mail(
+        &self,
+        request: &MailRequest,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// A rendered mail, ready for a transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Sends a rendered mail (SES, or files locally).
+pub trait MailTransport: Sync {
+    /// An id for the log (SES's message id, the file's name).
+    fn send_mail(&self, mail: &OutgoingMail)
+        -> impl Future<Output = Result<String, String>> + Send;
 }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use crate::domain::accounts::Registration;
 use crate::domain::linking::LinkCode;
 use crate::domain::login::Credentials;
+use crate::domain::recovery::MailToken;
 use crate::domain::values::{Email, ExternalId, Password, RefreshToken, Username};
 use crate::domain::FieldError;
 
@@ -111,6 +112,77 @@ pub fn external_id(
     match keep(value.as_deref().map(ExternalId::parse), &mut errors) {
         Some(external_id) => Ok(external_id),
         None => Err(errors),
+    }
+}
+
+/// `{"email"}` of `POST /auth/password/forgot`: the login rule, so that any
+/// address an account could have is accepted.
+pub fn forgot(body: &Fields) -> Result<Email, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let email = required_string(body, "email", &mut errors);
+    match keep(email.as_deref().map(Email::parse_for_login), &mut errors) {
+        Some(email) if errors.is_empty() => Ok(email),
+        _ => Err(errors),
+    }
+}
+
+/// `{"token", "new_password"}`; the password's rules are judged against
+/// the account, once the token has named it.
+pub fn reset(body: &Fields) -> Result<(MailToken, String), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let token = required_string(body, "token", &mut errors);
+    let password = required_string(body, "new_password", &mut errors);
+    let token = keep(token.map(MailToken::parse), &mut errors);
+    match (token, password) {
+        (Some(token), Some(password)) if errors.is_empty() => Ok((token, password)),
+        _ => Err(errors),
+    }
+}
+
+/// `{"token"}` of `POST /auth/email/verify`.
+pub fn mail_token(body: &Fields) -> Result<MailToken, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let token = required_string(body, "token", &mut errors);
+    match keep(token.map(MailToken::parse), &mut errors) {
+        Some(token) => Ok(token),
+        None => Err(errors),
+    }
+}
+
+/// `{"current_password", "new_password"}` of `PUT /users/{user_id}/password`.
+pub fn password_change(body: &Fields) -> Result<(Password, String), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let current = required_string(body, "current_password", &mut errors);
+    let new = required_string(body, "new_password", &mut errors);
+    let current = keep(
+        current.map(|raw| {
+            Password::parse_for_login(raw)
+                .map_err(|error| FieldError::new("current_password", error.message))
+        }),
+        &mut errors,
+    );
+    match (current, new) {
+        (Some(current), Some(new)) if errors.is_empty() => Ok((current, new)),
+        _ => Err(errors),
+    }
+}
+
+/// `{"password", "new_email"}` of `PUT /users/{user_id}/email`: the new
+/// address by the registration rule.
+pub fn email_change(body: &Fields) -> Result<(Password, Email), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let password = required_string(body, "password", &mut errors);
+    let email = required_string(body, "new_email", &mut errors);
+    let password = keep(password.map(Password::parse_for_login), &mut errors);
+    let email = keep(
+        email.as_deref().map(|raw| {
+            Email::parse(raw).map_err(|error| FieldError::new("new_email", error.message))
+        }),
+        &mut errors,
+    );
+    match (password, email) {
+        (Some(password), Some(email)) if errors.is_empty() => Ok((password, email)),
+        _ => Err(errors),
     }
 }
 

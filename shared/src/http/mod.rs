@@ -4,6 +4,7 @@
 pub mod bodies;
 pub mod devices;
 pub mod problem;
+pub mod recovery;
 pub mod request;
 pub mod routes;
 pub mod well_known;

@@ -116,10 +116,15 @@ pub fn problem_response(error: &HttpError) -> Response<Body> {
                 HeaderValue::from_str(allow.as_str()).expect("a method is a header value"),
             );
         }
-        HttpError::Domain(DomainError::Unavailable { .. }) => {
+        HttpError::Domain(
+            DomainError::Unavailable { .. } | DomainError::MailUnavailable { .. },
+        ) => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        HttpError::Domain(DomainError::TooManyAttempts { retry_after }) => {
+        HttpError::Domain(
+            DomainError::TooManyAttempts { retry_after }
+            | DomainError::TooManyRequests { retry_after },
+        ) => {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after_seconds(*retry_after)),
@@ -148,7 +153,12 @@ fn status_of(error: &HttpError) -> StatusCode {
             | DomainError::InvalidToken(_)
             | DomainError::UnknownUser
             | DomainError::SessionEnded => StatusCode::UNAUTHORIZED,
-            DomainError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            DomainError::TooManyAttempts { .. } | DomainError::TooManyRequests { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            DomainError::MailTokenInvalid => StatusCode::BAD_REQUEST,
+            DomainError::EmailNotVerified => StatusCode::FORBIDDEN,
+            DomainError::MailUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             DomainError::Forbidden | DomainError::LinkCodeInvalid => StatusCode::FORBIDDEN,
             DomainError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             DomainError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -174,6 +184,10 @@ fn problem_type(error: &HttpError) -> &'static str {
             DomainError::Unavailable { .. } => "urn:problem:database-unavailable",
             DomainError::LinkCodeInvalid => "urn:problem:link-code-invalid",
             DomainError::SessionNotFound => "urn:problem:session-not-found",
+            DomainError::MailTokenInvalid => "urn:problem:invalid-mail-token",
+            DomainError::EmailNotVerified => "urn:problem:email-not-verified",
+            DomainError::TooManyRequests { .. } => "urn:problem:too-many-requests",
+            DomainError::MailUnavailable { .. } => "urn:problem:mail-unavailable",
             DomainError::Forbidden | DomainError::Internal { .. } => "about:blank",
         },
         _ => "about:blank",

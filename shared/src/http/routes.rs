@@ -15,6 +15,7 @@ use super::request::{
     bearer_token, json_object, json_object_or_empty, path_user_id, query_parameter, source_ip,
 };
 use crate::domain::linking::{self, LinkVerification};
+use crate::domain::login::LoginPolicy;
 use crate::domain::ports::{LinkOffers, LoginAttempts, Profile, Sessions, Users};
 use crate::domain::sessions::TokenPair;
 use crate::domain::tokens::Caller;
@@ -29,20 +30,26 @@ pub async fn register<S: Users>(store: &S, request: Request) -> Result<Response<
     answer(&request, Method::POST, async {
         let registration = bodies::registration(&json_object(&request)?)?;
         let user_id = accounts::register(store, registration, Timestamp::now()).await?;
-        let mut response = json_response(StatusCode::CREATED, &json!({ "id": user_id.to_hex() }));
-        let location = format!("/users/{user_id}/full_profile/")
-            .parse()
-            .expect("an id's path is a valid header value");
-        response.headers_mut().insert(header::LOCATION, location);
-        Ok(response)
+        Ok(registered(user_id))
     })
     .await
 }
 
-/// `POST /auth/login`
+/// `201` with the new user's id and its profile's location.
+pub(super) fn registered(user_id: crate::domain::values::UserId) -> Response<Body> {
+    let mut response = json_response(StatusCode::CREATED, &json!({ "id": user_id.to_hex() }));
+    let location = format!("/users/{user_id}/full_profile/")
+        .parse()
+        .expect("an id's path is a valid header value");
+    response.headers_mut().insert(header::LOCATION, location);
+    response
+}
+
+/// `POST /auth/login`, under `REQUIRE_VERIFIED_EMAIL` (`policy`).
 pub async fn login<S: Users + Sessions + LoginAttempts>(
     store: &S,
     keys: &SigningKeys,
+    policy: LoginPolicy,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::POST, async {
@@ -51,7 +58,8 @@ pub async fn login<S: Users + Sessions + LoginAttempts>(
             ..bodies::credentials(&json_object(&request)?, source_ip(&request))?
         };
         let issuer = keys.issuer().await;
-        let tokens = logins::login(store, &issuer, credentials, Timestamp::now()).await?;
+        let tokens =
+            logins::login_with(store, &issuer, credentials, policy, Timestamp::now()).await?;
         Ok(token_response(tokens))
     })
     .await
@@ -228,5 +236,6 @@ fn profile_json(profile: Profile) -> serde_json::Value {
         "external_id": profile.external_id,
         "created_at": profile.created_at,
         "linked_data": profile.linked_data,
+        "email_verified": profile.email_verified,
     })
 }

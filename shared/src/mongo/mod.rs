@@ -23,6 +23,7 @@ mod link_offers;
 mod linked;
 mod login_attempts;
 mod outbox;
+mod recovery;
 mod sessions;
 mod users;
 
@@ -113,6 +114,8 @@ pub struct MongoStore {
     login_attempts: Collection<Document>,
     link_offers: Collection<Document>,
     outbox: Collection<outbox::OutboxDocument>,
+    /// One-time tokens sent by mail (their SHA-256 only).
+    tokens: Collection<Document>,
     deployment: Arc<OnceCell<Deployment>>,
 }
 
@@ -133,6 +136,7 @@ impl MongoStore {
             login_attempts: db.collection("login_attempts"),
             link_offers: db.collection("link_offers"),
             outbox: db.collection("outbox"),
+            tokens: db.collection("one_time_tokens"),
             client,
             deployment: Arc::new(OnceCell::new()),
         })
@@ -221,8 +225,16 @@ impl MongoStore {
             doc! { "expires_at": 1 },
             expires("link_offers_expire"),
         ));
+        let tokens = self.tokens.create_indexes([
+            index(doc! { "expires_at": 1 }, expires("one_time_tokens_expire")),
+            index(
+                doc! { "user_id": 1 },
+                named("one_time_tokens_user_id").build(),
+            ),
+        ]);
         // One round trip per collection, all at once: this runs at every cold start.
         tokio::try_join!(
+            tokens.into_future(),
             users.into_future(),
             linked.into_future(),
             outbox.into_future(),
@@ -321,6 +333,25 @@ impl MongoStore {
                 self.end_one_steps(session, *user_id, *session_id, *now, *reason)
                     .await
             }
+            Atomic::ResetPassword { user_id, new_hash } => {
+                self.reset_password_steps(session, *user_id, new_hash).await
+            }
+            Atomic::ChangePassword {
+                user_id,
+                verified_hash,
+                new_hash,
+                keep,
+                now,
+            } => {
+                self.change_password_steps(session, *user_id, verified_hash, new_hash, *keep, *now)
+                    .await
+            }
+            Atomic::VerifyEmail { user_id, email } => {
+                self.verify_email_steps(session, *user_id, email).await
+            }
+            Atomic::ChangeEmail { user_id, email } => {
+                self.change_email_steps(session, *user_id, email).await
+            }
         }
     }
 }
@@ -355,6 +386,28 @@ enum Atomic {
         session_id: ObjectId,
         now: DateTime,
         reason: RevocationReason,
+    },
+    /// A new hash, with every reset token and session of the user ended.
+    ResetPassword {
+        user_id: ObjectId,
+        new_hash: String,
+    },
+    /// Only over `verified_hash` and while `keep` is open; other sessions end.
+    ChangePassword {
+        user_id: ObjectId,
+        verified_hash: String,
+        new_hash: String,
+        keep: ObjectId,
+        now: DateTime,
+    },
+    VerifyEmail {
+        user_id: ObjectId,
+        email: String,
+    },
+    /// The pending address becomes the account's.
+    ChangeEmail {
+        user_id: ObjectId,
+        email: String,
     },
 }
 

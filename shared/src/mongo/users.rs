@@ -28,6 +28,9 @@ pub(super) struct UserRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     external_id: Option<String>,
     created_at: DateTime,
+    /// Users from before verification existed have none: unverified.
+    #[serde(default)]
+    email_verified: bool,
 }
 
 /// What login reads.
@@ -36,6 +39,8 @@ struct CredentialsRecord {
     #[serde(rename = "_id")]
     user_id: ObjectId,
     hashed_password: String,
+    #[serde(default)]
+    email_verified: bool,
 }
 
 impl Users for MongoStore {
@@ -49,6 +54,7 @@ impl Users for MongoStore {
             hashed_password: user.hashed_password,
             external_id: None,
             created_at: datetime(user.created_at),
+            email_verified: false,
         };
         self.atomically(Atomic::Register(record)).await?;
         Ok(())
@@ -60,11 +66,12 @@ impl Users for MongoStore {
             .users
             .clone_with_type::<CredentialsRecord>()
             .find_one(doc! { "email": email.as_str() })
-            .projection(doc! { "_id": 1, "hashed_password": 1 })
+            .projection(doc! { "_id": 1, "hashed_password": 1, "email_verified": 1 })
             .await?;
         Ok(found.map(|record| StoredCredentials {
             user_id: UserId::from_bytes(record.user_id.bytes()),
             hashed_password: record.hashed_password,
+            email_verified: record.email_verified,
         }))
     }
 
@@ -161,7 +168,7 @@ impl Users for MongoStore {
             // An allow-list: fields added to users later stay private by default.
             doc! { "$project": {
                 "username": 1, "email": 1, "external_id": 1, "created_at": 1,
-                "linked_by_external_id": 1, "linked_by_user_id": 1,
+                "linked_by_external_id": 1, "linked_by_user_id": 1, "email_verified": 1,
             } },
         ];
         let mut cursor = self.users.aggregate(pipeline).await?;
@@ -357,6 +364,7 @@ fn profile_from(user_id: UserId, mut document: Document) -> Profile {
     let username = text("username").unwrap_or_default();
     let email = text("email").unwrap_or_default();
     let external_id = text("external_id");
+    let email_verified = document.get_bool("email_verified").unwrap_or(false);
     let created_at = document
         .get_datetime("created_at")
         .ok()
@@ -393,5 +401,6 @@ fn profile_from(user_id: UserId, mut document: Document) -> Profile {
         external_id,
         created_at,
         linked_data,
+        email_verified,
     }
 }

@@ -553,6 +553,7 @@ async fn full_profile_joins_linked_data_and_never_shows_credentials() {
         [
             "created_at",
             "email",
+            "email_verified",
             "external_id",
             "id",
             "linked_data",
