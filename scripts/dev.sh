@@ -22,7 +22,8 @@
 #   SESSION_MAX_LIFETIME_SECONDS, REFRESH_GRACE_SECONDS,
 #   SIGNING_KEY_ROTATION_DAYS, LINK_VERIFICATION (default required),
 #   EVENT_BUS_NAME, AWS_REGION, AWS_ENDPOINT_URL*, AWS_LAMBDA_LOG_LEVEL,
-#   RUST_LOG (default info).
+#   RUST_LOG (default info), MFA_KEY_FILE (default .local/mfa-key, created on
+#   the first run) or MFA_KEY_SECRET_ARN, TOTP_ISSUER, STEP_UP_MAX_AGE_SECONDS.
 # Example: PORT=9001 make dev   (a second API on :9001, database on :27018)
 set -euo pipefail
 
@@ -130,6 +131,16 @@ if [[ -z "${SIGNING_KEYS_SECRET_ARN:-}" && -z "${SIGNING_KEYS_FILE:-}" ]]; then
     if [[ ! -s "$SIGNING_KEYS_FILE" ]]; then
         log "creating the local signing keys in .local/"
         target/debug/signing-keys "$SIGNING_KEYS_FILE" "$PUBLIC_KEYS_FILE" >/dev/null
+    fi
+fi
+
+if [[ -z "${MFA_KEY_SECRET_ARN:-}" && -z "${MFA_KEY_FILE:-}" ]]; then
+    # The key that seals TOTP secrets, kept like the signing keys: a new one
+    # would leave every enrolled factor unreadable.
+    export MFA_KEY_FILE="$REPO_ROOT/.local/mfa-key"
+    if [[ ! -s "$MFA_KEY_FILE" ]]; then
+        log "creating the local MFA key in .local/"
+        (umask 077 && random_hex 32 >"$MFA_KEY_FILE")
     fi
 fi
 

@@ -721,6 +721,7 @@ fn rs256_costs(signing_keys: &str) -> Result<(Vec<Duration>, Vec<Duration>), Err
     let caller = Caller {
         user_id: UserId::new(),
         session_id: SessionId::new(),
+        auth: Default::default(),
     };
     let (mut sign, mut verify) = (Vec::new(), Vec::new());
     for n in 0..RS256_SAMPLES {

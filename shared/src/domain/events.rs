@@ -38,6 +38,18 @@ pub enum Event {
         reason: RevocationReason,
         sessions_ended: u64,
     },
+    /// A TOTP factor was confirmed: the account now needs it at login.
+    MfaEnabled {
+        user_id: UserId,
+    },
+    MfaDisabled {
+        user_id: UserId,
+    },
+    /// One recovery code was spent (which one is not said).
+    RecoveryCodeUsed {
+        user_id: UserId,
+        codes_left: u64,
+    },
 }
 
 impl Event {
@@ -48,6 +60,9 @@ impl Event {
             Self::ExternalIdUnlinked { .. } => "ExternalIdUnlinked",
             Self::UserDeleted { .. } => "UserDeleted",
             Self::SessionsRevoked { .. } => "SessionsRevoked",
+            Self::MfaEnabled { .. } => "MfaEnabled",
+            Self::MfaDisabled { .. } => "MfaDisabled",
+            Self::RecoveryCodeUsed { .. } => "RecoveryCodeUsed",
         }
     }
 
@@ -83,6 +98,13 @@ impl Event {
                 "reason": reason.as_str(),
                 "sessions_ended": sessions_ended,
             }),
+            Self::MfaEnabled { user_id } | Self::MfaDisabled { user_id } => {
+                json!({ "user_id": user_id.to_hex() })
+            }
+            Self::RecoveryCodeUsed {
+                user_id,
+                codes_left,
+            } => json!({ "user_id": user_id.to_hex(), "codes_left": codes_left }),
         };
         match detail {
             Value::Object(fields) => fields,

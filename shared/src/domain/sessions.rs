@@ -11,7 +11,7 @@ use super::audit;
 use super::error::DomainError;
 use super::ports::{RevocationReason, SessionRecord, Sessions};
 use super::refresh::{self, PresentedToken, SessionSecrets};
-use super::tokens::{AccessToken, Caller, TokenSigner};
+use super::tokens::{AccessToken, Authentication, Caller, TokenSigner};
 use super::values::{RefreshToken, SessionId, Timestamp, UserId};
 
 /// How sessions are kept: the derivation key and the lifetimes.
@@ -48,6 +48,16 @@ pub struct TokenPair {
 impl Issuer {
     /// A new session of `user_id` and its first pair; the caller stores the session.
     pub fn open_session(&self, user_id: UserId, now: Timestamp) -> (SessionRecord, TokenPair) {
+        self.open_session_as(user_id, Authentication::password(now), now)
+    }
+
+    /// A new session whose login authenticated as `auth`.
+    pub fn open_session_as(
+        &self,
+        user_id: UserId,
+        auth: Authentication,
+        now: Timestamp,
+    ) -> (SessionRecord, TokenPair) {
         let (id, nonce) = (SessionId::new(), refresh::new_nonce());
         let refresh_token = self.policy.secrets.refresh_token(id, &nonce, 0);
         let session = SessionRecord {
@@ -59,6 +69,7 @@ impl Issuer {
             created_at: now,
             rotated_at: now,
             expires_at: self.policy.expiry(now, now),
+            auth,
         };
         let pair = self.token_pair(&session);
         (session, pair)
@@ -70,6 +81,7 @@ impl Issuer {
         let caller = Caller {
             user_id: session.user_id,
             session_id: session.id,
+            auth: session.auth,
         };
         let secrets = &self.policy.secrets;
         let jti = secrets.access_token_id(&session.nonce, session.generation);
@@ -405,6 +417,7 @@ mod tests {
             callers.push(Caller {
                 user_id,
                 session_id: session.id,
+                auth: session.auth,
             });
         }
         logout(&store, &callers[0], at(1)).await.unwrap();

@@ -2,6 +2,7 @@
 //! (`routes`), every error answered as problem+json (`problem`).
 
 pub mod bodies;
+pub mod mfa;
 pub mod problem;
 pub mod request;
 pub mod routes;

@@ -14,14 +14,15 @@ use super::request::{
     bearer_token, json_object, json_object_or_empty, path_user_id, query_parameter, source_ip,
 };
 use crate::domain::linking::{self, LinkVerification};
-use crate::domain::ports::{LinkOffers, LoginAttempts, Profile, Sessions, Users};
+use crate::domain::login::LoginOutcome;
+use crate::domain::ports::{LinkOffers, LoginAttempts, MfaStore, Profile, Sessions, Users};
 use crate::domain::sessions::TokenPair;
 use crate::domain::tokens::Caller;
 use crate::domain::values::Timestamp;
 use crate::domain::{accounts, login as logins, sessions};
 use crate::keystore::{PublishedKeys, SigningKeys};
 
-type Answer = Result<Response<Body>, HttpError>;
+pub(super) type Answer = Result<Response<Body>, HttpError>;
 
 /// `POST /auth/register`
 pub async fn register<S: Users>(store: &S, request: Request) -> Result<Response<Body>, Error> {
@@ -39,7 +40,7 @@ pub async fn register<S: Users>(store: &S, request: Request) -> Result<Response<
 }
 
 /// `POST /auth/login`
-pub async fn login<S: Users + Sessions + LoginAttempts>(
+pub async fn login<S: Users + Sessions + LoginAttempts + MfaStore>(
     store: &S,
     keys: &SigningKeys,
     request: Request,
@@ -47,8 +48,10 @@ pub async fn login<S: Users + Sessions + LoginAttempts>(
     answer(&request, Method::POST, async {
         let credentials = bodies::credentials(&json_object(&request)?, source_ip(&request))?;
         let issuer = keys.issuer().await;
-        let tokens = logins::login(store, &issuer, credentials, Timestamp::now()).await?;
-        Ok(token_response(tokens))
+        match logins::login(store, &issuer, credentials, Timestamp::now()).await? {
+            LoginOutcome::Tokens(tokens) => Ok(token_response(tokens)),
+            LoginOutcome::MfaRequired(pending) => Ok(super::mfa::mfa_required(pending)),
+        }
     })
     .await
 }
@@ -164,7 +167,7 @@ pub async fn delete_user<S: Users>(
 
 /// Runs `work` for a request made with `method`; any other method is a 405
 /// naming it. Every failure is answered (and logged) here.
-async fn answer(
+pub(super) async fn answer(
     request: &Request,
     method: Method,
     work: impl Future<Output = Answer>,
@@ -192,13 +195,16 @@ async fn answer(
 /// The bearer token's holder, once it has shown to be the `{user_id}` of the
 /// path: 401 without a valid token, 422 for a malformed id, 403 for someone
 /// else's id. Whether its session is still open is checked with the operation.
-async fn authorized_caller(keys: &PublishedKeys, request: &Request) -> Result<Caller, HttpError> {
+pub(super) async fn authorized_caller(
+    keys: &PublishedKeys,
+    request: &Request,
+) -> Result<Caller, HttpError> {
     let caller = keys.verify(bearer_token(request)?).await?;
     accounts::authorize(&caller, path_user_id(request)?)?;
     Ok(caller)
 }
 
-fn token_response(tokens: TokenPair) -> Response<Body> {
+pub(super) fn token_response(tokens: TokenPair) -> Response<Body> {
     json_response(
         StatusCode::OK,
         &json!({

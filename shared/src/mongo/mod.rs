@@ -21,6 +21,7 @@ pub mod bson_json;
 mod link_offers;
 mod linked;
 mod login_attempts;
+mod mfa;
 mod outbox;
 mod sessions;
 mod users;
@@ -111,6 +112,7 @@ pub struct MongoStore {
     sessions: Collection<sessions::SessionDocument>,
     login_attempts: Collection<Document>,
     link_offers: Collection<Document>,
+    mfa_challenges: Collection<Document>,
     outbox: Collection<outbox::OutboxDocument>,
     deployment: Arc<OnceCell<Deployment>>,
 }
@@ -131,6 +133,7 @@ impl MongoStore {
             sessions: db.collection("sessions"),
             login_attempts: db.collection("login_attempts"),
             link_offers: db.collection("link_offers"),
+            mfa_challenges: db.collection("mfa_challenges"),
             outbox: db.collection("outbox"),
             client,
             deployment: Arc::new(OnceCell::new()),
@@ -215,8 +218,13 @@ impl MongoStore {
             doc! { "expires_at": 1 },
             expires("link_offers_expire"),
         ));
+        let mfa_challenges = self.mfa_challenges.create_index(index(
+            doc! { "expires_at": 1 },
+            expires("mfa_challenges_expire"),
+        ));
         // One round trip per collection, all at once: this runs at every cold start.
         tokio::try_join!(
+            mfa_challenges.into_future(),
             users.into_future(),
             linked.into_future(),
             outbox.into_future(),
@@ -306,6 +314,7 @@ impl MongoStore {
                 only,
                 reason,
             } => self.revoke_steps(session, *user_id, *only, *reason).await,
+            Atomic::Mfa(change) => self.mfa_steps(session, change).await,
         }
     }
 }
@@ -334,6 +343,9 @@ enum Atomic {
         only: Option<ObjectId>,
         reason: RevocationReason,
     },
+    /// A second factor confirmed, a recovery code spent, or the factor
+    /// removed, each with its event.
+    Mfa(mfa::MfaChange),
 }
 
 /// `atomically`'s error before duplicate keys are named.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{datetime, oid, timestamp, Atomic, MongoStore};
 use crate::domain::events::Event;
 use crate::domain::ports::{RevocationReason, SessionRecord, Sessions, Stored};
+use crate::domain::tokens::Authentication;
 use crate::domain::values::{SessionId, Timestamp, UserId};
 
 /// A session as stored.
@@ -27,6 +28,11 @@ pub(super) struct SessionDocument {
     created_at: Option<DateTime>,
     rotated_at: DateTime,
     expires_at: DateTime,
+    /// Sessions from before these fields: a password login at creation.
+    #[serde(default)]
+    amr: Vec<String>,
+    #[serde(default)]
+    auth_time: Option<DateTime>,
 }
 
 impl From<&SessionRecord> for SessionDocument {
@@ -40,12 +46,19 @@ impl From<&SessionRecord> for SessionDocument {
             created_at: Some(datetime(session.created_at)),
             rotated_at: datetime(session.rotated_at),
             expires_at: datetime(session.expires_at),
+            amr: session.auth.amr(),
+            auth_time: Some(DateTime::from_millis(session.auth.auth_time as i64 * 1000)),
         }
     }
 }
 
 impl From<SessionDocument> for SessionRecord {
     fn from(document: SessionDocument) -> Self {
+        let created_at = document.created_at.unwrap_or(document.rotated_at);
+        let auth = Authentication {
+            otp: document.amr.iter().any(|method| method == "otp"),
+            auth_time: timestamp(document.auth_time.unwrap_or(created_at)).as_secs(),
+        };
         Self {
             id: SessionId::from_bytes(document.id.bytes()),
             user_id: UserId::from_bytes(document.user_id.bytes()),
@@ -55,6 +68,7 @@ impl From<SessionDocument> for SessionRecord {
             created_at: timestamp(document.created_at.unwrap_or(document.rotated_at)),
             rotated_at: timestamp(document.rotated_at),
             expires_at: timestamp(document.expires_at),
+            auth,
         }
     }
 }
