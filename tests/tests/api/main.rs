@@ -11,6 +11,7 @@ mod faults;
 mod handlers;
 mod ingest;
 mod linking;
+mod mfa;
 mod outbox;
 mod publish;
 mod rotation;
