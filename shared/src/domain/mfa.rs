@@ -417,16 +417,24 @@ fn new_recovery_codes(user_id: UserId) -> (Vec<String>, Vec<String>) {
         .unzip()
 }
 
-/// A recovery code as typed: case and separators do not matter. `None`
-/// unless it has the shape of one.
+/// A recovery code as typed: `xxxx-xxxx-xxxx` in either case, the dashes
+/// optional. `None` unless it has that shape.
 pub fn normalise_recovery_code(raw: &str) -> Option<String> {
-    let plain: String = raw
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' '))
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    let alphabet = |c: char| c.is_ascii_lowercase() || ('2'..='7').contains(&c);
-    (plain.len() == RECOVERY_CODE_CHARS && plain.chars().all(alphabet)).then_some(plain)
+    let mut chars = raw.chars().peekable();
+    let mut plain = String::with_capacity(RECOVERY_CODE_CHARS);
+    for group in 0..3 {
+        for _ in 0..4 {
+            let c = chars.next()?.to_ascii_lowercase();
+            if !(c.is_ascii_lowercase() || ('2'..='7').contains(&c)) {
+                return None;
+            }
+            plain.push(c);
+        }
+        if group < 2 && chars.peek() == Some(&'-') {
+            chars.next();
+        }
+    }
+    chars.next().is_none().then_some(plain)
 }
 
 /// Codes have 60 bits of entropy: a salted SHA-256 suffices, no slow hash.

@@ -37,9 +37,15 @@ pub async fn verify<S: MfaStore + Sessions + LoginAttempts>(
         let body = json_object(&request)?;
         let mut errors = Vec::new();
         let token = string(&body, "mfa_token", &mut errors).filter(|token| {
-            let fits = (1..=128).contains(&token.len());
+            let fits = (1..=128).contains(&token.len())
+                && token
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'));
             if !fits {
-                errors.push(FieldError::new("mfa_token", "must be 1 to 128 characters"));
+                errors.push(FieldError::new(
+                    "mfa_token",
+                    "must be 1 to 128 URL-safe base64 characters",
+                ));
             }
             fits
         });
