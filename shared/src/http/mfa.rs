@@ -204,7 +204,7 @@ fn proof(body: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<Proo
                 None => {
                     errors.push(FieldError::new(
                         "recovery_code",
-                        "must be a recovery code as issued (xxxx-xxxx-xxxx)",
+                        "must be a recovery code as issued (six groups of four)",
                     ));
                     None
                 }

@@ -7,6 +7,7 @@
 mod concurrency;
 mod e2e;
 mod e2e_events;
+mod e2e_mfa;
 mod faults;
 mod handlers;
 mod ingest;

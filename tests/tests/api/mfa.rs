@@ -260,7 +260,7 @@ async fn bad_bodies_tokens_and_callers_are_refused() {
     for body in [
         json!({ "mfa_token": token }),
         json!({ "mfa_token": token, "code": "12345a" }),
-        json!({ "mfa_token": token, "code": "123456", "recovery_code": "abcd-efgh-ijkl" }),
+        json!({ "mfa_token": token, "code": "123456", "recovery_code": "abcd-efgh-ijkl-mnop-qrst-uvwx" }),
         json!({ "mfa_token": token, "recovery_code": "not a code" }),
         json!({ "code": "123456" }),
     ] {

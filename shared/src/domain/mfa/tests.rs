@@ -463,11 +463,11 @@ async fn enrolment_needs_the_password_and_no_confirmed_factor() {
 }
 
 #[test]
-fn recovery_codes_have_sixty_bits_and_a_readable_shape() {
+fn recovery_codes_have_120_bits_and_a_readable_shape() {
     let (codes, digests) = new_recovery_codes(UserId::new());
     assert_eq!((codes.len(), digests.len()), (10, 10));
     for code in &codes {
-        assert_eq!(code.len(), 14, "{code}");
+        assert_eq!(code.len(), 29, "{code}");
         assert_eq!(
             normalise_recovery_code(code).unwrap().len(),
             RECOVERY_CODE_CHARS
@@ -475,12 +475,24 @@ fn recovery_codes_have_sixty_bits_and_a_readable_shape() {
     }
     let unique: std::collections::HashSet<_> = codes.iter().collect();
     assert_eq!(unique.len(), 10);
-    assert_eq!(normalise_recovery_code("abcd-efgh-ijk"), None);
-    assert_eq!(normalise_recovery_code("abcd-efgh-ijk1"), None);
-    assert_eq!(normalise_recovery_code("abcd efgh ijk2"), None);
-    assert_eq!(normalise_recovery_code("abcd--efgh-ijk2"), None);
     assert_eq!(
-        normalise_recovery_code("ABCDEFGH-IJK2").as_deref(),
-        Some("abcdefghijk2")
+        normalise_recovery_code("abcd-efgh-ijkl-mnop-qrst-uvw"),
+        None
+    );
+    assert_eq!(
+        normalise_recovery_code("abcd-efgh-ijkl-mnop-qrst-uvw1"),
+        None
+    );
+    assert_eq!(
+        normalise_recovery_code("abcd efgh ijkl mnop qrst uvw2"),
+        None
+    );
+    assert_eq!(
+        normalise_recovery_code("abcd--efgh-ijkl-mnop-qrst-uvw2"),
+        None
+    );
+    assert_eq!(
+        normalise_recovery_code("ABCDEFGH-IJKL-mnop-qrst-uvw2").as_deref(),
+        Some("abcdefghijklmnopqrstuvw2")
     );
 }
