@@ -106,8 +106,11 @@ fn template_routes() -> BTreeMap<Route, String> {
     routes
 }
 
-/// Path as written → its (function, methods; `None` for any method) entries.
-fn router() -> BTreeMap<String, Vec<(String, Option<Vec<String>>)>> {
+/// A function and the methods it serves on a path (`None`: any method).
+type RouterEntry = (String, Option<Vec<String>>);
+
+/// Path as written → its entries.
+fn router() -> BTreeMap<String, Vec<RouterEntry>> {
     let manifest: toml::Table = read("Cargo.toml").parse().expect("Cargo.toml is TOML");
     let router = manifest
         .get("workspace")
