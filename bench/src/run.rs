@@ -101,6 +101,9 @@ pub fn select(template: &Template, options: &Options) -> Result<Vec<(Function, O
         if !options.functions.is_empty() && !options.functions.contains(&function.binary) {
             continue;
         }
+        if crate::operations::NOT_BENCHMARKED.contains(&function.binary.as_str()) {
+            continue;
+        }
         let operation = Operation::for_binary(&function.binary).ok_or_else(|| {
             format!(
                 "template.yaml deploys {} ({}), which the benchmark does not know: \
