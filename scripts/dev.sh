@@ -24,7 +24,9 @@
 #   EVENT_BUS_NAME, AWS_REGION, AWS_ENDPOINT_URL*, AWS_LAMBDA_LOG_LEVEL,
 #   RUST_LOG (default info), MAIL_DIRECTORY (default .local/mail),
 #   MAIL_SENDER, APP_BASE_URL (default http://localhost:3000),
-#   REQUIRE_VERIFIED_EMAIL and the mail limits (README, Configuration).
+#   REQUIRE_VERIFIED_EMAIL and the mail limits (README, Configuration),
+#   MFA_KEY_FILE (default .local/mfa-key, created on the first run) or
+#   MFA_KEY_SECRET_ARN, TOTP_ISSUER, STEP_UP_MAX_AGE_SECONDS.
 # Example: PORT=9001 make dev   (a second API on :9001, database on :27018)
 set -euo pipefail
 
@@ -132,6 +134,16 @@ if [[ -z "${SIGNING_KEYS_SECRET_ARN:-}" && -z "${SIGNING_KEYS_FILE:-}" ]]; then
     if [[ ! -s "$SIGNING_KEYS_FILE" ]]; then
         log "creating the local signing keys in .local/"
         target/debug/signing-keys "$SIGNING_KEYS_FILE" "$PUBLIC_KEYS_FILE" >/dev/null
+    fi
+fi
+
+if [[ -z "${MFA_KEY_SECRET_ARN:-}" && -z "${MFA_KEY_FILE:-}" ]]; then
+    # The key that seals TOTP secrets, kept like the signing keys: a new one
+    # would leave every enrolled factor unreadable.
+    export MFA_KEY_FILE="$REPO_ROOT/.local/mfa-key"
+    if [[ ! -s "$MFA_KEY_FILE" ]]; then
+        log "creating the local MFA key in .local/"
+        (umask 077 && random_hex 32 >"$MFA_KEY_FILE")
     fi
 fi
 

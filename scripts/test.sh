@@ -96,6 +96,9 @@ target/debug/signing-keys "$SIGNING_KEYS_FILE" "$PUBLIC_KEYS_FILE" >/dev/null
 cp "$SIGNING_KEYS_FILE" "$tmp_dir/dropped-keys.json"
 target/debug/signing-keys "$SIGNING_KEYS_FILE" "$PUBLIC_KEYS_FILE" >/dev/null
 target/debug/signing-keys "$SIGNING_KEYS_FILE" "$PUBLIC_KEYS_FILE" >/dev/null
+# The key that seals TOTP secrets: random per run, like the signing keys.
+export MFA_KEY_FILE="$tmp_dir/mfa-key"
+random_hex 32 >"$MFA_KEY_FILE"
 
 step "cargo lambda watch (end-to-end server)"
 watch_port="$(free_port)"

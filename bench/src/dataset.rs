@@ -298,6 +298,7 @@ impl Seeder {
                 caller: Caller {
                     user_id: subject.user_id,
                     session_id: session.id,
+                    auth: session.auth,
                 },
                 access_token: pair.access.token,
                 refresh_token: pair.refresh_token,

@@ -114,7 +114,9 @@ pub fn select(template: &Template, options: &Options) -> Result<Vec<(Function, O
         if !options.functions.is_empty() && !options.functions.contains(&function.binary) {
             continue;
         }
-        if NOT_MEASURED.contains(&function.binary.as_str()) {
+        if NOT_MEASURED.contains(&function.binary.as_str())
+            || crate::operations::NOT_BENCHMARKED.contains(&function.binary.as_str())
+        {
             continue;
         }
         let operation = Operation::for_binary(&function.binary).ok_or_else(|| {
@@ -737,6 +739,7 @@ fn rs256_costs(signing_keys: &str) -> Result<(Vec<Duration>, Vec<Duration>), Err
     let caller = Caller {
         user_id: UserId::new(),
         session_id: SessionId::new(),
+        auth: Default::default(),
     };
     let (mut sign, mut verify) = (Vec::new(), Vec::new());
     for n in 0..RS256_SAMPLES {

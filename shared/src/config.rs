@@ -339,6 +339,51 @@ fn name_or_default(
     }
 }
 
+/// The second factor's settings (the MFA functions): the key that seals
+/// TOTP secrets, from Secrets Manager (`MFA_KEY_SECRET_ARN`) or a file
+/// (`MFA_KEY_FILE`, locally; `make dev` writes one), the issuer authenticator
+/// apps show (`TOTP_ISSUER`), and how recent a login step-up operations need
+/// (`STEP_UP_MAX_AGE_SECONDS`).
+pub async fn mfa_settings(
+    env: &impl Environment,
+) -> Result<crate::domain::mfa::MfaSettings, ConfigError> {
+    use crate::domain::sealing::SealingKey;
+    let (material, variable) = if let Some(arn) = env.var("MFA_KEY_SECRET_ARN") {
+        let client = SecretsClient::from_environment(env)?;
+        let value = client
+            .get_secret_value(&arn)
+            .await
+            .map_err(|reason| ConfigError::Secret {
+                variable: "MFA_KEY_SECRET_ARN",
+                reason,
+            })?;
+        (value, "MFA_KEY_SECRET_ARN")
+    } else {
+        let path = env.var("MFA_KEY_FILE").ok_or(ConfigError::Missing {
+            variable: "MFA_KEY_SECRET_ARN",
+        })?;
+        let value =
+            tokio::fs::read_to_string(&path)
+                .await
+                .map_err(|error| ConfigError::Invalid {
+                    variable: "MFA_KEY_FILE",
+                    reason: format!("cannot read {path}: {error}"),
+                })?;
+        (value, "MFA_KEY_FILE")
+    };
+    let key = SealingKey::from_material(&material).map_err(|error| ConfigError::Invalid {
+        variable,
+        reason: error.to_string(),
+    })?;
+    Ok(crate::domain::mfa::MfaSettings {
+        key,
+        issuer: env
+            .var("TOTP_ISSUER")
+            .unwrap_or_else(|| "User Management API".into()),
+        step_up_max_age: seconds(env, "STEP_UP_MAX_AGE_SECONDS", 600, 60..=86_400)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,11 +13,13 @@ use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{
     Account, Accounts, AttemptCount, LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData,
-    LinkedWrite, LoginAttempts, MailRequest, MailRequests, MailTransport, NewUser, OneTimeToken,
-    OneTimeTokens, Outbox, OutboxEntry, OutgoingMail, Profile, RevocationReason, SessionRecord,
-    SessionView, Sessions, StoreError, Stored, StoredCredentials, TokenPurpose, Users,
+    LinkedWrite, LoginAttempts, MailRequest, MailRequests, MailTransport, MfaAccount, MfaChallenge,
+    MfaStore, NewUser, OneTimeToken, OneTimeTokens, Outbox, OutboxEntry, OutgoingMail, Profile,
+    RevocationReason, SessionRecord, SessionView, Sessions, StoreError, Stored, StoredCredentials,
+    TokenPurpose, TotpFactor, Users,
 };
 use crate::domain::refresh::SessionSecrets;
+use crate::domain::sealing::SealedSecret;
 use crate::domain::sessions::{Issuer, SessionPolicy};
 use crate::domain::tokens::{TokenSettings, TokenSigner, TokenVerifier};
 use crate::domain::values::{Email, EventId, ExternalId, SessionId, Timestamp, UserId};
@@ -36,6 +38,7 @@ struct State {
     outbox: Vec<(OutboxEntry, bool)>,
     offers: Vec<LinkOffer>,
     tokens: Vec<OneTimeToken>,
+    challenges: Vec<MfaChallenge>,
 }
 
 struct UserRow {
@@ -45,6 +48,7 @@ struct UserRow {
     proven: bool,
     email_verified: bool,
     pending_email: Option<String>,
+    mfa: Option<(TotpFactor, Vec<String>)>,
 }
 
 impl UserRow {
@@ -100,6 +104,7 @@ impl MemoryStore {
             proven: false,
             email_verified: false,
             pending_email: None,
+            mfa: None,
         });
         id
     }
@@ -157,6 +162,7 @@ impl Users for MemoryStore {
             proven: false,
             email_verified: false,
             pending_email: None,
+            mfa: None,
         });
         state.record(Event::UserRegistered { user_id });
         Ok(())
@@ -172,6 +178,7 @@ impl Users for MemoryStore {
                 user_id: row.user.id,
                 hashed_password: row.user.hashed_password.clone(),
                 email_verified: row.email_verified,
+                mfa: row.mfa.as_ref().is_some_and(|(factor, _)| factor.confirmed),
             }))
     }
 
@@ -841,4 +848,156 @@ pub fn test_issuer() -> Issuer {
 /// The verifier of `test_issuer`'s tokens.
 pub fn test_verifier() -> TokenVerifier {
     TokenVerifier::new(&test_token_settings(), &test_keys().public())
+}
+
+impl State {
+    fn factor_of(&mut self, user_id: UserId) -> Option<&mut Option<(TotpFactor, Vec<String>)>> {
+        self.users
+            .iter_mut()
+            .find(|row| row.user.id == user_id)
+            .map(|row| &mut row.mfa)
+    }
+}
+
+impl MfaStore for MemoryStore {
+    async fn mfa_account(&self, user_id: UserId) -> Stored<Option<MfaAccount>> {
+        Ok(self
+            .state()
+            .users
+            .iter()
+            .find(|row| row.user.id == user_id)
+            .map(|row| MfaAccount {
+                user_id,
+                email: row.user.email.as_str().to_string(),
+                hashed_password: row.user.hashed_password.clone(),
+                factor: row.mfa.as_ref().map(|(factor, _)| factor.clone()),
+            }))
+    }
+
+    async fn put_pending_factor(&self, user_id: UserId, sealed: &SealedSecret) -> Stored<bool> {
+        let mut state = self.state();
+        match state.factor_of(user_id) {
+            Some(mfa) if !mfa.as_ref().is_some_and(|(factor, _)| factor.confirmed) => {
+                let factor = TotpFactor {
+                    sealed: sealed.clone(),
+                    confirmed: false,
+                    last_step: -1,
+                };
+                *mfa = Some((factor, Vec::new()));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn confirm_factor(
+        &self,
+        user_id: UserId,
+        sealed: &SealedSecret,
+        step: i64,
+        recovery_sha256: &[String],
+    ) -> Stored<bool> {
+        let mut state = self.state();
+        let Some(Some((factor, codes))) = state.factor_of(user_id) else {
+            return Ok(false);
+        };
+        if factor.confirmed || &factor.sealed != sealed {
+            return Ok(false);
+        }
+        factor.confirmed = true;
+        factor.last_step = step;
+        *codes = recovery_sha256.to_vec();
+        state.record(Event::MfaEnabled { user_id });
+        Ok(true)
+    }
+
+    async fn accept_step(&self, user_id: UserId, step: i64) -> Stored<bool> {
+        let mut state = self.state();
+        match state.factor_of(user_id) {
+            Some(Some((factor, _))) if factor.confirmed && factor.last_step < step => {
+                factor.last_step = step;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn use_recovery_code(&self, user_id: UserId, code_sha256: &str) -> Stored<bool> {
+        let mut state = self.state();
+        let Some(Some((factor, codes))) = state.factor_of(user_id) else {
+            return Ok(false);
+        };
+        let Some(index) = codes.iter().position(|code| code == code_sha256) else {
+            return Ok(false);
+        };
+        if !factor.confirmed {
+            return Ok(false);
+        }
+        codes.remove(index);
+        let codes_left = codes.len() as u64;
+        state.record(Event::RecoveryCodeUsed {
+            user_id,
+            codes_left,
+        });
+        Ok(true)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user_id: UserId,
+        recovery_sha256: &[String],
+    ) -> Stored<bool> {
+        let mut state = self.state();
+        match state.factor_of(user_id) {
+            Some(Some((factor, codes))) if factor.confirmed => {
+                *codes = recovery_sha256.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn remove_factor(&self, user_id: UserId) -> Stored<bool> {
+        let mut state = self.state();
+        let Some(mfa) = state.factor_of(user_id) else {
+            return Ok(false);
+        };
+        let was_confirmed = mfa.take().is_some_and(|(factor, _)| factor.confirmed);
+        if was_confirmed {
+            state.record(Event::MfaDisabled { user_id });
+        }
+        Ok(was_confirmed)
+    }
+
+    async fn insert_challenge(&self, challenge: &MfaChallenge) -> Stored<()> {
+        self.state().challenges.push(challenge.clone());
+        Ok(())
+    }
+
+    async fn charge_challenge(
+        &self,
+        token_sha256: &str,
+        now: Timestamp,
+        max_attempts: i64,
+    ) -> Stored<Option<MfaChallenge>> {
+        let mut state = self.state();
+        let found = state.challenges.iter_mut().find(|challenge| {
+            challenge.token_sha256 == token_sha256
+                && challenge.expires_at > now
+                && challenge.attempts < max_attempts
+        });
+        Ok(found.map(|challenge| {
+            challenge.attempts += 1;
+            challenge.clone()
+        }))
+    }
+
+    async fn take_challenge(&self, token_sha256: &str) -> Stored<bool> {
+        let mut state = self.state();
+        let before = state.challenges.len();
+        state
+            .challenges
+            .retain(|challenge| challenge.token_sha256 != token_sha256);
+        Ok(state.challenges.len() < before)
+    }
 }

@@ -155,6 +155,7 @@ impl Rotation {
         let caller = Caller {
             user_id: UserId::new(),
             session_id: SessionId::new(),
+            auth: Default::default(),
         };
         let token = TokenSigner::new(&self.settings, pending.current())
             .issue(&caller, Timestamp::now().as_secs(), "rotation-test".into())

@@ -128,6 +128,38 @@ pub async fn database_and_signing_keys() -> (MongoStore, SigningKeys) {
     .await
 }
 
+/// The store, the published keys and the second factor's settings (enrol,
+/// confirm and disable the TOTP factor, regenerate recovery codes).
+pub async fn mfa_routes() -> (MongoStore, PublishedKeys, crate::domain::mfa::MfaSettings) {
+    started(async {
+        let env = ProcessEnvironment;
+        let (mfa, verifying) = tokio::join!(config::mfa_settings(&env), load_verifying(&env));
+        let (database, keys) = verifying?;
+        Ok((warm(connect(&database).await?)?, keys, mfa?))
+    })
+    .await
+}
+
+/// What the second step of a login needs: the store, the signing keys and
+/// the second factor's settings (mfa-verify).
+pub async fn mfa_verify() -> (MongoStore, SigningKeys, crate::domain::mfa::MfaSettings) {
+    started(async {
+        let env = ProcessEnvironment;
+        let tokens = config::token_settings(&env)?;
+        config::rotation_period(&env, &tokens)?;
+        let lifetimes = config::session_lifetimes(&env)?;
+        let source = config::key_source(&env, KeySetKind::Signing)?;
+        let (database, keys, mfa) = tokio::join!(
+            config::load_database(&env),
+            SigningKeys::load(source, tokens, lifetimes),
+            config::mfa_settings(&env),
+        );
+        let keys = keys.map_err(|reason| key_set_error(&env, KeySetKind::Signing, reason))?;
+        Ok((warm(connect(&database?).await?)?, keys, mfa?))
+    })
+    .await
+}
+
 /// The published keys alone (the JWKS endpoint: no database).
 pub async fn published_keys() -> (PublishedKeys, TokenSettings) {
     started(async {

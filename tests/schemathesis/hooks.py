@@ -42,7 +42,9 @@ import os
 import re
 import secrets
 import threading
+import time
 
+import pyotp
 import requests
 import schemathesis
 
@@ -178,6 +180,50 @@ def login(base_url: str, email: str, password: str) -> str | None:
 ACCOUNTS = Accounts()
 
 
+class SecondFactor:
+    """Real credentials for a few positive cases of the second-factor routes, so
+    that they get past their checks: enrolment with an account's own password,
+    and verification with a live mfa_token and a code (pyotp) or recovery code.
+    Each costs several argon2 checks on the server, so only `LIMIT` per operation."""
+
+    LIMIT = 4
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.used: dict[str, int] = {}
+
+    def take(self, label: str) -> bool:
+        with self.lock:
+            if self.used.get(label, 0) >= self.LIMIT:
+                return False
+            self.used[label] = self.used.get(label, 0) + 1
+            return True
+
+    @staticmethod
+    def challenge(base_url: str) -> tuple[str, str, str]:
+        """A fresh account with a confirmed factor, logged in up to its mfa_token:
+        (mfa_token, a code of the next step, a recovery code)."""
+        user_id, token = ACCOUNTS.fresh_account(base_url)
+        _, password = ACCOUNTS.credentials[user_id]
+        headers = {"authorization": f"Bearer {token}"}
+        enrolled = requests.post(f"{base_url}/users/{user_id}/mfa/totp", headers=headers,
+                                 json={"password": password}, timeout=TIMEOUT_S)
+        assert enrolled.status_code == 200, enrolled.text
+        totp = pyotp.TOTP(enrolled.json()["secret"])
+        confirmed = requests.post(f"{base_url}/users/{user_id}/mfa/totp/confirm", headers=headers,
+                                  json={"code": totp.now()}, timeout=TIMEOUT_S)
+        assert confirmed.status_code == 200, confirmed.text
+        email, _ = ACCOUNTS.credentials[user_id]
+        # From now on a login answers an mfa_token, not tokens: the run forgets the account.
+        ACCOUNTS.forget(user_id)
+        pending = requests.post(f"{base_url}/auth/login", json={"email": email, "password": password},
+                                timeout=TIMEOUT_S).json()
+        return pending["mfa_token"], totp.at(int(time.time()) + 30), confirmed.json()["recovery_codes"][0]
+
+
+SECOND_FACTOR = SecondFactor()
+
+
 def json_member(response, name: str):
     """A member of a JSON object body, or None (a check may have sent a HEAD)."""
     try:
@@ -198,11 +244,36 @@ def set_bearer(case, token: str) -> None:
 
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
+    label = case.operation.label
+    base_url = case.operation.schema.get_base_url()
+    if (
+        label == "POST /auth/mfa/verify"
+        and is_positive(case)
+        and isinstance(case.body, dict)
+        and SECOND_FACTOR.take(label)
+    ):
+        mfa_token, code, recovery_code = SECOND_FACTOR.challenge(base_url)
+        case.body["mfa_token"] = mfa_token
+        if "code" in case.body:
+            case.body["code"] = code
+        else:
+            case.body["recovery_code"] = recovery_code
+        return
     token = bearer(case)
     if token is None:
         return
-    label = case.operation.label
-    base_url = case.operation.schema.get_base_url()
+    if (
+        label == "POST /users/{user_id}/mfa/totp/"
+        and is_positive(case)
+        and isinstance(case.body, dict)
+        and SECOND_FACTOR.take(label)
+    ):
+        # A fresh account's own id, token and password: a pending factor for it.
+        user_id, own = ACCOUNTS.fresh_account(base_url)
+        case.path_parameters["user_id"] = user_id
+        set_bearer(case, own)
+        case.body["password"] = ACCOUNTS.credentials[user_id][1]
+        return
     # Whatever the case, the owner's session must outlive it: a negative case
     # (an odd header, say) is still sent with the owner's token.
     if label in ("POST /auth/logout", "POST /auth/logout_all"):

@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 use users_core::config::{DatabaseSettings, SessionLifetimes};
 use users_core::domain::keys::KeySet;
 use users_core::domain::linking::LinkVerification;
+use users_core::domain::mfa::MfaSettings;
+use users_core::domain::sealing::SealingKey;
 use users_core::domain::tokens::TokenSettings;
 use users_core::keygen::next_key_set;
 use users_core::keystore::{KeySource, PublishedKeys, SigningKeys};
@@ -63,6 +65,8 @@ pub struct TestConfig {
     /// most tests exercise the store through; the default `Required` has its
     /// own tests (tests/tests/api/linking.rs).
     pub links: LinkVerification,
+    /// `STEP_UP_MAX_AGE_SECONDS`.
+    pub step_up_max_age: Duration,
 }
 
 impl TestConfig {
@@ -82,6 +86,8 @@ impl TestConfig {
 /// A fresh database per test, so tests run in parallel without seeing each other.
 pub struct TestApp {
     pub store: MongoStore,
+    /// The second factor's settings, with a sealing key of this test's own.
+    pub mfa: MfaSettings,
     pub signing: SigningKeys,
     pub published: PublishedKeys,
     pub db: mongodb::Database,
@@ -111,6 +117,7 @@ impl TestApp {
             session_max_lifetime: Duration::from_secs(90 * 86_400),
             refresh_grace: Duration::from_secs(10),
             links: LinkVerification::Off,
+            step_up_max_age: Duration::from_secs(600),
         };
         adjust(&mut config);
         let store = users_core::runtime::connect(&DatabaseSettings {
@@ -145,8 +152,15 @@ impl TestApp {
             .await
             .expect("valid MONGODB_URI");
         let db = client.database(&config.database);
+        let mfa = MfaSettings {
+            key: SealingKey::from_material(&format!("test-mfa-key-{}", ObjectId::new().to_hex()))
+                .expect("long enough"),
+            issuer: "Test API".into(),
+            step_up_max_age: config.step_up_max_age,
+        };
         Self {
             store,
+            mfa,
             signing,
             published,
             db,
@@ -193,35 +207,58 @@ impl TestApp {
         use users_core::http::routes;
         let request = event.request();
         let (store, signing, keys) = (&self.store, &self.signing, &self.published);
-        let response = match function {
-            Function::Register => routes::register(store, request).await,
-            Function::Login => {
-                let policy = users_core::domain::login::LoginPolicy::default();
-                routes::login(store, signing, policy, request).await
+        // Boxed: the futures of every route together would make each test's
+        // own future big enough to overflow a test thread's 2 MiB stack.
+        let response = Box::pin(async move {
+            match function {
+                Function::Register => routes::register(store, request).await,
+                Function::Login => {
+                    let policy = users_core::domain::login::LoginPolicy::default();
+                    routes::login(store, signing, policy, request).await
+                }
+                Function::LinkExternalId => {
+                    routes::link_external_id(store, keys, self.config.links, request).await
+                }
+                Function::GetFullProfile => {
+                    routes::get_full_profile(store, keys, self.config.links, request).await
+                }
+                Function::DeleteUser => {
+                    routes::delete_user(store, keys, self.config.links, request).await
+                }
+                Function::Refresh => routes::refresh(store, signing, request).await,
+                Function::Logout => routes::logout(store, keys, request).await,
+                Function::LogoutAll => routes::logout_all(store, keys, request).await,
+                Function::ListSessions => {
+                    users_core::http::devices::list_sessions(store, keys, request).await
+                }
+                Function::EndSession => {
+                    users_core::http::devices::end_session(store, keys, request).await
+                }
+                Function::VerifyMfa => {
+                    users_core::http::mfa::verify(store, signing, &self.mfa, request).await
+                }
+                Function::EnrolTotp => {
+                    users_core::http::mfa::enrol_totp(store, keys, &self.mfa, request).await
+                }
+                Function::ConfirmTotp => {
+                    users_core::http::mfa::confirm_totp(store, keys, &self.mfa, request).await
+                }
+                Function::DisableTotp => {
+                    users_core::http::mfa::disable_totp(store, keys, &self.mfa, request).await
+                }
+                Function::RegenerateRecoveryCodes => {
+                    users_core::http::mfa::regenerate_recovery_codes(
+                        store, keys, &self.mfa, request,
+                    )
+                    .await
+                }
+                Function::Jwks => {
+                    let settings = self.config.token_settings();
+                    users_core::http::well_known::well_known(keys, &settings, request).await
+                }
             }
-            Function::LinkExternalId => {
-                routes::link_external_id(store, keys, self.config.links, request).await
-            }
-            Function::GetFullProfile => {
-                routes::get_full_profile(store, keys, self.config.links, request).await
-            }
-            Function::DeleteUser => {
-                routes::delete_user(store, keys, self.config.links, request).await
-            }
-            Function::Refresh => routes::refresh(store, signing, request).await,
-            Function::Logout => routes::logout(store, keys, request).await,
-            Function::LogoutAll => routes::logout_all(store, keys, request).await,
-            Function::ListSessions => {
-                users_core::http::devices::list_sessions(store, keys, request).await
-            }
-            Function::EndSession => {
-                users_core::http::devices::end_session(store, keys, request).await
-            }
-            Function::Jwks => {
-                let settings = self.config.token_settings();
-                users_core::http::well_known::well_known(keys, &settings, request).await
-            }
-        };
+        })
+        .await;
         Answer::from_response(response.expect("handlers answer every failure with a response"))
     }
 
@@ -337,6 +374,16 @@ pub enum Function {
     EndSession,
     /// `/.well-known/jwks.json` and `/.well-known/openid-configuration`.
     Jwks,
+    /// `POST /auth/mfa/verify`.
+    VerifyMfa,
+    /// `POST /users/{user_id}/mfa/totp`.
+    EnrolTotp,
+    /// `POST /users/{user_id}/mfa/totp/confirm`.
+    ConfirmTotp,
+    /// `DELETE /users/{user_id}/mfa/totp`.
+    DisableTotp,
+    /// `POST /users/{user_id}/mfa/recovery-codes`.
+    RegenerateRecoveryCodes,
 }
 
 /// An API Gateway event, built as the service would receive it.
@@ -653,4 +700,24 @@ pub fn link_event(user: &SignedUp, external_id: &str) -> Event {
         .user_id(&user.user_id)
         .bearer(&user.access_token)
         .json(json!({ "external_id": external_id }))
+}
+
+/// The TOTP code of `secret` (base32) at the current time or `offset_steps`
+/// from it, computed by pyotp, an implementation independent of ours.
+pub fn pyotp_code(secret: &str, offset_steps: i64) -> String {
+    let script = "import os, time, pyotp\n\
+        t = pyotp.TOTP(os.environ['SECRET'])\n\
+        print(t.at(int(time.time()) + 30 * int(os.environ['OFFSET'])))";
+    let output = Command::new(venv_program("python", "PYTHON_BIN"))
+        .args(["-c", script])
+        .env("SECRET", secret)
+        .env("OFFSET", offset_steps.to_string())
+        .output()
+        .expect("the project's .venv has python");
+    assert!(
+        output.status.success(),
+        "pyotp failed (is it installed? run `make test`): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
 }

@@ -89,6 +89,8 @@ claims = jwt.decode(token, signing_key.key, algorithms=["RS256"], audience=AUDIE
                     options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub"]})
 check("PyJWT verifies the token with the published key", claims["sub"] == user_id, claims)
 check("the header names the key by its kid", jwt.get_unverified_header(token)["kid"] == signing_key.key_id)
+check("a password login says amr [pwd] (RFC 8176) and a recent auth_time",
+      claims.get("amr") == ["pwd"] and abs(claims.get("auth_time", 0) - claims["iat"]) <= 5, claims)
 for key in json.load(urllib.request.urlopen(discovery["jwks_uri"], timeout=30))["keys"]:
     leaked = [member for member in ("d", "p", "q", "dp", "dq", "qi") if member in key]
     check(f"key {key['kid'][:8]}… publishes no private parameter", not leaked, leaked)

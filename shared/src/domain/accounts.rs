@@ -131,6 +131,7 @@ mod tests {
         Caller {
             user_id,
             session_id: session.id,
+            auth: session.auth,
         }
     }
 
@@ -272,6 +273,7 @@ mod tests {
         let caller = Caller {
             user_id: UserId::new(),
             session_id: crate::domain::values::SessionId::new(),
+            auth: Default::default(),
         };
         assert!(authorize(&caller, caller.user_id).is_ok());
         assert!(matches!(

@@ -150,6 +150,7 @@ mod tests {
         let caller = Caller {
             user_id,
             session_id: session.id,
+            auth: session.auth,
         };
         (session, caller, pair.refresh_token)
     }

@@ -65,6 +65,21 @@ pub enum DomainError {
     /// The cause is for the log, never for the caller.
     #[error("mail cannot be requested right now; try again shortly")]
     MailUnavailable { cause: String },
+    /// A wrong or already used TOTP or recovery code.
+    #[error("the code is wrong or was already used")]
+    InvalidMfaCode,
+    /// Wrong, expired, used up or unknown: which it was is not said.
+    #[error("the mfa_token is invalid, expired or used up; log in again")]
+    InvalidMfaToken,
+    #[error("a second factor is already enabled; disable it first")]
+    MfaAlreadyEnabled,
+    #[error("no second factor is pending confirmation; enrol first")]
+    MfaNotPending,
+    #[error("no second factor is enabled")]
+    MfaNotEnabled,
+    /// Step-up: the operation needs a login more recent than the token's.
+    #[error("this operation needs a recent login: sign in again")]
+    ReauthenticationRequired,
     /// The cause is for the log, never for the caller.
     #[error("the database is unavailable; try again shortly")]
     Unavailable { cause: String },

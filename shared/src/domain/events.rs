@@ -62,6 +62,18 @@ pub enum Event {
     EmailChanged {
         user_id: UserId,
     },
+    /// A TOTP factor was confirmed: the account now needs it at login.
+    MfaEnabled {
+        user_id: UserId,
+    },
+    MfaDisabled {
+        user_id: UserId,
+    },
+    /// One recovery code was spent (which one is not said).
+    RecoveryCodeUsed {
+        user_id: UserId,
+        codes_left: u64,
+    },
 }
 
 impl Event {
@@ -77,6 +89,9 @@ impl Event {
             Self::PasswordChanged { .. } => "PasswordChanged",
             Self::EmailVerified { .. } => "EmailVerified",
             Self::EmailChanged { .. } => "EmailChanged",
+            Self::MfaEnabled { .. } => "MfaEnabled",
+            Self::MfaDisabled { .. } => "MfaDisabled",
+            Self::RecoveryCodeUsed { .. } => "RecoveryCodeUsed",
         }
     }
 
@@ -132,6 +147,13 @@ impl Event {
             Self::EmailVerified { user_id } | Self::EmailChanged { user_id } => {
                 json!({ "user_id": user_id.to_hex() })
             }
+            Self::MfaEnabled { user_id } | Self::MfaDisabled { user_id } => {
+                json!({ "user_id": user_id.to_hex() })
+            }
+            Self::RecoveryCodeUsed {
+                user_id,
+                codes_left,
+            } => json!({ "user_id": user_id.to_hex(), "codes_left": codes_left }),
         };
         match detail {
             Value::Object(fields) => fields,

@@ -166,6 +166,7 @@ mod tests {
         Caller {
             user_id,
             session_id: session.id,
+            auth: session.auth,
         }
     }
 

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use super::devices::ClientInfo;
 use super::error::DomainError;
+use super::mfa::{self, MfaPending};
 use super::passwords::{self, Verification};
-use super::ports::{AttemptCount, LoginAttempts, Sessions, Users};
+use super::ports::{AttemptCount, LoginAttempts, MfaStore, Sessions, Users};
 use super::sessions::{Issuer, TokenPair};
 use super::values::{Email, Password, Timestamp, UserId};
 use super::{audit, blocking};
@@ -36,11 +37,23 @@ pub struct Credentials {
     pub user_agent: Option<Vec<u8>>,
 }
 
+/// What a right password gets: tokens, or, for an account with a second
+/// factor, the token of the second step (`mfa::verify`).
+pub enum LoginOutcome {
+    Tokens(TokenPair),
+    MfaRequired(MfaPending),
+}
+
+/// The account's hourly throttle key (shared with the second factor's checks).
+pub(super) fn account_key(email: &str) -> String {
+    format!("account|{email}")
+}
+
 /// The throttle keys of a login: the account at one address, and the account.
 fn keys(email: &Email, client: &str) -> (String, String) {
     (
         format!("{}|{client}", email.as_str()),
-        format!("account|{}", email.as_str()),
+        account_key(email.as_str()),
     )
 }
 
@@ -52,25 +65,25 @@ pub struct LoginPolicy {
 }
 
 /// `login_with` under the default policy.
-pub async fn login<S: Users + Sessions + LoginAttempts>(
+pub async fn login<S: Users + Sessions + LoginAttempts + MfaStore>(
     store: &S,
     issuer: &Issuer,
     credentials: Credentials,
     now: Timestamp,
-) -> Result<TokenPair, DomainError> {
+) -> Result<LoginOutcome, DomainError> {
     login_with(store, issuer, credentials, LoginPolicy::default(), now).await
 }
 
 /// Throttled per e-mail and address, within a budget per e-mail; an unknown
 /// e-mail and a wrong password give the same error after the same argon2
 /// work, so neither the answer nor its timing tells whether an account exists.
-pub async fn login_with<S: Users + Sessions + LoginAttempts>(
+pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore>(
     store: &S,
     issuer: &Issuer,
     credentials: Credentials,
     policy: LoginPolicy,
     now: Timestamp,
-) -> Result<TokenPair, DomainError> {
+) -> Result<LoginOutcome, DomainError> {
     let Credentials {
         email,
         password,
@@ -123,6 +136,14 @@ pub async fn login_with<S: Users + Sessions + LoginAttempts>(
         return Err(DomainError::EmailNotVerified);
     }
 
+    if stored.mfa {
+        let ((), pending) = tokio::try_join!(
+            async { Ok(store.clear_count(&pair_key).await?) },
+            mfa::challenge(store, stored.user_id, now),
+        )?;
+        tracing::info!(user_id = %stored.user_id, "password accepted; second factor required");
+        return Ok(LoginOutcome::MfaRequired(pending));
+    }
     let device = ClientInfo::new(user_agent.as_deref(), &client);
     let (session, pair) = issuer.open_session_from(stored.user_id, device, now);
     // Independent writes, so one round trip. If either fails the caller gets no
@@ -134,7 +155,7 @@ pub async fn login_with<S: Users + Sessions + LoginAttempts>(
         return Err(DomainError::InvalidCredentials);
     }
     tracing::info!(user_id = %stored.user_id, session_id = %session.id, "logged in");
-    Ok(pair)
+    Ok(LoginOutcome::Tokens(pair))
 }
 
 /// A failed check: counted against the account's budget, audited, refused.
@@ -151,7 +172,7 @@ async fn failed<S: LoginAttempts, T>(
 }
 
 /// Whether the account has failed checks left this hour, from any address.
-async fn account_budget<S: LoginAttempts>(
+pub(super) async fn account_budget<S: LoginAttempts>(
     store: &S,
     key: &str,
     now: Timestamp,
@@ -176,7 +197,7 @@ pub async fn check_password<S: LoginAttempts>(
     password: Password,
     now: Timestamp,
 ) -> Result<(), DomainError> {
-    let account_key = format!("account|{email}");
+    let account_key = account_key(email);
     if let Admission::Locked { retry_after } = account_budget(store, &account_key, now).await? {
         audit::login_event("password_check_locked", email, "-");
         return Err(DomainError::TooManyAttempts { retry_after });
@@ -194,7 +215,7 @@ pub async fn check_password<S: LoginAttempts>(
 
 /// One more failed check in the account's hourly window. A success does not
 /// reset it: the owner's login must not renew an attacker's budget.
-async fn count_failure<S: LoginAttempts>(
+pub(super) async fn count_failure<S: LoginAttempts>(
     store: &S,
     key: &str,
     now: Timestamp,
@@ -500,9 +521,11 @@ mod tests {
         let issuer = test_issuer();
         // Now, not a fixed time: the token's expiry is checked against the clock.
         let now = Timestamp::now();
-        let pair = login(&store, &issuer, credentials(PASSWORD), now)
-            .await
-            .unwrap();
+        let Ok(LoginOutcome::Tokens(pair)) =
+            login(&store, &issuer, credentials(PASSWORD), now).await
+        else {
+            panic!("an account without a second factor gets tokens");
+        };
         let caller = test_verifier().verify(&pair.access.token).unwrap();
         assert!(store
             .session_is_open(caller.user_id, caller.session_id, now)

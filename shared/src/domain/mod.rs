@@ -11,14 +11,18 @@ pub mod inbound;
 pub mod keys;
 pub mod linking;
 pub mod login;
+pub mod mfa;
 pub mod passwords;
 pub mod ports;
 pub mod publishing;
+pub mod qr;
 pub mod recovery;
 pub mod refresh;
 pub mod rs256;
+pub mod sealing;
 pub mod sessions;
 pub mod tokens;
+pub mod totp;
 pub mod values;
 
 pub use error::{DomainError, FieldError};

@@ -9,6 +9,8 @@ use std::future::Future;
 use serde_json::{Map, Value};
 
 use super::devices::ClientInfo;
+use super::sealing::SealedSecret;
+use super::tokens::Authentication;
 use super::values::{Email, EventId, ExternalId, SessionId, Timestamp, UserId, Username};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +47,8 @@ pub struct StoredCredentials {
     pub hashed_password: String,
     /// Whether the address was proven by a verification link.
     pub email_verified: bool,
+    /// Whether the account has a confirmed second factor.
+    pub mfa: bool,
 }
 
 /// The public view of a user with the linked data: no credential field can reach it.
@@ -175,6 +179,9 @@ pub struct SessionRecord {
     // `rotated_at`). Shown to the owner only; never part of a token.
     pub created_from: ClientInfo,
     pub last_used_from: ClientInfo,
+    /// How and when the login that opened it authenticated: every token
+    /// of the session carries it (`amr`, `auth_time`).
+    pub auth: Authentication,
 }
 
 /// A session as its owner's listing shows it: no nonce, no digest, nothing
@@ -534,4 +541,105 @@ pub trait MailTransport: Sync {
     /// An id for the log (SES's message id, the file's name).
     fn send_mail(&self, mail: &OutgoingMail)
         -> impl Future<Output = Result<String, String>> + Send;
+}
+
+/// A TOTP factor as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpFactor {
+    pub sealed: SealedSecret,
+    /// Pending until a first code confirms it.
+    pub confirmed: bool,
+    /// The last time step a code was accepted for (−1: none yet): only later
+    /// steps are accepted, so a code works once.
+    pub last_step: i64,
+}
+
+/// What the second-factor use cases read about an account.
+#[derive(Debug, Clone)]
+pub struct MfaAccount {
+    pub user_id: UserId,
+    /// The label of the factor in authenticator apps.
+    pub email: String,
+    pub hashed_password: String,
+    pub factor: Option<TotpFactor>,
+}
+
+/// The second step of a login with a second factor, found by the SHA-256 of
+/// its `mfa_token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaChallenge {
+    pub token_sha256: String,
+    pub user_id: UserId,
+    /// When the password was checked: the session's `auth_time`.
+    pub password_checked_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// Codes tried with it so far, this one included.
+    pub attempts: i64,
+}
+
+/// Second factors, their recovery codes and login challenges. Every change
+/// that has an event writes it in the same transaction.
+pub trait MfaStore: Sync {
+    fn mfa_account(
+        &self,
+        user_id: UserId,
+    ) -> impl Future<Output = Stored<Option<MfaAccount>>> + Send;
+
+    /// Stores a pending factor in place of any pending one; false when the
+    /// user is gone or already has a confirmed factor.
+    fn put_pending_factor(
+        &self,
+        user_id: UserId,
+        sealed: &SealedSecret,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Confirms the pending factor `sealed` with a code of `step`, replacing
+    /// any recovery codes by `recovery_sha256`, with an `MfaEnabled` event;
+    /// false when that factor is no longer pending.
+    fn confirm_factor(
+        &self,
+        user_id: UserId,
+        sealed: &SealedSecret,
+        step: i64,
+        recovery_sha256: &[String],
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Records `step` as the confirmed factor's last accepted one, only if it
+    /// is later than the stored one: of two uses of a code exactly one wins.
+    fn accept_step(&self, user_id: UserId, step: i64) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Takes the recovery code whose digest is `code_sha256`, with a
+    /// `RecoveryCodeUsed` event: true once, false ever after.
+    fn use_recovery_code(
+        &self,
+        user_id: UserId,
+        code_sha256: &str,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Replaces the recovery codes of a confirmed factor; false without one.
+    fn replace_recovery_codes(
+        &self,
+        user_id: UserId,
+        recovery_sha256: &[String],
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Removes the factor and its recovery codes, with an `MfaDisabled`
+    /// event when a confirmed one was removed.
+    fn remove_factor(&self, user_id: UserId) -> impl Future<Output = Stored<bool>> + Send;
+
+    fn insert_challenge(&self, challenge: &MfaChallenge)
+        -> impl Future<Output = Stored<()>> + Send;
+
+    /// Counts one more attempt on the challenge, if it is open at `now` and
+    /// has attempts left (fewer than `max_attempts`), and returns it as
+    /// counted; parallel attempts cannot exceed the limit.
+    fn charge_challenge(
+        &self,
+        token_sha256: &str,
+        now: Timestamp,
+        max_attempts: i64,
+    ) -> impl Future<Output = Stored<Option<MfaChallenge>>> + Send;
+
+    /// Deletes the challenge: true for the one caller that took it.
+    fn take_challenge(&self, token_sha256: &str) -> impl Future<Output = Stored<bool>> + Send;
 }

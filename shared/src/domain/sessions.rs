@@ -12,7 +12,7 @@ use super::devices::ClientInfo;
 use super::error::DomainError;
 use super::ports::{RevocationReason, SessionRecord, Sessions};
 use super::refresh::{self, PresentedToken, SessionSecrets};
-use super::tokens::{AccessToken, Caller, TokenSigner};
+use super::tokens::{AccessToken, Authentication, Caller, TokenSigner};
 use super::values::{RefreshToken, SessionId, Timestamp, UserId};
 
 /// How sessions are kept: the derivation key and the lifetimes.
@@ -49,6 +49,22 @@ pub struct TokenPair {
 impl Issuer {
     /// A new session of `user_id` and its first pair; the caller stores the session.
     pub fn open_session(&self, user_id: UserId, now: Timestamp) -> (SessionRecord, TokenPair) {
+        self.open_session_as(
+            user_id,
+            Authentication::password(now),
+            ClientInfo::default(),
+            now,
+        )
+    }
+
+    /// A new session whose login authenticated as `auth`, from `client`.
+    pub fn open_session_as(
+        &self,
+        user_id: UserId,
+        auth: Authentication,
+        client: ClientInfo,
+        now: Timestamp,
+    ) -> (SessionRecord, TokenPair) {
         let (id, nonce) = (SessionId::new(), refresh::new_nonce());
         let refresh_token = self.policy.secrets.refresh_token(id, &nonce, 0);
         let session = SessionRecord {
@@ -60,24 +76,22 @@ impl Issuer {
             created_at: now,
             rotated_at: now,
             expires_at: self.policy.expiry(now, now),
-            created_from: ClientInfo::default(),
-            last_used_from: ClientInfo::default(),
+            created_from: client.clone(),
+            last_used_from: client,
+            auth,
         };
         let pair = self.token_pair(&session);
         (session, pair)
     }
 
-    /// `open_session`, remembering the client it was opened from.
+    /// A session opened by a password alone, from `client`.
     pub fn open_session_from(
         &self,
         user_id: UserId,
         client: ClientInfo,
         now: Timestamp,
     ) -> (SessionRecord, TokenPair) {
-        let (mut session, pair) = self.open_session(user_id, now);
-        session.last_used_from = client.clone();
-        session.created_from = client;
-        (session, pair)
+        self.open_session_as(user_id, Authentication::password(now), client, now)
     }
 
     /// The pair of the session's current generation; the same session state
@@ -86,6 +100,7 @@ impl Issuer {
         let caller = Caller {
             user_id: session.user_id,
             session_id: session.id,
+            auth: session.auth,
         };
         let secrets = &self.policy.secrets;
         let jti = secrets.access_token_id(&session.nonce, session.generation);
@@ -435,6 +450,7 @@ mod tests {
             callers.push(Caller {
                 user_id,
                 session_id: session.id,
+                auth: session.auth,
             });
         }
         logout(&store, &callers[0], at(1)).await.unwrap();

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::keys::{PublicKeySet, SigningKey};
 use super::rs256;
-use super::values::{SessionId, UserId};
+use super::values::{SessionId, Timestamp, UserId};
 
 const TOKEN_TYPE: &str = "at+jwt";
 /// Clock skew tolerated on `exp` and `nbf` between the functions' hosts.
@@ -60,6 +60,13 @@ struct Claims {
     jti: String,
     /// The session this token belongs to: ending the session ends the token.
     sid: String,
+    /// RFC 8176 methods of the login: `pwd`, plus `otp` after a second factor.
+    /// Tokens from before these claims lack both: no `otp`, and an
+    /// `auth_time` of 0, which no step-up accepts.
+    #[serde(default)]
+    amr: Vec<String>,
+    #[serde(default)]
+    auth_time: u64,
 }
 
 /// A freshly signed access token, as login returns it.
@@ -74,6 +81,45 @@ pub struct AccessToken {
 pub struct Caller {
     pub user_id: UserId,
     pub session_id: SessionId,
+    pub auth: Authentication,
+}
+
+/// How a session's login authenticated, and when (Unix seconds): what
+/// `amr` and `auth_time` say, and what step-up checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Authentication {
+    /// A TOTP or recovery code was checked besides the password.
+    pub otp: bool,
+    pub auth_time: u64,
+}
+
+impl Authentication {
+    pub fn password(at: Timestamp) -> Self {
+        Self {
+            otp: false,
+            auth_time: at.as_secs(),
+        }
+    }
+
+    pub fn password_and_otp(at: Timestamp) -> Self {
+        Self {
+            otp: true,
+            auth_time: at.as_secs(),
+        }
+    }
+
+    pub fn amr(self) -> Vec<String> {
+        let mut methods = vec!["pwd".to_string()];
+        if self.otp {
+            methods.push("otp".into());
+        }
+        methods
+    }
+
+    /// Whether the login is at most `max_age` old at `now`.
+    pub fn is_recent(self, now: Timestamp, max_age: Duration) -> bool {
+        self.auth_time > 0 && now.as_secs().saturating_sub(self.auth_time) <= max_age.as_secs()
+    }
 }
 
 /// The rules signing and verification share.
@@ -116,6 +162,8 @@ impl TokenSigner {
             aud: self.settings.audience.clone(),
             jti,
             sid: caller.session_id.to_hex(),
+            amr: caller.auth.amr(),
+            auth_time: caller.auth.auth_time,
         };
         let header = Header {
             typ: Some(TOKEN_TYPE.into()),
@@ -170,9 +218,14 @@ impl TokenVerifier {
             .map_err(|error| classify(error.kind()))?;
         let user_id = UserId::parse(&data.claims.sub).map_err(|_| TokenError::Malformed)?;
         let session_id = SessionId::parse(&data.claims.sid).map_err(|_| TokenError::Malformed)?;
+        let auth = Authentication {
+            otp: data.claims.amr.iter().any(|method| method == "otp"),
+            auth_time: data.claims.auth_time,
+        };
         Ok(Caller {
             user_id,
             session_id,
+            auth,
         })
     }
 }
@@ -269,6 +322,7 @@ mod tests {
         Caller {
             user_id: UserId::new(),
             session_id: SessionId::new(),
+            auth: Authentication::password_and_otp(Timestamp::from_millis(1_700_000_000_000)),
         }
     }
 
@@ -302,7 +356,8 @@ mod tests {
         json!({
             "sub": caller.user_id.to_hex(), "iat": now, "nbf": now, "exp": now + 600,
             "iss": "https://auth.example.com", "aud": "audience", "jti": "j",
-            "sid": caller.session_id.to_hex()
+            "sid": caller.session_id.to_hex(),
+            "amr": caller.auth.amr(), "auth_time": caller.auth.auth_time
         })
     }
 
@@ -322,7 +377,20 @@ mod tests {
         assert_eq!(header["alg"], "RS256");
         assert_eq!(header["typ"], "at+jwt");
         assert_eq!(header["kid"], key_set().current().kid.as_str());
-        for claim in ["sub", "iat", "nbf", "exp", "iss", "aud", "jti", "sid"] {
+        assert_eq!(claims["amr"], json!(["pwd", "otp"]));
+        assert_eq!(claims["auth_time"], 1_700_000_000);
+        for claim in [
+            "sub",
+            "iat",
+            "nbf",
+            "exp",
+            "iss",
+            "aud",
+            "jti",
+            "sid",
+            "amr",
+            "auth_time",
+        ] {
             assert!(claims.get(claim).is_some(), "missing {claim}: {claims}");
         }
         assert_eq!(claims["iss"], "https://auth.example.com");

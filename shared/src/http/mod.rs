@@ -3,6 +3,7 @@
 
 pub mod bodies;
 pub mod devices;
+pub mod mfa;
 pub mod problem;
 pub mod recovery;
 pub mod request;

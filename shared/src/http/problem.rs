@@ -110,6 +110,13 @@ pub fn problem_response(error: &HttpError) -> Response<Body> {
                 HeaderValue::from_static(r#"Bearer error="invalid_token""#),
             );
         }
+        HttpError::Domain(DomainError::ReauthenticationRequired) => {
+            // RFC 9470's step-up challenge.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer error="insufficient_user_authentication""#),
+            );
+        }
         HttpError::MethodNotAllowed { allow } => {
             headers.insert(
                 header::ALLOW,
@@ -149,6 +156,9 @@ fn status_of(error: &HttpError) -> StatusCode {
                 StatusCode::CONFLICT
             }
             DomainError::InvalidCredentials
+            | DomainError::InvalidMfaCode
+            | DomainError::InvalidMfaToken
+            | DomainError::ReauthenticationRequired
             | DomainError::InvalidRefreshToken
             | DomainError::InvalidToken(_)
             | DomainError::UnknownUser
@@ -159,6 +169,9 @@ fn status_of(error: &HttpError) -> StatusCode {
             DomainError::MailTokenInvalid => StatusCode::BAD_REQUEST,
             DomainError::EmailNotVerified => StatusCode::FORBIDDEN,
             DomainError::MailUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            DomainError::MfaAlreadyEnabled
+            | DomainError::MfaNotPending
+            | DomainError::MfaNotEnabled => StatusCode::CONFLICT,
             DomainError::Forbidden | DomainError::LinkCodeInvalid => StatusCode::FORBIDDEN,
             DomainError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             DomainError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -188,6 +201,12 @@ fn problem_type(error: &HttpError) -> &'static str {
             DomainError::EmailNotVerified => "urn:problem:email-not-verified",
             DomainError::TooManyRequests { .. } => "urn:problem:too-many-requests",
             DomainError::MailUnavailable { .. } => "urn:problem:mail-unavailable",
+            DomainError::InvalidMfaCode => "urn:problem:invalid-mfa-code",
+            DomainError::InvalidMfaToken => "urn:problem:invalid-mfa-token",
+            DomainError::ReauthenticationRequired => "urn:problem:reauthentication-required",
+            DomainError::MfaAlreadyEnabled => "urn:problem:mfa-already-enabled",
+            DomainError::MfaNotPending => "urn:problem:mfa-not-pending",
+            DomainError::MfaNotEnabled => "urn:problem:mfa-not-enabled",
             DomainError::Forbidden | DomainError::Internal { .. } => "about:blank",
         },
         _ => "about:blank",

@@ -15,15 +15,15 @@ use super::request::{
     bearer_token, json_object, json_object_or_empty, path_user_id, query_parameter, source_ip,
 };
 use crate::domain::linking::{self, LinkVerification};
-use crate::domain::login::LoginPolicy;
-use crate::domain::ports::{LinkOffers, LoginAttempts, Profile, Sessions, Users};
+use crate::domain::login::{LoginOutcome, LoginPolicy};
+use crate::domain::ports::{LinkOffers, LoginAttempts, MfaStore, Profile, Sessions, Users};
 use crate::domain::sessions::TokenPair;
 use crate::domain::tokens::Caller;
 use crate::domain::values::Timestamp;
 use crate::domain::{accounts, login as logins, sessions};
 use crate::keystore::{PublishedKeys, SigningKeys};
 
-type Answer = Result<Response<Body>, HttpError>;
+pub(super) type Answer = Result<Response<Body>, HttpError>;
 
 /// `POST /auth/register`
 pub async fn register<S: Users>(store: &S, request: Request) -> Result<Response<Body>, Error> {
@@ -46,7 +46,7 @@ pub(super) fn registered(user_id: crate::domain::values::UserId) -> Response<Bod
 }
 
 /// `POST /auth/login`, under `REQUIRE_VERIFIED_EMAIL` (`policy`).
-pub async fn login<S: Users + Sessions + LoginAttempts>(
+pub async fn login<S: Users + Sessions + LoginAttempts + MfaStore>(
     store: &S,
     keys: &SigningKeys,
     policy: LoginPolicy,
@@ -58,9 +58,10 @@ pub async fn login<S: Users + Sessions + LoginAttempts>(
             ..bodies::credentials(&json_object(&request)?, source_ip(&request))?
         };
         let issuer = keys.issuer().await;
-        let tokens =
-            logins::login_with(store, &issuer, credentials, policy, Timestamp::now()).await?;
-        Ok(token_response(tokens))
+        match logins::login_with(store, &issuer, credentials, policy, Timestamp::now()).await? {
+            LoginOutcome::Tokens(tokens) => Ok(token_response(tokens)),
+            LoginOutcome::MfaRequired(pending) => Ok(super::mfa::mfa_required(pending)),
+        }
     })
     .await
 }
@@ -216,7 +217,7 @@ pub(super) async fn authorized_caller(
     Ok(caller)
 }
 
-fn token_response(tokens: TokenPair) -> Response<Body> {
+pub(super) fn token_response(tokens: TokenPair) -> Response<Body> {
     json_response(
         StatusCode::OK,
         &json!({

@@ -47,7 +47,7 @@ fn discovery(settings: &TokenSettings) -> serde_json::Value {
         "jwks_uri": format!("{}{JWKS_PATH}", settings.issuer),
         "id_token_signing_alg_values_supported": ["RS256"],
         "subject_types_supported": ["public"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "nbf", "iat", "jti", "sid"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "nbf", "iat", "jti", "sid", "amr", "auth_time"],
     })
 }
 

@@ -22,6 +22,7 @@ mod devices;
 mod link_offers;
 mod linked;
 mod login_attempts;
+mod mfa;
 mod outbox;
 mod recovery;
 mod sessions;
@@ -113,6 +114,7 @@ pub struct MongoStore {
     sessions: Collection<sessions::SessionDocument>,
     login_attempts: Collection<Document>,
     link_offers: Collection<Document>,
+    mfa_challenges: Collection<Document>,
     outbox: Collection<outbox::OutboxDocument>,
     /// One-time tokens sent by mail (their SHA-256 only).
     tokens: Collection<Document>,
@@ -135,6 +137,7 @@ impl MongoStore {
             sessions: db.collection("sessions"),
             login_attempts: db.collection("login_attempts"),
             link_offers: db.collection("link_offers"),
+            mfa_challenges: db.collection("mfa_challenges"),
             outbox: db.collection("outbox"),
             tokens: db.collection("one_time_tokens"),
             client,
@@ -232,9 +235,14 @@ impl MongoStore {
                 named("one_time_tokens_user_id").build(),
             ),
         ]);
+        let mfa_challenges = self.mfa_challenges.create_index(index(
+            doc! { "expires_at": 1 },
+            expires("mfa_challenges_expire"),
+        ));
         // One round trip per collection, all at once: this runs at every cold start.
         tokio::try_join!(
             tokens.into_future(),
+            mfa_challenges.into_future(),
             users.into_future(),
             linked.into_future(),
             outbox.into_future(),
@@ -352,6 +360,7 @@ impl MongoStore {
             Atomic::ChangeEmail { user_id, email } => {
                 self.change_email_steps(session, *user_id, email).await
             }
+            Atomic::Mfa(change) => self.mfa_steps(session, change).await,
         }
     }
 }
@@ -409,6 +418,9 @@ enum Atomic {
         user_id: ObjectId,
         email: String,
     },
+    /// A second factor confirmed, a recovery code spent, or the factor
+    /// removed, each with its event.
+    Mfa(mfa::MfaChange),
 }
 
 /// `atomically`'s error before duplicate keys are named.

@@ -12,6 +12,7 @@ use super::{datetime, oid, timestamp, Atomic, MongoStore};
 use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{RevocationReason, SessionRecord, SessionView, Sessions, Stored};
+use crate::domain::tokens::Authentication;
 use crate::domain::values::{SessionId, Timestamp, UserId};
 
 /// A session as stored.
@@ -34,6 +35,11 @@ pub(super) struct SessionDocument {
     created_from: Option<ClientDocument>,
     #[serde(default)]
     last_used_from: Option<ClientDocument>,
+    /// Sessions from before these fields: a password login at creation.
+    #[serde(default)]
+    amr: Vec<String>,
+    #[serde(default)]
+    auth_time: Option<DateTime>,
 }
 
 impl From<&SessionRecord> for SessionDocument {
@@ -49,12 +55,19 @@ impl From<&SessionRecord> for SessionDocument {
             expires_at: datetime(session.expires_at),
             created_from: Some(ClientDocument::from(&session.created_from)),
             last_used_from: Some(ClientDocument::from(&session.last_used_from)),
+            amr: session.auth.amr(),
+            auth_time: Some(DateTime::from_millis(session.auth.auth_time as i64 * 1000)),
         }
     }
 }
 
 impl From<SessionDocument> for SessionRecord {
     fn from(document: SessionDocument) -> Self {
+        let created_at = document.created_at.unwrap_or(document.rotated_at);
+        let auth = Authentication {
+            otp: document.amr.iter().any(|method| method == "otp"),
+            auth_time: timestamp(document.auth_time.unwrap_or(created_at)).as_secs(),
+        };
         Self {
             id: SessionId::from_bytes(document.id.bytes()),
             user_id: UserId::from_bytes(document.user_id.bytes()),
@@ -66,6 +79,7 @@ impl From<SessionDocument> for SessionRecord {
             expires_at: timestamp(document.expires_at),
             created_from: document.created_from.unwrap_or_default().into(),
             last_used_from: document.last_used_from.unwrap_or_default().into(),
+            auth,
         }
     }
 }

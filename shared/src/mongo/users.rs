@@ -41,6 +41,15 @@ struct CredentialsRecord {
     hashed_password: String,
     #[serde(default)]
     email_verified: bool,
+    #[serde(default)]
+    mfa: Option<MfaFlag>,
+}
+
+/// Whether the account's factor is confirmed (mongo::mfa has the rest).
+#[derive(Debug, Deserialize)]
+struct MfaFlag {
+    #[serde(default)]
+    confirmed: bool,
 }
 
 impl Users for MongoStore {
@@ -66,12 +75,15 @@ impl Users for MongoStore {
             .users
             .clone_with_type::<CredentialsRecord>()
             .find_one(doc! { "email": email.as_str() })
-            .projection(doc! { "_id": 1, "hashed_password": 1, "email_verified": 1 })
+            .projection(
+                doc! { "_id": 1, "hashed_password": 1, "email_verified": 1, "mfa.confirmed": 1 },
+            )
             .await?;
         Ok(found.map(|record| StoredCredentials {
             user_id: UserId::from_bytes(record.user_id.bytes()),
             hashed_password: record.hashed_password,
             email_verified: record.email_verified,
+            mfa: record.mfa.is_some_and(|mfa| mfa.confirmed),
         }))
     }
 

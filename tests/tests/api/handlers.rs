@@ -354,6 +354,7 @@ async fn a_token_signed_with_another_key_set_is_refused() {
     let caller = users_core::domain::tokens::Caller {
         user_id: UserId::from_bytes(user_id.bytes()),
         session_id: SessionId::from_bytes(session.get_object_id("_id").unwrap().bytes()),
+        auth: Default::default(),
     };
     let forged = TokenSigner::new(&app.config.token_settings(), other.current()).issue(
         &caller,

@@ -103,6 +103,7 @@ fn token(set: &KeySet) -> String {
     let caller = Caller {
         user_id: UserId::new(),
         session_id: SessionId::new(),
+        auth: Default::default(),
     };
     TokenSigner::new(&settings(), set.current())
         .issue(&caller, Timestamp::now().as_secs(), "j".into())

@@ -106,8 +106,11 @@ fn template_routes() -> BTreeMap<Route, String> {
     routes
 }
 
-/// Path as written → (function, methods; `None` for any method).
-fn router() -> BTreeMap<String, (String, Option<Vec<String>>)> {
+/// A function and the methods it serves on a path (`None`: any method).
+type RouterEntry = (String, Option<Vec<String>>);
+
+/// Path as written → its entries.
+fn router() -> BTreeMap<String, Vec<RouterEntry>> {
     let manifest: toml::Table = read("Cargo.toml").parse().expect("Cargo.toml is TOML");
     let router = manifest
         .get("workspace")
@@ -120,10 +123,27 @@ fn router() -> BTreeMap<String, (String, Option<Vec<String>>)> {
     router
         .iter()
         .map(|(path, target)| {
-            // cargo-lambda takes `"/path" = "function"` or
-            // `"/path" = { function = "function", methods = ["GET"] }`.
+            // cargo-lambda takes `"/path" = "function"`,
+            // `"/path" = { function = "function", methods = ["GET"] }`, or a
+            // function per method: `"/path" = [{ method = "POST", function = "f" }, ...]`.
             let entry = match target {
                 toml::Value::String(function) => (function.clone(), None),
+                toml::Value::Array(routes) => {
+                    let entries = routes
+                        .iter()
+                        .map(|route| {
+                            let field = |name: &str| {
+                                route
+                                    .get(name)
+                                    .and_then(toml::Value::as_str)
+                                    .unwrap_or_else(|| panic!("router entry {path}: no {name}"))
+                            };
+                            let method = field("method").to_ascii_uppercase();
+                            (field("function").to_string(), Some(vec![method]))
+                        })
+                        .collect();
+                    return (path.clone(), entries);
+                }
                 toml::Value::Table(table) => {
                     let function = table
                         .get("function")
@@ -146,7 +166,7 @@ fn router() -> BTreeMap<String, (String, Option<Vec<String>>)> {
                 }
                 other => panic!("router entry {path} is neither a name nor a table: {other:?}"),
             };
-            (path.clone(), entry)
+            (path.clone(), vec![entry])
         })
         .collect()
 }
@@ -198,7 +218,10 @@ fn every_served_route_is_described_and_every_described_route_served() {
     assert!(!router.is_empty(), "the cargo-lambda router is empty");
 
     let mut served_not_described = Vec::new();
-    for (path, (_, methods)) in &router {
+    for (path, (_, methods)) in router
+        .iter()
+        .flat_map(|(path, entries)| entries.iter().map(move |entry| (path, entry)))
+    {
         let path = normalise(path);
         let described_methods: Vec<&String> = described
             .iter()
@@ -230,10 +253,12 @@ fn every_served_route_is_described_and_every_described_route_served() {
             format!("{path}/")
         };
         for form in [bare, slash] {
-            let served = router.get(&form).is_some_and(|(_, methods)| {
-                methods
-                    .as_ref()
-                    .is_none_or(|methods| methods.contains(method))
+            let served = router.get(&form).is_some_and(|entries| {
+                entries.iter().any(|(_, methods)| {
+                    methods
+                        .as_ref()
+                        .is_none_or(|methods| methods.contains(method))
+                })
             });
             if !served {
                 described_not_served.push(format!("{method} {form}"));
@@ -260,7 +285,16 @@ fn each_route_runs_the_same_function_deployed_and_served() {
     let router = router();
     let mut mismatches = Vec::new();
     for ((method, path), binary) in template_routes() {
-        for (form, (function, _)) in router.iter().filter(|(form, _)| normalise(form) == path) {
+        let served = router
+            .iter()
+            .filter(|(form, _)| normalise(form) == path)
+            .flat_map(|(form, entries)| entries.iter().map(move |entry| (form, entry)))
+            .filter(|(_, (_, methods))| {
+                methods
+                    .as_ref()
+                    .is_none_or(|methods| methods.contains(&method))
+            });
+        for (form, (function, _)) in served {
             if *function != binary {
                 mismatches.push(format!(
                     "{method} {form}: template.yaml deploys {binary}, the router runs {function}"

@@ -1,0 +1,12 @@
+use lambda_http::{run, service_fn, Error};
+use users_core::{http::mfa, runtime, telemetry};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let (store, keys, settings) = runtime::mfa_routes().await;
+    run(service_fn(|request| {
+        mfa::confirm_totp(&store, &keys, &settings, request)
+    }))
+    .await
+}

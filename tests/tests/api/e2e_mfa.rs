@@ -1,0 +1,186 @@
+//! The second factor end to end over HTTP, through `cargo lambda watch` on the
+//! real paths, with codes from pyotp (an implementation independent of ours).
+//! `make test` runs it with `--include-ignored` (see e2e.rs for a manual run).
+
+use api_tests::pyotp_code;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use mongodb::bson::oid::ObjectId;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Api {
+    base: String,
+    http: Client,
+}
+
+impl Api {
+    fn from_env() -> Self {
+        Self {
+            base: std::env::var("E2E_BASE_URL").expect(
+                "E2E_BASE_URL must point at a running `cargo lambda watch` (run `make test`)",
+            ),
+            http: Client::new(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the local API answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{status} {path}: not JSON: {text:?}"));
+        (status, body)
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, token, body).await
+    }
+}
+
+fn claims(access_token: &str) -> Value {
+    let payload = access_token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs a running `cargo lambda watch`: run through `make test`"]
+async fn enrol_log_in_with_a_code_use_a_recovery_code_and_disable() {
+    let api = Api::from_env();
+    let name = format!("mfa{}", &ObjectId::new().to_hex()[16..]);
+    let email = format!("{name}@example.com");
+    let (status, registered) = api
+        .post(
+            "/auth/register",
+            None,
+            json!({ "username": name, "email": email, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(status, 201, "{registered}");
+    let id = registered["id"].as_str().unwrap().to_string();
+    let credentials = json!({ "email": email, "password": PASSWORD });
+    let (status, login) = api.post("/auth/login", None, credentials.clone()).await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["access_token"].as_str().unwrap().to_string();
+    assert_eq!(claims(&token)["amr"], json!(["pwd"]));
+
+    // Enrol (both slash forms are routed), then confirm with pyotp's code.
+    let (status, enrolled) = api
+        .post(
+            &format!("/users/{id}/mfa/totp/"),
+            Some(&token),
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(status, 200, "{enrolled}");
+    let secret = enrolled["secret"].as_str().unwrap().to_string();
+    assert!(enrolled["otpauth_uri"].as_str().unwrap().contains(&secret));
+    assert!(enrolled["qr_svg"].as_str().unwrap().starts_with("<svg"));
+    let (status, confirmed) = api
+        .post(
+            &format!("/users/{id}/mfa/totp/confirm"),
+            Some(&token),
+            json!({ "code": pyotp_code(&secret, 0) }),
+        )
+        .await;
+    assert_eq!(status, 200, "{confirmed}");
+    let codes: Vec<String> = confirmed["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| code.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+
+    // The password alone no longer logs in: an mfa_token, no tokens.
+    let (status, first) = api.post("/auth/login", None, credentials.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["mfa_required"], true, "{first}");
+    assert!(first.get("access_token").is_none());
+    let mfa_token = first["mfa_token"].as_str().unwrap();
+    let next = pyotp_code(&secret, 1);
+    let (status, verified) = api
+        .post(
+            "/auth/mfa/verify",
+            None,
+            json!({ "mfa_token": mfa_token, "code": next }),
+        )
+        .await;
+    assert_eq!(status, 200, "{verified}");
+    let mfa_access = verified["access_token"].as_str().unwrap().to_string();
+    assert_eq!(claims(&mfa_access)["amr"], json!(["pwd", "otp"]));
+    assert!(claims(&mfa_access)["auth_time"].as_u64().unwrap() > 0);
+
+    // The same code again, with a new mfa_token: refused.
+    let (_, second) = api.post("/auth/login", None, credentials.clone()).await;
+    let second_token = second["mfa_token"].as_str().unwrap().to_string();
+    let (status, replay) = api
+        .post(
+            "/auth/mfa/verify",
+            None,
+            json!({ "mfa_token": second_token, "code": next }),
+        )
+        .await;
+    assert_eq!(status, 401, "{replay}");
+    assert_eq!(replay["type"], "urn:problem:invalid-mfa-code");
+
+    // A recovery code works once.
+    let (status, recovered) = api
+        .post(
+            "/auth/mfa/verify",
+            None,
+            json!({ "mfa_token": second_token, "recovery_code": codes[0] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{recovered}");
+    let (_, third) = api.post("/auth/login", None, credentials.clone()).await;
+    let (status, reused) = api
+        .post(
+            "/auth/mfa/verify",
+            None,
+            json!({ "mfa_token": third["mfa_token"], "recovery_code": codes[0] }),
+        )
+        .await;
+    assert_eq!(status, 401, "{reused}");
+    assert_eq!(reused["type"], "urn:problem:invalid-mfa-code");
+
+    // Disable with step-up: the login just made is recent.
+    let (status, disabled) = api
+        .send(
+            Method::DELETE,
+            &format!("/users/{id}/mfa/totp"),
+            Some(&mfa_access),
+            json!({ "password": PASSWORD, "recovery_code": codes[1] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{disabled}");
+    let (status, plain) = api.post("/auth/login", None, credentials).await;
+    assert_eq!(status, 200, "{plain}");
+    assert!(plain["access_token"].is_string(), "{plain}");
+
+    let (status, profile) = api
+        .send(
+            Method::GET,
+            &format!("/users/{id}/full_profile/"),
+            Some(&mfa_access),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["email"], email);
+}
