@@ -4,25 +4,18 @@
 //! `--include-ignored`; by hand: `E2E_BASE_URL=http://127.0.0.1:9000
 //! E2E_MONGODB_DB=user_management MONGODB_URI=... cargo test --test e2e -- --ignored`.
 
+use super::e2e_client::E2eClient;
 use mongodb::bson::{doc, oid::ObjectId, Document};
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-struct Api {
-    base: String,
-    http: Client,
-}
+struct Api(E2eClient);
 
 impl Api {
     fn from_env() -> Self {
-        Self {
-            base: std::env::var("E2E_BASE_URL").expect(
-                "E2E_BASE_URL must point at a running `cargo lambda watch` (run `make test`)",
-            ),
-            http: Client::new(),
-        }
+        Self(E2eClient::from_env())
     }
 
     async fn send(
@@ -32,24 +25,8 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, String, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the local API answers");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|value| value.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("{status} {path}: not JSON: {text:?}"));
-        (status, content_type, body)
+        let reply = self.0.call(method, path, None, token, body).await;
+        (reply.status, reply.content_type, reply.body)
     }
 }
 

@@ -3,25 +3,18 @@
 //! the caller's marked, the other ended, its tokens refused, and its event.
 //! `make test` runs it with `--include-ignored` (see e2e.rs for running by hand).
 
+use super::e2e_client::E2eClient;
 use mongodb::bson::{doc, oid::ObjectId, Document};
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-struct Api {
-    base: String,
-    http: Client,
-}
+struct Api(E2eClient);
 
 impl Api {
     fn from_env() -> Self {
-        Self {
-            base: std::env::var("E2E_BASE_URL").expect(
-                "E2E_BASE_URL must point at a running `cargo lambda watch` (run `make test`)",
-            ),
-            http: Client::new(),
-        }
+        Self(E2eClient::from_env())
     }
 
     /// Sends as the client `user_agent`; (status, content type, JSON body).
@@ -33,27 +26,10 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, String, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("user-agent", user_agent);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the local API answers");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|value| value.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("{status} {path}: not JSON: {text:?}"));
-        (status, content_type, body)
+        let reply = (self.0)
+            .call(method, path, Some(user_agent), token, body)
+            .await;
+        (reply.status, reply.content_type, reply.body)
     }
 
     async fn login(&self, email: &str, user_agent: &str) -> (String, String) {

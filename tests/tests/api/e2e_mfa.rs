@@ -2,28 +2,21 @@
 //! real paths, with codes from pyotp (an implementation independent of ours).
 //! `make test` runs it with `--include-ignored` (see e2e.rs for a manual run).
 
+use super::e2e_client::E2eClient;
 use api_tests::pyotp_code;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use mongodb::bson::oid::ObjectId;
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-struct Api {
-    base: String,
-    http: Client,
-}
+struct Api(E2eClient);
 
 impl Api {
     fn from_env() -> Self {
-        Self {
-            base: std::env::var("E2E_BASE_URL").expect(
-                "E2E_BASE_URL must point at a running `cargo lambda watch` (run `make test`)",
-            ),
-            http: Client::new(),
-        }
+        Self(E2eClient::from_env())
     }
 
     async fn send(
@@ -33,19 +26,9 @@ impl Api {
         token: Option<&str>,
         body: Value,
     ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if !body.is_null() {
-            request = request.json(&body);
-        }
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("the local API answers");
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("{status} {path}: not JSON: {text:?}"));
-        (status, body)
+        let body = (!body.is_null()).then_some(body);
+        let reply = self.0.call(method, path, None, token, body).await;
+        (reply.status, reply.body)
     }
 
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {

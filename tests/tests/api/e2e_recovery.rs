@@ -7,29 +7,22 @@
 //! E2E_MAIL_DIR). The forgotten-password timing, by hand against a running
 //! stack: `cargo test -p api-tests forgot_password_timing -- --ignored --nocapture`.
 
+use super::e2e_client::E2eClient;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use mongodb::bson::oid::ObjectId;
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery staple";
 const NEW_PASSWORD: &str = "a brand new tolerable passphrase";
 
-struct Api {
-    base: String,
-    http: Client,
-}
+struct Api(E2eClient);
 
 impl Api {
     fn from_env() -> Self {
-        Self {
-            base: std::env::var("E2E_BASE_URL").expect(
-                "E2E_BASE_URL must point at a running `cargo lambda watch` (run `make test`)",
-            ),
-            http: Client::new(),
-        }
+        Self(E2eClient::from_env())
     }
 
     async fn send(
@@ -39,19 +32,8 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the local API answers");
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("{status} {path}: not JSON: {text:?}"));
-        (status, body)
+        let reply = self.0.call(method, path, None, token, body).await;
+        (reply.status, reply.body)
     }
 
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {

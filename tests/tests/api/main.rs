@@ -7,6 +7,7 @@
 mod concurrency;
 mod devices;
 mod e2e;
+mod e2e_client;
 mod e2e_devices;
 mod e2e_events;
 mod e2e_mfa;
