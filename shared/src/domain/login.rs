@@ -220,9 +220,26 @@ pub(super) async fn count_failure<S: LoginAttempts>(
     key: &str,
     now: Timestamp,
 ) -> Result<(), DomainError> {
+    count_in_window(store, key, None, ACCOUNT_WINDOW, now).await?;
+    Ok(())
+}
+
+/// Counts one event against `key` in a fixed window that starts with its
+/// first event. With a `limit`, an event beyond it is not counted and gets
+/// the time until the window ends.
+pub(super) async fn count_in_window<S: LoginAttempts>(
+    store: &S,
+    key: &str,
+    limit: Option<i64>,
+    window: Duration,
+    now: Timestamp,
+) -> Result<Option<Duration>, DomainError> {
     for _ in 0..ADMISSION_ROUNDS {
         let won = match store.find_count(key).await? {
             Some(count) if count.forget_at > now => {
+                if limit.is_some_and(|limit| count.failures >= limit) {
+                    return Ok(Some(now.until(count.forget_at)));
+                }
                 let next = AttemptCount {
                     failures: count.failures + 1,
                     ..count
@@ -233,7 +250,7 @@ pub(super) async fn count_failure<S: LoginAttempts>(
                 let first = AttemptCount {
                     failures: 1,
                     locked_until: None,
-                    forget_at: now.plus(ACCOUNT_WINDOW),
+                    forget_at: now.plus(window),
                 };
                 match expired {
                     // A window that has passed starts again.
@@ -243,10 +260,12 @@ pub(super) async fn count_failure<S: LoginAttempts>(
             }
         };
         if won {
-            break;
+            return Ok(None);
         }
     }
-    Ok(())
+    // Lost every round to concurrent writers: a budget refuses this one
+    // event (retry shortly) rather than let it pass uncounted.
+    Ok(limit.map(|_| Duration::from_secs(1)))
 }
 
 /// 2^(n−5) seconds after the n-th consecutive failure, capped.

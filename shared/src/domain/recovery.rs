@@ -16,10 +16,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::error::DomainError;
-use super::login::check_password;
+use super::login::{self, check_password};
 use super::ports::{
-    Account, Accounts, AttemptCount, LoginAttempts, MailRequest, MailRequests, MailTransport,
-    OneTimeToken, OneTimeTokens, OutgoingMail, Sessions, TokenPurpose,
+    Account, Accounts, LoginAttempts, MailRequest, MailRequests, MailTransport, OneTimeToken,
+    OneTimeTokens, OutgoingMail, Sessions, TokenPurpose,
 };
 use super::tokens::Caller;
 use super::values::{hex, Email, Password, Timestamp};
@@ -30,8 +30,6 @@ const TOKEN_BYTES: usize = 32;
 /// Ours are 43 characters; the limit keeps junk out of the digest.
 const TOKEN_MAX_CHARS: usize = 128;
 const HOUR: Duration = Duration::from_secs(3600);
-/// Compare-and-swap rounds on a throttle count before contention counts as a refusal.
-const THROTTLE_ROUNDS: usize = 5;
 
 /// How the mail flows are tuned (`config::mail_settings`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,35 +95,7 @@ async fn spend<S: LoginAttempts>(
     window: Duration,
     now: Timestamp,
 ) -> Result<Option<Duration>, DomainError> {
-    for _ in 0..THROTTLE_ROUNDS {
-        let won = match store.find_count(key).await? {
-            Some(count) if count.forget_at > now => {
-                if count.failures >= limit {
-                    return Ok(Some(now.until(count.forget_at)));
-                }
-                let next = AttemptCount {
-                    failures: count.failures + 1,
-                    ..count
-                };
-                store.replace_count(key, count.failures, next).await?
-            }
-            expired => {
-                let first = AttemptCount {
-                    failures: 1,
-                    locked_until: None,
-                    forget_at: now.plus(window),
-                };
-                match expired {
-                    Some(old) => store.replace_count(key, old.failures, first).await?,
-                    None => store.insert_count(key, first).await?,
-                }
-            }
-        };
-        if won {
-            return Ok(None);
-        }
-    }
-    Ok(Some(Duration::from_secs(1)))
+    login::count_in_window(store, key, Some(limit), window, now).await
 }
 
 /// `POST /auth/password/forgot`: throttled per source address only, then
