@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use api_tests::{test_keys, Moto};
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use users_core::aws::secrets::TIMEOUT;
+use users_core::aws::signed::TIMEOUT;
 use users_core::config::DatabaseSettings;
 use users_core::env::{ConfigError, Environment};
 use users_core::keystore::PublishedKeys;
