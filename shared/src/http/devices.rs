@@ -3,11 +3,11 @@
 //! login or refresh records.
 
 use lambda_http::http::{header, Method, StatusCode};
-use lambda_http::{Body, Error, Request, RequestExt, Response};
+use lambda_http::{Body, Error, Request, Response};
 use serde_json::{json, Value};
 
 use super::problem::{json_response, HttpError};
-use super::request::source_ip;
+use super::request::{path_parameter, source_ip};
 use super::routes::{answer, authorized_caller};
 use crate::domain::devices::{self, ClientInfo, ListedSession};
 use crate::domain::ports::Sessions;
@@ -91,21 +91,6 @@ fn client_json(client: &ClientInfo) -> Value {
 /// The `{session_id}` path parameter (or the path segment after `sessions`,
 /// for events without parameters); malformed is a 422.
 fn path_session_id(request: &Request) -> Result<SessionId, HttpError> {
-    let from_parameters = request
-        .path_parameters_ref()
-        .and_then(|parameters| parameters.first("session_id"))
-        .map(str::to_string);
-    let raw = from_parameters.or_else(|| {
-        let mut segments = request
-            .uri()
-            .path()
-            .split('/')
-            .skip_while(|segment| *segment != "sessions");
-        segments
-            .nth(1)
-            .filter(|segment| !segment.is_empty())
-            .map(str::to_string)
-    });
-    let raw = raw.ok_or(HttpError::NotFound)?;
+    let raw = path_parameter(request, "session_id", "sessions").ok_or(HttpError::NotFound)?;
     SessionId::parse(&raw).map_err(|error| DomainError::invalid(error).into())
 }

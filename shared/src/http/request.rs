@@ -89,24 +89,28 @@ pub fn bearer_token(request: &Request) -> Result<&str, HttpError> {
 /// The `{user_id}` path parameter. A malformed id is a 422 here, never a
 /// query error in the database.
 pub fn path_user_id(request: &Request) -> Result<UserId, HttpError> {
+    let raw = path_parameter(request, "user_id", "users").ok_or(HttpError::NotFound)?;
+    UserId::parse(&raw).map_err(|error| DomainError::invalid(error).into())
+}
+
+/// The path parameter `name`, else the path segment after `after`: direct
+/// invokes and some proxies carry no path parameters, so the path itself is read.
+pub(super) fn path_parameter(request: &Request, name: &str, after: &str) -> Option<String> {
     let from_parameters = request
         .path_parameters_ref()
-        .and_then(|parameters| parameters.first("user_id"))
+        .and_then(|parameters| parameters.first(name))
         .map(str::to_string);
-    // Direct invokes and some proxies carry no path parameters: read the path itself.
-    let raw = from_parameters.or_else(|| {
+    from_parameters.or_else(|| {
         let mut segments = request
             .uri()
             .path()
             .split('/')
-            .skip_while(|segment| *segment != "users");
+            .skip_while(|segment| *segment != after);
         segments
             .nth(1)
             .filter(|segment| !segment.is_empty())
             .map(str::to_string)
-    });
-    let raw = raw.ok_or(HttpError::NotFound)?;
-    UserId::parse(&raw).map_err(|error| DomainError::invalid(error).into())
+    })
 }
 
 #[cfg(test)]
