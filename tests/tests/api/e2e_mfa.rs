@@ -36,6 +36,14 @@ impl Api {
     }
 }
 
+/// The RFC 6238 time step of now (30 s), as the server counts it.
+fn time_step() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    now.as_secs() / 30
+}
+
 fn claims(access_token: &str) -> Value {
     let payload = access_token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
@@ -97,6 +105,8 @@ async fn enrol_log_in_with_a_code_use_a_recovery_code_and_disable() {
     assert!(first.get("access_token").is_none());
     let mfa_token = first["mfa_token"].as_str().unwrap();
     let next = pyotp_code(&secret, 1);
+    // The step `next` belongs to is at most this one; later codes must pass it.
+    let next_step = time_step() + 1;
     let (status, verified) = api
         .post(
             "/auth/mfa/verify",
@@ -142,14 +152,40 @@ async fn enrol_log_in_with_a_code_use_a_recovery_code_and_disable() {
     assert_eq!(status, 401, "{reused}");
     assert_eq!(reused["type"], "urn:problem:invalid-mfa-code");
 
-    // Disable with step-up: the login just made is recent.
-    let (status, disabled) = api
-        .send(
-            Method::DELETE,
-            &format!("/users/{id}/mfa/totp"),
+    // New recovery codes (step-up, and a TOTP code of a step after the one
+    // `next` spent: wait for the clock to reach that step, then take the next).
+    while time_step() < next_step {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let (status, regenerated) = api
+        .post(
+            &format!("/users/{id}/mfa/recovery-codes"),
             Some(&mfa_access),
-            json!({ "password": PASSWORD, "recovery_code": codes[1] }),
+            json!({ "code": pyotp_code(&secret, 1) }),
         )
+        .await;
+    assert_eq!(status, 200, "{regenerated}");
+    let fresh: Vec<String> = regenerated["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| code.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fresh.len(), 10);
+    assert!(fresh.iter().all(|code| !codes.contains(code)));
+
+    // Disable with step-up: the login just made is recent. The old set no
+    // longer works; the new one does.
+    let disable =
+        |recovery_code: &str| json!({ "password": PASSWORD, "recovery_code": recovery_code });
+    let path = format!("/users/{id}/mfa/totp");
+    let (status, refused) = api
+        .send(Method::DELETE, &path, Some(&mfa_access), disable(&codes[1]))
+        .await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["type"], "urn:problem:invalid-mfa-code");
+    let (status, disabled) = api
+        .send(Method::DELETE, &path, Some(&mfa_access), disable(&fresh[0]))
         .await;
     assert_eq!(status, 200, "{disabled}");
     let (status, plain) = api.post("/auth/login", None, credentials).await;
