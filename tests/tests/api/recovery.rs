@@ -547,3 +547,44 @@ async fn send_mail_sends_through_moto_ses_v2_and_its_link_resets_the_password() 
     assert_eq!(answer.batch_item_failures.len(), 1);
     app.drop().await;
 }
+
+#[tokio::test]
+async fn resend_verification_queues_a_request_for_the_owner_only() {
+    let app = TestApp::new().await;
+    let user = app.sign_up("resender").await;
+    let stranger = app.sign_up("outsider").await;
+    let mailbox = Mailbox::default();
+    let resend = |token: Option<&str>| {
+        let event =
+            Event::http_api("POST", "/users/{user_id}/email/verification").user_id(&user.user_id);
+        match token {
+            Some(token) => event.bearer(token).request(),
+            None => event.request(),
+        }
+    };
+    let call = |request| async {
+        Answer::from_response(
+            recovery::resend_verification(&app.store, &app.published, &mailbox, request)
+                .await
+                .unwrap(),
+        )
+    };
+    call(resend(None)).await.problem(401);
+    call(resend(Some(&stranger.access_token)))
+        .await
+        .problem(403);
+    assert!(mailbox.requests.lock().unwrap().is_empty());
+
+    assert_eq!(call(resend(Some(&user.access_token))).await.status, 202);
+    assert_eq!(
+        *mailbox.requests.lock().unwrap(),
+        [MailRequest::EmailVerification {
+            user_id: user_id(&user.user_id)
+        }]
+    );
+    // send-mail turns it into a link that verifies the address.
+    mailbox.deliver(&app).await;
+    let token = mailbox.token_for("resender@example.com");
+    assert_eq!(verify(&app, &token).await.status, 200);
+    app.drop().await;
+}
