@@ -15,7 +15,7 @@ use crate::aws::secrets::SecretsClient;
 use crate::domain::keys::check_rotation_period;
 use crate::domain::linking::LinkVerification;
 use crate::domain::login::LoginPolicy;
-use crate::domain::recovery::MailSettings;
+use crate::domain::recovery::{EmailChangeConfirmation, MailRequestPolicy, MailSettings};
 use crate::domain::tokens::TokenSettings;
 use crate::env::{ConfigError, Environment};
 use crate::keystore::KeySource;
@@ -103,18 +103,7 @@ pub fn link_verification(env: &impl Environment) -> Result<LinkVerification, Con
 /// The claims' rules: `iss` is the API's public base URL, where verifiers
 /// find `/.well-known/openid-configuration`.
 pub fn token_settings(env: &impl Environment) -> Result<TokenSettings, ConfigError> {
-    let issuer = env.var("PUBLIC_BASE_URL").ok_or(ConfigError::Missing {
-        variable: "PUBLIC_BASE_URL",
-    })?;
-    let valid = (issuer.starts_with("https://") || issuer.starts_with("http://"))
-        && !issuer.ends_with('/')
-        && !issuer.contains(['?', '#', ' ']);
-    if !valid {
-        return Err(ConfigError::Invalid {
-            variable: "PUBLIC_BASE_URL",
-            reason: "must be an http(s) URL without a trailing slash, query or fragment".into(),
-        });
-    }
+    let issuer = base_url(env, "PUBLIC_BASE_URL")?;
     Ok(TokenSettings {
         issuer,
         audience: env
@@ -220,18 +209,7 @@ impl Secret {
 /// lifetimes (`RESET_TOKEN_TTL_SECONDS`, `VERIFICATION_TOKEN_TTL_SECONDS`) and
 /// the per-address limit (`MAILS_PER_ADDRESS_PER_HOUR`).
 pub fn mail_settings(env: &impl Environment) -> Result<MailSettings, ConfigError> {
-    let app_base_url = env.var("APP_BASE_URL").ok_or(ConfigError::Missing {
-        variable: "APP_BASE_URL",
-    })?;
-    let valid = (app_base_url.starts_with("https://") || app_base_url.starts_with("http://"))
-        && !app_base_url.ends_with('/')
-        && !app_base_url.contains(['?', '#', ' ', '"', '<', '>']);
-    if !valid {
-        return Err(ConfigError::Invalid {
-            variable: "APP_BASE_URL",
-            reason: "must be an http(s) URL without a trailing slash, query or fragment".into(),
-        });
-    }
+    let app_base_url = base_url(env, "APP_BASE_URL")?;
     Ok(MailSettings {
         app_base_url,
         reset_ttl: seconds(env, "RESET_TOKEN_TTL_SECONDS", 1800, 300..=86_400)?,
@@ -242,6 +220,71 @@ pub fn mail_settings(env: &impl Environment) -> Result<MailSettings, ConfigError
             3600..=7 * 86_400,
         )?,
         mails_per_address_per_hour: number(env, "MAILS_PER_ADDRESS_PER_HOUR", 3, 1..=100)? as i64,
+    })
+}
+
+/// A base URL the service puts in front of people (the issuer, the links in
+/// mail): `https://`, or `http://` only for a loopback host (`localhost`,
+/// 127.0.0.0/8, `[::1]`), where nothing crosses a network; no trailing slash,
+/// query, fragment or character that would need escaping in a mail.
+fn base_url(env: &impl Environment, variable: &'static str) -> Result<String, ConfigError> {
+    let url = env.var(variable).ok_or(ConfigError::Missing { variable })?;
+    let invalid = |reason: &str| ConfigError::Invalid {
+        variable,
+        reason: reason.into(),
+    };
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        if !is_loopback(rest.split('/').next().unwrap_or_default()) {
+            return Err(invalid(
+                "must be https:// (http:// only for localhost, 127.0.0.0/8 or [::1]): links and tokens would travel in clear text",
+            ));
+        }
+        rest
+    } else {
+        return Err(invalid("must be an https:// URL"));
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty()
+        || url.ends_with('/')
+        || url.contains(['?', '#', ' ', '"', '<', '>', '\\', '\''])
+        || url.chars().any(char::is_control)
+    {
+        return Err(invalid(
+            "must be an http(s) URL with a host, without a trailing slash, query or fragment",
+        ));
+    }
+    Ok(url)
+}
+
+/// Whether an URL's authority (`host[:port]`) names this machine.
+fn is_loopback(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|address| address.is_loopback())
+}
+
+/// How the routes that ask for mail for an account are tuned:
+/// `MAILS_PER_ACCOUNT_PER_HOUR` (default 3) and `EMAIL_CHANGE_CONFIRMATION`
+/// (`both`, the default, or `new`).
+pub fn mail_request_policy(env: &impl Environment) -> Result<MailRequestPolicy, ConfigError> {
+    let email_change_confirmation = match env.var("EMAIL_CHANGE_CONFIRMATION") {
+        None => EmailChangeConfirmation::default(),
+        Some(raw) => EmailChangeConfirmation::parse(&raw).ok_or(ConfigError::Invalid {
+            variable: "EMAIL_CHANGE_CONFIRMATION",
+            reason: "must be `both` or `new`".into(),
+        })?,
+    };
+    Ok(MailRequestPolicy {
+        mails_per_account_per_hour: number(env, "MAILS_PER_ACCOUNT_PER_HOUR", 3, 1..=100)? as i64,
+        email_change_confirmation,
     })
 }
 
@@ -388,6 +431,66 @@ pub async fn mfa_settings(
 mod tests {
     use super::*;
     use crate::env::Vars;
+
+    /// Review finding 8: clear-text links only where nothing crosses a network.
+    #[test]
+    fn base_urls_are_https_but_on_loopback() {
+        for good in [
+            "https://auth.example.com",
+            "https://auth.example.com:8443/id",
+            "http://localhost:9000",
+            "http://LOCALHOST",
+            "http://127.0.0.1:9000",
+            "http://127.8.9.10",
+            "http://[::1]:9000",
+        ] {
+            let env = Vars(&[("APP_BASE_URL", good), ("PUBLIC_BASE_URL", good)]);
+            assert_eq!(base_url(&env, "APP_BASE_URL").unwrap(), good);
+            assert_eq!(token_settings(&env).unwrap().issuer, good);
+        }
+        for bad in [
+            "http://app.example.com",
+            "http://localhost.example.com",
+            "http://128.0.0.1",
+            "http://10.0.0.1:9000",
+            "http://[::2]",
+            "http://localhost@evil.example",
+            "ftp://localhost",
+            "https://",
+            "https://auth.example.com/",
+            "https://auth.example.com?x=1",
+            "https://auth.example.com/a\"b",
+        ] {
+            let env = Vars(&[("APP_BASE_URL", bad), ("PUBLIC_BASE_URL", bad)]);
+            let error = mail_settings(&env).unwrap_err();
+            assert_eq!(error.variable(), "APP_BASE_URL", "{bad}");
+            assert_eq!(
+                token_settings(&env).unwrap_err().variable(),
+                "PUBLIC_BASE_URL",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn mail_request_policy_defaults_to_both_and_three() {
+        let policy = mail_request_policy(&Vars(&[])).unwrap();
+        assert_eq!(policy, MailRequestPolicy::default());
+        assert_eq!(
+            policy.email_change_confirmation,
+            EmailChangeConfirmation::Both
+        );
+        let env = Vars(&[("EMAIL_CHANGE_CONFIRMATION", "sometimes")]);
+        assert_eq!(
+            mail_request_policy(&env).unwrap_err().variable(),
+            "EMAIL_CHANGE_CONFIRMATION"
+        );
+        let env = Vars(&[("MAILS_PER_ACCOUNT_PER_HOUR", "0")]);
+        assert_eq!(
+            mail_request_policy(&env).unwrap_err().variable(),
+            "MAILS_PER_ACCOUNT_PER_HOUR"
+        );
+    }
 
     #[tokio::test]
     async fn defaults_apply() {

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::aws::ses::Ses;
 use crate::domain::ports::{
-    Accounts, LoginAttempts, MailRequest, MailTransport, OneTimeTokens, OutgoingMail,
+    Accounts, FactorChange, LoginAttempts, MailRequest, MailTransport, OneTimeTokens, OutgoingMail,
 };
 use crate::domain::recovery::{send_requested_mail, MailSettings};
 use crate::domain::values::{hex, Email, Timestamp, UserId};
@@ -31,6 +31,12 @@ pub fn request_json(request: &MailRequest) -> Value {
         MailRequest::PasswordChangedNotice { user_id } => {
             json!({ "purpose": purpose, "user_id": user_id.to_hex() })
         }
+        MailRequest::EmailChangedNotice { user_id, previous } => json!({
+            "purpose": purpose, "user_id": user_id.to_hex(), "email": previous.as_str(),
+        }),
+        MailRequest::MfaChangedNotice { user_id, change } => json!({
+            "purpose": purpose, "user_id": user_id.to_hex(), "change": change.as_str(),
+        }),
     }
 }
 
@@ -58,6 +64,15 @@ pub fn parse_request(body: &str) -> Result<MailRequest, String> {
         }),
         "password_changed_notice" => Ok(MailRequest::PasswordChangedNotice {
             user_id: user_id()?,
+        }),
+        "email_changed_notice" => Ok(MailRequest::EmailChangedNotice {
+            user_id: user_id()?,
+            previous: email()?,
+        }),
+        "mfa_changed_notice" => Ok(MailRequest::MfaChangedNotice {
+            user_id: user_id()?,
+            change: FactorChange::parse(field("change")?)
+                .ok_or_else(|| "`change` is invalid".to_string())?,
         }),
         _ => Err("unknown `purpose`".into()),
     }

@@ -12,11 +12,11 @@ use serde_json::{json, Map, Value};
 use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{
-    Account, Accounts, AttemptCount, LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData,
-    LinkedWrite, LoginAttempts, MailRequest, MailRequests, MailTransport, MfaAccount, MfaChallenge,
-    MfaStore, NewUser, OneTimeToken, OneTimeTokens, Outbox, OutboxEntry, OutgoingMail, Profile,
-    RevocationReason, SessionRecord, SessionView, Sessions, StoreError, Stored, StoredCredentials,
-    TokenPurpose, TotpFactor, Users,
+    Account, Accounts, AttemptCount, ChangeSide, EmailChangeStep, LinkKind, LinkOffer, LinkOffers,
+    LinkTrust, LinkedData, LinkedWrite, LoginAttempts, MailRequest, MailRequests, MailTransport,
+    MfaAccount, MfaChallenge, MfaStore, NewUser, OneTimeToken, OneTimeTokens, Outbox, OutboxEntry,
+    OutgoingMail, Profile, RevocationReason, SessionRecord, SessionView, Sessions, StoreError,
+    Stored, StoredCredentials, TokenPurpose, TotpFactor, Users,
 };
 use crate::domain::refresh::SessionSecrets;
 use crate::domain::sealing::SealedSecret;
@@ -36,7 +36,8 @@ struct State {
     attempts: HashMap<String, AttemptCount>,
     linked: HashMap<String, Map<String, Value>>,
     outbox: Vec<(OutboxEntry, bool)>,
-    offers: Vec<LinkOffer>,
+    /// Each offer with the attempts charged to it.
+    offers: Vec<(LinkOffer, i64)>,
     tokens: Vec<OneTimeToken>,
     challenges: Vec<MfaChallenge>,
 }
@@ -47,8 +48,16 @@ struct UserRow {
     /// Whether the link was proven (a code or the owning system's message).
     proven: bool,
     email_verified: bool,
-    pending_email: Option<String>,
+    pending: Option<PendingChange>,
     mfa: Option<(TotpFactor, Vec<String>)>,
+}
+
+/// A pending e-mail change and who has confirmed it.
+struct PendingChange {
+    email: String,
+    needs_current: bool,
+    confirmed_new: bool,
+    confirmed_current: bool,
 }
 
 impl UserRow {
@@ -103,7 +112,7 @@ impl MemoryStore {
             external_id: None,
             proven: false,
             email_verified: false,
-            pending_email: None,
+            pending: None,
             mfa: None,
         });
         id
@@ -129,6 +138,15 @@ impl State {
         };
         self.outbox.push((entry, false));
         id
+    }
+
+    /// What the owner's remedies void (`Accounts::reset_password`).
+    fn void_pending(&mut self, user_id: UserId) {
+        if let Some(row) = self.users.iter_mut().find(|row| row.user.id == user_id) {
+            row.pending = None;
+        }
+        self.tokens.retain(|t| t.user_id != user_id);
+        self.challenges.retain(|c| c.user_id != user_id);
     }
 
     fn open(&self, user_id: UserId, session: SessionId, now: Timestamp) -> bool {
@@ -161,7 +179,7 @@ impl Users for MemoryStore {
             external_id: None,
             proven: false,
             email_verified: false,
-            pending_email: None,
+            pending: None,
             mfa: None,
         });
         state.record(Event::UserRegistered { user_id });
@@ -385,6 +403,9 @@ impl Sessions for MemoryStore {
         reason: RevocationReason,
     ) -> Stored<u64> {
         let mut state = self.state();
+        if only.is_none() {
+            state.void_pending(user_id);
+        }
         let before = state.sessions.len();
         state
             .sessions
@@ -571,8 +592,8 @@ impl LinkOffers for MemoryStore {
         let mut state = self.state();
         state
             .offers
-            .retain(|stored| stored.code_sha256 != offer.code_sha256);
-        state.offers.push(offer.clone());
+            .retain(|(stored, _)| stored.code_sha256 != offer.code_sha256);
+        state.offers.push((offer.clone(), 0));
         Ok(())
     }
 
@@ -580,15 +601,27 @@ impl LinkOffers for MemoryStore {
         &self,
         external_id: &ExternalId,
         code_sha256: &str,
+        max_attempts: i64,
         now: Timestamp,
     ) -> Stored<bool> {
         let mut state = self.state();
-        let found = state.offers.iter().position(|offer| {
-            offer.code_sha256 == code_sha256
-                && &offer.external_id == external_id
-                && offer.expires_at > now
+        let live = |offer: &LinkOffer| &offer.external_id == external_id && offer.expires_at > now;
+        for (offer, attempts) in state.offers.iter_mut() {
+            if live(offer) {
+                *attempts += 1;
+            }
+        }
+        let found = state.offers.iter().position(|(offer, attempts)| {
+            offer.code_sha256 == code_sha256 && live(offer) && *attempts <= max_attempts
         });
-        Ok(found.map(|index| state.offers.remove(index)).is_some())
+        if let Some(index) = found {
+            state.offers.remove(index);
+            return Ok(true);
+        }
+        state.offers.retain(|(offer, attempts)| {
+            !(&offer.external_id == external_id && *attempts >= max_attempts)
+        });
+        Ok(false)
     }
 }
 
@@ -599,7 +632,8 @@ impl UserRow {
             username: self.user.username.as_str().to_string(),
             email: self.user.email.as_str().to_string(),
             email_verified: self.email_verified,
-            pending_email: self.pending_email.clone(),
+            pending_email: self.pending.as_ref().map(|p| p.email.clone()),
+            pending_needs_current: self.pending.as_ref().is_some_and(|p| p.needs_current),
             hashed_password: self.user.hashed_password.clone(),
         }
     }
@@ -628,14 +662,13 @@ impl OneTimeTokens for MemoryStore {
     async fn take_token(
         &self,
         digest: &str,
-        purpose: TokenPurpose,
+        purposes: &[TokenPurpose],
         now: Timestamp,
     ) -> Stored<Option<OneTimeToken>> {
         let mut state = self.state();
-        let found = state
-            .tokens
-            .iter()
-            .position(|t| t.digest == digest && t.purpose == purpose && t.expires_at > now);
+        let found = state.tokens.iter().position(|t| {
+            t.digest == digest && purposes.contains(&t.purpose) && t.expires_at > now
+        });
         Ok(found.map(|index| state.tokens.remove(index)))
     }
 }
@@ -665,9 +698,7 @@ impl Accounts for MemoryStore {
             return Ok(None);
         };
         row.user.hashed_password = new_hash.to_string();
-        state
-            .tokens
-            .retain(|t| !(t.user_id == user_id && t.purpose == TokenPurpose::PasswordReset));
+        state.void_pending(user_id);
         let before = state.sessions.len();
         state.sessions.retain(|s| s.user_id != user_id);
         let ended = (before - state.sessions.len()) as u64;
@@ -698,9 +729,7 @@ impl Accounts for MemoryStore {
             return Ok(None);
         };
         row.user.hashed_password = new_hash.to_string();
-        state
-            .tokens
-            .retain(|t| !(t.user_id == user_id && t.purpose == TokenPurpose::PasswordReset));
+        state.void_pending(user_id);
         let before = state.sessions.len();
         state
             .sessions
@@ -730,17 +759,45 @@ impl Accounts for MemoryStore {
         Ok(true)
     }
 
-    async fn set_pending_email(&self, user_id: UserId, email: &Email) -> Stored<bool> {
+    async fn set_pending_email(
+        &self,
+        user_id: UserId,
+        email: &Email,
+        needs_current: bool,
+    ) -> Stored<bool> {
         let mut state = self.state();
         let Some(row) = state.users.iter_mut().find(|row| row.user.id == user_id) else {
             return Ok(false);
         };
-        row.pending_email = Some(email.as_str().to_string());
+        row.pending = Some(PendingChange {
+            email: email.as_str().to_string(),
+            needs_current,
+            confirmed_new: false,
+            confirmed_current: false,
+        });
         Ok(true)
     }
 
-    async fn apply_email_change(&self, user_id: UserId, email: &str) -> Stored<bool> {
+    async fn confirm_email_change(
+        &self,
+        user_id: UserId,
+        email: &str,
+        side: ChangeSide,
+    ) -> Stored<EmailChangeStep> {
         let mut state = self.state();
+        let Some(index) = state.users.iter().position(|row| {
+            row.user.id == user_id && row.pending.as_ref().is_some_and(|p| p.email == email)
+        }) else {
+            return Ok(EmailChangeStep::NotPending);
+        };
+        let pending = state.users[index].pending.as_mut().expect("found pending");
+        match side {
+            ChangeSide::New => pending.confirmed_new = true,
+            ChangeSide::Current => pending.confirmed_current = true,
+        }
+        if !pending.confirmed_new || (pending.needs_current && !pending.confirmed_current) {
+            return Ok(EmailChangeStep::Waiting);
+        }
         if state
             .users
             .iter()
@@ -748,17 +805,36 @@ impl Accounts for MemoryStore {
         {
             return Err(StoreError::EmailTaken);
         }
-        let Some(row) = state
-            .users
-            .iter_mut()
-            .find(|row| row.user.id == user_id && row.pending_email.as_deref() == Some(email))
-        else {
-            return Ok(false);
-        };
+        let row = &mut state.users[index];
+        let previous = row.user.email.as_str().to_string();
         row.user.email = Email::parse(email).map_err(|error| StoreError::Failed(error.message))?;
         row.email_verified = true;
-        row.pending_email = None;
+        row.pending = None;
+        state.tokens.retain(|t| t.user_id != user_id);
         state.record(Event::EmailChanged { user_id });
+        Ok(EmailChangeStep::Applied { previous })
+    }
+
+    async fn cancel_email_change(&self, user_id: UserId, email: Option<&str>) -> Stored<bool> {
+        let mut state = self.state();
+        let Some(row) = state.users.iter_mut().find(|row| {
+            row.user.id == user_id
+                && row
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| email.is_none_or(|email| p.email == email))
+        }) else {
+            return Ok(false);
+        };
+        row.pending = None;
+        let change = [
+            TokenPurpose::EmailChange,
+            TokenPurpose::EmailChangeCurrent,
+            TokenPurpose::EmailChangeCancel,
+        ];
+        state
+            .tokens
+            .retain(|t| !(t.user_id == user_id && change.contains(&t.purpose)));
         Ok(true)
     }
 }
@@ -785,6 +861,15 @@ impl MemoryMail {
     }
 
     /// The tokens of the links in the mails sent so far, in order.
+    /// The token of the latest link to `/{page}?token=` in any sent mail.
+    pub fn link_token(&self, page: &str) -> Option<String> {
+        let marker = format!("/{page}?token=");
+        self.sent().iter().rev().find_map(|mail| {
+            let (_, rest) = mail.text.split_once(&marker)?;
+            Some(rest.split_whitespace().next()?.to_string())
+        })
+    }
+
     pub fn tokens(&self) -> Vec<String> {
         self.sent()
             .iter()

@@ -19,7 +19,7 @@ use crate::aws::sqs::MailQueue;
 use crate::config::{self, DatabaseSettings, KeySetKind};
 use crate::domain::linking::LinkVerification;
 use crate::domain::login::LoginPolicy;
-use crate::domain::recovery::MailSettings;
+use crate::domain::recovery::{MailRequestPolicy, MailSettings};
 use crate::domain::tokens::TokenSettings;
 use crate::env::{ConfigError, Environment, ProcessEnvironment};
 use crate::keystore::{PublishedKeys, SigningKeys};
@@ -128,14 +128,28 @@ pub async fn database_and_signing_keys() -> (MongoStore, SigningKeys) {
     .await
 }
 
-/// The store, the published keys and the second factor's settings (enrol,
-/// confirm and disable the TOTP factor, regenerate recovery codes).
-pub async fn mfa_routes() -> (MongoStore, PublishedKeys, crate::domain::mfa::MfaSettings) {
+/// What the second factor's routes (enrol, confirm and disable the TOTP
+/// factor, regenerate recovery codes) start with.
+pub struct MfaRoutes {
+    pub store: MongoStore,
+    pub keys: PublishedKeys,
+    /// Every change of the factor is told to the account's address.
+    pub queue: MailQueue,
+    pub settings: crate::domain::mfa::MfaSettings,
+}
+
+pub async fn mfa_routes() -> MfaRoutes {
     started(async {
         let env = ProcessEnvironment;
         let (mfa, verifying) = tokio::join!(config::mfa_settings(&env), load_verifying(&env));
         let (database, keys) = verifying?;
-        Ok((warm(connect(&database).await?)?, keys, mfa?))
+        let queue = MailQueue::from_environment(&env)?;
+        Ok(MfaRoutes {
+            store: warm(connect(&database).await?)?,
+            keys,
+            queue,
+            settings: mfa?,
+        })
     })
     .await
 }
@@ -216,8 +230,7 @@ pub async fn database_and_event_bus() -> (MongoStore, crate::eventbridge::EventB
     .await
 }
 
-/// The store and the mail-request queue (register, resend-verification,
-/// change-email).
+/// The store and the mail-request queue (register, verify-email).
 pub async fn database_and_mail_queue() -> (MongoStore, MailQueue) {
     started(async {
         let env = ProcessEnvironment;
@@ -240,12 +253,27 @@ pub async fn forgot_password() -> (MongoStore, MailQueue, i64) {
     .await
 }
 
-/// The bearer routes that request mail: store, published keys, queue.
-pub async fn mail_routes() -> (MongoStore, PublishedKeys, MailQueue) {
+/// What the bearer routes that request mail (change-password,
+/// change-email, resend-verification) start with.
+pub struct MailRoutes {
+    pub store: MongoStore,
+    pub keys: PublishedKeys,
+    pub queue: MailQueue,
+    pub policy: MailRequestPolicy,
+}
+
+pub async fn mail_routes() -> MailRoutes {
     started(async {
-        let (database, keys) = load_verifying(&ProcessEnvironment).await?;
-        let queue = MailQueue::from_environment(&ProcessEnvironment)?;
-        Ok((warm(connect(&database).await?)?, keys, queue))
+        let env = ProcessEnvironment;
+        let (database, keys) = load_verifying(&env).await?;
+        let queue = MailQueue::from_environment(&env)?;
+        let policy = config::mail_request_policy(&env)?;
+        Ok(MailRoutes {
+            store: warm(connect(&database).await?)?,
+            keys,
+            queue,
+            policy,
+        })
     })
     .await
 }

@@ -88,6 +88,9 @@ pub struct TestApp {
     pub store: MongoStore,
     /// The second factor's settings, with a sealing key of this test's own.
     pub mfa: MfaSettings,
+    /// The mail queue of the routes that ask for mail (notices of factor
+    /// changes), in memory: `mail.requests()` is what they asked for.
+    pub mail: users_core::memory::MemoryMail,
     pub signing: SigningKeys,
     pub published: PublishedKeys,
     pub db: mongodb::Database,
@@ -161,6 +164,7 @@ impl TestApp {
         Self {
             store,
             mfa,
+            mail: Default::default(),
             signing,
             published,
             db,
@@ -238,17 +242,20 @@ impl TestApp {
                     users_core::http::mfa::verify(store, signing, &self.mfa, request).await
                 }
                 Function::EnrolTotp => {
-                    users_core::http::mfa::enrol_totp(store, keys, &self.mfa, request).await
+                    users_core::http::mfa::enrol_totp(store, keys, &self.mail, &self.mfa, request)
+                        .await
                 }
                 Function::ConfirmTotp => {
-                    users_core::http::mfa::confirm_totp(store, keys, &self.mfa, request).await
+                    users_core::http::mfa::confirm_totp(store, keys, &self.mail, &self.mfa, request)
+                        .await
                 }
                 Function::DisableTotp => {
-                    users_core::http::mfa::disable_totp(store, keys, &self.mfa, request).await
+                    users_core::http::mfa::disable_totp(store, keys, &self.mail, &self.mfa, request)
+                        .await
                 }
                 Function::RegenerateRecoveryCodes => {
                     users_core::http::mfa::regenerate_recovery_codes(
-                        store, keys, &self.mfa, request,
+                        store, keys, &self.mail, &self.mfa, request,
                     )
                     .await
                 }

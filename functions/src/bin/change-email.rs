@@ -6,10 +6,16 @@ use users_core::{runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, keys, queue) = runtime::mail_routes().await;
+    let routes = runtime::mail_routes().await;
     passwords::prepare_work_area();
     run(service_fn(|request| {
-        recovery::change_email(&store, &keys, &queue, request)
+        recovery::change_email(
+            &routes.store,
+            &routes.keys,
+            &routes.queue,
+            &routes.policy,
+            request,
+        )
     }))
     .await
 }

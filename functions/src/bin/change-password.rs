@@ -6,11 +6,11 @@ use users_core::{runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, keys, queue) = runtime::mail_routes().await;
+    let routes = runtime::mail_routes().await;
     values::prepare_strength_estimator();
     passwords::prepare_work_area();
     run(service_fn(|request| {
-        recovery::change_password(&store, &keys, &queue, request)
+        recovery::change_password(&routes.store, &routes.keys, &routes.queue, request)
     }))
     .await
 }

@@ -4,9 +4,15 @@ use users_core::{http::mfa, runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, keys, settings) = runtime::mfa_routes().await;
+    let routes = runtime::mfa_routes().await;
     run(service_fn(|request| {
-        mfa::confirm_totp(&store, &keys, &settings, request)
+        mfa::confirm_totp(
+            &routes.store,
+            &routes.keys,
+            &routes.queue,
+            &routes.settings,
+            request,
+        )
     }))
     .await
 }

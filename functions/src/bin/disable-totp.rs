@@ -5,10 +5,16 @@ use users_core::{http::mfa, runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, keys, settings) = runtime::mfa_routes().await;
+    let routes = runtime::mfa_routes().await;
     passwords::prepare_work_area();
     run(service_fn(|request| {
-        mfa::disable_totp(&store, &keys, &settings, request)
+        mfa::disable_totp(
+            &routes.store,
+            &routes.keys,
+            &routes.queue,
+            &routes.settings,
+            request,
+        )
     }))
     .await
 }

@@ -5,9 +5,15 @@ use users_core::{runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, keys, queue) = runtime::mail_routes().await;
+    let routes = runtime::mail_routes().await;
     run(service_fn(|request| {
-        recovery::resend_verification(&store, &keys, &queue, request)
+        recovery::resend_verification(
+            &routes.store,
+            &routes.keys,
+            &routes.queue,
+            &routes.policy,
+            request,
+        )
     }))
     .await
 }

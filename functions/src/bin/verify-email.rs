@@ -5,9 +5,9 @@ use users_core::{runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let store = runtime::database().await;
+    let (store, queue) = runtime::database_and_mail_queue().await;
     run(service_fn(|request| {
-        recovery::verify_email(&store, request)
+        recovery::verify_email(&store, &queue, request)
     }))
     .await
 }

@@ -16,6 +16,9 @@ use super::sessions::ensure_session_open;
 use super::tokens::Caller;
 use super::values::{hex, ExternalId, Timestamp};
 
+/// Codes tried against an id's offers, by anyone, before they are burned:
+/// the per-user lock alone lets many accounts share the guessing.
+pub const OFFER_ATTEMPTS: i64 = 5;
 /// How long an offered code may live at most.
 pub const MAX_OFFER_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -93,7 +96,7 @@ pub async fn link_external_id<S: Users + Sessions + LoginAttempts + LinkOffers>(
                 return Err(DomainError::TooManyAttempts { retry_after });
             }
             if !store
-                .redeem_link_offer(external_id, &code.digest(), now)
+                .redeem_link_offer(external_id, &code.digest(), OFFER_ATTEMPTS, now)
                 .await?
             {
                 audit::user_event("link_code_refused", &caller.user_id.to_hex());
@@ -302,13 +305,90 @@ mod tests {
         )
         .await;
         assert!(matches!(locked, Err(DomainError::TooManyAttempts { .. })));
-        link_external_id(
+        // Once the lock ends, the offer is gone too (five wrong codes burned
+        // it); the owning system's new offer, with a new code, starts over.
+        let burned = link_external_id(
             &store,
             &ada,
             &id("crm-42"),
             Some(code("right")),
             LinkVerification::Required,
             at(3),
+        )
+        .await;
+        assert!(matches!(burned, Err(DomainError::LinkCodeInvalid)));
+        offered(&store, "crm-42", "new").await;
+        link_external_id(
+            &store,
+            &ada,
+            &id("crm-42"),
+            Some(code("new")),
+            LinkVerification::Required,
+            at(20),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Finding 2: the budget is the offer's, whoever guesses. Four accounts
+    /// guess five wrong codes between them (none of them is locked); the
+    /// right code from a fifth account is refused: the offer is burned.
+    #[tokio::test]
+    async fn an_offer_dies_after_five_wrong_codes_from_any_number_of_accounts() {
+        let store = MemoryStore::default();
+        offered(&store, "crm-42", "right").await;
+        for guess in 0..5 {
+            let guesser = caller(&store).await;
+            let wrong = link_external_id(
+                &store,
+                &guesser,
+                &id("crm-42"),
+                Some(code(&format!("wrong-{guess}"))),
+                LinkVerification::Required,
+                at(1),
+            )
+            .await;
+            assert!(matches!(wrong, Err(DomainError::LinkCodeInvalid)));
+        }
+        let owner = caller(&store).await;
+        let refused = link_external_id(
+            &store,
+            &owner,
+            &id("crm-42"),
+            Some(code("right")),
+            LinkVerification::Required,
+            at(2),
+        )
+        .await;
+        assert!(matches!(refused, Err(DomainError::LinkCodeInvalid)));
+    }
+
+    /// Four wrong codes leave the offer alive: the fifth attempt may be right.
+    #[tokio::test]
+    async fn four_wrong_codes_leave_the_offer_usable() {
+        let store = MemoryStore::default();
+        offered(&store, "crm-42", "right").await;
+        for guess in 0..4 {
+            let guesser = caller(&store).await;
+            let wrong = link_external_id(
+                &store,
+                &guesser,
+                &id("crm-42"),
+                Some(code(&format!("wrong-{guess}"))),
+                LinkVerification::Required,
+                at(1),
+            )
+            .await;
+            assert!(matches!(wrong, Err(DomainError::LinkCodeInvalid)));
+        }
+        let owner = caller(&store).await;
+        link_external_id(
+            &store,
+            &owner,
+            &id("crm-42"),
+            Some(code("right")),
+            LinkVerification::Required,
+            at(2),
         )
         .await
         .unwrap();

@@ -93,15 +93,21 @@ pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore>(
     let (pair_key, account_key) = keys(&email, &client);
     // The attempt is counted before the password is checked, and from the
     // fifth on admission itself locks the next ones from this address; a
-    // success clears that count. The account's hourly budget and the
-    // credentials are read at the same time: a locked attempt ignores them.
+    // success clears that count. A failed check is reserved in the
+    // account's hourly budget at the same time (and given back on success),
+    // so parallel guesses cannot all pass a read of the budget; the
+    // credentials are read alongside: a locked attempt ignores them.
     let (admission, budget, stored) = tokio::try_join!(
         admit(store, &pair_key, now),
-        account_budget(store, &account_key, now),
+        reserve_check(store, &account_key, now),
         async { Ok(store.find_credentials(&email).await?) },
     )?;
-    for refusal in [admission, budget] {
-        if let Admission::Locked { retry_after } = refusal {
+    for refusal in [&admission, &budget] {
+        if let Admission::Locked { retry_after } = *refusal {
+            if matches!(budget, Admission::Allowed { .. }) {
+                // No password is checked: the reservation is given back.
+                release_check(store, &account_key, now).await?;
+            }
             audit::login_event("login_locked", email.as_str(), &client);
             return Err(DomainError::TooManyAttempts { retry_after });
         }
@@ -109,7 +115,7 @@ pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore>(
 
     let Some(stored) = stored else {
         blocking(move || passwords::verify_dummy(password.expose())).await?;
-        return failed(store, &account_key, &email, &client, now).await;
+        return failed(&email, &client).await;
     };
     let stored_hash = stored.hashed_password.clone();
     let (verification, password) = blocking(move || {
@@ -118,7 +124,7 @@ pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore>(
     })
     .await?;
     match verification {
-        Verification::Mismatch => return failed(store, &account_key, &email, &client, now).await,
+        Verification::Mismatch => return failed(&email, &client).await,
         Verification::Match => {}
         Verification::MatchNeedsRehash => {
             // Best effort: the login stands even if the upgrade has to wait for the next one.
@@ -130,6 +136,8 @@ pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore>(
         }
     }
 
+    // The password was right: the check reserved in the budget is given back.
+    release_check(store, &account_key, now).await?;
     // Only after the password: without it, nobody learns which accounts are unverified.
     if policy.require_verified_email && !stored.email_verified {
         store.clear_count(&pair_key).await?;
@@ -158,38 +166,18 @@ pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore>(
     Ok(LoginOutcome::Tokens(pair))
 }
 
-/// A failed check: counted against the account's budget, audited, refused.
-async fn failed<S: LoginAttempts, T>(
-    store: &S,
-    account_key: &str,
-    email: &Email,
-    client: &str,
-    now: Timestamp,
-) -> Result<T, DomainError> {
-    count_failure(store, account_key, now).await?;
+/// A failed check (already counted in the account's budget by its
+/// reservation): audited, refused.
+async fn failed<T>(email: &Email, client: &str) -> Result<T, DomainError> {
     audit::login_event("login_failed", email.as_str(), client);
     Err(DomainError::InvalidCredentials)
 }
 
-/// Whether the account has failed checks left this hour, from any address.
-pub(super) async fn account_budget<S: LoginAttempts>(
-    store: &S,
-    key: &str,
-    now: Timestamp,
-) -> Result<Admission, DomainError> {
-    Ok(match store.find_count(key).await? {
-        Some(count) if count.failures >= ACCOUNT_FAILURES_PER_HOUR && count.forget_at > now => {
-            Admission::Locked {
-                retry_after: now.until(count.forget_at),
-            }
-        }
-        _ => Admission::Allowed { failures: 0 },
-    })
-}
-
-/// A password check outside login (password or e-mail change): refused while
-/// the account's hourly budget of failed checks is spent, and a wrong
-/// password spends it, as a failed login does.
+/// A password check outside login (re-authentication: password or e-mail
+/// change, second-factor changes): a failed check is reserved in the
+/// account's hourly budget first (refused when it is spent) and given back
+/// when the password is right, so parallel wrong guesses can never exceed
+/// the budget.
 pub async fn check_password<S: LoginAttempts>(
     store: &S,
     email: &str,
@@ -198,7 +186,7 @@ pub async fn check_password<S: LoginAttempts>(
     now: Timestamp,
 ) -> Result<(), DomainError> {
     let account_key = account_key(email);
-    if let Admission::Locked { retry_after } = account_budget(store, &account_key, now).await? {
+    if let Admission::Locked { retry_after } = reserve_check(store, &account_key, now).await? {
         audit::login_event("password_check_locked", email, "-");
         return Err(DomainError::TooManyAttempts { retry_after });
     }
@@ -206,21 +194,52 @@ pub async fn check_password<S: LoginAttempts>(
     let verification =
         blocking(move || passwords::verify_password(password.expose(), &stored_hash)).await?;
     if verification == Verification::Mismatch {
-        count_failure(store, &account_key, now).await?;
         audit::login_event("password_check_failed", email, "-");
         return Err(DomainError::InvalidCredentials);
     }
-    Ok(())
+    release_check(store, &account_key, now).await
 }
 
-/// One more failed check in the account's hourly window. A success does not
-/// reset it: the owner's login must not renew an attacker's budget.
-pub(super) async fn count_failure<S: LoginAttempts>(
+/// Reserves one failed check in the account's hourly budget, before the
+/// check: `Locked` when the budget is spent (nothing is counted then). The
+/// reservation stands as a failure unless `release_check` gives it back.
+pub(super) async fn reserve_check<S: LoginAttempts>(
+    store: &S,
+    key: &str,
+    now: Timestamp,
+) -> Result<Admission, DomainError> {
+    let limit = Some(ACCOUNT_FAILURES_PER_HOUR);
+    Ok(
+        match count_in_window(store, key, limit, ACCOUNT_WINDOW, now).await? {
+            Some(retry_after) => Admission::Locked { retry_after },
+            None => Admission::Allowed { failures: 0 },
+        },
+    )
+}
+
+/// Gives back one reservation of `reserve_check` after a right password.
+/// Only that one: the owner's success must not renew an attacker's budget.
+/// Best effort under contention (the count then errs towards the budget).
+pub(super) async fn release_check<S: LoginAttempts>(
     store: &S,
     key: &str,
     now: Timestamp,
 ) -> Result<(), DomainError> {
-    count_in_window(store, key, None, ACCOUNT_WINDOW, now).await?;
+    for _ in 0..ADMISSION_ROUNDS {
+        let Some(count) = store.find_count(key).await? else {
+            return Ok(());
+        };
+        if count.failures <= 0 || count.forget_at <= now {
+            return Ok(());
+        }
+        let released = AttemptCount {
+            failures: count.failures - 1,
+            ..count
+        };
+        if store.replace_count(key, count.failures, released).await? {
+            return Ok(());
+        }
+    }
     Ok(())
 }
 
@@ -520,6 +539,48 @@ mod tests {
         login(&store, &issuer, from("198.51.100.7", PASSWORD), at(3611))
             .await
             .unwrap();
+    }
+
+    /// Review finding 7: a failed check is reserved before the password is
+    /// checked, so 50 guesses in parallel from 50 addresses, against an
+    /// account with 10 checks left this hour, get exactly 10 argon2
+    /// verifications (each `InvalidCredentials` is one; a refusal is none).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parallel_guesses_from_many_addresses_never_exceed_the_budget() {
+        let store = std::sync::Arc::new(store_with_ada().await);
+        let spent = AttemptCount {
+            failures: ACCOUNT_FAILURES_PER_HOUR - 10,
+            locked_until: None,
+            forget_at: at(3600),
+        };
+        assert!(store
+            .insert_count("account|ada@example.com", spent)
+            .await
+            .unwrap());
+        let mut guesses = tokio::task::JoinSet::new();
+        for n in 0..50 {
+            let store = store.clone();
+            guesses.spawn(async move {
+                let guess = from(&format!("10.1.0.{n}"), "wrong password!");
+                login(&*store, &test_issuer(), guess, at(10)).await
+            });
+        }
+        let (mut verified, mut refused) = (0, 0);
+        while let Some(answer) = guesses.join_next().await {
+            match answer.unwrap() {
+                Err(DomainError::InvalidCredentials) => verified += 1,
+                Err(DomainError::TooManyAttempts { .. }) => refused += 1,
+                _ => panic!("a wrong password is refused"),
+            }
+        }
+        assert_eq!((verified, refused), (10, 40));
+        assert_eq!(
+            store
+                .attempt_count("account|ada@example.com")
+                .unwrap()
+                .failures,
+            ACCOUNT_FAILURES_PER_HOUR
+        );
     }
 
     #[tokio::test]

@@ -19,13 +19,16 @@ use sha2::{Digest, Sha256};
 use super::devices::ClientInfo;
 use super::error::DomainError;
 use super::login::{self, Admission};
-use super::passwords::{self, Verification};
-use super::ports::{LoginAttempts, MfaAccount, MfaChallenge, MfaStore, Sessions, TotpFactor};
+use super::notices::notify;
+use super::ports::{
+    FactorChange, LoginAttempts, MailRequest, MailRequests, MfaAccount, MfaChallenge, MfaStore,
+    Sessions, TotpFactor,
+};
 use super::sealing::SealingKey;
 use super::sessions::{ensure_session_open, Issuer, TokenPair};
 use super::tokens::{Authentication, Caller};
 use super::values::{hex, Password, Timestamp, UserId};
-use super::{audit, blocking, qr, totp};
+use super::{audit, qr, totp};
 
 /// How long the second step of a login may take.
 pub const MFA_TOKEN_TTL: Duration = Duration::from_secs(300);
@@ -126,17 +129,16 @@ pub async fn verify<S: MfaStore + Sessions + LoginAttempts>(
     let factor = confirmed(&account).map_err(|_| DomainError::InvalidMfaToken)?;
     let keys = admit_code(store, &account, now).await?;
     if !spend(store, settings, &account, &factor, &proof, now).await? {
-        return code_failed(store, &keys, account.user_id, now).await;
+        return code_failed(account.user_id);
     }
     if !store.take_challenge(&token_sha256).await? {
         return Err(DomainError::InvalidMfaToken);
     }
     let auth = Authentication::password_and_otp(challenge.password_checked_at);
     let (session, pair) = issuer.open_session_as(account.user_id, auth, client, now);
-    let ((), opened) = tokio::try_join!(
-        store.clear_count(&keys.code),
-        store.insert_session(&session)
-    )?;
+    let ((), opened) = tokio::try_join!(code_passed(store, &keys, now), async {
+        Ok(store.insert_session(&session).await?)
+    })?;
     if !opened {
         return Err(DomainError::InvalidMfaToken);
     }
@@ -144,14 +146,17 @@ pub async fn verify<S: MfaStore + Sessions + LoginAttempts>(
     Ok(pair)
 }
 
-/// `POST /users/{id}/mfa/totp`: a new pending factor, after the password.
-pub async fn enrol<S: MfaStore + Sessions + LoginAttempts>(
+/// `POST /users/{id}/mfa/totp`: a new pending factor, after a recent login
+/// and the password; the account's address is told.
+pub async fn enrol<S: MfaStore + Sessions + LoginAttempts, Q: MailRequests>(
     store: &S,
+    queue: &Q,
     settings: &MfaSettings,
     caller: &Caller,
     password: Password,
     now: Timestamp,
 ) -> Result<Enrolment, DomainError> {
+    step_up(settings, caller, now)?;
     let account = account(store, caller, now).await?;
     if account
         .factor
@@ -170,6 +175,7 @@ pub async fn enrol<S: MfaStore + Sessions + LoginAttempts>(
     let secret_base32 = totp::base32(&secret);
     let otpauth_uri = totp::otpauth_uri(&settings.issuer, &account.email, &secret_base32);
     tracing::info!(user_id = %account.user_id, "TOTP factor enrolled, pending confirmation");
+    notify_factor_change(queue, account.user_id, FactorChange::Enrolled).await;
     Ok(Enrolment {
         qr_svg: qr::svg(&otpauth_uri),
         secret_base32,
@@ -177,15 +183,17 @@ pub async fn enrol<S: MfaStore + Sessions + LoginAttempts>(
     })
 }
 
-/// `POST /users/{id}/mfa/totp/confirm`: the first code confirms the factor;
-/// the answer is the recovery codes, shown this once.
-pub async fn confirm<S: MfaStore + Sessions + LoginAttempts>(
+/// `POST /users/{id}/mfa/totp/confirm`: the first code confirms the factor,
+/// after a recent login; the answer is the recovery codes, shown this once.
+pub async fn confirm<S: MfaStore + Sessions + LoginAttempts, Q: MailRequests>(
     store: &S,
+    queue: &Q,
     settings: &MfaSettings,
     caller: &Caller,
     code: String,
     now: Timestamp,
 ) -> Result<Vec<String>, DomainError> {
+    step_up(settings, caller, now)?;
     let account = account(store, caller, now).await?;
     let factor = match &account.factor {
         Some(factor) if factor.confirmed => return Err(DomainError::MfaAlreadyEnabled),
@@ -195,7 +203,7 @@ pub async fn confirm<S: MfaStore + Sessions + LoginAttempts>(
     let keys = admit_code(store, &account, now).await?;
     let secret = open(settings, &account, &factor)?;
     let Some(step) = totp::matching_step(&secret, &code, now.as_secs()) else {
-        return code_failed(store, &keys, account.user_id, now).await;
+        return code_failed(account.user_id);
     };
     let (codes, digests) = new_recovery_codes(account.user_id);
     if !store
@@ -205,15 +213,17 @@ pub async fn confirm<S: MfaStore + Sessions + LoginAttempts>(
         // Replaced by a newer enrolment, or confirmed by a parallel request.
         return Err(DomainError::MfaNotPending);
     }
-    store.clear_count(&keys.code).await?;
+    code_passed(store, &keys, now).await?;
     audit::user_event("mfa_enabled", &account.user_id.to_hex());
+    notify_factor_change(queue, account.user_id, FactorChange::Enabled).await;
     Ok(codes)
 }
 
 /// `DELETE /users/{id}/mfa/totp`: needs a recent login, the password and a
 /// code (TOTP or recovery).
-pub async fn disable<S: MfaStore + Sessions + LoginAttempts>(
+pub async fn disable<S: MfaStore + Sessions + LoginAttempts, Q: MailRequests>(
     store: &S,
+    queue: &Q,
     settings: &MfaSettings,
     caller: &Caller,
     password: Password,
@@ -226,21 +236,23 @@ pub async fn disable<S: MfaStore + Sessions + LoginAttempts>(
     check_password(store, &account, password, now).await?;
     let keys = admit_code(store, &account, now).await?;
     if !spend(store, settings, &account, &factor, &proof, now).await? {
-        return code_failed(store, &keys, account.user_id, now).await;
+        return code_failed(account.user_id);
     }
     if !store.remove_factor(account.user_id).await? {
         return Err(DomainError::MfaNotEnabled);
     }
-    store.clear_count(&keys.code).await?;
+    code_passed(store, &keys, now).await?;
     audit::user_event("mfa_disabled", &account.user_id.to_hex());
+    notify_factor_change(queue, account.user_id, FactorChange::Disabled).await;
     Ok(())
 }
 
 /// `POST /users/{id}/mfa/recovery-codes`: a new set in place of the old,
 /// with a recent login and a current TOTP code, so that a stolen access
 /// token alone cannot mint itself a second factor.
-pub async fn regenerate_recovery_codes<S: MfaStore + Sessions + LoginAttempts>(
+pub async fn regenerate_recovery_codes<S: MfaStore + Sessions + LoginAttempts, Q: MailRequests>(
     store: &S,
+    queue: &Q,
     settings: &MfaSettings,
     caller: &Caller,
     code: String,
@@ -251,7 +263,7 @@ pub async fn regenerate_recovery_codes<S: MfaStore + Sessions + LoginAttempts>(
     let factor = confirmed(&account)?;
     let keys = admit_code(store, &account, now).await?;
     if !spend(store, settings, &account, &factor, &Proof::Totp(code), now).await? {
-        return code_failed(store, &keys, account.user_id, now).await;
+        return code_failed(account.user_id);
     }
     let (codes, digests) = new_recovery_codes(account.user_id);
     if !store
@@ -260,9 +272,16 @@ pub async fn regenerate_recovery_codes<S: MfaStore + Sessions + LoginAttempts>(
     {
         return Err(DomainError::MfaNotEnabled);
     }
-    store.clear_count(&keys.code).await?;
+    code_passed(store, &keys, now).await?;
     audit::user_event("recovery_codes_regenerated", &account.user_id.to_hex());
+    let change = FactorChange::RecoveryCodesRegenerated;
+    notify_factor_change(queue, account.user_id, change).await;
     Ok(codes)
+}
+
+/// The account's address is told of every change of its second factor.
+async fn notify_factor_change<Q: MailRequests>(queue: &Q, user_id: UserId, change: FactorChange) {
+    notify(queue, MailRequest::MfaChangedNotice { user_id, change }).await;
 }
 
 /// Step-up: the caller's login must be at most `step_up_max_age` old.
@@ -303,21 +322,14 @@ async fn check_password<S: LoginAttempts>(
     password: Password,
     now: Timestamp,
 ) -> Result<(), DomainError> {
-    let account_key = login::account_key(&account.email);
-    if let Admission::Locked { retry_after } =
-        login::account_budget(store, &account_key, now).await?
-    {
-        return Err(DomainError::TooManyAttempts { retry_after });
-    }
-    let hash = account.hashed_password.clone();
-    let verification =
-        blocking(move || passwords::verify_password(password.expose(), &hash)).await?;
-    if matches!(verification, Verification::Mismatch) {
-        login::count_failure(store, &account_key, now).await?;
-        audit::user_event("reauthentication_failed", &account.user_id.to_hex());
-        return Err(DomainError::InvalidCredentials);
-    }
-    Ok(())
+    login::check_password(
+        store,
+        &account.email,
+        &account.hashed_password,
+        password,
+        now,
+    )
+    .await
 }
 
 /// The throttle keys of a user's code checks.
@@ -338,12 +350,17 @@ async fn admit_code<S: LoginAttempts>(
         code: format!("mfa|{}", account.user_id.to_hex()),
         account: login::account_key(&account.email),
     };
+    // The check is reserved in the account's budget before the code is
+    // compared, as for passwords: parallel guesses cannot exceed it.
     let (admission, budget) = tokio::try_join!(
         login::admit(store, &keys.code, now),
-        login::account_budget(store, &keys.account, now),
+        login::reserve_check(store, &keys.account, now),
     )?;
-    for refusal in [admission, budget] {
-        if let Admission::Locked { retry_after } = refusal {
+    for refusal in [&admission, &budget] {
+        if let Admission::Locked { retry_after } = *refusal {
+            if matches!(budget, Admission::Allowed { .. }) {
+                login::release_check(store, &keys.account, now).await?;
+            }
             audit::user_event("mfa_locked", &account.user_id.to_hex());
             return Err(DomainError::TooManyAttempts { retry_after });
         }
@@ -351,13 +368,22 @@ async fn admit_code<S: LoginAttempts>(
     Ok(keys)
 }
 
-async fn code_failed<S: LoginAttempts, T>(
+/// A right code: the user's run of wrong codes ends, and the check reserved
+/// in the account's budget is given back.
+async fn code_passed<S: LoginAttempts>(
     store: &S,
     keys: &CodeKeys,
-    user_id: UserId,
     now: Timestamp,
-) -> Result<T, DomainError> {
-    login::count_failure(store, &keys.account, now).await?;
+) -> Result<(), DomainError> {
+    tokio::try_join!(
+        async { Ok(store.clear_count(&keys.code).await?) },
+        login::release_check(store, &keys.account, now),
+    )?;
+    Ok(())
+}
+
+/// A wrong code (already counted by its reservation): audited, refused.
+fn code_failed<T>(user_id: UserId) -> Result<T, DomainError> {
     audit::user_event("mfa_code_failed", &user_id.to_hex());
     Err(DomainError::InvalidMfaCode)
 }

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod linking;
 pub mod login;
 pub mod mfa;
+pub mod notices;
 pub mod passwords;
 pub mod ports;
 pub mod publishing;

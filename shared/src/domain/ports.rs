@@ -152,12 +152,18 @@ pub trait LinkOffers: Sync {
     /// Stores the offer (again: the same code offered twice is one offer).
     fn offer_link(&self, offer: &LinkOffer) -> impl Future<Output = Stored<()>> + Send;
 
-    /// Takes the offer of `external_id` whose code has `code_sha256`, if it
-    /// has not expired at `now`: true once, false ever after.
+    /// Charges one attempt to every live offer of `external_id`, then takes
+    /// the one whose code has `code_sha256` if its attempts (this one
+    /// included) are at most `max_attempts`: true once, false ever after.
+    /// A refused attempt burns (deletes) the id's offers that have used up
+    /// `max_attempts`, whoever guessed: the count is per offer, not per
+    /// guesser, and charged before the code is compared, so parallel
+    /// guesses cannot exceed it.
     fn redeem_link_offer(
         &self,
         external_id: &ExternalId,
         code_sha256: &str,
+        max_attempts: i64,
         now: Timestamp,
     ) -> impl Future<Output = Stored<bool>> + Send;
 }
@@ -249,7 +255,9 @@ pub trait Sessions: Sync {
     ) -> impl Future<Output = Stored<bool>> + Send;
 
     /// Ends every session of the user, or only `only`, with a
-    /// `SessionsRevoked` event when any ended; how many ended.
+    /// `SessionsRevoked` event when any ended; how many ended. Ending every
+    /// session also voids what is pending, as a password reset does (a
+    /// pending e-mail change, every one-time mail token, every `mfa_token`).
     fn revoke_sessions(
         &self,
         user_id: UserId,
@@ -379,8 +387,16 @@ pub enum TokenPurpose {
     PasswordReset,
     /// Proves the account's current address.
     EmailVerification,
-    /// Proves a new address, which becomes the account's once redeemed.
+    /// Proves a new address, which becomes the account's once redeemed
+    /// (and, under `EMAIL_CHANGE_CONFIRMATION=both`, once the current
+    /// address confirmed too).
     EmailChange,
+    /// The current address confirms a change to the pending address it is
+    /// bound to (`EMAIL_CHANGE_CONFIRMATION=both`).
+    EmailChangeCurrent,
+    /// The current address cancels the change to the pending address it is
+    /// bound to.
+    EmailChangeCancel,
 }
 
 impl TokenPurpose {
@@ -389,6 +405,8 @@ impl TokenPurpose {
             Self::PasswordReset => "password_reset",
             Self::EmailVerification => "email_verification",
             Self::EmailChange => "email_change",
+            Self::EmailChangeCurrent => "email_change_current",
+            Self::EmailChangeCancel => "email_change_cancel",
         }
     }
 
@@ -397,6 +415,8 @@ impl TokenPurpose {
             Self::PasswordReset,
             Self::EmailVerification,
             Self::EmailChange,
+            Self::EmailChangeCurrent,
+            Self::EmailChangeCancel,
         ]
         .into_iter()
         .find(|purpose| purpose.as_str() == raw)
@@ -426,12 +446,13 @@ pub trait OneTimeTokens: Sync {
         now: Timestamp,
     ) -> impl Future<Output = Stored<Option<OneTimeToken>>> + Send;
 
-    /// Takes (deletes) the token of `digest` for `purpose` if it has not
-    /// expired at `now`: of two concurrent takes, exactly one gets it.
+    /// Takes (deletes) the token of `digest` if it is for one of `purposes`
+    /// and has not expired at `now`: of two concurrent takes, exactly one
+    /// gets it.
     fn take_token(
         &self,
         digest: &str,
-        purpose: TokenPurpose,
+        purposes: &[TokenPurpose],
         now: Timestamp,
     ) -> impl Future<Output = Stored<Option<OneTimeToken>>> + Send;
 }
@@ -445,7 +466,30 @@ pub struct Account {
     pub email_verified: bool,
     /// An address the user asked to change to, not yet proven.
     pub pending_email: Option<String>,
+    /// Whether the pending change also waits for the current address's
+    /// confirmation (`EMAIL_CHANGE_CONFIRMATION=both` when it was asked for).
+    pub pending_needs_current: bool,
     pub hashed_password: String,
+}
+
+/// Which address confirms a pending e-mail change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeSide {
+    /// The new address, by the link sent to it.
+    New,
+    /// The account's current address (`EMAIL_CHANGE_CONFIRMATION=both`).
+    Current,
+}
+
+/// What one confirmation of a pending e-mail change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailChangeStep {
+    /// The new address is the account's now; `previous` was.
+    Applied { previous: String },
+    /// Recorded; the change waits for the other address.
+    Waiting,
+    /// The address is no longer pending (cancelled, replaced or applied).
+    NotPending,
 }
 
 /// The account writes of recovery and change, each with its outbox event.
@@ -458,9 +502,10 @@ pub trait Accounts: Sync {
         email: &Email,
     ) -> impl Future<Output = Stored<Option<Account>>> + Send;
 
-    /// Sets the password hash, deletes every reset token and every session of
-    /// the user, with a `PasswordReset` event; how many sessions ended, or
-    /// `None` when the user is gone.
+    /// Sets the password hash, ends every session of the user and voids what
+    /// is pending (a pending e-mail change, every one-time mail token and
+    /// every `mfa_token`), with a `PasswordReset` event; how many sessions
+    /// ended, or `None` when the user is gone.
     fn reset_password(
         &self,
         user_id: UserId,
@@ -468,8 +513,9 @@ pub trait Accounts: Sync {
     ) -> impl Future<Output = Stored<Option<u64>>> + Send;
 
     /// Replaces the hash only if it is still `verified_hash` and `keep` is an
-    /// open session of the user at `now`; deletes every reset token and every
-    /// other session, with a `PasswordChanged` event. `None` when nothing changed.
+    /// open session of the user at `now`; ends every other session and voids
+    /// what is pending (as `reset_password`), with a `PasswordChanged`
+    /// event. `None` when nothing changed.
     fn change_password(
         &self,
         user_id: UserId,
@@ -487,20 +533,34 @@ pub trait Accounts: Sync {
         email: &str,
     ) -> impl Future<Output = Stored<bool>> + Send;
 
-    /// Records `email` as the address the user asked to change to.
+    /// Records `email` as the address the user asked to change to, in place
+    /// of any earlier pending change (whose links then find nothing
+    /// pending), waiting for the current address too when `needs_current`.
     fn set_pending_email(
         &self,
         user_id: UserId,
         email: &Email,
+        needs_current: bool,
     ) -> impl Future<Output = Stored<bool>> + Send;
 
-    /// Makes `email` the account's (verified) address if it is still the
-    /// pending one, with an `EmailChanged` event; `EmailTaken` if another
-    /// account has it by then, false if it is no longer pending.
-    fn apply_email_change(
+    /// Records `side`'s confirmation of the change to `email` if it is still
+    /// pending; once every side it needs has confirmed, makes `email` the
+    /// account's (verified) address and deletes every one-time token of the
+    /// user (reset links were bound to the old address), with an
+    /// `EmailChanged` event. `EmailTaken` if another account has it by then.
+    fn confirm_email_change(
         &self,
         user_id: UserId,
         email: &str,
+        side: ChangeSide,
+    ) -> impl Future<Output = Stored<EmailChangeStep>> + Send;
+
+    /// Cancels the pending change (only if it is to `email`, when given) and
+    /// deletes the user's tokens of the change; false when none was pending.
+    fn cancel_email_change(
+        &self,
+        user_id: UserId,
+        email: Option<&str>,
     ) -> impl Future<Output = Stored<bool>> + Send;
 }
 
@@ -516,6 +576,47 @@ pub enum MailRequest {
     EmailChange { user_id: UserId, new_email: Email },
     /// A notice (no link) to the account's address: its password was reset or changed.
     PasswordChangedNotice { user_id: UserId },
+    /// A notice (no link) to the address the account had before a change.
+    EmailChangedNotice { user_id: UserId, previous: Email },
+    /// A notice (no secret, no code) to the account's address: its second
+    /// factor changed.
+    MfaChangedNotice {
+        user_id: UserId,
+        change: FactorChange,
+    },
+}
+
+/// A change of the second factor, as its notice names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorChange {
+    /// A factor is being set up (not yet confirmed).
+    Enrolled,
+    /// The factor was confirmed: it is required at sign-in from now on.
+    Enabled,
+    Disabled,
+    RecoveryCodesRegenerated,
+}
+
+impl FactorChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enrolled => "enrolled",
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Enrolled,
+            Self::Enabled,
+            Self::Disabled,
+            Self::RecoveryCodesRegenerated,
+        ]
+        .into_iter()
+        .find(|change| change.as_str() == raw)
+    }
 }
 
 /// Where mail requests go (an SQS queue in AWS and locally under moto).

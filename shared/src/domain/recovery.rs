@@ -17,9 +17,11 @@ use sha2::{Digest, Sha256};
 
 use super::error::DomainError;
 use super::login::{self, check_password};
+use super::notices::notify;
 use super::ports::{
-    Account, Accounts, LoginAttempts, MailRequest, MailRequests, MailTransport, OneTimeToken,
-    OneTimeTokens, OutgoingMail, Sessions, TokenPurpose,
+    Account, Accounts, ChangeSide, EmailChangeStep, FactorChange, LoginAttempts, MailRequest,
+    MailRequests, MailTransport, OneTimeToken, OneTimeTokens, OutgoingMail, RevocationReason,
+    Sessions, TokenPurpose,
 };
 use super::tokens::Caller;
 use super::values::{hex, Email, Password, Timestamp};
@@ -40,6 +42,47 @@ pub struct MailSettings {
     pub verification_ttl: Duration,
     /// Mails per address, per purpose, per hour.
     pub mails_per_address_per_hour: i64,
+}
+
+/// Who must confirm an e-mail change (`EMAIL_CHANGE_CONFIRMATION`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EmailChangeConfirmation {
+    /// The new address and the current one (the default): someone who knows
+    /// the password but cannot read the owner's mail cannot move the
+    /// account to an address of theirs.
+    #[default]
+    Both,
+    /// The new address only.
+    New,
+}
+
+impl EmailChangeConfirmation {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "both" => Some(Self::Both),
+            "new" => Some(Self::New),
+            _ => None,
+        }
+    }
+}
+
+/// How the routes that ask for mail on behalf of an account are tuned
+/// (`config::mail_requests`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailRequestPolicy {
+    /// E-mail-change and verification requests per account per hour
+    /// (`MAILS_PER_ACCOUNT_PER_HOUR`), whatever the addresses.
+    pub mails_per_account_per_hour: i64,
+    pub email_change_confirmation: EmailChangeConfirmation,
+}
+
+impl Default for MailRequestPolicy {
+    fn default() -> Self {
+        Self {
+            mails_per_account_per_hour: 3,
+            email_change_confirmation: EmailChangeConfirmation::Both,
+        }
+    }
 }
 
 /// A one-time token as the client sends it back. `Debug` is redacted.
@@ -157,10 +200,12 @@ pub async fn reset_password<S: Accounts + OneTimeTokens, Q: MailRequests>(
     let account = store
         .find_account(found.user_id)
         .await?
+        // A link sent to an address the account no longer has is void.
+        .filter(|account| account.email == found.email)
         .ok_or(DomainError::MailTokenInvalid)?;
     let hashed = hash(new_password(password, &account)?).await?;
     let taken = store
-        .take_token(&digest, purpose, now)
+        .take_token(&digest, &[purpose], now)
         .await?
         .ok_or(DomainError::MailTokenInvalid)?;
     let ended = store
@@ -169,60 +214,173 @@ pub async fn reset_password<S: Accounts + OneTimeTokens, Q: MailRequests>(
         .ok_or(DomainError::MailTokenInvalid)?;
     audit::user_event("password_reset", &taken.user_id.to_hex());
     tracing::info!(user_id = %taken.user_id, sessions_ended = ended, "password reset");
-    notify_password_change(queue, taken.user_id).await;
+    let notice = MailRequest::PasswordChangedNotice {
+        user_id: taken.user_id,
+    };
+    notify(queue, notice).await;
     Ok(())
 }
 
+/// What a followed e-mail link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailConfirmed {
+    /// The account's current address is verified.
+    AddressVerified,
+    /// The new address is the account's now.
+    ChangeApplied,
+    /// This side is recorded; the change waits for the other address.
+    ChangeWaiting,
+}
+
 /// `POST /auth/email/verify`: a verification token proves the current
-/// address; an e-mail-change token makes its new address the account's.
-pub async fn verify_email<S: Accounts + OneTimeTokens>(
+/// address; an e-mail-change token confirms the change for its side (the
+/// new address, or the current one), and the change applies once every
+/// side it needs has confirmed; the address it replaces is then told.
+pub async fn verify_email<S: Accounts + OneTimeTokens, Q: MailRequests>(
     store: &S,
+    queue: &Q,
     token: &MailToken,
     now: Timestamp,
-) -> Result<(), DomainError> {
-    let digest = token.digest();
-    if let Some(taken) = store
-        .take_token(&digest, TokenPurpose::EmailVerification, now)
+) -> Result<EmailConfirmed, DomainError> {
+    let purposes = [
+        TokenPurpose::EmailVerification,
+        TokenPurpose::EmailChange,
+        TokenPurpose::EmailChangeCurrent,
+    ];
+    let taken = store
+        .take_token(&token.digest(), &purposes, now)
+        .await?
+        .ok_or(DomainError::MailTokenInvalid)?;
+    let side = match taken.purpose {
+        TokenPurpose::EmailChange => ChangeSide::New,
+        TokenPurpose::EmailChangeCurrent => ChangeSide::Current,
+        _ => {
+            if !store
+                .mark_email_verified(taken.user_id, &taken.email)
+                .await?
+            {
+                // The address changed since the mail was sent.
+                return Err(DomainError::MailTokenInvalid);
+            }
+            audit::user_event("email_verified", &taken.user_id.to_hex());
+            return Ok(EmailConfirmed::AddressVerified);
+        }
+    };
+    match store
+        .confirm_email_change(taken.user_id, &taken.email, side)
         .await?
     {
-        if !store
-            .mark_email_verified(taken.user_id, &taken.email)
-            .await?
-        {
-            // The address changed since the mail was sent.
-            return Err(DomainError::MailTokenInvalid);
+        EmailChangeStep::NotPending => Err(DomainError::MailTokenInvalid),
+        EmailChangeStep::Waiting => {
+            audit::user_event("email_change_confirmed_once", &taken.user_id.to_hex());
+            Ok(EmailConfirmed::ChangeWaiting)
         }
-        audit::user_event("email_verified", &taken.user_id.to_hex());
-        return Ok(());
+        EmailChangeStep::Applied { previous } => {
+            audit::user_event("email_changed", &taken.user_id.to_hex());
+            match Email::parse(&previous) {
+                Ok(previous) => {
+                    let user_id = taken.user_id;
+                    notify(queue, MailRequest::EmailChangedNotice { user_id, previous }).await;
+                }
+                Err(_) => {
+                    tracing::error!(user_id = %taken.user_id, "previous address unparsable: no notice")
+                }
+            }
+            Ok(EmailConfirmed::ChangeApplied)
+        }
     }
+}
+
+/// `DELETE /users/{user_id}/email/pending`: the owner cancels a pending
+/// change; false when none was pending.
+pub async fn cancel_email_change<S: Accounts + Sessions>(
+    store: &S,
+    caller: &Caller,
+    now: Timestamp,
+) -> Result<bool, DomainError> {
+    ensure_open(store, caller, now).await?;
+    let cancelled = store.cancel_email_change(caller.user_id, None).await?;
+    if cancelled {
+        audit::user_event("email_change_cancelled", &caller.user_id.to_hex());
+    }
+    Ok(cancelled)
+}
+
+/// `POST /auth/email/cancel`: the link in the mail to the current address
+/// cancels the change it was sent for, without a session (whoever asked for
+/// the change may hold every session there is). With `end_sessions`, every
+/// session of the account ends too; how many.
+pub async fn cancel_email_change_by_link<S: Accounts + OneTimeTokens + Sessions>(
+    store: &S,
+    token: &MailToken,
+    end_sessions: bool,
+    now: Timestamp,
+) -> Result<Option<u64>, DomainError> {
     let taken = store
-        .take_token(&digest, TokenPurpose::EmailChange, now)
+        .take_token(&token.digest(), &[TokenPurpose::EmailChangeCancel], now)
         .await?
         .ok_or(DomainError::MailTokenInvalid)?;
     if !store
-        .apply_email_change(taken.user_id, &taken.email)
+        .cancel_email_change(taken.user_id, Some(&taken.email))
         .await?
     {
         return Err(DomainError::MailTokenInvalid);
     }
-    audit::user_event("email_changed", &taken.user_id.to_hex());
-    Ok(())
+    audit::user_event("email_change_cancelled", &taken.user_id.to_hex());
+    if !end_sessions {
+        return Ok(None);
+    }
+    let ended = store
+        .revoke_sessions(taken.user_id, None, RevocationReason::UserRequest)
+        .await?;
+    tracing::info!(user_id = %taken.user_id, ended, "all sessions ended from a cancel link");
+    Ok(Some(ended))
+}
+
+async fn ensure_open<S: Sessions>(
+    store: &S,
+    caller: &Caller,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    if store
+        .session_is_open(caller.user_id, caller.session_id, now)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(DomainError::SessionEnded)
+    }
+}
+
+/// Spends one of the account's mail requests for the hour, before anything
+/// is queued: `TooManyRequests` when they are spent.
+async fn spend_account_mail<S: LoginAttempts>(
+    store: &S,
+    policy: &MailRequestPolicy,
+    caller: &Caller,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    let key = format!("mail-account|{}", caller.user_id.to_hex());
+    match spend(store, &key, policy.mails_per_account_per_hour, HOUR, now).await? {
+        None => Ok(()),
+        Some(retry_after) => {
+            tracing::warn!(audit = "account_mail_throttled", user_id = %caller.user_id, "audit");
+            Err(DomainError::TooManyRequests { retry_after })
+        }
+    }
 }
 
 /// `POST /users/{user_id}/email/verification`: asks for the mail again
 /// (`send-mail` sends nothing once the address is verified).
-pub async fn resend_verification<S: Sessions, Q: MailRequests>(
+pub async fn resend_verification<S: Sessions + LoginAttempts, Q: MailRequests>(
     store: &S,
     queue: &Q,
+    policy: &MailRequestPolicy,
     caller: &Caller,
     now: Timestamp,
 ) -> Result<(), DomainError> {
-    if !store
-        .session_is_open(caller.user_id, caller.session_id, now)
-        .await?
-    {
-        return Err(DomainError::SessionEnded);
-    }
+    ensure_open(store, caller, now).await?;
+    spend_account_mail(store, policy, caller, now).await?;
     let mail = MailRequest::EmailVerification {
         user_id: caller.user_id,
     };
@@ -230,8 +388,10 @@ pub async fn resend_verification<S: Sessions, Q: MailRequests>(
 }
 
 /// `PUT /users/{user_id}/password`: the caller's session stays, every other
-/// one ends. A wrong current password counts as a failed login.
-pub async fn change_password<S: Accounts + LoginAttempts, Q: MailRequests>(
+/// one ends, and what is pending is void. A wrong current password counts as
+/// a failed login. The session is checked before the password, so that an
+/// ended session learns nothing of it.
+pub async fn change_password<S: Accounts + Sessions + LoginAttempts, Q: MailRequests>(
     store: &S,
     queue: &Q,
     caller: &Caller,
@@ -239,6 +399,7 @@ pub async fn change_password<S: Accounts + LoginAttempts, Q: MailRequests>(
     password: String,
     now: Timestamp,
 ) -> Result<(), DomainError> {
+    ensure_open(store, caller, now).await?;
     let account = store
         .find_account(caller.user_id)
         .await?
@@ -265,7 +426,10 @@ pub async fn change_password<S: Accounts + LoginAttempts, Q: MailRequests>(
         .ok_or(DomainError::SessionEnded)?;
     audit::user_event("password_changed", &caller.user_id.to_hex());
     tracing::info!(user_id = %caller.user_id, sessions_ended = ended, "password changed");
-    notify_password_change(queue, caller.user_id).await;
+    let notice = MailRequest::PasswordChangedNotice {
+        user_id: caller.user_id,
+    };
+    notify(queue, notice).await;
     Ok(())
 }
 
@@ -275,17 +439,13 @@ pub async fn change_password<S: Accounts + LoginAttempts, Q: MailRequests>(
 pub async fn change_email<S: Accounts + Sessions + LoginAttempts, Q: MailRequests>(
     store: &S,
     queue: &Q,
+    policy: &MailRequestPolicy,
     caller: &Caller,
     password: Password,
     new_email: Email,
     now: Timestamp,
 ) -> Result<(), DomainError> {
-    if !store
-        .session_is_open(caller.user_id, caller.session_id, now)
-        .await?
-    {
-        return Err(DomainError::SessionEnded);
-    }
+    ensure_open(store, caller, now).await?;
     let account = store
         .find_account(caller.user_id)
         .await?
@@ -304,7 +464,12 @@ pub async fn change_email<S: Accounts + Sessions + LoginAttempts, Q: MailRequest
             "is already the account's address",
         )));
     }
-    if !store.set_pending_email(caller.user_id, &new_email).await? {
+    spend_account_mail(store, policy, caller, now).await?;
+    let needs_current = policy.email_change_confirmation == EmailChangeConfirmation::Both;
+    if !store
+        .set_pending_email(caller.user_id, &new_email, needs_current)
+        .await?
+    {
         return Err(DomainError::SessionEnded);
     }
     audit::user_event("email_change_requested", &caller.user_id.to_hex());
@@ -345,26 +510,20 @@ impl MailRequest {
             Self::PasswordReset { .. } => Some(TokenPurpose::PasswordReset),
             Self::EmailVerification { .. } => Some(TokenPurpose::EmailVerification),
             Self::EmailChange { .. } => Some(TokenPurpose::EmailChange),
-            Self::PasswordChangedNotice { .. } => None,
+            Self::PasswordChangedNotice { .. }
+            | Self::EmailChangedNotice { .. }
+            | Self::MfaChangedNotice { .. } => None,
         }
     }
 
     /// The request's name, on the queue and in the logs.
     pub fn name(&self) -> &'static str {
-        self.purpose()
-            .map_or("password_changed_notice", TokenPurpose::as_str)
-    }
-}
-
-/// Asks for the notice of a password reset or change; the change has
-/// committed, so a failure is logged, not answered.
-async fn notify_password_change<Q: MailRequests>(
-    queue: &Q,
-    user_id: crate::domain::values::UserId,
-) {
-    let mail = MailRequest::PasswordChangedNotice { user_id };
-    if let Err(cause) = queue.request_mail(&mail).await {
-        tracing::error!(user_id = %user_id, cause, "password change notice not requested");
+        match self {
+            Self::PasswordChangedNotice { .. } => "password_changed_notice",
+            Self::EmailChangedNotice { .. } => "email_changed_notice",
+            Self::MfaChangedNotice { .. } => "mfa_changed_notice",
+            _ => self.purpose().map_or("notice", TokenPurpose::as_str),
+        }
     }
 }
 
@@ -387,65 +546,81 @@ where
         MailRequest::PasswordReset { email } => store.find_account_by_email(email).await?,
         MailRequest::EmailVerification { user_id }
         | MailRequest::EmailChange { user_id, .. }
-        | MailRequest::PasswordChangedNotice { user_id } => store.find_account(*user_id).await?,
+        | MailRequest::PasswordChangedNotice { user_id }
+        | MailRequest::EmailChangedNotice { user_id, .. }
+        | MailRequest::MfaChangedNotice { user_id, .. } => store.find_account(*user_id).await?,
     };
     let Some(account) = account else {
         return Ok(MailOutcome::NoAccount);
     };
     let limit = settings.mails_per_address_per_hour;
-    let Some(purpose) = request.purpose() else {
-        let key = format!("mail|{}|{}", request.name(), account.email);
-        if spend(store, &key, limit, HOUR, now).await?.is_some() {
-            return Ok(MailOutcome::Throttled);
+    let (purpose, to, ttl) = match request {
+        MailRequest::PasswordChangedNotice { .. } => {
+            let notice = password_notice(&account.email);
+            return send_notice(store, transport, limit, request, &account, notice, now).await;
         }
-        let id = transport
-            .send_mail(&password_notice(&account.email))
-            .await
-            .map_err(|cause| DomainError::MailUnavailable { cause })?;
-        tracing::info!(user_id = %account.user_id, purpose = request.name(), mail = %id, "mail sent");
-        return Ok(MailOutcome::Sent);
-    };
-    let (to, ttl) = match request {
-        MailRequest::PasswordReset { .. } => (account.email.clone(), settings.reset_ttl),
+        MailRequest::EmailChangedNotice { previous, .. } => {
+            let notice = email_changed_notice(previous.as_str());
+            return send_notice(store, transport, limit, request, &account, notice, now).await;
+        }
+        MailRequest::MfaChangedNotice { change, .. } => {
+            let notice = factor_notice(&account.email, *change);
+            return send_notice(store, transport, limit, request, &account, notice, now).await;
+        }
+        MailRequest::PasswordReset { .. } => (
+            TokenPurpose::PasswordReset,
+            account.email.clone(),
+            settings.reset_ttl,
+        ),
         MailRequest::EmailVerification { .. } if account.email_verified => {
             return Ok(MailOutcome::NothingToDo)
         }
-        MailRequest::EmailVerification { .. } => (account.email.clone(), settings.verification_ttl),
+        MailRequest::EmailVerification { .. } => (
+            TokenPurpose::EmailVerification,
+            account.email.clone(),
+            settings.verification_ttl,
+        ),
         MailRequest::EmailChange { new_email, .. } => {
             if account.pending_email.as_deref() != Some(new_email.as_str()) {
                 return Ok(MailOutcome::NothingToDo);
             }
-            (new_email.as_str().to_string(), settings.verification_ttl)
+            (
+                TokenPurpose::EmailChange,
+                new_email.as_str().to_string(),
+                settings.verification_ttl,
+            )
         }
-        MailRequest::PasswordChangedNotice { .. } => unreachable!("a notice returned above"),
     };
     let key = format!("mail|{}|{to}", purpose.as_str());
     if spend(store, &key, limit, HOUR, now).await?.is_some() {
         tracing::warn!(audit = "mail_throttled", user_id = %account.user_id, purpose = purpose.as_str(), "audit");
         return Ok(MailOutcome::Throttled);
     }
-    let token = MailToken::generate();
-    store
-        .insert_token(&OneTimeToken {
-            digest: token.digest(),
-            user_id: account.user_id,
-            purpose,
-            email: to.clone(),
-            expires_at: now.plus(ttl),
-        })
-        .await?;
+    // For a change, the token is bound to the new address; for the others,
+    // to the address the mail goes to (a reset link dies with its address).
+    let token = issue_token(store, &account, purpose, &to, ttl, now).await?;
     let mail = render(settings, purpose, &to, &token, ttl);
     let id = transport
         .send_mail(&mail)
         .await
         .map_err(|cause| DomainError::MailUnavailable { cause })?;
     tracing::info!(user_id = %account.user_id, purpose = purpose.as_str(), mail = %id, "mail sent");
-    if let MailRequest::EmailChange { .. } = request {
-        // The old address learns of the change, so that its owner can act on
-        // a change they did not make; at most the same few per hour.
+    if let MailRequest::EmailChange { new_email, .. } = request {
+        // The current address learns of the change and can cancel it (and,
+        // under `EMAIL_CHANGE_CONFIRMATION=both`, must confirm it); at most
+        // the same few per hour.
         let key = format!("mail|email_change_notice|{}", account.email);
         if spend(store, &key, limit, HOUR, now).await?.is_none() {
-            let notice = change_notice(&account.email);
+            let pending = new_email.as_str();
+            let cancel = TokenPurpose::EmailChangeCancel;
+            let cancel = issue_token(store, &account, cancel, pending, ttl, now).await?;
+            let confirm = if account.pending_needs_current {
+                let purpose = TokenPurpose::EmailChangeCurrent;
+                Some(issue_token(store, &account, purpose, pending, ttl, now).await?)
+            } else {
+                None
+            };
+            let notice = change_notice(settings, &account.email, confirm.as_ref(), &cancel, ttl);
             let id = transport
                 .send_mail(&notice)
                 .await
@@ -453,6 +628,51 @@ where
             tracing::info!(user_id = %account.user_id, purpose = "email_change_notice", mail = %id, "mail sent");
         }
     }
+    Ok(MailOutcome::Sent)
+}
+
+/// A fresh token for `purpose`, stored as its digest, bound to the account
+/// and to `email`.
+async fn issue_token<S: OneTimeTokens>(
+    store: &S,
+    account: &Account,
+    purpose: TokenPurpose,
+    email: &str,
+    ttl: Duration,
+    now: Timestamp,
+) -> Result<MailToken, DomainError> {
+    let token = MailToken::generate();
+    store
+        .insert_token(&OneTimeToken {
+            digest: token.digest(),
+            user_id: account.user_id,
+            purpose,
+            email: email.to_string(),
+            expires_at: now.plus(ttl),
+        })
+        .await?;
+    Ok(token)
+}
+
+/// A notice (no link), within the per-address limit of its kind.
+async fn send_notice<S: LoginAttempts, T: MailTransport>(
+    store: &S,
+    transport: &T,
+    limit: i64,
+    request: &MailRequest,
+    account: &Account,
+    notice: OutgoingMail,
+    now: Timestamp,
+) -> Result<MailOutcome, DomainError> {
+    let key = format!("mail|{}|{}", request.name(), notice.to);
+    if spend(store, &key, limit, HOUR, now).await?.is_some() {
+        return Ok(MailOutcome::Throttled);
+    }
+    let id = transport
+        .send_mail(&notice)
+        .await
+        .map_err(|cause| DomainError::MailUnavailable { cause })?;
+    tracing::info!(user_id = %account.user_id, purpose = request.name(), mail = %id, "mail sent");
     Ok(MailOutcome::Sent)
 }
 
@@ -496,6 +716,22 @@ fn render(
             "Confirm the new address",
             "If it was not you, ignore this mail: nothing changes.",
         ),
+        // Sent together in `change_notice`, never on their own; a total
+        // match keeps a new purpose from compiling without its text.
+        TokenPurpose::EmailChangeCurrent => (
+            "confirm-email-change",
+            "Confirm the change of your e-mail address",
+            "A change of the e-mail address of your account was requested.",
+            "Confirm the change",
+            "If it was not you, ignore this mail: nothing changes without it.",
+        ),
+        TokenPurpose::EmailChangeCancel => (
+            "cancel-email-change",
+            "Cancel the change of your e-mail address",
+            "A change of the e-mail address of your account was requested.",
+            "Cancel the change",
+            "If it was you, ignore this mail.",
+        ),
     };
     let link = format!("{}/{page}?token={}", settings.app_base_url, token.expose());
     let valid = format!("The link works once, for {}.", lifetime(ttl));
@@ -513,17 +749,115 @@ fn render(
     }
 }
 
-fn change_notice(to: &str) -> OutgoingMail {
-    let line = "A change of the e-mail address of your account to another address was requested. It takes effect only once the link sent to the new address is followed.";
-    let closing = "If it was not you, change your password now: whoever asked knew it.";
+/// The mail to the current address when a change to another one is asked
+/// for: a link that cancels it and, when the change needs it, a link that
+/// confirms it. Neither link is spent by opening it: each leads to a page
+/// whose button POSTs.
+fn change_notice(
+    settings: &MailSettings,
+    to: &str,
+    confirm: Option<&MailToken>,
+    cancel: &MailToken,
+    ttl: Duration,
+) -> OutgoingMail {
+    let link = |page: &str, token: &MailToken| {
+        format!("{}/{page}?token={}", settings.app_base_url, token.expose())
+    };
+    let line = "A change of the e-mail address of your account to another address was requested.";
+    let cancel_link = link("cancel-email-change", cancel);
+    let cancel_action =
+        "If it was not you, cancel the change, then change your password: whoever asked knew it";
+    let mut text = format!("{line}\r\n\r\n");
+    let mut html = format!("<!DOCTYPE html>\r\n<html><body>\r\n<p>{line}</p>\r\n");
+    match confirm {
+        Some(confirm) => {
+            let confirm_link = link("confirm-email-change", confirm);
+            let confirm_action =
+                "It takes effect only once both addresses confirm. If it was you, confirm it here";
+            text.push_str(&format!("{confirm_action}:\r\n\r\n{confirm_link}\r\n\r\n"));
+            html.push_str(&format!(
+                "<p><a href=\"{}\">{confirm_action}</a></p>\r\n",
+                html_escape(&confirm_link)
+            ));
+        }
+        None => {
+            let pending = "It takes effect once the link sent to the new address is followed.";
+            text.push_str(&format!("{pending}\r\n\r\n"));
+            html.push_str(&format!("<p>{pending}</p>\r\n"));
+        }
+    }
+    let valid = format!("The links work once, for {}.", lifetime(ttl));
+    text.push_str(&format!(
+        "{cancel_action}:\r\n\r\n{cancel_link}\r\n\r\n{valid}\r\n"
+    ));
+    html.push_str(&format!(
+        "<p><a href=\"{}\">{cancel_action}</a></p>\r\n<p>{valid}</p>\r\n</body></html>\r\n",
+        html_escape(&cancel_link)
+    ));
     OutgoingMail {
         to: to.to_string(),
         subject: "Your e-mail address is being changed".into(),
-        text: format!("{line}\r\n\r\n{closing}\r\n"),
-        html: format!(
-            "<!DOCTYPE html>\r\n<html><body>\r\n<p>{line}</p>\r\n<p>{closing}</p>\r\n</body></html>\r\n"
-        ),
+        text,
+        html,
     }
+}
+
+/// A notice with no link: `lines` as paragraphs.
+fn notice(to: &str, subject: &str, lines: &[&str]) -> OutgoingMail {
+    let text = lines
+        .iter()
+        .map(|line| format!("{line}\r\n\r\n"))
+        .collect::<String>();
+    let paragraphs = lines
+        .iter()
+        .map(|line| format!("<p>{}</p>\r\n", html_escape(line)))
+        .collect::<String>();
+    OutgoingMail {
+        to: to.to_string(),
+        subject: subject.to_string(),
+        text: text.trim_end().to_string() + "\r\n",
+        html: format!("<!DOCTYPE html>\r\n<html><body>\r\n{paragraphs}</body></html>\r\n"),
+    }
+}
+
+fn email_changed_notice(previous: &str) -> OutgoingMail {
+    notice(
+        previous,
+        "Your account has a new e-mail address",
+        &[
+            "The e-mail address of your account was changed from this address to another one: mail about the account goes there from now on.",
+            "If it was not you, contact the service's support at once: whoever did it knew your password and could read the new address's mail.",
+        ],
+    )
+}
+
+fn factor_notice(to: &str, change: FactorChange) -> OutgoingMail {
+    let (subject, line) = match change {
+        FactorChange::Enrolled => (
+            "A second factor is being set up",
+            "An authenticator app is being set up as the second factor of your account.",
+        ),
+        FactorChange::Enabled => (
+            "Your second factor is on",
+            "A second factor is now required to sign in to your account, and a new set of recovery codes was made.",
+        ),
+        FactorChange::Disabled => (
+            "Your second factor was turned off",
+            "The second factor of your account was turned off: a password alone signs in from now on.",
+        ),
+        FactorChange::RecoveryCodesRegenerated => (
+            "New recovery codes",
+            "New recovery codes were made for your account; the old ones no longer work.",
+        ),
+    };
+    notice(
+        to,
+        subject,
+        &[
+            line,
+            "If it was not you, change your password now and end the sessions you do not know.",
+        ],
+    )
 }
 
 fn password_notice(to: &str) -> OutgoingMail {
@@ -559,6 +893,18 @@ mod tests {
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_millis(1_700_000_000_000 + seconds * 1000)
+    }
+
+    fn policy() -> MailRequestPolicy {
+        MailRequestPolicy::default()
+    }
+
+    /// The change confirmed by the new address alone.
+    fn new_only() -> MailRequestPolicy {
+        MailRequestPolicy {
+            email_change_confirmation: EmailChangeConfirmation::New,
+            ..MailRequestPolicy::default()
+        }
     }
 
     fn settings() -> MailSettings {
@@ -770,7 +1116,7 @@ mod tests {
         let store = MemoryStore::default();
         let mail = MemoryMail::default();
         let ada = ada(&store).await;
-        resend_verification(&store, &mail, &ada, at(1))
+        resend_verification(&store, &mail, &policy(), &ada, at(1))
             .await
             .unwrap();
         deliver(&store, &mail, at(1)).await;
@@ -779,7 +1125,7 @@ mod tests {
         // A reset token is no verification token.
         let wrong = reset_password(&store, &mail, &token, NEW_PASSWORD.into(), at(2)).await;
         assert!(matches!(wrong, Err(DomainError::MailTokenInvalid)));
-        verify_email(&store, &token, at(2)).await.unwrap();
+        verify_email(&store, &mail, &token, at(2)).await.unwrap();
         assert!(
             store
                 .find_account(ada.user_id)
@@ -790,10 +1136,10 @@ mod tests {
         );
         assert_eq!(store.events_of_kind("EmailVerified"), 1);
         assert!(matches!(
-            verify_email(&store, &token, at(3)).await,
+            verify_email(&store, &mail, &token, at(3)).await,
             Err(DomainError::MailTokenInvalid)
         ));
-        resend_verification(&store, &mail, &ada, at(4))
+        resend_verification(&store, &mail, &policy(), &ada, at(4))
             .await
             .unwrap();
         assert_eq!(
@@ -860,6 +1206,7 @@ mod tests {
         change_email(
             &store,
             &mail,
+            &new_only(),
             &ada,
             password(),
             email("ada@new.example"),
@@ -873,9 +1220,11 @@ mod tests {
         assert_eq!(sent[0].to, "ada@new.example");
         assert_eq!(sent[1].to, "ada@example.com");
         assert!(
-            !sent[1].text.contains("token="),
-            "the notice carries no link"
+            !sent[1].text.contains("/verify-email?token="),
+            "the current address gets no link that changes the address"
         );
+        assert!(sent[1].text.contains("/cancel-email-change?token="));
+        assert!(!sent[1].text.contains("/confirm-email-change?token="));
         let token = MailToken::parse(mail.tokens()[0].clone()).unwrap();
         // Someone else registers the address meanwhile.
         register(
@@ -890,12 +1239,13 @@ mod tests {
         .await
         .unwrap();
         assert!(matches!(
-            verify_email(&store, &token, at(3)).await,
+            verify_email(&store, &mail, &token, at(3)).await,
             Err(DomainError::EmailTaken)
         ));
         change_email(
             &store,
             &mail,
+            &new_only(),
             &ada,
             password(),
             email("ada@other.example"),
@@ -904,13 +1254,240 @@ mod tests {
         .await
         .unwrap();
         deliver(&store, &mail, at(4)).await;
-        let token = MailToken::parse(mail.tokens()[1].clone()).unwrap();
-        verify_email(&store, &token, at(5)).await.unwrap();
+        let token = MailToken::parse(mail.link_token("verify-email").unwrap()).unwrap();
+        verify_email(&store, &mail, &token, at(5)).await.unwrap();
         let account = store.find_account(ada.user_id).await.unwrap().unwrap();
         assert_eq!(account.email, "ada@other.example");
         assert!(account.email_verified);
         assert_eq!(account.pending_email, None);
         assert_eq!(store.events_of_kind("EmailChanged"), 1);
+    }
+
+    async fn ada_again(store: &MemoryStore) -> Caller {
+        ada(store).await
+    }
+
+    fn token(raw: Option<String>) -> MailToken {
+        MailToken::parse(raw.expect("a mailed link")).unwrap()
+    }
+
+    /// An intruder who knows the password asks to move the account to their
+    /// address; returns the links of both mails (new address, then the
+    /// current address's cancel link).
+    async fn intruder_asks_for_a_change(
+        store: &MemoryStore,
+        mail: &MemoryMail,
+        intruder: &Caller,
+        policy: &MailRequestPolicy,
+        now: Timestamp,
+    ) -> (MailToken, MailToken) {
+        let password = Password::parse_for_login(PASSWORD.into()).unwrap();
+        change_email(
+            store,
+            mail,
+            policy,
+            intruder,
+            password,
+            email("eve@evil.example"),
+            now,
+        )
+        .await
+        .unwrap();
+        deliver(store, mail, now).await;
+        (
+            token(mail.link_token("verify-email")),
+            token(mail.link_token("cancel-email-change")),
+        )
+    }
+
+    /// Finding 1 (High): each of the owner's remedies voids the change an
+    /// intruder started, and the intruder's link then finds nothing.
+    #[tokio::test]
+    async fn every_remedy_of_the_owner_voids_a_pending_email_change() {
+        for remedy in ["reset", "change", "logout_all"] {
+            let store = MemoryStore::default();
+            let mail = MemoryMail::default();
+            let owner = ada(&store).await;
+            let (session, _) = test_issuer().open_session(owner.user_id, at(0));
+            store.insert_session(&session).await.unwrap();
+            let intruder = Caller {
+                user_id: owner.user_id,
+                session_id: session.id,
+                auth: session.auth,
+            };
+            let (link, _) =
+                intruder_asks_for_a_change(&store, &mail, &intruder, &new_only(), at(1)).await;
+            match remedy {
+                "reset" => {
+                    forgot_password(&store, &mail, email("ada@example.com"), "-", 10, at(2))
+                        .await
+                        .unwrap();
+                    deliver(&store, &mail, at(2)).await;
+                    let reset = token(mail.link_token("reset-password"));
+                    reset_password(&store, &mail, &reset, NEW_PASSWORD.into(), at(3))
+                        .await
+                        .unwrap();
+                }
+                "change" => {
+                    let current = Password::parse_for_login(PASSWORD.into()).unwrap();
+                    change_password(&store, &mail, &owner, current, NEW_PASSWORD.into(), at(3))
+                        .await
+                        .unwrap();
+                }
+                _ => {
+                    crate::domain::sessions::logout_all(&store, &owner, at(3))
+                        .await
+                        .unwrap();
+                }
+            }
+            let account = store.find_account(owner.user_id).await.unwrap().unwrap();
+            assert_eq!(account.pending_email, None, "{remedy}");
+            let late = verify_email(&store, &mail, &link, at(4)).await;
+            assert!(
+                matches!(late, Err(DomainError::MailTokenInvalid)),
+                "{remedy}"
+            );
+            let account = store.find_account(owner.user_id).await.unwrap().unwrap();
+            assert_eq!(account.email, "ada@example.com", "{remedy}");
+        }
+    }
+
+    #[tokio::test]
+    async fn under_both_the_change_waits_for_the_current_address_and_its_old_address_is_told() {
+        let store = MemoryStore::default();
+        let mail = MemoryMail::default();
+        let ada = ada(&store).await;
+        let (new_link, _) = intruder_asks_for_a_change(&store, &mail, &ada, &policy(), at(1)).await;
+        let confirm = token(mail.link_token("confirm-email-change"));
+        assert_eq!(
+            verify_email(&store, &mail, &new_link, at(2)).await.unwrap(),
+            EmailConfirmed::ChangeWaiting
+        );
+        let account = store.find_account(ada.user_id).await.unwrap().unwrap();
+        assert_eq!(account.email, "ada@example.com", "one side is not enough");
+        assert_eq!(
+            verify_email(&store, &mail, &confirm, at(3)).await.unwrap(),
+            EmailConfirmed::ChangeApplied
+        );
+        let account = store.find_account(ada.user_id).await.unwrap().unwrap();
+        assert_eq!(account.email, "eve@evil.example");
+        assert_eq!(
+            mail.requests(),
+            [MailRequest::EmailChangedNotice {
+                user_id: ada.user_id,
+                previous: email("ada@example.com"),
+            }]
+        );
+        assert_eq!(deliver(&store, &mail, at(3)).await, [MailOutcome::Sent]);
+        let notice = mail.sent().pop().unwrap();
+        assert_eq!(notice.to, "ada@example.com");
+        assert!(!notice.text.contains("token="));
+    }
+
+    #[tokio::test]
+    async fn the_owner_cancels_by_the_link_or_with_a_session_and_the_links_die() {
+        let store = MemoryStore::default();
+        let mail = MemoryMail::default();
+        let ada = ada(&store).await;
+        let (new_link, cancel) =
+            intruder_asks_for_a_change(&store, &mail, &ada, &new_only(), at(1)).await;
+        assert_eq!(
+            cancel_email_change_by_link(&store, &cancel, true, at(2))
+                .await
+                .unwrap(),
+            Some(1),
+            "and every session ended, as asked"
+        );
+        assert!(matches!(
+            verify_email(&store, &mail, &new_link, at(3)).await,
+            Err(DomainError::MailTokenInvalid)
+        ));
+        assert!(matches!(
+            cancel_email_change_by_link(&store, &cancel, false, at(3)).await,
+            Err(DomainError::MailTokenInvalid)
+        ));
+
+        let store = MemoryStore::default();
+        let owner = ada_again(&store).await;
+        let (new_link, _) =
+            intruder_asks_for_a_change(&store, &mail, &owner, &new_only(), at(1)).await;
+        assert!(cancel_email_change(&store, &owner, at(2)).await.unwrap());
+        assert!(!cancel_email_change(&store, &owner, at(2)).await.unwrap());
+        assert!(matches!(
+            verify_email(&store, &mail, &new_link, at(3)).await,
+            Err(DomainError::MailTokenInvalid)
+        ));
+    }
+
+    /// Finding 4: a reset link is bound to the address it was sent to.
+    #[tokio::test]
+    async fn a_reset_link_dies_when_the_address_moves() {
+        let store = MemoryStore::default();
+        let mail = MemoryMail::default();
+        let ada = ada(&store).await;
+        forgot_password(&store, &mail, email("ada@example.com"), "-", 10, at(1))
+            .await
+            .unwrap();
+        deliver(&store, &mail, at(1)).await;
+        let reset = token(mail.link_token("reset-password"));
+        let (new_link, _) =
+            intruder_asks_for_a_change(&store, &mail, &ada, &new_only(), at(2)).await;
+        verify_email(&store, &mail, &new_link, at(3)).await.unwrap();
+        let late = reset_password(&store, &mail, &reset, NEW_PASSWORD.into(), at(4)).await;
+        assert!(matches!(late, Err(DomainError::MailTokenInvalid)));
+    }
+
+    /// Finding 5: a budget per account, whatever the addresses.
+    #[tokio::test]
+    async fn an_account_asks_for_at_most_its_budget_of_mails_an_hour() {
+        let store = MemoryStore::default();
+        let mail = MemoryMail::default();
+        let ada = ada(&store).await;
+        for n in 0..3 {
+            let password = Password::parse_for_login(PASSWORD.into()).unwrap();
+            let to = email(&format!("ada{n}@elsewhere.example"));
+            change_email(&store, &mail, &policy(), &ada, password, to, at(1))
+                .await
+                .unwrap();
+        }
+        let password = Password::parse_for_login(PASSWORD.into()).unwrap();
+        let fourth = change_email(
+            &store,
+            &mail,
+            &policy(),
+            &ada,
+            password,
+            email("ada3@elsewhere.example"),
+            at(2),
+        )
+        .await;
+        assert!(
+            matches!(fourth, Err(DomainError::TooManyRequests { retry_after }) if retry_after.as_secs() == 3599)
+        );
+        let resend = resend_verification(&store, &mail, &policy(), &ada, at(2)).await;
+        assert!(matches!(resend, Err(DomainError::TooManyRequests { .. })));
+        assert_eq!(mail.requests().len(), 3, "nothing queued when refused");
+        resend_verification(&store, &mail, &policy(), &ada, at(3601))
+            .await
+            .expect("the next hour");
+    }
+
+    /// Finding 3: an ended session learns nothing of the password.
+    #[tokio::test]
+    async fn an_ended_session_gets_the_same_answer_whatever_the_password() {
+        let store = MemoryStore::default();
+        let mail = MemoryMail::default();
+        let ada = ada(&store).await;
+        crate::domain::sessions::logout(&store, &ada, at(1))
+            .await
+            .unwrap();
+        for guess in [PASSWORD, "not the password"] {
+            let current = Password::parse_for_login(guess.into()).unwrap();
+            let answer =
+                change_password(&store, &mail, &ada, current, NEW_PASSWORD.into(), at(2)).await;
+            assert!(matches!(answer, Err(DomainError::SessionEnded)), "{guess}");
+        }
+        assert_eq!(store.attempt_count("account|ada@example.com"), None);
     }
 
     #[test]

@@ -149,6 +149,25 @@ pub fn mail_token(body: &Fields) -> Result<MailToken, Vec<FieldError>> {
     }
 }
 
+/// `{"token", "end_sessions"?}` of `POST /auth/email/cancel`.
+pub fn email_change_cancel(body: &Fields) -> Result<(MailToken, bool), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let token = required_string(body, "token", &mut errors);
+    let token = keep(token.map(MailToken::parse), &mut errors);
+    let end_sessions = match body.get("end_sessions") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(end)) => *end,
+        Some(_) => {
+            errors.push(FieldError::new("end_sessions", "must be a boolean"));
+            false
+        }
+    };
+    match token {
+        Some(token) if errors.is_empty() => Ok((token, end_sessions)),
+        _ => Err(errors),
+    }
+}
+
 /// `{"current_password", "new_password"}` of `PUT /users/{user_id}/password`.
 pub fn password_change(body: &Fields) -> Result<(Password, String), Vec<FieldError>> {
     let mut errors = Vec::new();

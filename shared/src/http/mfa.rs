@@ -9,7 +9,7 @@ use super::problem::json_response;
 use super::request::json_object;
 use super::routes::{answer, authorized_caller, token_response};
 use crate::domain::mfa::{self, MfaPending, MfaSettings, Proof};
-use crate::domain::ports::{LoginAttempts, MfaStore, Sessions};
+use crate::domain::ports::{LoginAttempts, MailRequests, MfaStore, Sessions};
 use crate::domain::values::{Password, Timestamp};
 use crate::domain::FieldError;
 use crate::keystore::{PublishedKeys, SigningKeys};
@@ -72,9 +72,10 @@ pub async fn verify<S: MfaStore + Sessions + LoginAttempts>(
 }
 
 /// `POST /users/{user_id}/mfa/totp`: enrol a TOTP factor (pending).
-pub async fn enrol_totp<S: MfaStore + Sessions + LoginAttempts>(
+pub async fn enrol_totp<S: MfaStore + Sessions + LoginAttempts, Q: MailRequests>(
     store: &S,
     keys: &PublishedKeys,
+    queue: &Q,
     settings: &MfaSettings,
     request: Request,
 ) -> Result<Response<Body>, Error> {
@@ -85,7 +86,8 @@ pub async fn enrol_totp<S: MfaStore + Sessions + LoginAttempts>(
         let Some(password) = password(&body, &mut errors) else {
             return Err(errors.into());
         };
-        let enrolment = mfa::enrol(store, settings, &caller, password, Timestamp::now()).await?;
+        let enrolment =
+            mfa::enrol(store, queue, settings, &caller, password, Timestamp::now()).await?;
         Ok(json_response(
             StatusCode::OK,
             &json!({
@@ -99,9 +101,10 @@ pub async fn enrol_totp<S: MfaStore + Sessions + LoginAttempts>(
 }
 
 /// `POST /users/{user_id}/mfa/totp/confirm`: the first code; answers the recovery codes.
-pub async fn confirm_totp<S: MfaStore + Sessions + LoginAttempts>(
+pub async fn confirm_totp<S: MfaStore + Sessions + LoginAttempts, Q: MailRequests>(
     store: &S,
     keys: &PublishedKeys,
+    queue: &Q,
     settings: &MfaSettings,
     request: Request,
 ) -> Result<Response<Body>, Error> {
@@ -112,7 +115,7 @@ pub async fn confirm_totp<S: MfaStore + Sessions + LoginAttempts>(
         let Some(code) = totp_code(&body, &mut errors) else {
             return Err(errors.into());
         };
-        let codes = mfa::confirm(store, settings, &caller, code, Timestamp::now()).await?;
+        let codes = mfa::confirm(store, queue, settings, &caller, code, Timestamp::now()).await?;
         Ok(json_response(
             StatusCode::OK,
             &json!({ "recovery_codes": codes }),
@@ -122,9 +125,10 @@ pub async fn confirm_totp<S: MfaStore + Sessions + LoginAttempts>(
 }
 
 /// `DELETE /users/{user_id}/mfa/totp`: needs a recent login, the password and a code.
-pub async fn disable_totp<S: MfaStore + Sessions + LoginAttempts>(
+pub async fn disable_totp<S: MfaStore + Sessions + LoginAttempts, Q: MailRequests>(
     store: &S,
     keys: &PublishedKeys,
+    queue: &Q,
     settings: &MfaSettings,
     request: Request,
 ) -> Result<Response<Body>, Error> {
@@ -137,7 +141,16 @@ pub async fn disable_totp<S: MfaStore + Sessions + LoginAttempts>(
         let (Some(password), Some(proof)) = (password, proof) else {
             return Err(errors.into());
         };
-        mfa::disable(store, settings, &caller, password, proof, Timestamp::now()).await?;
+        mfa::disable(
+            store,
+            queue,
+            settings,
+            &caller,
+            password,
+            proof,
+            Timestamp::now(),
+        )
+        .await?;
         Ok(json_response(
             StatusCode::OK,
             &json!({ "message": "Second factor disabled" }),
@@ -147,9 +160,10 @@ pub async fn disable_totp<S: MfaStore + Sessions + LoginAttempts>(
 }
 
 /// `POST /users/{user_id}/mfa/recovery-codes`: a new set, with a recent login and a code.
-pub async fn regenerate_recovery_codes<S: MfaStore + Sessions + LoginAttempts>(
+pub async fn regenerate_recovery_codes<S: MfaStore + Sessions + LoginAttempts, Q: MailRequests>(
     store: &S,
     keys: &PublishedKeys,
+    queue: &Q,
     settings: &MfaSettings,
     request: Request,
 ) -> Result<Response<Body>, Error> {
@@ -161,7 +175,7 @@ pub async fn regenerate_recovery_codes<S: MfaStore + Sessions + LoginAttempts>(
             return Err(errors.into());
         };
         let codes =
-            mfa::regenerate_recovery_codes(store, settings, &caller, code, Timestamp::now())
+            mfa::regenerate_recovery_codes(store, queue, settings, &caller, code, Timestamp::now())
                 .await?;
         Ok(json_response(
             StatusCode::OK,

@@ -26,21 +26,41 @@ impl LinkOffers for MongoStore {
     }
 
     /// Deleting it is what uses it: of two redemptions at once, one wins.
+    /// The attempt is charged first (`$inc` is atomic), so the comparison
+    /// sees every attempt made before it.
     async fn redeem_link_offer(
         &self,
         external_id: &ExternalId,
         code_sha256: &str,
+        max_attempts: i64,
         now: Timestamp,
     ) -> Stored<bool> {
         self.deployment().await?;
-        let taken = self
+        let live = doc! {
+            "external_id": external_id.as_str(),
+            "expires_at": { "$gt": datetime(now) },
+        };
+        self.link_offers
+            .update_many(live.clone(), doc! { "$inc": { "attempts": 1_i64 } })
+            .await?;
+        let mut this_code = live;
+        this_code.insert("_id", code_sha256);
+        this_code.insert("attempts", doc! { "$lte": max_attempts });
+        if self
             .link_offers
-            .find_one_and_delete(doc! {
-                "_id": code_sha256,
+            .find_one_and_delete(this_code)
+            .await?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        // Burned, whoever guessed: a new offer (a new code) starts over.
+        self.link_offers
+            .delete_many(doc! {
                 "external_id": external_id.as_str(),
-                "expires_at": { "$gt": datetime(now) },
+                "attempts": { "$gte": max_attempts },
             })
             .await?;
-        Ok(taken.is_some())
+        Ok(false)
     }
 }

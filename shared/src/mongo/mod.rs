@@ -224,10 +224,14 @@ impl MongoStore {
             doc! { "expires_at": 1 },
             expires("login_attempts_expire"),
         ));
-        let link_offers = self.link_offers.create_index(index(
-            doc! { "expires_at": 1 },
-            expires("link_offers_expire"),
-        ));
+        let link_offers = self.link_offers.create_indexes([
+            index(doc! { "expires_at": 1 }, expires("link_offers_expire")),
+            // A wrong code is charged to every offer of its id.
+            index(
+                doc! { "external_id": 1 },
+                named("link_offers_external_id").build(),
+            ),
+        ]);
         let tokens = self.tokens.create_indexes([
             index(doc! { "expires_at": 1 }, expires("one_time_tokens_expire")),
             index(
@@ -235,10 +239,14 @@ impl MongoStore {
                 named("one_time_tokens_user_id").build(),
             ),
         ]);
-        let mfa_challenges = self.mfa_challenges.create_index(index(
-            doc! { "expires_at": 1 },
-            expires("mfa_challenges_expire"),
-        ));
+        let mfa_challenges = self.mfa_challenges.create_indexes([
+            index(doc! { "expires_at": 1 }, expires("mfa_challenges_expire")),
+            // The owner's remedies void a user's outstanding `mfa_token`s.
+            index(
+                doc! { "user_id": 1 },
+                named("mfa_challenges_user_id").build(),
+            ),
+        ]);
         // One round trip per collection, all at once: this runs at every cold start.
         tokio::try_join!(
             tokens.into_future(),

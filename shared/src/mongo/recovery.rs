@@ -4,14 +4,37 @@
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::error::Error as MongoError;
+use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 
 use super::{datetime, oid, timestamp, Atomic, MongoStore};
 use crate::domain::events::Event;
-use crate::domain::ports::{Account, Accounts, OneTimeToken, OneTimeTokens, Stored, TokenPurpose};
+use crate::domain::ports::{
+    Account, Accounts, ChangeSide, EmailChangeStep, OneTimeToken, OneTimeTokens, Stored,
+    TokenPurpose,
+};
 use crate::domain::values::{Email, SessionId, Timestamp, UserId};
 
-const RESET: &str = "password_reset";
+/// The fields of a pending e-mail change on the user's document.
+const PENDING_EMAIL: &str = "pending_email";
+const PENDING_NEEDS_CURRENT: &str = "pending_needs_current";
+const CONFIRMED_NEW: &str = "pending_confirmed_new";
+const CONFIRMED_CURRENT: &str = "pending_confirmed_current";
+
+fn no_pending_change() -> Document {
+    doc! {
+        PENDING_EMAIL: "", PENDING_NEEDS_CURRENT: "", CONFIRMED_NEW: "", CONFIRMED_CURRENT: "",
+    }
+}
+
+/// The purposes of the tokens a pending change has out.
+fn change_purposes() -> Document {
+    doc! { "$in": [
+        TokenPurpose::EmailChange.as_str(),
+        TokenPurpose::EmailChangeCurrent.as_str(),
+        TokenPurpose::EmailChangeCancel.as_str(),
+    ] }
+}
 
 fn token_from(document: Document) -> Option<OneTimeToken> {
     Some(OneTimeToken {
@@ -30,14 +53,16 @@ fn account_from(document: Document) -> Option<Account> {
         username: text("username").unwrap_or_default(),
         email: text("email")?,
         email_verified: document.get_bool("email_verified").unwrap_or(false),
-        pending_email: text("pending_email"),
+        pending_email: text(PENDING_EMAIL),
+        pending_needs_current: document.get_bool(PENDING_NEEDS_CURRENT).unwrap_or(false),
         hashed_password: text("hashed_password").unwrap_or_default(),
     })
 }
 
 const ACCOUNT_FIELDS: fn() -> Document = || {
     doc! {
-        "username": 1, "email": 1, "email_verified": 1, "pending_email": 1, "hashed_password": 1,
+        "username": 1, "email": 1, "email_verified": 1, PENDING_EMAIL: 1,
+        PENDING_NEEDS_CURRENT: 1, "hashed_password": 1,
     }
 };
 
@@ -64,32 +89,30 @@ impl OneTimeTokens for MongoStore {
         now: Timestamp,
     ) -> Stored<Option<OneTimeToken>> {
         self.deployment().await?;
-        let found = self
-            .tokens
-            .find_one(token_filter(digest, purpose, now))
-            .await?;
+        let mut filter = token_filter(digest, now);
+        filter.insert("purpose", purpose.as_str());
+        let found = self.tokens.find_one(filter).await?;
         Ok(found.and_then(token_from))
     }
 
     async fn take_token(
         &self,
         digest: &str,
-        purpose: TokenPurpose,
+        purposes: &[TokenPurpose],
         now: Timestamp,
     ) -> Stored<Option<OneTimeToken>> {
         self.deployment().await?;
-        let taken = self
-            .tokens
-            .find_one_and_delete(token_filter(digest, purpose, now))
-            .await?;
+        let purposes: Vec<&str> = purposes.iter().map(|purpose| purpose.as_str()).collect();
+        let mut filter = token_filter(digest, now);
+        filter.insert("purpose", doc! { "$in": purposes });
+        let taken = self.tokens.find_one_and_delete(filter).await?;
         Ok(taken.and_then(token_from))
     }
 }
 
-fn token_filter(digest: &str, purpose: TokenPurpose, now: Timestamp) -> Document {
+fn token_filter(digest: &str, now: Timestamp) -> Document {
     doc! {
         "_id": digest,
-        "purpose": purpose.as_str(),
         // The TTL monitor runs once a minute: an expired token may still be there.
         "expires_at": { "$gt": datetime(now) },
     }
@@ -158,26 +181,87 @@ impl Accounts for MongoStore {
         Ok(done > 0)
     }
 
-    async fn set_pending_email(&self, user_id: UserId, email: &Email) -> Stored<bool> {
+    async fn set_pending_email(
+        &self,
+        user_id: UserId,
+        email: &Email,
+        needs_current: bool,
+    ) -> Stored<bool> {
         self.deployment().await?;
         let updated = self
             .users
             .update_one(
                 doc! { "_id": oid(user_id.bytes()) },
-                doc! { "$set": { "pending_email": email.as_str() } },
+                doc! {
+                    "$set": { PENDING_EMAIL: email.as_str(), PENDING_NEEDS_CURRENT: needs_current },
+                    "$unset": { CONFIRMED_NEW: "", CONFIRMED_CURRENT: "" },
+                },
             )
             .await?;
         Ok(updated.matched_count > 0)
     }
 
-    async fn apply_email_change(&self, user_id: UserId, email: &str) -> Stored<bool> {
+    async fn confirm_email_change(
+        &self,
+        user_id: UserId,
+        email: &str,
+        side: ChangeSide,
+    ) -> Stored<EmailChangeStep> {
+        self.deployment().await?;
+        let confirmed = match side {
+            ChangeSide::New => CONFIRMED_NEW,
+            ChangeSide::Current => CONFIRMED_CURRENT,
+        };
+        let found = self
+            .users
+            .clone_with_type::<Document>()
+            .find_one_and_update(
+                doc! { "_id": oid(user_id.bytes()), PENDING_EMAIL: email },
+                doc! { "$set": { confirmed: true } },
+            )
+            .return_document(ReturnDocument::After)
+            .projection(doc! {
+                "email": 1, PENDING_NEEDS_CURRENT: 1, CONFIRMED_NEW: 1, CONFIRMED_CURRENT: 1,
+            })
+            .await?;
+        let Some(found) = found else {
+            return Ok(EmailChangeStep::NotPending);
+        };
+        let flag = |field: &str| found.get_bool(field).unwrap_or(false);
+        if !flag(CONFIRMED_NEW) || (flag(PENDING_NEEDS_CURRENT) && !flag(CONFIRMED_CURRENT)) {
+            return Ok(EmailChangeStep::Waiting);
+        }
+        let previous = found.get_str("email").unwrap_or_default().to_string();
         let done = self
             .atomically(Atomic::ChangeEmail {
                 user_id: oid(user_id.bytes()),
                 email: email.to_string(),
             })
             .await?;
-        Ok(done > 0)
+        Ok(if done > 0 {
+            EmailChangeStep::Applied { previous }
+        } else {
+            EmailChangeStep::NotPending
+        })
+    }
+
+    async fn cancel_email_change(&self, user_id: UserId, email: Option<&str>) -> Stored<bool> {
+        self.deployment().await?;
+        let user_id = oid(user_id.bytes());
+        let filter = match email {
+            Some(email) => doc! { "_id": user_id, PENDING_EMAIL: email },
+            None => doc! { "_id": user_id, PENDING_EMAIL: { "$exists": true } },
+        };
+        let updated = self
+            .users
+            .update_one(filter, doc! { "$unset": no_pending_change() })
+            .await?;
+        // After the change is gone, so that its links find nothing pending
+        // even if this delete never happens.
+        self.tokens
+            .delete_many(doc! { "user_id": user_id, "purpose": change_purposes() })
+            .await?;
+        Ok(updated.modified_count > 0)
     }
 }
 
@@ -199,11 +283,8 @@ impl MongoStore {
         if updated.matched_count == 0 {
             return Ok(0);
         }
-        in_session!(
-            session,
-            self.tokens
-                .delete_many(doc! { "user_id": user_id, "purpose": RESET })
-        )?;
+        self.void_pending_steps(session.as_deref_mut(), user_id)
+            .await?;
         let ended = in_session!(
             session,
             self.sessions.delete_many(doc! { "user_id": user_id })
@@ -244,11 +325,8 @@ impl MongoStore {
         if updated.matched_count == 0 {
             return Ok(0);
         }
-        in_session!(
-            session,
-            self.tokens
-                .delete_many(doc! { "user_id": user_id, "purpose": RESET })
-        )?;
+        self.void_pending_steps(session.as_deref_mut(), user_id)
+            .await?;
         let ended = in_session!(
             session,
             self.sessions
@@ -261,6 +339,32 @@ impl MongoStore {
         };
         self.record_event(session, &event).await?;
         Ok(1 + ended)
+    }
+
+    /// The owner's remedies (reset, password change, ending every session)
+    /// void what is pending, whoever started it: a pending e-mail change,
+    /// every one-time mail token and every `mfa_token` of the user.
+    pub(super) async fn void_pending_steps(
+        &self,
+        mut session: Option<&mut ClientSession>,
+        user_id: ObjectId,
+    ) -> Result<(), MongoError> {
+        in_session!(
+            session,
+            self.users.update_one(
+                doc! { "_id": user_id, PENDING_EMAIL: { "$exists": true } },
+                doc! { "$unset": no_pending_change() },
+            )
+        )?;
+        in_session!(
+            session,
+            self.tokens.delete_many(doc! { "user_id": user_id })
+        )?;
+        in_session!(
+            session,
+            self.mfa_challenges.delete_many(doc! { "user_id": user_id })
+        )?;
+        Ok(())
     }
 
     pub(super) async fn verify_email_steps(
@@ -298,16 +402,21 @@ impl MongoStore {
         let updated = in_session!(
             session,
             self.users.update_one(
-                doc! { "_id": user_id, "pending_email": email },
+                doc! { "_id": user_id, PENDING_EMAIL: email },
                 doc! {
                     "$set": { "email": email, "email_verified": true },
-                    "$unset": { "pending_email": "" },
+                    "$unset": no_pending_change(),
                 },
             )
         )?;
         if updated.matched_count == 0 {
             return Ok(0);
         }
+        // Every link out was sent for the old address or for this change.
+        in_session!(
+            session,
+            self.tokens.delete_many(doc! { "user_id": user_id })
+        )?;
         let event = Event::EmailChanged {
             user_id: UserId::from_bytes(user_id.bytes()),
         };

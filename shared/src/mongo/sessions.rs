@@ -239,8 +239,15 @@ impl MongoStore {
         reason: RevocationReason,
     ) -> Result<u64, MongoError> {
         let mut filter = doc! { "user_id": user_id };
-        if let Some(session_id) = only {
-            filter.insert("_id", session_id);
+        match only {
+            Some(session_id) => {
+                filter.insert("_id", session_id);
+            }
+            // Logout everywhere is a remedy: what was pending goes too.
+            None => {
+                self.void_pending_steps(session.as_deref_mut(), user_id)
+                    .await?
+            }
         }
         let ended = in_session!(session, self.sessions.delete_many(filter))?.deleted_count;
         if ended > 0 {

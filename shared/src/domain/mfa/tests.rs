@@ -3,9 +3,14 @@ use crate::domain::accounts::{register, Registration};
 use crate::domain::devices::ClientInfo;
 use crate::domain::login::{login, Credentials, LoginOutcome};
 use crate::domain::values::{Email, Username};
-use crate::memory::{test_issuer, test_verifier, MemoryStore};
+use crate::memory::{test_issuer, test_verifier, MemoryMail, MemoryStore};
 
 const PASSWORD: &str = "correct horse battery staple";
+
+/// A queue for notices the test does not read.
+fn mail() -> MemoryMail {
+    MemoryMail::default()
+}
 
 fn settings() -> MfaSettings {
     MfaSettings {
@@ -68,12 +73,12 @@ fn credentials(raw: &str) -> Credentials {
 
 /// Enrols and confirms a factor: its secret and the recovery codes.
 async fn enabled(store: &MemoryStore, caller: &Caller, now: Timestamp) -> (Vec<u8>, Vec<String>) {
-    let enrolment = enrol(store, &settings(), caller, password(PASSWORD), now)
+    let enrolment = enrol(store, &mail(), &settings(), caller, password(PASSWORD), now)
         .await
         .unwrap();
     let secret = decode_base32(&enrolment.secret_base32);
     let code = totp::code(&secret, totp::step_at(now.as_secs()));
-    let codes = confirm(store, &settings(), caller, code, now)
+    let codes = confirm(store, &mail(), &settings(), caller, code, now)
         .await
         .unwrap();
     (secret, codes)
@@ -94,9 +99,16 @@ async fn enrol_confirm_then_login_needs_a_code_accepted_once() {
     let store = MemoryStore::default();
     let now = Timestamp::now();
     let caller = ada(&store, now).await;
-    let enrolment = enrol(&store, &settings(), &caller, password(PASSWORD), now)
-        .await
-        .unwrap();
+    let enrolment = enrol(
+        &store,
+        &mail(),
+        &settings(),
+        &caller,
+        password(PASSWORD),
+        now,
+    )
+    .await
+    .unwrap();
     assert!(enrolment
         .otpauth_uri
         .starts_with("otpauth://totp/Test%20API:ada%40example.com?"));
@@ -106,13 +118,20 @@ async fn enrol_confirm_then_login_needs_a_code_accepted_once() {
         login(&store, &test_issuer(), credentials(PASSWORD), now).await,
         Ok(LoginOutcome::Tokens(_))
     ));
-    let wrong = confirm(&store, &settings(), &caller, "000000".into(), now).await;
+    let wrong = confirm(&store, &mail(), &settings(), &caller, "000000".into(), now).await;
     assert!(matches!(wrong, Err(DomainError::InvalidMfaCode)));
     let secret = decode_base32(&enrolment.secret_base32);
     let step = totp::step_at(now.as_secs());
-    let codes = confirm(&store, &settings(), &caller, totp::code(&secret, step), now)
-        .await
-        .unwrap();
+    let codes = confirm(
+        &store,
+        &mail(),
+        &settings(),
+        &caller,
+        totp::code(&secret, step),
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(codes.len(), 10);
     assert_eq!(store.events_of_kind("MfaEnabled"), 1);
 
@@ -215,6 +234,7 @@ async fn a_recovery_code_works_once_and_a_new_set_replaces_the_old() {
     let later = now.plus(Duration::from_secs(60));
     let fresh = regenerate_recovery_codes(
         &store,
+        &mail(),
         &settings(),
         &caller,
         totp::code(&secret, totp::step_at(later.as_secs())),
@@ -368,6 +388,7 @@ async fn disabling_needs_a_recent_login_the_password_and_a_code() {
     let stale = now.plus(Duration::from_secs(660));
     let refused = disable(
         &store,
+        &mail(),
         &settings(),
         &caller,
         password(PASSWORD),
@@ -379,8 +400,15 @@ async fn disabling_needs_a_recent_login_the_password_and_a_code() {
         refused,
         Err(DomainError::ReauthenticationRequired)
     ));
-    let refused =
-        regenerate_recovery_codes(&store, &settings(), &caller, "123456".into(), stale).await;
+    let refused = regenerate_recovery_codes(
+        &store,
+        &mail(),
+        &settings(),
+        &caller,
+        "123456".into(),
+        stale,
+    )
+    .await;
     assert!(matches!(
         refused,
         Err(DomainError::ReauthenticationRequired)
@@ -392,6 +420,7 @@ async fn disabling_needs_a_recent_login_the_password_and_a_code() {
     };
     let refused = disable(
         &store,
+        &mail(),
         &settings(),
         &legacy,
         password(PASSWORD),
@@ -406,6 +435,7 @@ async fn disabling_needs_a_recent_login_the_password_and_a_code() {
 
     let wrong = disable(
         &store,
+        &mail(),
         &settings(),
         &caller,
         password("not the password"),
@@ -417,6 +447,7 @@ async fn disabling_needs_a_recent_login_the_password_and_a_code() {
     let step = totp::step_at(now.as_secs());
     let replayed = disable(
         &store,
+        &mail(),
         &settings(),
         &caller,
         password(PASSWORD),
@@ -430,6 +461,7 @@ async fn disabling_needs_a_recent_login_the_password_and_a_code() {
     );
     disable(
         &store,
+        &mail(),
         &settings(),
         &caller,
         password(PASSWORD),
@@ -445,6 +477,7 @@ async fn disabling_needs_a_recent_login_the_password_and_a_code() {
     ));
     let again = disable(
         &store,
+        &mail(),
         &settings(),
         &caller,
         password(PASSWORD),
@@ -460,7 +493,15 @@ async fn enrolment_needs_the_password_and_no_confirmed_factor() {
     let store = MemoryStore::default();
     let now = Timestamp::now();
     let caller = ada(&store, now).await;
-    let wrong = enrol(&store, &settings(), &caller, password("guess"), now).await;
+    let wrong = enrol(
+        &store,
+        &mail(),
+        &settings(),
+        &caller,
+        password("guess"),
+        now,
+    )
+    .await;
     assert!(matches!(wrong, Err(DomainError::InvalidCredentials)));
     assert_eq!(
         store
@@ -470,10 +511,18 @@ async fn enrolment_needs_the_password_and_no_confirmed_factor() {
         1,
         "a wrong re-authentication counts as a failed login"
     );
-    let unconfirmed = confirm(&store, &settings(), &caller, "123456".into(), now).await;
+    let unconfirmed = confirm(&store, &mail(), &settings(), &caller, "123456".into(), now).await;
     assert!(matches!(unconfirmed, Err(DomainError::MfaNotPending)));
     enabled(&store, &caller, now).await;
-    let twice = enrol(&store, &settings(), &caller, password(PASSWORD), now).await;
+    let twice = enrol(
+        &store,
+        &mail(),
+        &settings(),
+        &caller,
+        password(PASSWORD),
+        now,
+    )
+    .await;
     assert!(matches!(twice, Err(DomainError::MfaAlreadyEnabled)));
 }
 
@@ -510,4 +559,151 @@ fn recovery_codes_have_120_bits_and_a_readable_shape() {
         normalise_recovery_code("ABCDEFGH-IJKL-mnop-qrst-uvw2").as_deref(),
         Some("abcdefghijklmnopqrstuvw2")
     );
+}
+
+/// Review finding 6: every change of the factor needs a recent login and is
+/// told to the account's address, with no secret and no code in the notice.
+#[tokio::test]
+async fn every_factor_change_needs_a_recent_login_and_is_told() {
+    let store = MemoryStore::default();
+    let now = Timestamp::now();
+    let caller = ada(&store, now).await;
+    let stale = now.plus(Duration::from_secs(660));
+    let queue = MemoryMail::default();
+    let late_enrol = enrol(
+        &store,
+        &queue,
+        &settings(),
+        &caller,
+        password(PASSWORD),
+        stale,
+    )
+    .await;
+    assert!(matches!(
+        late_enrol,
+        Err(DomainError::ReauthenticationRequired)
+    ));
+    let enrolment = enrol(
+        &store,
+        &queue,
+        &settings(),
+        &caller,
+        password(PASSWORD),
+        now,
+    )
+    .await
+    .unwrap();
+    let secret = decode_base32(&enrolment.secret_base32);
+    let step = totp::step_at(now.as_secs());
+    let late_confirm = confirm(
+        &store,
+        &queue,
+        &settings(),
+        &caller,
+        totp::code(&secret, step),
+        stale,
+    )
+    .await;
+    assert!(matches!(
+        late_confirm,
+        Err(DomainError::ReauthenticationRequired)
+    ));
+    let codes = confirm(
+        &store,
+        &queue,
+        &settings(),
+        &caller,
+        totp::code(&secret, step),
+        now,
+    )
+    .await
+    .unwrap();
+    let later = now.plus(Duration::from_secs(30));
+    regenerate_recovery_codes(
+        &store,
+        &queue,
+        &settings(),
+        &caller,
+        totp::code(&secret, step + 1),
+        later,
+    )
+    .await
+    .unwrap();
+    assert!(codes.len() == 10);
+    let fresh = regenerate_recovery_codes(
+        &store,
+        &queue,
+        &settings(),
+        &caller,
+        totp::code(&secret, step + 2),
+        now.plus(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
+    let proof = Proof::Recovery(normalise_recovery_code(&fresh[0]).unwrap());
+    disable(
+        &store,
+        &queue,
+        &settings(),
+        &caller,
+        password(PASSWORD),
+        proof,
+        later,
+    )
+    .await
+    .unwrap();
+    let changes: Vec<FactorChange> = queue
+        .requests()
+        .into_iter()
+        .map(|request| match request {
+            MailRequest::MfaChangedNotice { user_id, change } => {
+                assert_eq!(user_id, caller.user_id);
+                change
+            }
+            other => panic!("only notices: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            FactorChange::Enrolled,
+            FactorChange::Enabled,
+            FactorChange::RecoveryCodesRegenerated,
+            FactorChange::RecoveryCodesRegenerated,
+            FactorChange::Disabled,
+        ]
+    );
+}
+
+/// Review finding 6: a password change (as a reset) voids every outstanding
+/// `mfa_token`: whoever had the old password cannot finish a login with it.
+#[tokio::test]
+async fn a_password_change_voids_outstanding_mfa_tokens() {
+    let store = MemoryStore::default();
+    let now = Timestamp::now();
+    let caller = ada(&store, now).await;
+    let (secret, _) = enabled(&store, &caller, now).await;
+    let pending = mfa_token(&store, now).await;
+    crate::domain::recovery::change_password(
+        &store,
+        &mail(),
+        &caller,
+        password(PASSWORD),
+        "a brand new tolerable passphrase".into(),
+        now,
+    )
+    .await
+    .unwrap();
+    let code = totp::code(&secret, totp::step_at(now.as_secs()) + 1);
+    let late = verify(
+        &store,
+        &test_issuer(),
+        &settings(),
+        &pending,
+        Proof::Totp(code),
+        ClientInfo::new(None, "192.0.2.1"),
+        now,
+    )
+    .await;
+    assert!(matches!(late, Err(DomainError::InvalidMfaToken)));
 }
