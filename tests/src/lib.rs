@@ -404,6 +404,8 @@ pub struct Event {
     path_user_id: Option<String>,
     path_session_id: Option<String>,
     body: Option<String>,
+    /// API Gateway's `sourceIp`: the client address the per-address rules key on.
+    source_ip: String,
 }
 
 #[derive(Clone, Copy)]
@@ -435,7 +437,14 @@ impl Event {
             path_user_id: None,
             path_session_id: None,
             body: None,
+            source_ip: "192.0.2.1".into(),
         }
+    }
+
+    /// The caller's address as API Gateway reports it (`192.0.2.1` unless set).
+    pub fn source_ip(mut self, address: &str) -> Self {
+        self.source_ip = address.to_string();
+        self
     }
 
     pub fn user_id(mut self, user_id: &str) -> Self {
@@ -504,7 +513,7 @@ impl Event {
                         "method": self.method,
                         "path": self.path,
                         "protocol": "HTTP/1.1",
-                        "sourceIp": "192.0.2.1",
+                        "sourceIp": self.source_ip,
                         "userAgent": "handler-tests"
                     },
                     "requestId": "request-id",
@@ -543,7 +552,7 @@ impl Event {
                         "stage": "prod",
                         "requestId": "request-id",
                         "requestTimeEpoch": 1_795_773_600_000_u64,
-                        "identity": { "sourceIp": "192.0.2.1", "userAgent": "handler-tests" }
+                        "identity": { "sourceIp": self.source_ip, "userAgent": "handler-tests" }
                     },
                     "body": self.body,
                     "isBase64Encoded": false

@@ -23,7 +23,7 @@ fn sha256_hex(code: &str) -> String {
 }
 
 /// The owning system offers `code` for `external_id`, valid for ten minutes.
-async fn offer(app: &TestApp, external_id: &str, code: &str) {
+pub(crate) async fn offer(app: &TestApp, external_id: &str, code: &str) {
     let expires = mongodb::bson::DateTime::from_millis(
         mongodb::bson::DateTime::now().timestamp_millis() + 600_000,
     )

@@ -20,6 +20,7 @@ mod mfa;
 mod outbox;
 mod publish;
 mod recovery;
+mod review;
 mod rotation;
 mod routes;
 mod secrets;

@@ -314,7 +314,11 @@ async fn bad_bodies_tokens_and_callers_are_refused() {
 
 /// An access token for `user`'s session whose login was at `auth_time`:
 /// the controlled clock of the step-up tests.
-async fn token_authenticated_at(app: &TestApp, user: &SignedUp, auth_time: u64) -> String {
+pub(crate) async fn token_authenticated_at(
+    app: &TestApp,
+    user: &SignedUp,
+    auth_time: u64,
+) -> String {
     let session = app
         .sessions()
         .find_one(doc! { "user_id": ObjectId::parse_str(&user.user_id).unwrap() })

@@ -23,9 +23,9 @@ const NEW_PASSWORD: &str = "a brand new tolerable passphrase";
 
 /// The queue and the transport, in memory.
 #[derive(Default)]
-struct Mailbox {
-    requests: Mutex<Vec<MailRequest>>,
-    sent: Mutex<Vec<OutgoingMail>>,
+pub(crate) struct Mailbox {
+    pub(crate) requests: Mutex<Vec<MailRequest>>,
+    pub(crate) sent: Mutex<Vec<OutgoingMail>>,
 }
 
 impl MailRequests for Mailbox {
@@ -44,7 +44,7 @@ impl MailTransport for Mailbox {
 
 impl Mailbox {
     /// Runs the queued requests through `send-mail`'s use case.
-    async fn deliver(&self, app: &TestApp) {
+    pub(crate) async fn deliver(&self, app: &TestApp) {
         let requests = std::mem::take(&mut *self.requests.lock().unwrap());
         for request in requests {
             send_requested_mail(&app.store, self, &settings(), &request, Timestamp::now())
@@ -54,7 +54,23 @@ impl Mailbox {
     }
 
     /// The token of the last mail to `to` that carries a link.
-    fn token_for(&self, to: &str) -> String {
+    /// The token of the last link to `/{page}?token=` in a mail to `to`.
+    pub(crate) fn link_for(&self, to: &str, page: &str) -> String {
+        let marker = format!("/{page}?token=");
+        let sent = self.sent.lock().unwrap();
+        let mail = sent
+            .iter()
+            .rev()
+            .find(|mail| mail.to == to && mail.text.contains(&marker))
+            .unwrap_or_else(|| panic!("no mail to {to} with a link to {page}"));
+        let (_, rest) = mail.text.split_once(&marker).unwrap();
+        rest.split(|c: char| c.is_whitespace() || c == '"')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    pub(crate) fn token_for(&self, to: &str) -> String {
         let sent = self.sent.lock().unwrap();
         let mail = sent
             .iter()
@@ -75,7 +91,7 @@ fn token_in(text: &str) -> String {
 
 /// The e-mail change confirmed by the new address alone
 /// (`EMAIL_CHANGE_CONFIRMATION=new`).
-fn new_only() -> MailRequestPolicy {
+pub(crate) fn new_only() -> MailRequestPolicy {
     MailRequestPolicy {
         email_change_confirmation: EmailChangeConfirmation::New,
         ..MailRequestPolicy::default()
@@ -91,7 +107,7 @@ fn settings() -> MailSettings {
     }
 }
 
-async fn forgot(app: &TestApp, mailbox: &Mailbox, email: &str, limit: i64) -> Answer {
+pub(crate) async fn forgot(app: &TestApp, mailbox: &Mailbox, email: &str, limit: i64) -> Answer {
     let request = Event::http_api("POST", "/auth/password/forgot")
         .json(json!({ "email": email }))
         .request();
@@ -107,7 +123,12 @@ async fn reset(app: &TestApp, token: &str, password: &str) -> Answer {
 }
 
 /// A reset whose notice request goes to `mailbox`.
-async fn reset_noting(app: &TestApp, mailbox: &Mailbox, token: &str, password: &str) -> Answer {
+pub(crate) async fn reset_noting(
+    app: &TestApp,
+    mailbox: &Mailbox,
+    token: &str,
+    password: &str,
+) -> Answer {
     let request = Event::http_api("POST", "/auth/password/reset")
         .json(json!({ "token": token, "new_password": password }))
         .request();
