@@ -123,7 +123,7 @@ base_url="http://127.0.0.1:$watch_port"
 PUBLIC_BASE_URL="$base_url" LINK_VERIFICATION=off \
     MONGODB_DB="$e2e_db" LINKED_COLLECTION=linked_collection RUST_LOG=info \
     MAIL_DIRECTORY="$E2E_MAIL_DIR" MAIL_SENDER=no-reply@example.com \
-    APP_BASE_URL=http://app.example.test FORGOT_PASSWORD_PER_SOURCE_PER_HOUR=1000000 \
+    APP_BASE_URL="http://localhost:$watch_port" FORGOT_PASSWORD_PER_SOURCE_PER_HOUR=1000000 \
     start_watch "$watch_port" "$watch_log" --ignore-changes
 start_mail_pump "$watch_port" "$tmp_dir/mail-pump.log"
 log "waiting (up to 120 s) for $base_url/auth/login to answer 422"
