@@ -320,3 +320,90 @@ fn trailing_slashes_and_cloudformation_tags_are_handled() {
     assert_eq!(template["C"].as_str(), Some("Fn.Arn"));
     assert_eq!(template["D"][0].as_str(), Some("X"));
 }
+
+/// What a function may read of the signing keys, as `template.yaml` grants it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyAccess {
+    Private,
+    Public,
+    None,
+}
+
+/// SECURITY.md's key-access table says, for each function, which key set it
+/// holds; the template's policies must grant exactly that, and every
+/// function of the template must be in the table (review finding 8: the
+/// table named two functions with the private keys where three had them).
+#[test]
+fn the_key_access_table_is_what_the_template_grants() {
+    let template = yaml("template.yaml");
+    let mut granted = BTreeMap::new();
+    for (name, resource) in entries(&template["Resources"], "template.yaml Resources") {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = text(
+            &resource["Metadata"]["BuildProperties"]["Binary"],
+            &format!("{name}: Metadata.BuildProperties.Binary"),
+        );
+        let policies: Vec<&str> = resource["Properties"]["Policies"]
+            .as_vec()
+            .map(|policies| policies.iter().filter_map(Yaml::as_str).collect())
+            .unwrap_or_default();
+        let access = if policies
+            .iter()
+            .any(|policy| matches!(*policy, "ReadSigningKeysPolicy" | "RotateSigningKeysPolicy"))
+        {
+            KeyAccess::Private
+        } else if policies.contains(&"ReadPublicKeysPolicy") {
+            KeyAccess::Public
+        } else {
+            KeyAccess::None
+        };
+        granted.insert(binary.to_string(), access);
+    }
+    let security = read("SECURITY.md");
+    let table = security
+        .split_once("| Who | Holds | Reads it |")
+        .expect("SECURITY.md has the key-access table")
+        .1;
+    let mut documented = BTreeMap::new();
+    for row in table
+        .lines()
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+    {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let access = if cells[2].contains("private key set") {
+            KeyAccess::Private
+        } else if cells[2].contains("public key set") {
+            KeyAccess::Public
+        } else if cells[2] == "no key" {
+            KeyAccess::None
+        } else {
+            panic!("SECURITY.md: a key-access row says neither: {row}");
+        };
+        for function in cells[1].split(',').map(str::trim) {
+            if let Some(other) = documented.insert(function.to_string(), access) {
+                panic!("SECURITY.md lists {function} twice ({other:?}, {access:?})");
+            }
+        }
+    }
+    let mut differences = String::new();
+    for function in granted
+        .keys()
+        .chain(documented.keys())
+        .collect::<BTreeSet<_>>()
+    {
+        let (said, given) = (documented.get(function), granted.get(function));
+        if said != given {
+            let _ = writeln!(
+                differences,
+                "    {function}: SECURITY.md says {said:?}, template.yaml grants {given:?}"
+            );
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "SECURITY.md's key-access table and template.yaml differ:\n{differences}"
+    );
+}
