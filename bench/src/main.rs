@@ -24,6 +24,7 @@ mod run;
 mod runtime_api;
 mod study;
 mod template;
+mod zip;
 
 use std::path::PathBuf;
 

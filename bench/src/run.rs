@@ -296,7 +296,7 @@ impl Run<'_> {
         };
         for (arch, dir) in &options.artifacts {
             let zip = Path::new(dir).join(&name).join("bootstrap.zip");
-            let (zip_bytes, bootstrap_bytes) = crate::report::zip_sizes(&zip)
+            let (zip_bytes, bootstrap_bytes) = crate::zip::zip_sizes(&zip)
                 .map_err(|error| format!("{}: {error}", zip.display()))?;
             result
                 .sizes

@@ -18,7 +18,7 @@ use crate::domain::login::LoginPolicy;
 use crate::domain::recovery::{EmailChangeConfirmation, MailRequestPolicy, MailSettings};
 use crate::domain::tokens::TokenSettings;
 use crate::env::{ConfigError, Environment};
-use crate::keystore::KeySource;
+use crate::key_source::KeySource;
 
 /// Where the users live. `Debug` redacts the URI (it may hold a password).
 pub struct DatabaseSettings {

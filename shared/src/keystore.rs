@@ -4,51 +4,21 @@
 //! does not know, at most once per `UNKNOWN_KID_REREAD`, so that tokens with
 //! made-up key ids cannot flood Secrets Manager.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use crate::aws::secrets::SecretsClient;
 use crate::config::SessionLifetimes;
 use crate::domain::keys::{KeySet, PublicKeySet, REREAD_INTERVAL};
 use crate::domain::sessions::{Issuer, SessionPolicy};
 use crate::domain::tokens::{
     named_kid, Caller, TokenError, TokenSettings, TokenSigner, TokenVerifier,
 };
+pub use crate::key_source::KeySource;
 
 /// How often at most a token with an unknown `kid` makes a verifier re-read.
 pub const UNKNOWN_KID_REREAD: Duration = Duration::from_secs(30);
-
-/// Where a key set is read from.
-#[derive(Clone)]
-pub enum KeySource {
-    Secret {
-        client: SecretsClient,
-        arn: String,
-    },
-    File(PathBuf),
-    /// The document itself (tests).
-    Inline(String),
-}
-
-impl KeySource {
-    /// The document, or a reason that never quotes it.
-    pub async fn read(&self) -> Result<String, String> {
-        match self {
-            Self::Secret { client, arn } => client.get_secret_value(arn).await,
-            Self::File(path) => tokio::task::spawn_blocking({
-                let path = path.clone();
-                move || std::fs::read_to_string(&path)
-            })
-            .await
-            .map_err(|error| error.to_string())?
-            .map_err(|error| format!("cannot read {}: {error}", path.display())),
-            Self::Inline(document) => Ok(document.clone()),
-        }
-    }
-}
 
 /// The public keys, re-read as they change: what verifies access tokens and
 /// what the JWKS endpoint publishes.

@@ -12,6 +12,7 @@ pub mod env;
 #[cfg(feature = "publish")]
 pub mod eventbridge;
 pub mod http;
+pub mod key_source;
 #[cfg(any(test, feature = "keygen"))]
 pub mod keygen;
 pub mod keystore;

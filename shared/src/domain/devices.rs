@@ -12,47 +12,7 @@ use super::values::{SessionId, Timestamp};
 /// than by the user's habits; `truncated` says when there were more.
 pub const MAX_LISTED_SESSIONS: usize = 100;
 
-/// The longest user agent kept, in characters: real ones are well under it,
-/// and a client must not make every listing of its owner large.
-pub const USER_AGENT_MAX_CHARS: usize = 256;
-
-/// A client as API Gateway saw it. Both parts are the client's word (the
-/// address less so) and are shown to the session's owner only.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
-    pub user_agent: Option<String>,
-    pub source_ip: Option<String>,
-}
-
-impl ClientInfo {
-    /// From the raw `User-Agent` header (any bytes) and the source address
-    /// (`-` when the event has none). Control characters are dropped, so a
-    /// stored value cannot forge lines in a log or a terminal, and the rest is
-    /// cut to `USER_AGENT_MAX_CHARS`.
-    pub fn new(user_agent: Option<&[u8]>, source_ip: &str) -> Self {
-        let user_agent = user_agent.and_then(|raw| {
-            let cleaned: String = String::from_utf8_lossy(raw)
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(USER_AGENT_MAX_CHARS)
-                .collect();
-            let trimmed = cleaned.trim();
-            (!trimmed.is_empty()).then(|| trimmed.to_string())
-        });
-        let source_ip = source_ip.trim();
-        let source_ip = (!source_ip.is_empty() && source_ip != "-").then(|| {
-            source_ip
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(64)
-                .collect()
-        });
-        Self {
-            user_agent,
-            source_ip,
-        }
-    }
-}
+pub use super::records::{ClientInfo, USER_AGENT_MAX_CHARS};
 
 /// One entry of the listing, with whether it is the caller's own session.
 #[derive(Debug, Clone, PartialEq, Eq)]

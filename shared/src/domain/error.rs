@@ -3,26 +3,9 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
-use super::ports::StoreError;
+pub use super::field::FieldError;
+use super::records::StoreError;
 use super::tokens::TokenError;
-
-/// One bad field of a request, with the rule it broke (never its value).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: &str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.to_string(),
-            message: message.into(),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {

@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::audit;
 use super::error::{DomainError, FieldError};
-use super::login::{admit, Admission};
 use super::ports::{LinkKind, LinkOffer, LinkOffers, LinkTrust, LoginAttempts, Sessions, Users};
 use super::sessions::ensure_session_open;
+use super::throttle::{admit, Admission};
 use super::tokens::Caller;
 use super::values::{hex, ExternalId, Timestamp};
 

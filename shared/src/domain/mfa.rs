@@ -2,7 +2,7 @@
 //! codes, and the second step of a login (`verify`).
 //!
 //! Codes are throttled like passwords: consecutive wrong codes lock the
-//! user's code checks exponentially (`login::admit`, keyed per user), each
+//! user's code checks exponentially (`throttle::admit`, keyed per user), each
 //! counts against the account's hourly budget of failed checks, and a login's
 //! `mfa_token` dies after `MAX_CODE_ATTEMPTS` codes. A TOTP code is accepted
 //! only for a time step later than the last accepted one (compare-and-swap
@@ -16,17 +16,18 @@ use base64::Engine;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 
-use super::devices::ClientInfo;
 use super::error::DomainError;
-use super::login::{self, Admission};
 use super::notices::notify;
 use super::ports::{
     FactorChange, LoginAttempts, MailRequest, MailRequests, MfaAccount, MfaChallenge, MfaStore,
     Sessions, TotpFactor,
 };
+use super::records::Authentication;
+use super::records::ClientInfo;
 use super::sealing::SealingKey;
 use super::sessions::{ensure_session_open, Issuer, TokenPair};
-use super::tokens::{Authentication, Caller};
+use super::throttle::{self, Admission};
+use super::tokens::Caller;
 use super::values::{hex, Password, Timestamp, UserId};
 use super::{audit, qr, totp};
 
@@ -322,7 +323,7 @@ async fn check_password<S: LoginAttempts>(
     password: Password,
     now: Timestamp,
 ) -> Result<(), DomainError> {
-    login::check_password(
+    throttle::check_password(
         store,
         &account.email,
         &account.hashed_password,
@@ -348,18 +349,18 @@ async fn admit_code<S: LoginAttempts>(
 ) -> Result<CodeKeys, DomainError> {
     let keys = CodeKeys {
         code: format!("mfa|{}", account.user_id.to_hex()),
-        account: login::account_key(&account.email),
+        account: throttle::account_key(&account.email),
     };
     // The check is reserved in the account's budget before the code is
     // compared, as for passwords: parallel guesses cannot exceed it.
     let (admission, budget) = tokio::try_join!(
-        login::admit(store, &keys.code, now),
-        login::reserve_check(store, &keys.account, now),
+        throttle::admit(store, &keys.code, now),
+        throttle::reserve_check(store, &keys.account, now),
     )?;
     for refusal in [&admission, &budget] {
         if let Admission::Locked { retry_after } = *refusal {
             if matches!(budget, Admission::Allowed { .. }) {
-                login::release_check(store, &keys.account, now).await?;
+                throttle::release_check(store, &keys.account, now).await?;
             }
             audit::user_event("mfa_locked", &account.user_id.to_hex());
             return Err(DomainError::TooManyAttempts { retry_after });
@@ -377,7 +378,7 @@ async fn code_passed<S: LoginAttempts>(
 ) -> Result<(), DomainError> {
     tokio::try_join!(
         async { Ok(store.clear_count(&keys.code).await?) },
-        login::release_check(store, &keys.account, now),
+        throttle::release_check(store, &keys.account, now),
     )?;
     Ok(())
 }

@@ -8,27 +8,8 @@ use std::future::Future;
 
 use serde_json::{Map, Value};
 
-use super::devices::ClientInfo;
-use super::sealing::SealedSecret;
-use super::tokens::Authentication;
+pub use super::records::{Authentication, ClientInfo, SealedSecret, StoreError, Stored};
 use super::values::{Email, EventId, ExternalId, SessionId, Timestamp, UserId, Username};
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    #[error("e-mail already registered")]
-    EmailTaken,
-    #[error("username already registered")]
-    UsernameTaken,
-    #[error("external id already linked to another user")]
-    ExternalIdTaken,
-    /// No server to talk to, or a transient failure: retrying later may help.
-    #[error("database unreachable: {0}")]
-    Unavailable(String),
-    #[error("database error: {0}")]
-    Failed(String),
-}
-
-pub type Stored<T> = Result<T, StoreError>;
 
 /// A user about to be registered.
 #[derive(Debug)]
@@ -303,7 +284,7 @@ pub struct AttemptCount {
 }
 
 /// Compare-and-swap primitives over the count; the schedule is the domain's
-/// (`login::admit`).
+/// (`throttle::admit`).
 pub trait LoginAttempts: Sync {
     /// Writes the first count of `key`; false when one exists already.
     fn insert_count(

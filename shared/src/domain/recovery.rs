@@ -16,13 +16,13 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::error::DomainError;
-use super::login::{self, check_password};
 use super::notices::notify;
 use super::ports::{
     Account, Accounts, ChangeSide, EmailChangeStep, FactorChange, LoginAttempts, MailRequest,
     MailRequests, MailTransport, OneTimeToken, OneTimeTokens, OutgoingMail, RevocationReason,
     Sessions, TokenPurpose,
 };
+use super::throttle::{self, check_password};
 use super::tokens::Caller;
 use super::values::{hex, Email, Password, Timestamp};
 use super::{audit, blocking, passwords, FieldError};
@@ -138,7 +138,7 @@ async fn spend<S: LoginAttempts>(
     window: Duration,
     now: Timestamp,
 ) -> Result<Option<Duration>, DomainError> {
-    login::count_in_window(store, key, Some(limit), window, now).await
+    throttle::count_in_window(store, key, Some(limit), window, now).await
 }
 
 /// `POST /auth/password/forgot`: throttled per source address only, then

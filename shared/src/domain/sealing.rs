@@ -10,20 +10,12 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
 
+pub use super::records::SealedSecret;
 use super::values::{hex, UserId};
 
 const PURPOSE: &[u8] = b"user-management-api/mfa-totp/v1";
 /// Shortest key material accepted: `GenerateSecretString` makes 64 characters.
 pub const MIN_KEY_MATERIAL: usize = 32;
-
-/// A secret as stored: which key sealed it, the nonce and the ciphertext
-/// (with its tag), base64.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealedSecret {
-    pub key_id: String,
-    pub nonce: String,
-    pub ciphertext: String,
-}
 
 /// The sealing key, derived from the configured key material.
 pub struct SealingKey {

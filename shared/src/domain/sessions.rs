@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use super::audit;
-use super::devices::ClientInfo;
 use super::error::DomainError;
 use super::ports::{RevocationReason, SessionRecord, Sessions};
+use super::records::ClientInfo;
 use super::refresh::{self, PresentedToken, SessionSecrets};
 use super::tokens::{AccessToken, Authentication, Caller, TokenSigner};
 use super::values::{RefreshToken, SessionId, Timestamp, UserId};

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::keys::{PublicKeySet, SigningKey};
+pub use super::records::Authentication;
 use super::rs256;
-use super::values::{SessionId, Timestamp, UserId};
+use super::values::{SessionId, UserId};
 
 const TOKEN_TYPE: &str = "at+jwt";
 /// Clock skew tolerated on `exp` and `nbf` between the functions' hosts.
@@ -82,44 +83,6 @@ pub struct Caller {
     pub user_id: UserId,
     pub session_id: SessionId,
     pub auth: Authentication,
-}
-
-/// How a session's login authenticated, and when (Unix seconds): what
-/// `amr` and `auth_time` say, and what step-up checks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Authentication {
-    /// A TOTP or recovery code was checked besides the password.
-    pub otp: bool,
-    pub auth_time: u64,
-}
-
-impl Authentication {
-    pub fn password(at: Timestamp) -> Self {
-        Self {
-            otp: false,
-            auth_time: at.as_secs(),
-        }
-    }
-
-    pub fn password_and_otp(at: Timestamp) -> Self {
-        Self {
-            otp: true,
-            auth_time: at.as_secs(),
-        }
-    }
-
-    pub fn amr(self) -> Vec<String> {
-        let mut methods = vec!["pwd".to_string()];
-        if self.otp {
-            methods.push("otp".into());
-        }
-        methods
-    }
-
-    /// Whether the login is at most `max_age` old at `now`.
-    pub fn is_recent(self, now: Timestamp, max_age: Duration) -> bool {
-        self.auth_time > 0 && now.as_secs().saturating_sub(self.auth_time) <= max_age.as_secs()
-    }
 }
 
 /// The rules signing and verification share.
@@ -322,7 +285,9 @@ mod tests {
         Caller {
             user_id: UserId::new(),
             session_id: SessionId::new(),
-            auth: Authentication::password_and_otp(Timestamp::from_millis(1_700_000_000_000)),
+            auth: Authentication::password_and_otp(crate::domain::values::Timestamp::from_millis(
+                1_700_000_000_000,
+            )),
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::error::FieldError;
+use super::field::FieldError;
 
 pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
 pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;

@@ -2,31 +2,18 @@
 //! `DELETE /users/{user_id}/sessions/{session_id}`, and the client details a
 //! login or refresh records.
 
-use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::{json, Value};
 
+use super::edge::{answer, authorized_caller};
 use super::problem::{json_response, HttpError};
-use super::request::{path_parameter, source_ip};
-use super::routes::{answer, authorized_caller};
+use super::request::path_parameter;
 use crate::domain::devices::{self, ClientInfo, ListedSession};
 use crate::domain::ports::Sessions;
 use crate::domain::values::{SessionId, Timestamp};
 use crate::domain::DomainError;
 use crate::keystore::PublishedKeys;
-
-/// The raw `User-Agent` header; `ClientInfo::new` makes it safe to keep.
-pub fn user_agent(request: &Request) -> Option<Vec<u8>> {
-    request
-        .headers()
-        .get(header::USER_AGENT)
-        .map(|value| value.as_bytes().to_vec())
-}
-
-/// The client of a request, as a session records it.
-pub fn client_info(request: &Request) -> ClientInfo {
-    ClientInfo::new(user_agent(request).as_deref(), &source_ip(request))
-}
 
 /// `GET /users/{user_id}/sessions/`: the user's open sessions, newest first.
 pub async fn list_sessions<S: Sessions>(

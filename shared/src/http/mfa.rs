@@ -4,28 +4,14 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::devices::client_info;
+use super::edge::{answer, authorized_caller, client_info, token_response};
 use super::problem::json_response;
 use super::request::json_object;
-use super::routes::{answer, authorized_caller, token_response};
-use crate::domain::mfa::{self, MfaPending, MfaSettings, Proof};
+use crate::domain::mfa::{self, MfaSettings, Proof};
 use crate::domain::ports::{LoginAttempts, MailRequests, MfaStore, Sessions};
 use crate::domain::values::{Password, Timestamp};
 use crate::domain::FieldError;
 use crate::keystore::{PublishedKeys, SigningKeys};
-
-/// The answer to a right password for an account with a second factor: no
-/// tokens yet, only what `POST /auth/mfa/verify` takes.
-pub fn mfa_required(pending: MfaPending) -> Response<Body> {
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "mfa_required": true,
-            "mfa_token": pending.mfa_token,
-            "expires_in": pending.expires_in,
-        }),
-    )
-}
 
 /// `POST /auth/mfa/verify`: the second step of a login.
 pub async fn verify<S: MfaStore + Sessions + LoginAttempts>(

@@ -3,6 +3,7 @@
 
 pub mod bodies;
 pub mod devices;
+pub mod edge;
 pub mod mfa;
 pub mod problem;
 pub mod recovery;

@@ -65,152 +65,157 @@ pub fn refused(error: &HttpError) -> Response<Body> {
     problem_response(error)
 }
 
+/// How one error is answered: its status, problem type, the header it adds
+/// and the fields it names.
+struct Mapping {
+    status: StatusCode,
+    kind: &'static str,
+    header: Option<(header::HeaderName, HeaderValue)>,
+    fields: Vec<FieldError>,
+}
+
+impl Mapping {
+    fn new(status: StatusCode, kind: &'static str) -> Self {
+        Self {
+            status,
+            kind,
+            header: None,
+            fields: Vec::new(),
+        }
+    }
+
+    fn with_header(mut self, header: (header::HeaderName, HeaderValue)) -> Self {
+        self.header = Some(header);
+        self
+    }
+
+    fn naming(mut self, field: &str, message: &str) -> Self {
+        self.fields = vec![FieldError::new(field, message)];
+        self
+    }
+}
+
+const BLANK: &str = "about:blank";
+const INVALID_TOKEN: &str = "urn:problem:invalid-token";
+
+fn retry_after(seconds: u64) -> (header::HeaderName, HeaderValue) {
+    (header::RETRY_AFTER, HeaderValue::from(seconds))
+}
+
+fn bearer_challenge(value: &'static str) -> (header::HeaderName, HeaderValue) {
+    (header::WWW_AUTHENTICATE, HeaderValue::from_static(value))
+}
+
+/// The one table of what each error means over HTTP. Every variant of both
+/// enums is named (no `_` arm): a new error does not compile until it is
+/// mapped here.
+fn mapping(error: &HttpError) -> Mapping {
+    use StatusCode as S;
+    let domain = match error {
+        HttpError::MalformedBody(_) => return Mapping::new(S::BAD_REQUEST, BLANK),
+        HttpError::UnsupportedMediaType => return Mapping::new(S::UNSUPPORTED_MEDIA_TYPE, BLANK),
+        HttpError::PayloadTooLarge { .. } => return Mapping::new(S::PAYLOAD_TOO_LARGE, BLANK),
+        HttpError::NotFound => return Mapping::new(S::NOT_FOUND, BLANK),
+        HttpError::MethodNotAllowed { allow } => {
+            let allow = HeaderValue::from_str(allow.as_str()).expect("a method is a header value");
+            return Mapping::new(S::METHOD_NOT_ALLOWED, BLANK).with_header((header::ALLOW, allow));
+        }
+        HttpError::MissingToken => {
+            let challenge = bearer_challenge("Bearer");
+            return Mapping::new(S::UNAUTHORIZED, INVALID_TOKEN).with_header(challenge);
+        }
+        HttpError::Domain(domain) => domain,
+    };
+    match domain {
+        DomainError::Invalid(errors) => Mapping {
+            fields: errors.clone(),
+            ..Mapping::new(S::UNPROCESSABLE_ENTITY, "urn:problem:validation-error")
+        },
+        DomainError::EmailTaken => Mapping::new(S::CONFLICT, "urn:problem:email-taken")
+            .naming("email", "already registered"),
+        DomainError::UsernameTaken => Mapping::new(S::CONFLICT, "urn:problem:username-taken")
+            .naming("username", "already taken"),
+        DomainError::ExternalIdTaken => Mapping::new(S::CONFLICT, "urn:problem:external-id-taken")
+            .naming("external_id", "already linked to another user"),
+        DomainError::InvalidCredentials => {
+            Mapping::new(S::UNAUTHORIZED, "urn:problem:invalid-credentials")
+        }
+        DomainError::InvalidToken(_) | DomainError::UnknownUser | DomainError::SessionEnded => {
+            Mapping::new(S::UNAUTHORIZED, INVALID_TOKEN)
+                .with_header(bearer_challenge(r#"Bearer error="invalid_token""#))
+        }
+        DomainError::ReauthenticationRequired => {
+            // RFC 9470's step-up challenge.
+            Mapping::new(S::UNAUTHORIZED, "urn:problem:reauthentication-required").with_header(
+                bearer_challenge(r#"Bearer error="insufficient_user_authentication""#),
+            )
+        }
+        DomainError::InvalidRefreshToken => {
+            Mapping::new(S::UNAUTHORIZED, "urn:problem:invalid-refresh-token")
+        }
+        DomainError::InvalidMfaCode => {
+            Mapping::new(S::UNAUTHORIZED, "urn:problem:invalid-mfa-code")
+        }
+        DomainError::InvalidMfaToken => {
+            Mapping::new(S::UNAUTHORIZED, "urn:problem:invalid-mfa-token")
+        }
+        DomainError::TooManyAttempts { retry_after: wait } => {
+            Mapping::new(S::TOO_MANY_REQUESTS, "urn:problem:too-many-attempts")
+                .with_header(retry_after(retry_after_seconds(*wait)))
+        }
+        DomainError::TooManyRequests { retry_after: wait } => {
+            Mapping::new(S::TOO_MANY_REQUESTS, "urn:problem:too-many-requests")
+                .with_header(retry_after(retry_after_seconds(*wait)))
+        }
+        DomainError::MailTokenInvalid => {
+            Mapping::new(S::BAD_REQUEST, "urn:problem:invalid-mail-token")
+        }
+        DomainError::EmailNotVerified => {
+            Mapping::new(S::FORBIDDEN, "urn:problem:email-not-verified")
+        }
+        DomainError::MailUnavailable { .. } => {
+            Mapping::new(S::SERVICE_UNAVAILABLE, "urn:problem:mail-unavailable")
+                .with_header(retry_after(1))
+        }
+        DomainError::Unavailable { .. } => {
+            Mapping::new(S::SERVICE_UNAVAILABLE, "urn:problem:database-unavailable")
+                .with_header(retry_after(1))
+        }
+        DomainError::MfaAlreadyEnabled => {
+            Mapping::new(S::CONFLICT, "urn:problem:mfa-already-enabled")
+        }
+        DomainError::MfaNotPending => Mapping::new(S::CONFLICT, "urn:problem:mfa-not-pending"),
+        DomainError::MfaNotEnabled => Mapping::new(S::CONFLICT, "urn:problem:mfa-not-enabled"),
+        DomainError::Forbidden => Mapping::new(S::FORBIDDEN, BLANK),
+        DomainError::LinkCodeInvalid => Mapping::new(S::FORBIDDEN, "urn:problem:link-code-invalid"),
+        DomainError::SessionNotFound => Mapping::new(S::NOT_FOUND, "urn:problem:session-not-found"),
+        DomainError::Internal { .. } => Mapping::new(S::INTERNAL_SERVER_ERROR, BLANK),
+    }
+}
+
 /// An RFC 9457 problem document. `detail` is what FastAPI clients of the
 /// original service already read.
 pub fn problem_response(error: &HttpError) -> Response<Body> {
-    let status = status_of(error);
+    let mapping = mapping(error);
     let mut problem = json!({
-        "type": problem_type(error),
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
+        "type": mapping.kind,
+        "title": mapping.status.canonical_reason().unwrap_or("Error"),
+        "status": mapping.status.as_u16(),
         "detail": error.to_string(),
     });
-    let field_errors = match error {
-        HttpError::Domain(DomainError::Invalid(errors)) => errors.clone(),
-        HttpError::Domain(DomainError::EmailTaken) => {
-            vec![FieldError::new("email", "already registered")]
-        }
-        HttpError::Domain(DomainError::UsernameTaken) => {
-            vec![FieldError::new("username", "already taken")]
-        }
-        HttpError::Domain(DomainError::ExternalIdTaken) => vec![FieldError::new(
-            "external_id",
-            "already linked to another user",
-        )],
-        _ => Vec::new(),
-    };
-    if !field_errors.is_empty() {
-        problem["errors"] = json!(field_errors);
+    if !mapping.fields.is_empty() {
+        problem["errors"] = json!(mapping.fields);
     }
-    let mut response = json_response(status, &problem);
+    let mut response = json_response(mapping.status, &problem);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
-    match error {
-        HttpError::MissingToken => {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        HttpError::Domain(
-            DomainError::InvalidToken(_) | DomainError::UnknownUser | DomainError::SessionEnded,
-        ) => {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Bearer error="invalid_token""#),
-            );
-        }
-        HttpError::Domain(DomainError::ReauthenticationRequired) => {
-            // RFC 9470's step-up challenge.
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Bearer error="insufficient_user_authentication""#),
-            );
-        }
-        HttpError::MethodNotAllowed { allow } => {
-            headers.insert(
-                header::ALLOW,
-                HeaderValue::from_str(allow.as_str()).expect("a method is a header value"),
-            );
-        }
-        HttpError::Domain(
-            DomainError::Unavailable { .. } | DomainError::MailUnavailable { .. },
-        ) => {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        HttpError::Domain(
-            DomainError::TooManyAttempts { retry_after }
-            | DomainError::TooManyRequests { retry_after },
-        ) => {
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_seconds(*retry_after)),
-            );
-        }
-        _ => {}
+    if let Some((name, value)) = mapping.header {
+        headers.insert(name, value);
     }
     response
-}
-
-fn status_of(error: &HttpError) -> StatusCode {
-    match error {
-        HttpError::MalformedBody(_) => StatusCode::BAD_REQUEST,
-        HttpError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        HttpError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        HttpError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-        HttpError::NotFound => StatusCode::NOT_FOUND,
-        HttpError::MissingToken => StatusCode::UNAUTHORIZED,
-        HttpError::Domain(error) => match error {
-            DomainError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            DomainError::EmailTaken | DomainError::UsernameTaken | DomainError::ExternalIdTaken => {
-                StatusCode::CONFLICT
-            }
-            DomainError::InvalidCredentials
-            | DomainError::InvalidMfaCode
-            | DomainError::InvalidMfaToken
-            | DomainError::ReauthenticationRequired
-            | DomainError::InvalidRefreshToken
-            | DomainError::InvalidToken(_)
-            | DomainError::UnknownUser
-            | DomainError::SessionEnded => StatusCode::UNAUTHORIZED,
-            DomainError::TooManyAttempts { .. } | DomainError::TooManyRequests { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
-            DomainError::MailTokenInvalid => StatusCode::BAD_REQUEST,
-            DomainError::EmailNotVerified => StatusCode::FORBIDDEN,
-            DomainError::MailUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            DomainError::MfaAlreadyEnabled
-            | DomainError::MfaNotPending
-            | DomainError::MfaNotEnabled => StatusCode::CONFLICT,
-            DomainError::Forbidden | DomainError::LinkCodeInvalid => StatusCode::FORBIDDEN,
-            DomainError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            DomainError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            DomainError::SessionNotFound => StatusCode::NOT_FOUND,
-        },
-    }
-}
-
-fn problem_type(error: &HttpError) -> &'static str {
-    match error {
-        HttpError::MissingToken => "urn:problem:invalid-token",
-        HttpError::Domain(error) => match error {
-            DomainError::Invalid(_) => "urn:problem:validation-error",
-            DomainError::EmailTaken => "urn:problem:email-taken",
-            DomainError::UsernameTaken => "urn:problem:username-taken",
-            DomainError::ExternalIdTaken => "urn:problem:external-id-taken",
-            DomainError::InvalidCredentials => "urn:problem:invalid-credentials",
-            DomainError::InvalidToken(_) | DomainError::UnknownUser | DomainError::SessionEnded => {
-                "urn:problem:invalid-token"
-            }
-            DomainError::InvalidRefreshToken => "urn:problem:invalid-refresh-token",
-            DomainError::TooManyAttempts { .. } => "urn:problem:too-many-attempts",
-            DomainError::Unavailable { .. } => "urn:problem:database-unavailable",
-            DomainError::LinkCodeInvalid => "urn:problem:link-code-invalid",
-            DomainError::SessionNotFound => "urn:problem:session-not-found",
-            DomainError::MailTokenInvalid => "urn:problem:invalid-mail-token",
-            DomainError::EmailNotVerified => "urn:problem:email-not-verified",
-            DomainError::TooManyRequests { .. } => "urn:problem:too-many-requests",
-            DomainError::MailUnavailable { .. } => "urn:problem:mail-unavailable",
-            DomainError::InvalidMfaCode => "urn:problem:invalid-mfa-code",
-            DomainError::InvalidMfaToken => "urn:problem:invalid-mfa-token",
-            DomainError::ReauthenticationRequired => "urn:problem:reauthentication-required",
-            DomainError::MfaAlreadyEnabled => "urn:problem:mfa-already-enabled",
-            DomainError::MfaNotPending => "urn:problem:mfa-not-pending",
-            DomainError::MfaNotEnabled => "urn:problem:mfa-not-enabled",
-            DomainError::Forbidden | DomainError::Internal { .. } => "about:blank",
-        },
-        _ => "about:blank",
-    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@ use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
 use super::bodies;
+use super::edge::{answer, authorized_caller, registered};
 use super::problem::json_response;
 use super::request::{json_object, source_ip};
-use super::routes::{answer, authorized_caller, registered};
 use crate::domain::ports::{
     Accounts, LoginAttempts, MailRequest, MailRequests, OneTimeTokens, Sessions, Users,
 };

@@ -2,28 +2,22 @@
 //! Every failure becomes a problem+json response in `answer`, and none
 //! escapes to the runtime as a 500.
 
-use std::future::Future;
-
-use lambda_http::http::{header, Method, StatusCode};
-use lambda_http::{Body, Error, Request, RequestExt, Response};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
 use super::bodies;
-use super::devices::{client_info, user_agent};
-use super::problem::{json_response, refused, HttpError};
-use super::request::{
-    bearer_token, json_object, json_object_or_empty, path_user_id, query_parameter, source_ip,
+use super::edge::{
+    answer, authorized_caller, client_info, mfa_required, registered, token_response, user_agent,
 };
+use super::problem::json_response;
+use super::request::{bearer_token, json_object, json_object_or_empty, query_parameter, source_ip};
 use crate::domain::linking::{self, LinkVerification};
 use crate::domain::login::{LoginOutcome, LoginPolicy};
 use crate::domain::ports::{LinkOffers, LoginAttempts, MfaStore, Profile, Sessions, Users};
-use crate::domain::sessions::TokenPair;
-use crate::domain::tokens::Caller;
 use crate::domain::values::Timestamp;
 use crate::domain::{accounts, login as logins, sessions};
 use crate::keystore::{PublishedKeys, SigningKeys};
-
-pub(super) type Answer = Result<Response<Body>, HttpError>;
 
 /// `POST /auth/register`
 pub async fn register<S: Users>(store: &S, request: Request) -> Result<Response<Body>, Error> {
@@ -33,16 +27,6 @@ pub async fn register<S: Users>(store: &S, request: Request) -> Result<Response<
         Ok(registered(user_id))
     })
     .await
-}
-
-/// `201` with the new user's id and its profile's location.
-pub(super) fn registered(user_id: crate::domain::values::UserId) -> Response<Body> {
-    let mut response = json_response(StatusCode::CREATED, &json!({ "id": user_id.to_hex() }));
-    let location = format!("/users/{user_id}/full_profile/")
-        .parse()
-        .expect("an id's path is a valid header value");
-    response.headers_mut().insert(header::LOCATION, location);
-    response
 }
 
 /// `POST /auth/login`, under `REQUIRE_VERIFIED_EMAIL` (`policy`).
@@ -60,7 +44,7 @@ pub async fn login<S: Users + Sessions + LoginAttempts + MfaStore>(
         let issuer = keys.issuer().await;
         match logins::login_with(store, &issuer, credentials, policy, Timestamp::now()).await? {
             LoginOutcome::Tokens(tokens) => Ok(token_response(tokens)),
-            LoginOutcome::MfaRequired(pending) => Ok(super::mfa::mfa_required(pending)),
+            LoginOutcome::MfaRequired(pending) => Ok(mfa_required(pending)),
         }
     })
     .await
@@ -176,57 +160,6 @@ pub async fn delete_user<S: Users>(
         ))
     })
     .await
-}
-
-/// Runs `work` for a request made with `method`; any other method is a 405
-/// naming it. Every failure is answered (and logged) here.
-pub(super) async fn answer(
-    request: &Request,
-    method: Method,
-    work: impl Future<Output = Answer>,
-) -> Result<Response<Body>, Error> {
-    use tracing::Instrument;
-    // Every line logged while answering carries the request id and the
-    // client's address: the audit trail's correlation.
-    let request_id = request
-        .lambda_context_ref()
-        .map(|context| context.request_id.clone())
-        .unwrap_or_default();
-    let span = tracing::info_span!("request", request_id, source_ip = %source_ip(request));
-    async move {
-        let answer = if request.method() == method {
-            work.await
-        } else {
-            Err(HttpError::MethodNotAllowed { allow: method })
-        };
-        Ok(answer.unwrap_or_else(|error| refused(&error)))
-    }
-    .instrument(span)
-    .await
-}
-
-/// The bearer token's holder, once it has shown to be the `{user_id}` of the
-/// path: 401 without a valid token, 422 for a malformed id, 403 for someone
-/// else's id. Whether its session is still open is checked with the operation.
-pub(super) async fn authorized_caller(
-    keys: &PublishedKeys,
-    request: &Request,
-) -> Result<Caller, HttpError> {
-    let caller = keys.verify(bearer_token(request)?).await?;
-    accounts::authorize(&caller, path_user_id(request)?)?;
-    Ok(caller)
-}
-
-pub(super) fn token_response(tokens: TokenPair) -> Response<Body> {
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "access_token": tokens.access.token,
-            "token_type": "bearer",
-            "expires_in": tokens.access.expires_in,
-            "refresh_token": tokens.refresh_token,
-        }),
-    )
 }
 
 fn profile_json(profile: Profile) -> serde_json::Value {

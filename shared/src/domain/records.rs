@@ -1,0 +1,113 @@
+//! The records the ports carry and the errors of a store: below `ports`,
+//! so that the modules whose use cases the ports serve (devices, sessions,
+//! second factor, tokens) never import what imports them.
+
+use std::time::Duration;
+
+use super::values::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("e-mail already registered")]
+    EmailTaken,
+    #[error("username already registered")]
+    UsernameTaken,
+    #[error("external id already linked to another user")]
+    ExternalIdTaken,
+    /// No server to talk to, or a transient failure: retrying later may help.
+    #[error("database unreachable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Failed(String),
+}
+
+pub type Stored<T> = Result<T, StoreError>;
+
+/// The longest user agent kept, in characters: real ones are well under it,
+/// and a client must not make every listing of its owner large.
+pub const USER_AGENT_MAX_CHARS: usize = 256;
+
+/// A client as API Gateway saw it. Both parts are the client's word (the
+/// address less so) and are shown to the session's owner only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub user_agent: Option<String>,
+    pub source_ip: Option<String>,
+}
+
+impl ClientInfo {
+    /// From the raw `User-Agent` header (any bytes) and the source address
+    /// (`-` when the event has none). Control characters are dropped, so a
+    /// stored value cannot forge lines in a log or a terminal, and the rest is
+    /// cut to `USER_AGENT_MAX_CHARS`.
+    pub fn new(user_agent: Option<&[u8]>, source_ip: &str) -> Self {
+        let user_agent = user_agent.and_then(|raw| {
+            let cleaned: String = String::from_utf8_lossy(raw)
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(USER_AGENT_MAX_CHARS)
+                .collect();
+            let trimmed = cleaned.trim();
+            (!trimmed.is_empty()).then(|| trimmed.to_string())
+        });
+        let source_ip = source_ip.trim();
+        let source_ip = (!source_ip.is_empty() && source_ip != "-").then(|| {
+            source_ip
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect()
+        });
+        Self {
+            user_agent,
+            source_ip,
+        }
+    }
+}
+
+/// How a session's login authenticated, and when (Unix seconds): what
+/// `amr` and `auth_time` say, and what step-up checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Authentication {
+    /// A TOTP or recovery code was checked besides the password.
+    pub otp: bool,
+    pub auth_time: u64,
+}
+
+impl Authentication {
+    pub fn password(at: Timestamp) -> Self {
+        Self {
+            otp: false,
+            auth_time: at.as_secs(),
+        }
+    }
+
+    pub fn password_and_otp(at: Timestamp) -> Self {
+        Self {
+            otp: true,
+            auth_time: at.as_secs(),
+        }
+    }
+
+    pub fn amr(self) -> Vec<String> {
+        let mut methods = vec!["pwd".to_string()];
+        if self.otp {
+            methods.push("otp".into());
+        }
+        methods
+    }
+
+    /// Whether the login is at most `max_age` old at `now`.
+    pub fn is_recent(self, now: Timestamp, max_age: Duration) -> bool {
+        self.auth_time > 0 && now.as_secs().saturating_sub(self.auth_time) <= max_age.as_secs()
+    }
+}
+
+/// A secret as stored: which key sealed it, the nonce and the ciphertext
+/// (with its tag), base64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    pub key_id: String,
+    pub nonce: String,
+    pub ciphertext: String,
+}
