@@ -1,0 +1,209 @@
+//! Account recovery and changes: forgotten password, e-mail verification,
+//! password change and e-mail change, and the mail that carries their
+//! one-time tokens.
+//!
+//! The HTTP side never looks an account up by address and never makes a
+//! token: it records a `MailRequest` (a queue) and answers. `send_requested_mail`
+//! (the `send-mail` function) does the look-up, the per-address limits and the
+//! token, after the answer, so the answer and its timing are the same whether
+//! or not the address has an account.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use super::error::DomainError;
+use super::ports::{Account, LoginAttempts, MailRequest, MailRequests, Sessions};
+use super::throttle;
+use super::tokens::Caller;
+use super::values::{hex, Password, Timestamp};
+use super::{blocking, passwords, FieldError};
+
+mod email;
+mod password;
+mod rendering;
+mod sending;
+#[cfg(test)]
+mod tests;
+
+pub use email::{
+    cancel_email_change, cancel_email_change_by_link, change_email, resend_verification,
+    verify_email, EmailConfirmed,
+};
+pub use password::{change_password, forgot_password, reset_password};
+pub use sending::{send_requested_mail, MailOutcome};
+
+/// Random bytes per token: 256 bits, twice ASVS's minimum.
+const TOKEN_BYTES: usize = 32;
+/// Ours are 43 characters; the limit keeps junk out of the digest.
+const TOKEN_MAX_CHARS: usize = 128;
+pub(super) const HOUR: Duration = Duration::from_secs(3600);
+
+/// How the mail flows are tuned (`config::mail_settings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    /// The web app's base URL, without a trailing slash: links point there.
+    pub app_base_url: String,
+    pub reset_ttl: Duration,
+    pub verification_ttl: Duration,
+    /// Mails per address, per purpose, per hour.
+    pub mails_per_address_per_hour: i64,
+}
+
+/// Who must confirm an e-mail change (`EMAIL_CHANGE_CONFIRMATION`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EmailChangeConfirmation {
+    /// The new address and the current one (the default): someone who knows
+    /// the password but cannot read the owner's mail cannot move the
+    /// account to an address of theirs.
+    #[default]
+    Both,
+    /// The new address only.
+    New,
+}
+
+impl EmailChangeConfirmation {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "both" => Some(Self::Both),
+            "new" => Some(Self::New),
+            _ => None,
+        }
+    }
+}
+
+/// How the routes that ask for mail on behalf of an account are tuned
+/// (`config::mail_requests`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailRequestPolicy {
+    /// E-mail-change and verification requests per account per hour
+    /// (`MAILS_PER_ACCOUNT_PER_HOUR`), whatever the addresses.
+    pub mails_per_account_per_hour: i64,
+    pub email_change_confirmation: EmailChangeConfirmation,
+}
+
+impl Default for MailRequestPolicy {
+    fn default() -> Self {
+        Self {
+            mails_per_account_per_hour: 3,
+            email_change_confirmation: EmailChangeConfirmation::Both,
+        }
+    }
+}
+
+/// A one-time token as the client sends it back. `Debug` is redacted.
+pub struct MailToken(SecretString);
+
+impl MailToken {
+    /// A fresh token: `TOKEN_BYTES` from the OS, base64url.
+    pub(super) fn generate() -> Self {
+        use rand_core::{OsRng, RngCore};
+        let mut bytes = [0u8; TOKEN_BYTES];
+        OsRng.fill_bytes(&mut bytes);
+        Self(URL_SAFE_NO_PAD.encode(bytes).into())
+    }
+
+    pub fn parse(raw: String) -> Result<Self, FieldError> {
+        let shaped = (1..=TOKEN_MAX_CHARS).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+        if !shaped {
+            return Err(FieldError::new(
+                "token",
+                format!("must be 1 to {TOKEN_MAX_CHARS} base64url characters"),
+            ));
+        }
+        Ok(Self(raw.into()))
+    }
+
+    /// What is stored and looked up: the SHA-256, so that a database reader
+    /// cannot use a token. The lookup is by this digest, an index key, not a
+    /// comparison of secrets.
+    pub fn digest(&self) -> String {
+        hex(&Sha256::digest(self.0.expose_secret().as_bytes()))
+    }
+
+    pub(super) fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for MailToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MailToken([REDACTED])")
+    }
+}
+
+/// Counts one request against `key`'s budget of `limit` per window; the time
+/// to wait when it is spent. A fixed window, reusing the login counts' storage.
+pub(super) async fn spend<S: LoginAttempts>(
+    store: &S,
+    key: &str,
+    limit: i64,
+    window: Duration,
+    now: Timestamp,
+) -> Result<Option<Duration>, DomainError> {
+    throttle::count_in_window(store, key, Some(limit), window, now).await
+}
+
+pub(super) async fn request<Q: MailRequests>(
+    queue: &Q,
+    mail: &MailRequest,
+) -> Result<(), DomainError> {
+    queue
+        .request_mail(mail)
+        .await
+        .map_err(|cause| DomainError::MailUnavailable { cause })
+}
+
+/// The password rule of registration, against the account's own names,
+/// reported as `new_password`.
+pub(super) fn new_password(raw: String, account: &Account) -> Result<Password, DomainError> {
+    Password::parse_new(raw, &account.username, &account.email)
+        .map_err(|error| DomainError::invalid(FieldError::new("new_password", error.message)))
+}
+
+pub(super) async fn hash(password: Password) -> Result<String, DomainError> {
+    blocking(move || passwords::hash_password(password.expose()))
+        .await?
+        .map_err(|error| DomainError::Internal {
+            cause: error.to_string(),
+        })
+}
+
+pub(super) async fn ensure_open<S: Sessions>(
+    store: &S,
+    caller: &Caller,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    if store
+        .session_is_open(caller.user_id, caller.session_id, now)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(DomainError::SessionEnded)
+    }
+}
+
+/// Spends one of the account's mail requests for the hour, before anything
+/// is queued: `TooManyRequests` when they are spent.
+pub(super) async fn spend_account_mail<S: LoginAttempts>(
+    store: &S,
+    policy: &MailRequestPolicy,
+    caller: &Caller,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    let key = format!("mail-account|{}", caller.user_id.to_hex());
+    match spend(store, &key, policy.mails_per_account_per_hour, HOUR, now).await? {
+        None => Ok(()),
+        Some(retry_after) => {
+            tracing::warn!(audit = "account_mail_throttled", user_id = %caller.user_id, "audit");
+            Err(DomainError::TooManyRequests { retry_after })
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The mails' text and HTML: fixed ASCII text and the links, nothing a user
+//! typed.
+
+use std::time::Duration;
+
+use super::{MailSettings, MailToken};
+use crate::domain::ports::{FactorChange, OutgoingMail, TokenPurpose};
+
+pub(super) fn lifetime(ttl: Duration) -> String {
+    let minutes = ttl.as_secs() / 60;
+    if minutes >= 120 && minutes.is_multiple_of(60) {
+        format!("{} hours", minutes / 60)
+    } else {
+        format!("{minutes} minutes")
+    }
+}
+
+/// The mail of `purpose`, in a text and an HTML part. Only fixed ASCII text
+/// and the link: no user-supplied text is rendered into it.
+pub(super) fn render(
+    settings: &MailSettings,
+    purpose: TokenPurpose,
+    to: &str,
+    token: &MailToken,
+    ttl: Duration,
+) -> OutgoingMail {
+    let (page, subject, opening, action, closing) = match purpose {
+        TokenPurpose::PasswordReset => (
+            "reset-password",
+            "Reset your password",
+            "Someone, hopefully you, asked to reset the password of the account with this e-mail address.",
+            "Choose a new password",
+            "If it was not you, ignore this mail: your password stays as it is.",
+        ),
+        TokenPurpose::EmailVerification => (
+            "verify-email",
+            "Confirm your e-mail address",
+            "Please confirm that this is your e-mail address.",
+            "Confirm the address",
+            "If you did not create an account, ignore this mail.",
+        ),
+        TokenPurpose::EmailChange => (
+            "verify-email",
+            "Confirm your new e-mail address",
+            "Someone, hopefully you, asked to make this the e-mail address of their account.",
+            "Confirm the new address",
+            "If it was not you, ignore this mail: nothing changes.",
+        ),
+        // Sent together in `change_notice`, never on their own; a total
+        // match keeps a new purpose from compiling without its text.
+        TokenPurpose::EmailChangeCurrent => (
+            "confirm-email-change",
+            "Confirm the change of your e-mail address",
+            "A change of the e-mail address of your account was requested.",
+            "Confirm the change",
+            "If it was not you, ignore this mail: nothing changes without it.",
+        ),
+        TokenPurpose::EmailChangeCancel => (
+            "cancel-email-change",
+            "Cancel the change of your e-mail address",
+            "A change of the e-mail address of your account was requested.",
+            "Cancel the change",
+            "If it was you, ignore this mail.",
+        ),
+    };
+    let link = format!("{}/{page}?token={}", settings.app_base_url, token.expose());
+    let valid = format!("The link works once, for {}.", lifetime(ttl));
+    let text =
+        format!("{opening}\r\n\r\n{action}:\r\n\r\n{link}\r\n\r\n{valid}\r\n\r\n{closing}\r\n");
+    let link_html = html_escape(&link);
+    let html = format!(
+        "<!DOCTYPE html>\r\n<html><body>\r\n<p>{opening}</p>\r\n<p><a href=\"{link_html}\">{action}</a></p>\r\n<p>{valid}</p>\r\n<p>{closing}</p>\r\n</body></html>\r\n"
+    );
+    OutgoingMail {
+        to: to.to_string(),
+        subject: subject.to_string(),
+        text,
+        html,
+    }
+}
+
+/// The mail to the current address when a change to another one is asked
+/// for: a link that cancels it and, when the change needs it, a link that
+/// confirms it. Neither link is spent by opening it: each leads to a page
+/// whose button POSTs.
+pub(super) fn change_notice(
+    settings: &MailSettings,
+    to: &str,
+    confirm: Option<&MailToken>,
+    cancel: &MailToken,
+    ttl: Duration,
+) -> OutgoingMail {
+    let link = |page: &str, token: &MailToken| {
+        format!("{}/{page}?token={}", settings.app_base_url, token.expose())
+    };
+    let line = "A change of the e-mail address of your account to another address was requested.";
+    let cancel_link = link("cancel-email-change", cancel);
+    let cancel_action =
+        "If it was not you, cancel the change, then change your password: whoever asked knew it";
+    let mut text = format!("{line}\r\n\r\n");
+    let mut html = format!("<!DOCTYPE html>\r\n<html><body>\r\n<p>{line}</p>\r\n");
+    match confirm {
+        Some(confirm) => {
+            let confirm_link = link("confirm-email-change", confirm);
+            let confirm_action =
+                "It takes effect only once both addresses confirm. If it was you, confirm it here";
+            text.push_str(&format!("{confirm_action}:\r\n\r\n{confirm_link}\r\n\r\n"));
+            html.push_str(&format!(
+                "<p><a href=\"{}\">{confirm_action}</a></p>\r\n",
+                html_escape(&confirm_link)
+            ));
+        }
+        None => {
+            let pending = "It takes effect once the link sent to the new address is followed.";
+            text.push_str(&format!("{pending}\r\n\r\n"));
+            html.push_str(&format!("<p>{pending}</p>\r\n"));
+        }
+    }
+    let valid = format!("The links work once, for {}.", lifetime(ttl));
+    text.push_str(&format!(
+        "{cancel_action}:\r\n\r\n{cancel_link}\r\n\r\n{valid}\r\n"
+    ));
+    html.push_str(&format!(
+        "<p><a href=\"{}\">{cancel_action}</a></p>\r\n<p>{valid}</p>\r\n</body></html>\r\n",
+        html_escape(&cancel_link)
+    ));
+    OutgoingMail {
+        to: to.to_string(),
+        subject: "Your e-mail address is being changed".into(),
+        text,
+        html,
+    }
+}
+
+/// A notice with no link: `lines` as paragraphs.
+pub(super) fn notice(to: &str, subject: &str, lines: &[&str]) -> OutgoingMail {
+    let text = lines
+        .iter()
+        .map(|line| format!("{line}\r\n\r\n"))
+        .collect::<String>();
+    let paragraphs = lines
+        .iter()
+        .map(|line| format!("<p>{}</p>\r\n", html_escape(line)))
+        .collect::<String>();
+    OutgoingMail {
+        to: to.to_string(),
+        subject: subject.to_string(),
+        text: text.trim_end().to_string() + "\r\n",
+        html: format!("<!DOCTYPE html>\r\n<html><body>\r\n{paragraphs}</body></html>\r\n"),
+    }
+}
+
+pub(super) fn email_changed_notice(previous: &str) -> OutgoingMail {
+    notice(
+        previous,
+        "Your account has a new e-mail address",
+        &[
+            "The e-mail address of your account was changed from this address to another one: mail about the account goes there from now on.",
+            "If it was not you, contact the service's support at once: whoever did it knew your password and could read the new address's mail.",
+        ],
+    )
+}
+
+pub(super) fn factor_notice(to: &str, change: FactorChange) -> OutgoingMail {
+    let (subject, line) = match change {
+        FactorChange::Enrolled => (
+            "A second factor is being set up",
+            "An authenticator app is being set up as the second factor of your account.",
+        ),
+        FactorChange::Enabled => (
+            "Your second factor is on",
+            "A second factor is now required to sign in to your account, and a new set of recovery codes was made.",
+        ),
+        FactorChange::Disabled => (
+            "Your second factor was turned off",
+            "The second factor of your account was turned off: a password alone signs in from now on.",
+        ),
+        FactorChange::RecoveryCodesRegenerated => (
+            "New recovery codes",
+            "New recovery codes were made for your account; the old ones no longer work.",
+        ),
+    };
+    notice(
+        to,
+        subject,
+        &[
+            line,
+            "If it was not you, change your password now and end the sessions you do not know.",
+        ],
+    )
+}
+
+pub(super) fn password_notice(to: &str) -> OutgoingMail {
+    let line = "The password of your account was just reset or changed, and every other session of the account has ended.";
+    let closing = "If it was not you, reset your password now with \"forgot password\", and check the e-mail address of your account.";
+    OutgoingMail {
+        to: to.to_string(),
+        subject: "Your password was changed".into(),
+        text: format!("{line}\r\n\r\n{closing}\r\n"),
+        html: format!(
+            "<!DOCTYPE html>\r\n<html><body>\r\n<p>{line}</p>\r\n<p>{}</p>\r\n</body></html>\r\n",
+            html_escape(closing)
+        ),
+    }
+}
+
+pub(super) fn html_escape(raw: &str) -> String {
+    raw.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
