@@ -56,50 +56,109 @@ impl From<ConfigError> for InitError {
     }
 }
 
-/// The MongoDB store (register, ingest-events, publish-events).
-pub async fn database() -> MongoStore {
-    started(async {
+/// What a function prepares at init for its first request, besides the
+/// database connection (which every database function starts in the
+/// background): each binary names its own, with what it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarmUp {
+    /// argon2's 19 MiB work area: functions that check or hash a password.
+    PasswordHashing,
+    /// zxcvbn's dictionaries: functions that judge a new password.
+    StrengthEstimator,
+}
+
+fn warm_up(warm_ups: &[WarmUp]) {
+    for warm_up in warm_ups {
+        match warm_up {
+            WarmUp::PasswordHashing => crate::domain::passwords::prepare_work_area(),
+            WarmUp::StrengthEstimator => crate::domain::values::prepare_strength_estimator(),
+        }
+    }
+}
+
+/// `started`, then the warm-ups.
+async fn start<T>(
+    warm_ups: &[WarmUp],
+    start: impl std::future::Future<Output = Result<T, InitError>>,
+) -> T {
+    let started = started(start).await;
+    warm_up(warm_ups);
+    started
+}
+
+/// The MongoDB store alone (cancel-email-change-by-link).
+pub async fn database(warm_ups: &[WarmUp]) -> MongoStore {
+    start(warm_ups, async {
         let settings = config::load_database(&ProcessEnvironment).await?;
         warm(connect(&settings).await?)
     })
     .await
 }
 
-/// The store and the published keys that verify access tokens (the
-/// `/users/*` routes, logout, logout_all).
-pub async fn database_and_published_keys() -> (MongoStore, PublishedKeys) {
-    started(async {
-        let (database, keys) = load_verifying(&ProcessEnvironment).await?;
-        Ok((warm(connect(&database).await?)?, keys))
+/// A route that verifies bearer tokens (logout, logout-all, list-sessions,
+/// end-session, cancel-email-change).
+pub struct BearerRoute {
+    pub store: MongoStore,
+    pub keys: PublishedKeys,
+}
+
+pub async fn bearer_route(warm_ups: &[WarmUp]) -> BearerRoute {
+    start(warm_ups, async {
+        let verifying = load_verifying(&ProcessEnvironment).await?;
+        Ok(BearerRoute {
+            store: warm(connect(&verifying.database).await?)?,
+            keys: verifying.keys,
+        })
     })
     .await
 }
 
-/// The store, the published keys and the link policy (link-external-id,
+/// The routes whose answers follow the link policy (link-external-id,
 /// get-full-profile, delete-user).
-pub async fn users_routes() -> (MongoStore, PublishedKeys, LinkVerification) {
-    started(async {
+pub struct LinkedRoute {
+    pub store: MongoStore,
+    pub keys: PublishedKeys,
+    pub links: LinkVerification,
+}
+
+pub async fn linked_route(warm_ups: &[WarmUp]) -> LinkedRoute {
+    start(warm_ups, async {
         let links = config::link_verification(&ProcessEnvironment)?;
-        let (database, keys) = load_verifying(&ProcessEnvironment).await?;
-        Ok((warm(connect(&database).await?)?, keys, links))
+        let verifying = load_verifying(&ProcessEnvironment).await?;
+        Ok(LinkedRoute {
+            store: warm(connect(&verifying.database).await?)?,
+            keys: verifying.keys,
+            links,
+        })
     })
     .await
 }
 
-/// The store and the link policy (ingest-events: erasure follows it).
-pub async fn database_and_link_policy() -> (MongoStore, LinkVerification) {
-    started(async {
+/// ingest-events: erasure follows the link policy.
+pub struct Ingest {
+    pub store: MongoStore,
+    pub links: LinkVerification,
+}
+
+pub async fn ingest(warm_ups: &[WarmUp]) -> Ingest {
+    start(warm_ups, async {
         let links = config::link_verification(&ProcessEnvironment)?;
         let settings = config::load_database(&ProcessEnvironment).await?;
-        Ok((warm(connect(&settings).await?)?, links))
+        Ok(Ingest {
+            store: warm(connect(&settings).await?)?,
+            links,
+        })
     })
     .await
 }
 
-/// The settings of a verifying function, read at once.
-pub async fn load_verifying(
-    env: &impl Environment,
-) -> Result<(DatabaseSettings, PublishedKeys), InitError> {
+/// The settings of a function that verifies tokens, read at once.
+pub struct Verifying {
+    pub database: DatabaseSettings,
+    pub keys: PublishedKeys,
+}
+
+pub async fn load_verifying(env: &impl Environment) -> Result<Verifying, InitError> {
     let tokens = config::token_settings(env)?;
     let source = config::key_source(env, KeySetKind::Public)?;
     let (database, keys) = tokio::join!(
@@ -107,23 +166,69 @@ pub async fn load_verifying(
         PublishedKeys::load(source, tokens)
     );
     let keys = keys.map_err(|reason| key_set_error(env, KeySetKind::Public, reason))?;
-    Ok((database?, keys))
+    Ok(Verifying {
+        database: database?,
+        keys,
+    })
 }
 
-/// The store and what issues token pairs (login, refresh).
-pub async fn database_and_signing_keys() -> (MongoStore, SigningKeys) {
-    started(async {
+/// The settings of a function that signs tokens, read at once: the one way
+/// the private key set is loaded (login, refresh, verify-mfa).
+struct Signing {
+    database: DatabaseSettings,
+    keys: SigningKeys,
+}
+
+async fn load_signing(env: &impl Environment) -> Result<Signing, InitError> {
+    let tokens = config::token_settings(env)?;
+    config::rotation_period(env, &tokens)?;
+    let lifetimes = config::session_lifetimes(env)?;
+    let source = config::key_source(env, KeySetKind::Signing)?;
+    let (database, keys) = tokio::join!(
+        config::load_database(env),
+        SigningKeys::load(source, tokens, lifetimes)
+    );
+    let keys = keys.map_err(|reason| key_set_error(env, KeySetKind::Signing, reason))?;
+    Ok(Signing {
+        database: database?,
+        keys,
+    })
+}
+
+/// A route that issues token pairs (refresh).
+pub struct SigningRoute {
+    pub store: MongoStore,
+    pub keys: SigningKeys,
+}
+
+pub async fn signing_route(warm_ups: &[WarmUp]) -> SigningRoute {
+    start(warm_ups, async {
+        let signing = load_signing(&ProcessEnvironment).await?;
+        Ok(SigningRoute {
+            store: warm(connect(&signing.database).await?)?,
+            keys: signing.keys,
+        })
+    })
+    .await
+}
+
+/// login: a signing route with `REQUIRE_VERIFIED_EMAIL`.
+pub struct Login {
+    pub store: MongoStore,
+    pub keys: SigningKeys,
+    pub policy: LoginPolicy,
+}
+
+pub async fn login(warm_ups: &[WarmUp]) -> Login {
+    start(warm_ups, async {
         let env = ProcessEnvironment;
-        let tokens = config::token_settings(&env)?;
-        config::rotation_period(&env, &tokens)?;
-        let lifetimes = config::session_lifetimes(&env)?;
-        let source = config::key_source(&env, KeySetKind::Signing)?;
-        let (database, keys) = tokio::join!(
-            config::load_database(&env),
-            SigningKeys::load(source, tokens, lifetimes)
-        );
-        let keys = keys.map_err(|reason| key_set_error(&env, KeySetKind::Signing, reason))?;
-        Ok((warm(connect(&database?).await?)?, keys))
+        let policy = config::login_policy(&env)?;
+        let signing = load_signing(&env).await?;
+        Ok(Login {
+            store: warm(connect(&signing.database).await?)?,
+            keys: signing.keys,
+            policy,
+        })
     })
     .await
 }
@@ -138,15 +243,15 @@ pub struct MfaRoutes {
     pub settings: crate::domain::mfa::MfaSettings,
 }
 
-pub async fn mfa_routes() -> MfaRoutes {
-    started(async {
+pub async fn mfa_routes(warm_ups: &[WarmUp]) -> MfaRoutes {
+    start(warm_ups, async {
         let env = ProcessEnvironment;
         let (mfa, verifying) = tokio::join!(config::mfa_settings(&env), load_verifying(&env));
-        let (database, keys) = verifying?;
+        let verifying = verifying?;
         let queue = MailQueue::from_environment(&env)?;
         Ok(MfaRoutes {
-            store: warm(connect(&database).await?)?,
-            keys,
+            store: warm(connect(&verifying.database).await?)?,
+            keys: verifying.keys,
             queue,
             settings: mfa?,
         })
@@ -154,36 +259,42 @@ pub async fn mfa_routes() -> MfaRoutes {
     .await
 }
 
-/// What the second step of a login needs: the store, the signing keys and
-/// the second factor's settings (mfa-verify).
-pub async fn mfa_verify() -> (MongoStore, SigningKeys, crate::domain::mfa::MfaSettings) {
-    started(async {
+/// The second step of a login (verify-mfa).
+pub struct MfaVerify {
+    pub store: MongoStore,
+    pub keys: SigningKeys,
+    pub settings: crate::domain::mfa::MfaSettings,
+}
+
+pub async fn mfa_verify(warm_ups: &[WarmUp]) -> MfaVerify {
+    start(warm_ups, async {
         let env = ProcessEnvironment;
-        let tokens = config::token_settings(&env)?;
-        config::rotation_period(&env, &tokens)?;
-        let lifetimes = config::session_lifetimes(&env)?;
-        let source = config::key_source(&env, KeySetKind::Signing)?;
-        let (database, keys, mfa) = tokio::join!(
-            config::load_database(&env),
-            SigningKeys::load(source, tokens, lifetimes),
-            config::mfa_settings(&env),
-        );
-        let keys = keys.map_err(|reason| key_set_error(&env, KeySetKind::Signing, reason))?;
-        Ok((warm(connect(&database?).await?)?, keys, mfa?))
+        let (signing, mfa) = tokio::join!(load_signing(&env), config::mfa_settings(&env));
+        let signing = signing?;
+        Ok(MfaVerify {
+            store: warm(connect(&signing.database).await?)?,
+            keys: signing.keys,
+            settings: mfa?,
+        })
     })
     .await
 }
 
-/// The published keys alone (the JWKS endpoint: no database).
-pub async fn published_keys() -> (PublishedKeys, TokenSettings) {
-    started(async {
+/// The JWKS and discovery documents: the published keys, no database.
+pub struct Jwks {
+    pub keys: PublishedKeys,
+    pub settings: TokenSettings,
+}
+
+pub async fn jwks(warm_ups: &[WarmUp]) -> Jwks {
+    start(warm_ups, async {
         let env = ProcessEnvironment;
-        let tokens = config::token_settings(&env)?;
+        let settings = config::token_settings(&env)?;
         let source = config::key_source(&env, KeySetKind::Public)?;
-        let keys = PublishedKeys::load(source, tokens.clone())
+        let keys = PublishedKeys::load(source, settings.clone())
             .await
             .map_err(|reason| key_set_error(&env, KeySetKind::Public, reason))?;
-        Ok((keys, tokens))
+        Ok(Jwks { keys, settings })
     })
     .await
 }
@@ -218,37 +329,65 @@ fn key_set_error(env: &impl Environment, kind: KeySetKind, reason: String) -> In
     InitError::Config(ConfigError::KeySet { variable, reason })
 }
 
-/// The store and the EventBridge bus the outbox goes to (publish-events).
+/// publish-events: the store and the EventBridge bus the outbox goes to.
 #[cfg(feature = "publish")]
-pub async fn database_and_event_bus() -> (MongoStore, crate::eventbridge::EventBridge) {
-    started(async {
+pub struct EventPublishing {
+    pub store: MongoStore,
+    pub bus: crate::eventbridge::EventBridge,
+}
+
+#[cfg(feature = "publish")]
+pub async fn event_publishing(warm_ups: &[WarmUp]) -> EventPublishing {
+    start(warm_ups, async {
         let env = ProcessEnvironment;
         let bus = crate::eventbridge::EventBridge::from_env(&env).await?;
         let settings = config::load_database(&env).await?;
-        Ok((warm(connect(&settings).await?)?, bus))
+        Ok(EventPublishing {
+            store: warm(connect(&settings).await?)?,
+            bus,
+        })
     })
     .await
 }
 
-/// The store and the mail-request queue (register, verify-email).
-pub async fn database_and_mail_queue() -> (MongoStore, MailQueue) {
-    started(async {
+/// A route that asks for mail without a bearer token (register, verify-email,
+/// reset-password).
+pub struct MailRequesting {
+    pub store: MongoStore,
+    pub queue: MailQueue,
+}
+
+pub async fn mail_requesting(warm_ups: &[WarmUp]) -> MailRequesting {
+    start(warm_ups, async {
         let env = ProcessEnvironment;
         let settings = config::load_database(&env).await?;
         let queue = MailQueue::from_environment(&env)?;
-        Ok((warm(connect(&settings).await?)?, queue))
+        Ok(MailRequesting {
+            store: warm(connect(&settings).await?)?,
+            queue,
+        })
     })
     .await
 }
 
 /// forgot-password: the store (its throttle), the queue and the per-source limit.
-pub async fn forgot_password() -> (MongoStore, MailQueue, i64) {
-    started(async {
+pub struct ForgotPassword {
+    pub store: MongoStore,
+    pub queue: MailQueue,
+    pub per_source_per_hour: i64,
+}
+
+pub async fn forgot_password(warm_ups: &[WarmUp]) -> ForgotPassword {
+    start(warm_ups, async {
         let env = ProcessEnvironment;
         let settings = config::load_database(&env).await?;
         let queue = MailQueue::from_environment(&env)?;
-        let limit = config::forgot_per_source(&env)?;
-        Ok((warm(connect(&settings).await?)?, queue, limit))
+        let per_source_per_hour = config::forgot_per_source(&env)?;
+        Ok(ForgotPassword {
+            store: warm(connect(&settings).await?)?,
+            queue,
+            per_source_per_hour,
+        })
     })
     .await
 }
@@ -262,15 +401,15 @@ pub struct MailRoutes {
     pub policy: MailRequestPolicy,
 }
 
-pub async fn mail_routes() -> MailRoutes {
-    started(async {
+pub async fn mail_routes(warm_ups: &[WarmUp]) -> MailRoutes {
+    start(warm_ups, async {
         let env = ProcessEnvironment;
-        let (database, keys) = load_verifying(&env).await?;
+        let verifying = load_verifying(&env).await?;
         let queue = MailQueue::from_environment(&env)?;
         let policy = config::mail_request_policy(&env)?;
         Ok(MailRoutes {
-            store: warm(connect(&database).await?)?,
-            keys,
+            store: warm(connect(&verifying.database).await?)?,
+            keys: verifying.keys,
             queue,
             policy,
         })
@@ -278,15 +417,16 @@ pub async fn mail_routes() -> MailRoutes {
     .await
 }
 
-/// `REQUIRE_VERIFIED_EMAIL` (login).
-pub async fn login_policy() -> LoginPolicy {
-    started(async { Ok(config::login_policy(&ProcessEnvironment)?) }).await
-}
-
 /// send-mail: the store, the transport (files when `MAIL_DIRECTORY` is set,
 /// else SES) and the mail settings.
-pub async fn mail_sender() -> (MongoStore, Transport, MailSettings) {
-    started(async {
+pub struct MailSending {
+    pub store: MongoStore,
+    pub transport: Transport,
+    pub settings: MailSettings,
+}
+
+pub async fn mail_sending(warm_ups: &[WarmUp]) -> MailSending {
+    start(warm_ups, async {
         let env = ProcessEnvironment;
         let database = config::load_database(&env).await?;
         let settings = config::mail_settings(&env)?;
@@ -301,7 +441,11 @@ pub async fn mail_sender() -> (MongoStore, Transport, MailSettings) {
                 sender,
             },
         };
-        Ok((warm(connect(&database).await?)?, transport, settings))
+        Ok(MailSending {
+            store: warm(connect(&database).await?)?,
+            transport,
+            settings,
+        })
     })
     .await
 }

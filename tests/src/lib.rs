@@ -215,7 +215,10 @@ impl TestApp {
         // own future big enough to overflow a test thread's 2 MiB stack.
         let response = Box::pin(async move {
             match function {
-                Function::Register => routes::register(store, request).await,
+                // As deployed: the verification mail is requested (`app.mail`).
+                Function::Register => {
+                    users_core::http::recovery::register(store, &self.mail, request).await
+                }
                 Function::Login => {
                     let policy = users_core::domain::login::LoginPolicy::default();
                     routes::login(store, signing, policy, request).await

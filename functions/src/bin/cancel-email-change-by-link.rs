@@ -1,11 +1,12 @@
 use lambda_http::{run, service_fn, Error};
 use users_core::http::recovery;
-use users_core::{runtime, telemetry};
+use users_core::runtime::{self};
+use users_core::telemetry;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let store = runtime::database().await;
+    let store = runtime::database(&[]).await;
     run(service_fn(|request| {
         recovery::cancel_email_change_by_link(&store, request)
     }))

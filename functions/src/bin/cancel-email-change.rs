@@ -1,13 +1,14 @@
 use lambda_http::{run, service_fn, Error};
 use users_core::http::recovery;
-use users_core::{runtime, telemetry};
+use users_core::runtime::{self};
+use users_core::telemetry;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, keys) = runtime::database_and_published_keys().await;
+    let route = runtime::bearer_route(&[]).await;
     run(service_fn(|request| {
-        recovery::cancel_email_change(&store, &keys, request)
+        recovery::cancel_email_change(&route.store, &route.keys, request)
     }))
     .await
 }

@@ -1,10 +1,12 @@
 use lambda_http::{run, service_fn, Error};
-use users_core::{http::mfa, runtime, telemetry};
+use users_core::http::mfa;
+use users_core::runtime::{self};
+use users_core::telemetry;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let routes = runtime::mfa_routes().await;
+    let routes = runtime::mfa_routes(&[]).await;
     run(service_fn(|request| {
         mfa::confirm_totp(
             &routes.store,

@@ -1,12 +1,12 @@
 use lambda_http::{run, service_fn, Error};
-use users_core::domain::passwords;
-use users_core::{http::mfa, runtime, telemetry};
+use users_core::http::mfa;
+use users_core::runtime::{self, WarmUp::PasswordHashing};
+use users_core::telemetry;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let routes = runtime::mfa_routes().await;
-    passwords::prepare_work_area();
+    let routes = runtime::mfa_routes(&[PasswordHashing]).await;
     run(service_fn(|request| {
         mfa::enrol_totp(
             &routes.store,

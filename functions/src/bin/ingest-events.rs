@@ -4,6 +4,9 @@ use users_core::{runtime, sqs, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, links) = runtime::database_and_link_policy().await;
-    run(service_fn(|event| sqs::handler(&store, links, event))).await
+    let ingest = runtime::ingest(&[]).await;
+    run(service_fn(|event| {
+        sqs::handler(&ingest.store, ingest.links, event)
+    }))
+    .await
 }

@@ -1,12 +1,14 @@
 use lambda_http::{run, service_fn, Error};
-use users_core::{http::well_known, runtime, telemetry};
+use users_core::http::well_known;
+use users_core::runtime::{self};
+use users_core::telemetry;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (keys, settings) = runtime::published_keys().await;
+    let route = runtime::jwks(&[]).await;
     run(service_fn(|request| {
-        well_known::well_known(&keys, &settings, request)
+        well_known::well_known(&route.keys, &route.settings, request)
     }))
     .await
 }

@@ -1,12 +1,14 @@
 use lambda_http::{run, service_fn, Error};
-use users_core::{http::routes, runtime, telemetry};
+use users_core::http::routes;
+use users_core::runtime::{self};
+use users_core::telemetry;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, keys, links) = runtime::users_routes().await;
+    let route = runtime::linked_route(&[]).await;
     run(service_fn(|request| {
-        routes::link_external_id(&store, &keys, links, request)
+        routes::link_external_id(&route.store, &route.keys, route.links, request)
     }))
     .await
 }

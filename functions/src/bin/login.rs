@@ -1,15 +1,14 @@
 use lambda_http::{run, service_fn, Error};
-use users_core::domain::passwords;
-use users_core::{http::routes, runtime, telemetry};
+use users_core::http::routes;
+use users_core::runtime::{self, WarmUp::PasswordHashing};
+use users_core::telemetry;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, keys) = runtime::database_and_signing_keys().await;
-    let policy = runtime::login_policy().await;
-    passwords::prepare_work_area();
+    let route = runtime::login(&[PasswordHashing]).await;
     run(service_fn(|request| {
-        routes::login(&store, &keys, policy, request)
+        routes::login(&route.store, &route.keys, route.policy, request)
     }))
     .await
 }

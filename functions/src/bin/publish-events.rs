@@ -4,9 +4,9 @@ use users_core::{eventbridge, runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, bus) = runtime::database_and_event_bus().await;
+    let publishing = runtime::event_publishing(&[]).await;
     run(service_fn(|event| {
-        eventbridge::handler(&store, &bus, event)
+        eventbridge::handler(&publishing.store, &publishing.bus, event)
     }))
     .await
 }

@@ -1,12 +1,14 @@
 use lambda_http::{run, service_fn, Error};
-use users_core::{http::routes, runtime, telemetry};
+use users_core::http::routes;
+use users_core::runtime::{self};
+use users_core::telemetry;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, keys) = runtime::database_and_signing_keys().await;
+    let route = runtime::signing_route(&[]).await;
     run(service_fn(|request| {
-        routes::refresh(&store, &keys, request)
+        routes::refresh(&route.store, &route.keys, request)
     }))
     .await
 }

@@ -4,9 +4,9 @@ use users_core::{mail, runtime, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, transport, settings) = runtime::mail_sender().await;
+    let sending = runtime::mail_sending(&[]).await;
     run(service_fn(|event| {
-        mail::handler(&store, &transport, &settings, event)
+        mail::handler(&sending.store, &sending.transport, &sending.settings, event)
     }))
     .await
 }

@@ -1,13 +1,14 @@
 use lambda_http::{run, service_fn, Error};
 use users_core::http::recovery;
-use users_core::{runtime, telemetry};
+use users_core::runtime::{self};
+use users_core::telemetry;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let (store, queue) = runtime::database_and_mail_queue().await;
+    let route = runtime::mail_requesting(&[]).await;
     run(service_fn(|request| {
-        recovery::verify_email(&store, &queue, request)
+        recovery::verify_email(&route.store, &route.queue, request)
     }))
     .await
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::bodies;
 use super::edge::{
-    answer, authorized_caller, client_info, mfa_required, registered, token_response, user_agent,
+    answer, authorized_caller, client_info, mfa_required, token_response, user_agent,
 };
 use super::problem::json_response;
 use super::request::{bearer_token, json_object, json_object_or_empty, query_parameter, source_ip};
@@ -18,16 +18,6 @@ use crate::domain::ports::{LinkOffers, LoginAttempts, MfaStore, Profile, Session
 use crate::domain::values::Timestamp;
 use crate::domain::{accounts, login as logins, sessions};
 use crate::keystore::{PublishedKeys, SigningKeys};
-
-/// `POST /auth/register`
-pub async fn register<S: Users>(store: &S, request: Request) -> Result<Response<Body>, Error> {
-    answer(&request, Method::POST, async {
-        let registration = bodies::registration(&json_object(&request)?)?;
-        let user_id = accounts::register(store, registration, Timestamp::now()).await?;
-        Ok(registered(user_id))
-    })
-    .await
-}
 
 /// `POST /auth/login`, under `REQUIRE_VERIFIED_EMAIL` (`policy`).
 pub async fn login<S: Users + Sessions + LoginAttempts + MfaStore>(

@@ -18,10 +18,11 @@ use users_core::runtime::{load_verifying, InitError};
 
 /// What a function that verifies tokens reads at cold start.
 async fn load(env: &Vars) -> Result<(DatabaseSettings, PublishedKeys), ConfigError> {
-    load_verifying(env).await.map_err(|error| match error {
-        InitError::Config(error) => error,
-        other => panic!("not a configuration error: {other}"),
-    })
+    match load_verifying(env).await {
+        Ok(verifying) => Ok((verifying.database, verifying.keys)),
+        Err(InitError::Config(error)) => Err(error),
+        Err(other) => panic!("not a configuration error: {other}"),
+    }
 }
 
 const REGION: &str = "eu-west-1";
