@@ -32,6 +32,10 @@ on_exit() {
     if [[ -n "$tmp_dir" ]]; then
         rm -rf "$tmp_dir"
     fi
+    if ((step_no > 0)); then
+        step_times+="$(printf '  step %d: %d s' "$step_no" $((SECONDS - step_started)))"$'\n'
+        printf 'time per step (s):\n%s' "$step_times" >&2
+    fi
     if ((rc == 0)); then
         log "all checks passed in ${SECONDS} s"
     else
@@ -63,8 +67,15 @@ trap "trap '' INT TERM; exit 130" INT
 trap "trap '' INT TERM; exit 143" TERM
 
 step_no=0
+step_started=$SECONDS
+step_times=""
+# Each step's wall time, printed at the end: where the developer loop goes.
 step() {
+    if ((step_no > 0)); then
+        step_times+="$(printf '  step %d: %d s' "$step_no" $((SECONDS - step_started)))"$'\n'
+    fi
     step_no=$((step_no + 1))
+    step_started=$SECONDS
     printf "\n==> [%d/10] %s\n" "$step_no" "$*" >&2
 }
 
