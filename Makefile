@@ -10,7 +10,7 @@ WITH_VENV := PATH="$(VENV_BIN):$$PATH"
 # Every Lambda binary: functions/src/bin/*.rs (but the local key tool) and api-docs.
 LAMBDA_BINS := $(patsubst functions/src/bin/%.rs,--bin %,$(filter-out %/signing-keys.rs,$(wildcard functions/src/bin/*.rs))) --bin api-docs
 
-.PHONY: help dev test build fmt lint clean-data bench bench-mfa docs-ui examples schemathesis rotate-keys
+.PHONY: help dev test build fmt lint clean-data bench bench-mfa docs-ui examples schemathesis rotate-keys functions
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -28,6 +28,10 @@ build: ## Release arm64 zips for Lambda in target/lambda/<function>/bootstrap.zi
 	scripts/bootstrap.sh
 	$(WITH_VENV) cargo-lambda lambda build --release --arm64 --output-format zip \
 		$(LAMBDA_BINS)
+
+functions: ## Write template.yaml's functions and the local router from functions/functions.yaml
+	scripts/bootstrap.sh venv
+	$(VENV_BIN)/python scripts/functions.py write
 
 fmt: ## Format all Rust code
 	cargo fmt --all

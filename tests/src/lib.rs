@@ -91,6 +91,8 @@ pub struct TestApp {
     /// The mail queue of the routes that ask for mail (notices of factor
     /// changes), in memory: `mail.requests()` is what they asked for.
     pub mail: users_core::memory::MemoryMail,
+    /// `MAILS_PER_ACCOUNT_PER_HOUR` and `EMAIL_CHANGE_CONFIRMATION` as deployed by default.
+    pub mail_policy: users_core::domain::recovery::MailRequestPolicy,
     pub signing: SigningKeys,
     pub published: PublishedKeys,
     pub db: mongodb::Database,
@@ -165,6 +167,7 @@ impl TestApp {
             store,
             mfa,
             mail: Default::default(),
+            mail_policy: Default::default(),
             signing,
             published,
             db,
@@ -208,7 +211,10 @@ impl TestApp {
 
     /// Invokes one function's handler with `event`, as the Lambda runtime would.
     pub async fn call(&self, function: Function, event: Event) -> Answer {
-        use users_core::http::routes;
+        use users_core::http::{recovery, routes};
+        /// forgot-password's per-source limit in the harness: every event
+        /// comes from one address unless it says otherwise.
+        const FORGOT_PER_SOURCE: i64 = 20;
         let request = event.request();
         let (store, signing, keys) = (&self.store, &self.signing, &self.published);
         // Boxed: the futures of every route together would make each test's
@@ -216,9 +222,7 @@ impl TestApp {
         let response = Box::pin(async move {
             match function {
                 // As deployed: the verification mail is requested (`app.mail`).
-                Function::Register => {
-                    users_core::http::recovery::register(store, &self.mail, request).await
-                }
+                Function::Register => recovery::register(store, &self.mail, request).await,
                 Function::Login => {
                     let policy = users_core::domain::login::LoginPolicy::default();
                     routes::login(store, signing, policy, request).await
@@ -265,6 +269,36 @@ impl TestApp {
                 Function::Jwks => {
                     let settings = self.config.token_settings();
                     users_core::http::well_known::well_known(keys, &settings, request).await
+                }
+                Function::ForgotPassword => {
+                    recovery::forgot_password(store, &self.mail, FORGOT_PER_SOURCE, request).await
+                }
+                Function::ResetPassword => {
+                    recovery::reset_password(store, &self.mail, request).await
+                }
+                Function::VerifyEmail => recovery::verify_email(store, &self.mail, request).await,
+                Function::ResendVerification => {
+                    recovery::resend_verification(
+                        store,
+                        keys,
+                        &self.mail,
+                        &self.mail_policy,
+                        request,
+                    )
+                    .await
+                }
+                Function::ChangePassword => {
+                    recovery::change_password(store, keys, &self.mail, request).await
+                }
+                Function::ChangeEmail => {
+                    recovery::change_email(store, keys, &self.mail, &self.mail_policy, request)
+                        .await
+                }
+                Function::CancelEmailChange => {
+                    recovery::cancel_email_change(store, keys, request).await
+                }
+                Function::CancelEmailChangeByLink => {
+                    recovery::cancel_email_change_by_link(store, request).await
                 }
             }
         })
@@ -367,8 +401,11 @@ pub fn sqs_event(messages: &[(&str, &str)]) -> aws_lambda_events::event::sqs::Sq
     serde_json::from_value(json!({ "Records": records })).expect("fixture is a valid SQS event")
 }
 
-/// The Lambda functions behind API Gateway.
-#[derive(Debug, Clone, Copy)]
+/// The Lambda functions behind API Gateway, one per binary: `call`
+/// dispatches each to the handler its binary serves, and
+/// `routes::the_harness_dispatches_every_http_function_the_template_deploys`
+/// checks the list against the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     Register,
     Login,
@@ -378,22 +415,81 @@ pub enum Function {
     Refresh,
     Logout,
     LogoutAll,
-    /// `GET /users/{user_id}/sessions`.
     ListSessions,
-    /// `DELETE /users/{user_id}/sessions/{session_id}`.
     EndSession,
-    /// `/.well-known/jwks.json` and `/.well-known/openid-configuration`.
     Jwks,
-    /// `POST /auth/mfa/verify`.
     VerifyMfa,
-    /// `POST /users/{user_id}/mfa/totp`.
     EnrolTotp,
-    /// `POST /users/{user_id}/mfa/totp/confirm`.
     ConfirmTotp,
-    /// `DELETE /users/{user_id}/mfa/totp`.
     DisableTotp,
-    /// `POST /users/{user_id}/mfa/recovery-codes`.
     RegenerateRecoveryCodes,
+    ForgotPassword,
+    ResetPassword,
+    VerifyEmail,
+    ResendVerification,
+    ChangePassword,
+    ChangeEmail,
+    CancelEmailChange,
+    CancelEmailChangeByLink,
+}
+
+impl Function {
+    pub const ALL: [Function; 24] = [
+        Self::Register,
+        Self::Login,
+        Self::LinkExternalId,
+        Self::GetFullProfile,
+        Self::DeleteUser,
+        Self::Refresh,
+        Self::Logout,
+        Self::LogoutAll,
+        Self::ListSessions,
+        Self::EndSession,
+        Self::Jwks,
+        Self::VerifyMfa,
+        Self::EnrolTotp,
+        Self::ConfirmTotp,
+        Self::DisableTotp,
+        Self::RegenerateRecoveryCodes,
+        Self::ForgotPassword,
+        Self::ResetPassword,
+        Self::VerifyEmail,
+        Self::ResendVerification,
+        Self::ChangePassword,
+        Self::ChangeEmail,
+        Self::CancelEmailChange,
+        Self::CancelEmailChangeByLink,
+    ];
+
+    /// The binary (`functions/src/bin/<binary>.rs`) this stands for.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::Login => "login",
+            Self::LinkExternalId => "link-external-id",
+            Self::GetFullProfile => "get-full-profile",
+            Self::DeleteUser => "delete-user",
+            Self::Refresh => "refresh",
+            Self::Logout => "logout",
+            Self::LogoutAll => "logout-all",
+            Self::ListSessions => "list-sessions",
+            Self::EndSession => "end-session",
+            Self::Jwks => "jwks",
+            Self::VerifyMfa => "verify-mfa",
+            Self::EnrolTotp => "enrol-totp",
+            Self::ConfirmTotp => "confirm-totp",
+            Self::DisableTotp => "disable-totp",
+            Self::RegenerateRecoveryCodes => "regenerate-recovery-codes",
+            Self::ForgotPassword => "forgot-password",
+            Self::ResetPassword => "reset-password",
+            Self::VerifyEmail => "verify-email",
+            Self::ResendVerification => "resend-verification",
+            Self::ChangePassword => "change-password",
+            Self::ChangeEmail => "change-email",
+            Self::CancelEmailChange => "cancel-email-change",
+            Self::CancelEmailChangeByLink => "cancel-email-change-by-link",
+        }
+    }
 }
 
 /// An API Gateway event, built as the service would receive it.

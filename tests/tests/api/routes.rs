@@ -407,3 +407,30 @@ fn the_key_access_table_is_what_the_template_grants() {
         "SECURITY.md's key-access table and template.yaml differ:\n{differences}"
     );
 }
+
+/// The test harness (`api_tests::Function`) dispatches exactly the HTTP
+/// functions the template deploys, by binary: a new function is not
+/// reachable from the handler tests until it has a variant. api-docs is a
+/// package of its own, tested there (functions/api-docs).
+#[test]
+fn the_harness_dispatches_every_http_function_the_template_deploys() {
+    let deployed: BTreeSet<String> = template_routes()
+        .into_values()
+        .filter(|binary| binary != "api-docs")
+        .collect();
+    let dispatched: BTreeSet<String> = api_tests::Function::ALL
+        .iter()
+        .map(|function| function.binary().to_string())
+        .collect();
+    assert_eq!(
+        dispatched.len(),
+        api_tests::Function::ALL.len(),
+        "a binary twice in Function::binary"
+    );
+    let missing: Vec<_> = deployed.difference(&dispatched).collect();
+    let extra: Vec<_> = dispatched.difference(&deployed).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "deployed but not dispatched by the harness: {missing:?}; dispatched but not deployed: {extra:?}"
+    );
+}
