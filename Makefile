@@ -10,7 +10,7 @@ WITH_VENV := PATH="$(VENV_BIN):$$PATH"
 # Every Lambda binary: functions/src/bin/*.rs (but the local key tool) and api-docs.
 LAMBDA_BINS := $(patsubst functions/src/bin/%.rs,--bin %,$(filter-out %/signing-keys.rs,$(wildcard functions/src/bin/*.rs))) --bin api-docs
 
-.PHONY: help dev test build fmt lint clean-data bench bench-mfa docs-ui examples schemathesis rotate-keys functions
+.PHONY: help dev dev-release test build fmt lint clean-data bench bench-mfa docs-ui examples schemathesis rotate-keys functions
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -18,6 +18,9 @@ help: ## List the targets
 
 dev: ## Run the API locally on :9000 (PORT=9001 for a second one) with SecantusDB (Ctrl-C stops)
 	scripts/dev.sh
+
+dev-release: ## `make dev` serving release builds (for measuring; slower to build)
+	RELEASE=1 scripts/dev.sh
 
 test: ## fmt check, cfn-lint, clippy, build, then all tests incl. end-to-end (what CI runs)
 	scripts/test.sh

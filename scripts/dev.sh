@@ -108,8 +108,17 @@ fi
 
 # Built up front: a function that compiles on its first request makes that
 # request time out, and cargo-lambda was seen recompiling in a loop then.
-log "cargo build --workspace --bins"
-run_interruptible cargo build --workspace --bins
+# RELEASE=1 (`make dev-release`) serves optimised builds, for anyone
+# measuring; the default debug build compiles faster and is several times
+# slower per request.
+profile_flag=()
+build_kind="debug build (make dev-release serves the release build, for measuring)"
+if [[ "${RELEASE:-0}" == 1 ]]; then
+    profile_flag=(--release)
+    build_kind="release build"
+fi
+log "cargo build --workspace --bins ${profile_flag[*]}"
+run_interruptible cargo build --workspace --bins "${profile_flag[@]}"
 
 mkdir -p .local
 # The functions inherit these from cargo-lambda's environment.
@@ -180,7 +189,7 @@ export APP_BASE_URL="${APP_BASE_URL:-http://localhost:3000}"
 mkdir -p "$MAIL_DIRECTORY"
 
 log "starting cargo lambda watch on 127.0.0.1:$port"
-start_watch "$port" -
+start_watch "$port" - "${profile_flag[@]}"
 start_mail_pump "$port" "$REPO_ROOT/.local/mail-pump-$port.log"
 
 deadline=$((SECONDS + 30))
@@ -193,7 +202,7 @@ done
 base="http://127.0.0.1:$port"
 cat <<MSG
 
-  API:      $base
+  API:      $base ($build_kind)
   Database: ${MONGODB_URI:-from MONGODB_URI_SECRET_ARN} (db $MONGODB_DB)
   Mail:     ${MAIL_DIRECTORY#"$REPO_ROOT"/}/*.eml
 

@@ -219,90 +219,105 @@ impl TestApp {
         let (store, signing, keys) = (&self.store, &self.signing, &self.published);
         // Boxed: the futures of every route together would make each test's
         // own future big enough to overflow a test thread's 2 MiB stack.
-        let response = Box::pin(async move {
-            match function {
-                // As deployed: the verification mail is requested (`app.mail`).
-                Function::Register => recovery::register(store, &self.mail, request).await,
-                Function::Login => {
-                    let policy = users_core::domain::login::LoginPolicy::default();
-                    routes::login(store, signing, policy, request).await
-                }
-                Function::LinkExternalId => {
-                    routes::link_external_id(store, keys, self.config.links, request).await
-                }
-                Function::GetFullProfile => {
-                    routes::get_full_profile(store, keys, self.config.links, request).await
-                }
-                Function::DeleteUser => {
-                    routes::delete_user(store, keys, self.config.links, request).await
-                }
-                Function::Refresh => routes::refresh(store, signing, request).await,
-                Function::Logout => routes::logout(store, keys, request).await,
-                Function::LogoutAll => routes::logout_all(store, keys, request).await,
-                Function::ListSessions => {
-                    users_core::http::devices::list_sessions(store, keys, request).await
-                }
-                Function::EndSession => {
-                    users_core::http::devices::end_session(store, keys, request).await
-                }
-                Function::VerifyMfa => {
-                    users_core::http::mfa::verify(store, signing, &self.mfa, request).await
-                }
-                Function::EnrolTotp => {
-                    users_core::http::mfa::enrol_totp(store, keys, &self.mail, &self.mfa, request)
-                        .await
-                }
-                Function::ConfirmTotp => {
-                    users_core::http::mfa::confirm_totp(store, keys, &self.mail, &self.mfa, request)
-                        .await
-                }
-                Function::DisableTotp => {
-                    users_core::http::mfa::disable_totp(store, keys, &self.mail, &self.mfa, request)
-                        .await
-                }
-                Function::RegenerateRecoveryCodes => {
-                    users_core::http::mfa::regenerate_recovery_codes(
-                        store, keys, &self.mail, &self.mfa, request,
-                    )
-                    .await
-                }
-                Function::Jwks => {
-                    let settings = self.config.token_settings();
-                    users_core::http::well_known::well_known(keys, &settings, request).await
-                }
-                Function::ForgotPassword => {
-                    recovery::forgot_password(store, &self.mail, FORGOT_PER_SOURCE, request).await
-                }
-                Function::ResetPassword => {
-                    recovery::reset_password(store, &self.mail, request).await
-                }
-                Function::VerifyEmail => recovery::verify_email(store, &self.mail, request).await,
-                Function::ResendVerification => {
-                    recovery::resend_verification(
-                        store,
-                        keys,
-                        &self.mail,
-                        &self.mail_policy,
-                        request,
-                    )
-                    .await
-                }
-                Function::ChangePassword => {
-                    recovery::change_password(store, keys, &self.mail, request).await
-                }
-                Function::ChangeEmail => {
-                    recovery::change_email(store, keys, &self.mail, &self.mail_policy, request)
-                        .await
-                }
-                Function::CancelEmailChange => {
-                    recovery::cancel_email_change(store, keys, request).await
-                }
-                Function::CancelEmailChangeByLink => {
-                    recovery::cancel_email_change_by_link(store, request).await
-                }
+        // Each handler's future is boxed on its own: the futures of every route
+        // together would make this one big enough to overflow a test thread's
+        // 2 MiB stack.
+        type Handling<'a> = std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = Result<Response<Body>, lambda_http::Error>>
+                    + Send
+                    + 'a,
+            >,
+        >;
+        let handling: Handling<'_> = match function {
+            // As deployed: the verification mail is requested (`app.mail`).
+            Function::Register => Box::pin(recovery::register(store, &self.mail, request)),
+            Function::Login => {
+                let policy = users_core::domain::login::LoginPolicy::default();
+                Box::pin(routes::login(store, signing, policy, request))
             }
-        })
-        .await;
+            Function::LinkExternalId => Box::pin(routes::link_external_id(
+                store,
+                keys,
+                self.config.links,
+                request,
+            )),
+            Function::GetFullProfile => Box::pin(routes::get_full_profile(
+                store,
+                keys,
+                self.config.links,
+                request,
+            )),
+            Function::DeleteUser => {
+                Box::pin(routes::delete_user(store, keys, self.config.links, request))
+            }
+            Function::Refresh => Box::pin(routes::refresh(store, signing, request)),
+            Function::Logout => Box::pin(routes::logout(store, keys, request)),
+            Function::LogoutAll => Box::pin(routes::logout_all(store, keys, request)),
+            Function::ListSessions => Box::pin(users_core::http::devices::list_sessions(
+                store, keys, request,
+            )),
+            Function::EndSession => {
+                Box::pin(users_core::http::devices::end_session(store, keys, request))
+            }
+            Function::VerifyMfa => Box::pin(users_core::http::mfa::verify(
+                store, signing, &self.mfa, request,
+            )),
+            Function::EnrolTotp => Box::pin(users_core::http::mfa::enrol_totp(
+                store, keys, &self.mail, &self.mfa, request,
+            )),
+            Function::ConfirmTotp => Box::pin(users_core::http::mfa::confirm_totp(
+                store, keys, &self.mail, &self.mfa, request,
+            )),
+            Function::DisableTotp => Box::pin(users_core::http::mfa::disable_totp(
+                store, keys, &self.mail, &self.mfa, request,
+            )),
+            Function::RegenerateRecoveryCodes => {
+                Box::pin(users_core::http::mfa::regenerate_recovery_codes(
+                    store, keys, &self.mail, &self.mfa, request,
+                ))
+            }
+            Function::Jwks => {
+                let settings = self.config.token_settings();
+                Box::pin(async move {
+                    users_core::http::well_known::well_known(keys, &settings, request).await
+                })
+            }
+            Function::ForgotPassword => Box::pin(recovery::forgot_password(
+                store,
+                &self.mail,
+                FORGOT_PER_SOURCE,
+                request,
+            )),
+            Function::ResetPassword => {
+                Box::pin(recovery::reset_password(store, &self.mail, request))
+            }
+            Function::VerifyEmail => Box::pin(recovery::verify_email(store, &self.mail, request)),
+            Function::ResendVerification => Box::pin(recovery::resend_verification(
+                store,
+                keys,
+                &self.mail,
+                &self.mail_policy,
+                request,
+            )),
+            Function::ChangePassword => {
+                Box::pin(recovery::change_password(store, keys, &self.mail, request))
+            }
+            Function::ChangeEmail => Box::pin(recovery::change_email(
+                store,
+                keys,
+                &self.mail,
+                &self.mail_policy,
+                request,
+            )),
+            Function::CancelEmailChange => {
+                Box::pin(recovery::cancel_email_change(store, keys, request))
+            }
+            Function::CancelEmailChangeByLink => {
+                Box::pin(recovery::cancel_email_change_by_link(store, request))
+            }
+        };
+        let response = handling.await;
         Answer::from_response(response.expect("handlers answer every failure with a response"))
     }
 

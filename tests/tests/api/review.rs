@@ -374,6 +374,8 @@ async fn factor_changes_need_a_recent_login_and_are_told() {
     })
     .await;
     let user = app.sign_up("loud").await;
+    // Registration asked for its verification mail; only notices from here on.
+    app.mail.take_requests();
     let enrol = |token: &str| {
         let event = Event::http_api("POST", "/users/{user_id}/mfa/totp")
             .user_id(&user.user_id)
