@@ -2,7 +2,8 @@
 //! and, by default, the current one), cancel a change, ask for the mail again.
 
 use super::{
-    ensure_open, request, spend_account_mail, EmailChangeConfirmation, MailRequestPolicy, MailToken,
+    open_account, request, spend_account_mail, EmailChangeConfirmation, MailRequestPolicy,
+    MailToken,
 };
 use crate::domain::error::DomainError;
 use crate::domain::notices::notify;
@@ -10,6 +11,7 @@ use crate::domain::ports::{
     Accounts, ChangeSide, EmailChangeStep, LoginAttempts, MailRequest, MailRequests, OneTimeTokens,
     RevocationReason, Sessions, TokenPurpose,
 };
+use crate::domain::sessions::ensure_session_open;
 use crate::domain::throttle::check_password;
 use crate::domain::tokens::Caller;
 use crate::domain::values::{Email, Password, Timestamp};
@@ -92,7 +94,7 @@ pub async fn cancel_email_change<S: Accounts + Sessions>(
     caller: &Caller,
     now: Timestamp,
 ) -> Result<bool, DomainError> {
-    ensure_open(store, caller, now).await?;
+    ensure_session_open(store, caller, now).await?;
     let cancelled = store.cancel_email_change(caller.user_id, None).await?;
     if cancelled {
         audit::user_event("email_change_cancelled", &caller.user_id.to_hex());
@@ -140,7 +142,7 @@ pub async fn resend_verification<S: Sessions + LoginAttempts, Q: MailRequests>(
     caller: &Caller,
     now: Timestamp,
 ) -> Result<(), DomainError> {
-    ensure_open(store, caller, now).await?;
+    ensure_session_open(store, caller, now).await?;
     spend_account_mail(store, policy, caller, now).await?;
     let mail = MailRequest::EmailVerification {
         user_id: caller.user_id,
@@ -160,11 +162,7 @@ pub async fn change_email<S: Accounts + Sessions + LoginAttempts, Q: MailRequest
     new_email: Email,
     now: Timestamp,
 ) -> Result<(), DomainError> {
-    ensure_open(store, caller, now).await?;
-    let account = store
-        .find_account(caller.user_id)
-        .await?
-        .ok_or(DomainError::SessionEnded)?;
+    let account = open_account(store, caller, now).await?;
     check_password(
         store,
         &account.email,

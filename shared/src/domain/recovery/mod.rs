@@ -16,7 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::error::DomainError;
-use super::ports::{Account, LoginAttempts, MailRequest, MailRequests, Sessions};
+use super::ports::{Account, Accounts, LoginAttempts, MailRequest, MailRequests, Sessions};
+use super::sessions::ensure_session_open;
 use super::throttle;
 use super::tokens::Caller;
 use super::values::{hex, Password, Timestamp};
@@ -175,19 +176,18 @@ pub(super) async fn hash(password: Password) -> Result<String, DomainError> {
         })
 }
 
-pub(super) async fn ensure_open<S: Sessions>(
+/// The caller's account, once their session has shown to be open (first,
+/// so that an ended session learns nothing else).
+pub(super) async fn open_account<S: Accounts + Sessions>(
     store: &S,
     caller: &Caller,
     now: Timestamp,
-) -> Result<(), DomainError> {
-    if store
-        .session_is_open(caller.user_id, caller.session_id, now)
+) -> Result<Account, DomainError> {
+    ensure_session_open(store, caller, now).await?;
+    store
+        .find_account(caller.user_id)
         .await?
-    {
-        Ok(())
-    } else {
-        Err(DomainError::SessionEnded)
-    }
+        .ok_or(DomainError::SessionEnded)
 }
 
 /// Spends one of the account's mail requests for the hour, before anything

@@ -1,7 +1,7 @@
 //! The password flows: forgotten (mailed link), reset with it, changed
 //! with the current one.
 
-use super::{ensure_open, hash, new_password, request, spend, MailToken, HOUR};
+use super::{hash, new_password, open_account, request, spend, MailToken, HOUR};
 use crate::domain::audit;
 use crate::domain::error::DomainError;
 use crate::domain::notices::notify;
@@ -82,11 +82,7 @@ pub async fn change_password<S: Accounts + Sessions + LoginAttempts, Q: MailRequ
     password: String,
     now: Timestamp,
 ) -> Result<(), DomainError> {
-    ensure_open(store, caller, now).await?;
-    let account = store
-        .find_account(caller.user_id)
-        .await?
-        .ok_or(DomainError::SessionEnded)?;
+    let account = open_account(store, caller, now).await?;
     let password = new_password(password, &account)?;
     check_password(
         store,
