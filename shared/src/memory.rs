@@ -509,6 +509,13 @@ impl LoginAttempts for MemoryStore {
         self.state().attempts.remove(key);
         Ok(())
     }
+
+    async fn release_count(&self, key: &str) -> Stored<()> {
+        if let Some(count) = self.state().attempts.get_mut(key) {
+            count.failures = (count.failures - 1).max(0);
+        }
+        Ok(())
+    }
 }
 
 impl LinkedData for MemoryStore {

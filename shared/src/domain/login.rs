@@ -91,7 +91,7 @@ pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore>(
         if let Admission::Locked { retry_after } = *refusal {
             if matches!(budget, Admission::Allowed { .. }) {
                 // No password is checked: the reservation is given back.
-                release_check(store, &account_key, now).await?;
+                release_check(store, &account_key).await?;
             }
             audit::login_event("login_locked", email.as_str(), &client);
             return Err(DomainError::TooManyAttempts { retry_after });
@@ -121,28 +121,35 @@ pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore>(
         }
     }
 
-    // The password was right: the check reserved in the budget is given back.
-    release_check(store, &account_key, now).await?;
+    // The password was right: the check reserved in the budget is given back
+    // and this address's run of failures ends, alongside each outcome's own
+    // writes (independent writes, so one round trip).
+    let succeeded = || async {
+        tokio::try_join!(
+            async { Ok(store.clear_count(&pair_key).await?) },
+            release_check(store, &account_key),
+        )?;
+        Ok::<_, DomainError>(())
+    };
     // Only after the password: without it, nobody learns which accounts are unverified.
     if policy.require_verified_email && !stored.email_verified {
-        store.clear_count(&pair_key).await?;
+        succeeded().await?;
         return Err(DomainError::EmailNotVerified);
     }
 
     if stored.mfa {
-        let ((), pending) = tokio::try_join!(
-            async { Ok(store.clear_count(&pair_key).await?) },
-            mfa::challenge(store, stored.user_id, now),
-        )?;
+        let ((), pending) =
+            tokio::try_join!(succeeded(), mfa::challenge(store, stored.user_id, now))?;
         tracing::info!(user_id = %stored.user_id, "password accepted; second factor required");
         return Ok(LoginOutcome::MfaRequired(pending));
     }
     let device = ClientInfo::new(user_agent.as_deref(), &client);
     let (session, pair) = issuer.open_session_from(stored.user_id, device, now);
-    // Independent writes, so one round trip. If either fails the caller gets no
-    // tokens; a session written without them can never be used and expires.
-    let ((), opened) =
-        tokio::try_join!(store.clear_count(&pair_key), store.insert_session(&session))?;
+    // If either fails the caller gets no tokens; a session written without
+    // them can never be used and expires.
+    let ((), opened) = tokio::try_join!(succeeded(), async {
+        Ok(store.insert_session(&session).await?)
+    })?;
     if !opened {
         // Deleted while its password was being checked.
         return Err(DomainError::InvalidCredentials);

@@ -137,7 +137,7 @@ pub async fn verify<S: MfaStore + Sessions + LoginAttempts>(
     }
     let auth = Authentication::password_and_otp(challenge.password_checked_at);
     let (session, pair) = issuer.open_session_as(account.user_id, auth, client, now);
-    let ((), opened) = tokio::try_join!(code_passed(store, &keys, now), async {
+    let ((), opened) = tokio::try_join!(code_passed(store, &keys), async {
         Ok(store.insert_session(&session).await?)
     })?;
     if !opened {
@@ -214,7 +214,7 @@ pub async fn confirm<S: MfaStore + Sessions + LoginAttempts, Q: MailRequests>(
         // Replaced by a newer enrolment, or confirmed by a parallel request.
         return Err(DomainError::MfaNotPending);
     }
-    code_passed(store, &keys, now).await?;
+    code_passed(store, &keys).await?;
     audit::user_event("mfa_enabled", &account.user_id.to_hex());
     notify_factor_change(queue, account.user_id, FactorChange::Enabled).await;
     Ok(codes)
@@ -242,7 +242,7 @@ pub async fn disable<S: MfaStore + Sessions + LoginAttempts, Q: MailRequests>(
     if !store.remove_factor(account.user_id).await? {
         return Err(DomainError::MfaNotEnabled);
     }
-    code_passed(store, &keys, now).await?;
+    code_passed(store, &keys).await?;
     audit::user_event("mfa_disabled", &account.user_id.to_hex());
     notify_factor_change(queue, account.user_id, FactorChange::Disabled).await;
     Ok(())
@@ -273,7 +273,7 @@ pub async fn regenerate_recovery_codes<S: MfaStore + Sessions + LoginAttempts, Q
     {
         return Err(DomainError::MfaNotEnabled);
     }
-    code_passed(store, &keys, now).await?;
+    code_passed(store, &keys).await?;
     audit::user_event("recovery_codes_regenerated", &account.user_id.to_hex());
     let change = FactorChange::RecoveryCodesRegenerated;
     notify_factor_change(queue, account.user_id, change).await;
@@ -360,7 +360,7 @@ async fn admit_code<S: LoginAttempts>(
     for refusal in [&admission, &budget] {
         if let Admission::Locked { retry_after } = *refusal {
             if matches!(budget, Admission::Allowed { .. }) {
-                throttle::release_check(store, &keys.account, now).await?;
+                throttle::release_check(store, &keys.account).await?;
             }
             audit::user_event("mfa_locked", &account.user_id.to_hex());
             return Err(DomainError::TooManyAttempts { retry_after });
@@ -371,14 +371,10 @@ async fn admit_code<S: LoginAttempts>(
 
 /// A right code: the user's run of wrong codes ends, and the check reserved
 /// in the account's budget is given back.
-async fn code_passed<S: LoginAttempts>(
-    store: &S,
-    keys: &CodeKeys,
-    now: Timestamp,
-) -> Result<(), DomainError> {
+async fn code_passed<S: LoginAttempts>(store: &S, keys: &CodeKeys) -> Result<(), DomainError> {
     tokio::try_join!(
         async { Ok(store.clear_count(&keys.code).await?) },
-        throttle::release_check(store, &keys.account, now),
+        throttle::release_check(store, &keys.account),
     )?;
     Ok(())
 }

@@ -304,6 +304,10 @@ pub trait LoginAttempts: Sync {
     ) -> impl Future<Output = Stored<bool>> + Send;
 
     fn clear_count(&self, key: &str) -> impl Future<Output = Stored<()>> + Send;
+
+    /// Takes one failure off the count if it has any, in one atomic step
+    /// (a reservation given back after a right password).
+    fn release_count(&self, key: &str) -> impl Future<Output = Stored<()>> + Send;
 }
 
 /// What a versioned write of linked data did.

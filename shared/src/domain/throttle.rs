@@ -53,7 +53,7 @@ pub async fn check_password<S: LoginAttempts>(
         audit::login_event("password_check_failed", email, "-");
         return Err(DomainError::InvalidCredentials);
     }
-    release_check(store, &account_key, now).await
+    release_check(store, &account_key).await
 }
 
 /// Reserves one failed check in the account's hourly budget, before the
@@ -73,30 +73,11 @@ pub async fn reserve_check<S: LoginAttempts>(
     )
 }
 
-/// Gives back one reservation of `reserve_check` after a right password.
-/// Only that one: the owner's success must not renew an attacker's budget.
-/// Best effort under contention (the count then errs towards the budget).
-pub async fn release_check<S: LoginAttempts>(
-    store: &S,
-    key: &str,
-    now: Timestamp,
-) -> Result<(), DomainError> {
-    for _ in 0..ADMISSION_ROUNDS {
-        let Some(count) = store.find_count(key).await? else {
-            return Ok(());
-        };
-        if count.failures <= 0 || count.forget_at <= now {
-            return Ok(());
-        }
-        let released = AttemptCount {
-            failures: count.failures - 1,
-            ..count
-        };
-        if store.replace_count(key, count.failures, released).await? {
-            return Ok(());
-        }
-    }
-    Ok(())
+/// Gives back one reservation of `reserve_check` after a right password,
+/// in one atomic step. Only that one: the owner's success must not renew an
+/// attacker's budget.
+pub async fn release_check<S: LoginAttempts>(store: &S, key: &str) -> Result<(), DomainError> {
+    Ok(store.release_count(key).await?)
 }
 
 /// Counts one event against `key` in a fixed window that starts with its

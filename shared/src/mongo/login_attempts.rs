@@ -67,4 +67,14 @@ impl LoginAttempts for MongoStore {
         self.login_attempts.delete_one(doc! { "_id": key }).await?;
         Ok(())
     }
+
+    async fn release_count(&self, key: &str) -> Stored<()> {
+        self.login_attempts
+            .update_one(
+                doc! { "_id": key, "failures": { "$gt": 0_i64 } },
+                doc! { "$inc": { "failures": -1_i64 } },
+            )
+            .await?;
+        Ok(())
+    }
 }
