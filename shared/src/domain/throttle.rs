@@ -20,7 +20,7 @@ const FORGET_AFTER: Duration = Duration::from_secs(3600);
 /// Compare-and-swap rounds before contention itself is treated as a lock
 /// (the first, a blind insert, included).
 const ADMISSION_ROUNDS: usize = 5;
-/// Failed checks per account per hour, from all addresses together (ASVS 6.3).
+/// Failed checks per account per hour, from all addresses together (ASVS 6.1.1, 6.3.1).
 pub const ACCOUNT_FAILURES_PER_HOUR: i64 = 100;
 const ACCOUNT_WINDOW: Duration = Duration::from_secs(3600);
 
