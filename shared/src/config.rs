@@ -209,9 +209,7 @@ impl Secret {
 /// lifetimes (`RESET_TOKEN_TTL_SECONDS`, `VERIFICATION_TOKEN_TTL_SECONDS`) and
 /// the per-address limit (`MAILS_PER_ADDRESS_PER_HOUR`).
 pub fn mail_settings(env: &impl Environment) -> Result<MailSettings, ConfigError> {
-    let app_base_url = base_url(env, "APP_BASE_URL")?;
     Ok(MailSettings {
-        app_base_url,
         reset_ttl: seconds(env, "RESET_TOKEN_TTL_SECONDS", 1800, 300..=86_400)?,
         verification_ttl: seconds(
             env,
@@ -221,6 +219,11 @@ pub fn mail_settings(env: &impl Environment) -> Result<MailSettings, ConfigError
         )?,
         mails_per_address_per_hour: number(env, "MAILS_PER_ADDRESS_PER_HOUR", 3, 1..=100)? as i64,
     })
+}
+
+/// `APP_BASE_URL`: where the links in mail point (the mail adapter's).
+pub fn app_base_url(env: &impl Environment) -> Result<String, ConfigError> {
+    base_url(env, "APP_BASE_URL")
 }
 
 /// A base URL the service puts in front of people (the issuer, the links in
@@ -462,7 +465,7 @@ mod tests {
             "https://auth.example.com/a\"b",
         ] {
             let env = Vars(&[("APP_BASE_URL", bad), ("PUBLIC_BASE_URL", bad)]);
-            let error = mail_settings(&env).unwrap_err();
+            let error = app_base_url(&env).unwrap_err();
             assert_eq!(error.variable(), "APP_BASE_URL", "{bad}");
             assert_eq!(
                 token_settings(&env).unwrap_err().variable(),

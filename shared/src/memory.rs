@@ -13,16 +13,17 @@ use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{
     Account, Accounts, AttemptCount, ChangeSide, EmailChangeStep, LinkKind, LinkOffer, LinkOffers,
-    LinkTrust, LinkedData, LinkedWrite, LoginAttempts, MailRequest, MailRequests, MailTransport,
-    MfaAccount, MfaChallenge, MfaStore, NewUser, OneTimeToken, OneTimeTokens, Outbox, OutboxEntry,
-    OutgoingMail, Profile, RevocationReason, SessionRecord, SessionView, Sessions, StoreError,
-    Stored, StoredCredentials, TokenPurpose, TotpFactor, Users,
+    LinkTrust, LinkedData, LinkedWrite, LoginAttempts, Mail, MailRequest, MailRequests,
+    MailTransport, MfaAccount, MfaChallenge, MfaStore, NewUser, OneTimeToken, OneTimeTokens,
+    Outbox, OutboxEntry, Profile, RevocationReason, SessionRecord, SessionView, Sessions,
+    StoreError, Stored, StoredCredentials, TokenPurpose, TotpFactor, Users,
 };
 use crate::domain::refresh::SessionSecrets;
 use crate::domain::sealing::SealedSecret;
 use crate::domain::sessions::{Issuer, SessionPolicy};
 use crate::domain::tokens::{TokenSettings, TokenSigner, TokenVerifier};
 use crate::domain::values::{Email, EventId, ExternalId, SessionId, Timestamp, UserId};
+use crate::mail::OutgoingMail;
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -846,6 +847,9 @@ impl Accounts for MemoryStore {
     }
 }
 
+/// The web app of the links in the mails `MemoryMail` renders.
+pub const TEST_APP_BASE_URL: &str = "https://app.example.com";
+
 /// The mail queue and transport in memory: requests wait until taken, sent
 /// mails are kept.
 #[derive(Default)]
@@ -899,9 +903,10 @@ impl MailRequests for MemoryMail {
 }
 
 impl MailTransport for MemoryMail {
-    async fn send_mail(&self, mail: &OutgoingMail) -> Result<String, String> {
+    /// Rendered as `send-mail` would, with links under `TEST_APP_BASE_URL`.
+    async fn send_mail(&self, mail: &Mail) -> Result<String, String> {
         let mut sent = self.sent.lock().expect("not poisoned");
-        sent.push(mail.clone());
+        sent.push(crate::mail::render(mail, TEST_APP_BASE_URL));
         Ok(format!("memory-{}", sent.len()))
     }
 }

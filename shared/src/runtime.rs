@@ -23,7 +23,7 @@ use crate::domain::recovery::{MailRequestPolicy, MailSettings};
 use crate::domain::tokens::TokenSettings;
 use crate::env::{ConfigError, Environment, ProcessEnvironment};
 use crate::keystore::{PublishedKeys, SigningKeys};
-use crate::mail::Transport;
+use crate::mail::{Delivery, Transport};
 use crate::mongo::{client_options, MongoStore};
 
 /// Why a function could not start. `Debug` reads like `Display`, so any line
@@ -430,16 +430,14 @@ pub async fn mail_sending(warm_ups: &[WarmUp]) -> MailSending {
         let env = ProcessEnvironment;
         let database = config::load_database(&env).await?;
         let settings = config::mail_settings(&env)?;
-        let sender = config::mail_sender(&env)?;
-        let transport = match env.var("MAIL_DIRECTORY") {
-            Some(directory) => Transport::Files {
-                directory: directory.into(),
-                sender,
-            },
-            None => Transport::Ses {
-                ses: Ses::from_environment(&env)?,
-                sender,
-            },
+        let delivery = match env.var("MAIL_DIRECTORY") {
+            Some(directory) => Delivery::Files(directory.into()),
+            None => Delivery::Ses(Ses::from_environment(&env)?),
+        };
+        let transport = Transport {
+            delivery,
+            sender: config::mail_sender(&env)?,
+            app_base_url: config::app_base_url(&env)?,
         };
         Ok(MailSending {
             store: warm(connect(&database).await?)?,

@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod keys;
 pub mod linking;
 pub mod login;
+pub mod mail_token;
 pub mod mfa;
 pub mod notices;
 pub mod passwords;

@@ -5,9 +5,11 @@
 //! its outbox event) are one method each, so every store keeps them atomic.
 
 use std::future::Future;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::mail_token::MailToken;
 pub use super::records::{Authentication, ClientInfo, SealedSecret, StoreError, Stored};
 use super::values::{Email, EventId, ExternalId, SessionId, Timestamp, UserId, Username};
 
@@ -613,20 +615,41 @@ pub trait MailRequests: Sync {
     ) -> impl Future<Output = Result<(), String>> + Send;
 }
 
-/// A rendered mail, ready for a transport.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingMail {
+/// A mail as the domain decides it: to whom, what it says, and the token
+/// of each link. The mail adapter (`crate::mail`) renders it: its words, and
+/// its links under the web app's base URL.
+#[derive(Debug)]
+pub struct Mail {
     pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
+    pub content: MailContent,
 }
 
-/// Sends a rendered mail (SES, or files locally).
+#[derive(Debug)]
+pub enum MailContent {
+    /// One link: a reset, a verification, or the new address of a change.
+    Link {
+        purpose: TokenPurpose,
+        token: MailToken,
+        valid_for: Duration,
+    },
+    /// To the current address when a change to another is asked for: a
+    /// link that cancels it and, when the change needs it, one that confirms.
+    ChangeRequested {
+        confirm: Option<MailToken>,
+        cancel: MailToken,
+        valid_for: Duration,
+    },
+    /// Notices, with no link: the password was reset or changed; the address
+    /// this goes to is no longer the account's; the second factor changed.
+    PasswordChanged,
+    EmailChanged,
+    FactorChanged(FactorChange),
+}
+
+/// Renders and sends a mail (SES, or files locally).
 pub trait MailTransport: Sync {
     /// An id for the log (SES's message id, the file's name).
-    fn send_mail(&self, mail: &OutgoingMail)
-        -> impl Future<Output = Result<String, String>> + Send;
+    fn send_mail(&self, mail: &Mail) -> impl Future<Output = Result<String, String>> + Send;
 }
 
 /// A TOTP factor as stored.

@@ -10,14 +10,14 @@ use mongodb::bson::doc;
 use serde_json::{json, Value};
 use users_core::aws::ses::Ses;
 use users_core::domain::login::LoginPolicy;
-use users_core::domain::ports::{MailRequest, MailRequests, MailTransport, OutgoingMail};
+use users_core::domain::ports::{Mail, MailRequest, MailRequests, MailTransport};
 use users_core::domain::recovery::{
     send_requested_mail, EmailChangeConfirmation, MailRequestPolicy, MailSettings,
 };
 use users_core::domain::values::{Email, Timestamp, UserId};
 use users_core::env::Vars;
 use users_core::http::recovery;
-use users_core::mail::{self, Transport};
+use users_core::mail::{self, Delivery, OutgoingMail, Transport};
 
 const NEW_PASSWORD: &str = "a brand new tolerable passphrase";
 
@@ -36,8 +36,10 @@ impl MailRequests for Mailbox {
 }
 
 impl MailTransport for Mailbox {
-    async fn send_mail(&self, mail: &OutgoingMail) -> Result<String, String> {
-        self.sent.lock().unwrap().push(mail.clone());
+    /// Rendered as `send-mail` renders, links under the test web app.
+    async fn send_mail(&self, mail: &Mail) -> Result<String, String> {
+        let rendered = mail::render(mail, users_core::memory::TEST_APP_BASE_URL);
+        self.sent.lock().unwrap().push(rendered);
         Ok("memory".into())
     }
 }
@@ -100,7 +102,6 @@ pub(crate) fn new_only() -> MailRequestPolicy {
 
 fn settings() -> MailSettings {
     MailSettings {
-        app_base_url: "https://app.example.com".into(),
         reset_ttl: std::time::Duration::from_secs(1800),
         verification_ttl: std::time::Duration::from_secs(86_400),
         mails_per_address_per_hour: 3,
@@ -524,9 +525,10 @@ async fn send_mail_sends_through_moto_ses_v2_and_its_link_resets_the_password() 
         ("AWS_ENDPOINT_URL_SESV2", moto.endpoint.as_str()),
     ]))
     .unwrap();
-    let transport = Transport::Ses {
-        ses,
+    let transport = Transport {
+        delivery: Delivery::Ses(ses),
         sender: "no-reply@example.com".into(),
+        app_base_url: users_core::memory::TEST_APP_BASE_URL.into(),
     };
     let request = mail::request_json(&MailRequest::PasswordReset {
         email: Email::parse("sesuser@example.com").unwrap(),
@@ -565,15 +567,18 @@ async fn send_mail_sends_through_moto_ses_v2_and_its_link_resets_the_password() 
     assert_eq!(reset(&app, &token, NEW_PASSWORD).await.status, 200);
 
     // SES refuses an unverified sender: the request is reported for a retry.
-    let unverified = Transport::Ses {
-        ses: Ses::from_environment(&Vars(&[
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_ENDPOINT_URL_SESV2", moto.endpoint.as_str()),
-        ]))
-        .unwrap(),
+    let unverified = Transport {
+        delivery: Delivery::Ses(
+            Ses::from_environment(&Vars(&[
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("AWS_ENDPOINT_URL_SESV2", moto.endpoint.as_str()),
+            ]))
+            .unwrap(),
+        ),
         sender: "someone@elsewhere.example".into(),
+        app_base_url: users_core::memory::TEST_APP_BASE_URL.into(),
     };
     let event = lambda_runtime::LambdaEvent::new(
         sqs_event(&[("m3", &request)]),

@@ -10,22 +10,16 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
-
 use super::error::DomainError;
 use super::ports::{Account, Accounts, LoginAttempts, MailRequest, MailRequests, Sessions};
 use super::sessions::ensure_session_open;
 use super::throttle;
 use super::tokens::Caller;
-use super::values::{hex, Password, Timestamp};
+use super::values::{Password, Timestamp};
 use super::{blocking, passwords, FieldError};
 
 mod email;
 mod password;
-mod rendering;
 mod sending;
 #[cfg(test)]
 mod tests;
@@ -37,17 +31,11 @@ pub use email::{
 pub use password::{change_password, forgot_password, reset_password};
 pub use sending::{send_requested_mail, MailOutcome};
 
-/// Random bytes per token: 256 bits, twice ASVS's minimum.
-const TOKEN_BYTES: usize = 32;
-/// Ours are 43 characters; the limit keeps junk out of the digest.
-const TOKEN_MAX_CHARS: usize = 128;
 pub(super) const HOUR: Duration = Duration::from_secs(3600);
 
 /// How the mail flows are tuned (`config::mail_settings`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailSettings {
-    /// The web app's base URL, without a trailing slash: links point there.
-    pub app_base_url: String,
     pub reset_ttl: Duration,
     pub verification_ttl: Duration,
     /// Mails per address, per purpose, per hour.
@@ -95,49 +83,7 @@ impl Default for MailRequestPolicy {
     }
 }
 
-/// A one-time token as the client sends it back. `Debug` is redacted.
-pub struct MailToken(SecretString);
-
-impl MailToken {
-    /// A fresh token: `TOKEN_BYTES` from the OS, base64url.
-    pub(super) fn generate() -> Self {
-        use rand_core::{OsRng, RngCore};
-        let mut bytes = [0u8; TOKEN_BYTES];
-        OsRng.fill_bytes(&mut bytes);
-        Self(URL_SAFE_NO_PAD.encode(bytes).into())
-    }
-
-    pub fn parse(raw: String) -> Result<Self, FieldError> {
-        let shaped = (1..=TOKEN_MAX_CHARS).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
-        if !shaped {
-            return Err(FieldError::new(
-                "token",
-                format!("must be 1 to {TOKEN_MAX_CHARS} base64url characters"),
-            ));
-        }
-        Ok(Self(raw.into()))
-    }
-
-    /// What is stored and looked up: the SHA-256, so that a database reader
-    /// cannot use a token. The lookup is by this digest, an index key, not a
-    /// comparison of secrets.
-    pub fn digest(&self) -> String {
-        hex(&Sha256::digest(self.0.expose_secret().as_bytes()))
-    }
-
-    pub(super) fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl std::fmt::Debug for MailToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MailToken([REDACTED])")
-    }
-}
+pub use super::mail_token::MailToken;
 
 /// Counts one request against `key`'s budget of `limit` per window; the time
 /// to wait when it is spent. A fixed window, reusing the login counts' storage.

@@ -3,14 +3,11 @@
 
 use std::time::Duration;
 
-use super::rendering::{
-    change_notice, email_changed_notice, factor_notice, password_notice, render,
-};
 use super::{spend, MailSettings, MailToken, HOUR};
 use crate::domain::error::DomainError;
 use crate::domain::ports::{
-    Account, Accounts, LoginAttempts, MailRequest, MailTransport, OneTimeToken, OneTimeTokens,
-    OutgoingMail, TokenPurpose,
+    Account, Accounts, LoginAttempts, Mail, MailContent, MailRequest, MailTransport, OneTimeToken,
+    OneTimeTokens, TokenPurpose,
 };
 use crate::domain::values::Timestamp;
 
@@ -90,15 +87,24 @@ where
     let limit = settings.mails_per_address_per_hour;
     let (purpose, to, ttl) = match request {
         MailRequest::PasswordChangedNotice { .. } => {
-            let notice = password_notice(&account.email);
+            let notice = Mail {
+                to: account.email.clone(),
+                content: MailContent::PasswordChanged,
+            };
             return send_notice(store, transport, limit, request, &account, notice, now).await;
         }
         MailRequest::EmailChangedNotice { previous, .. } => {
-            let notice = email_changed_notice(previous.as_str());
+            let notice = Mail {
+                to: previous.as_str().to_string(),
+                content: MailContent::EmailChanged,
+            };
             return send_notice(store, transport, limit, request, &account, notice, now).await;
         }
         MailRequest::MfaChangedNotice { change, .. } => {
-            let notice = factor_notice(&account.email, *change);
+            let notice = Mail {
+                to: account.email.clone(),
+                content: MailContent::FactorChanged(*change),
+            };
             return send_notice(store, transport, limit, request, &account, notice, now).await;
         }
         MailRequest::PasswordReset { .. } => (
@@ -133,7 +139,14 @@ where
     // For a change, the token is bound to the new address; for the others,
     // to the address the mail goes to (a reset link dies with its address).
     let token = issue_token(store, &account, purpose, &to, ttl, now).await?;
-    let mail = render(settings, purpose, &to, &token, ttl);
+    let mail = Mail {
+        to: to.clone(),
+        content: MailContent::Link {
+            purpose,
+            token,
+            valid_for: ttl,
+        },
+    };
     let id = transport
         .send_mail(&mail)
         .await
@@ -154,7 +167,14 @@ where
             } else {
                 None
             };
-            let notice = change_notice(settings, &account.email, confirm.as_ref(), &cancel, ttl);
+            let notice = Mail {
+                to: account.email.clone(),
+                content: MailContent::ChangeRequested {
+                    confirm,
+                    cancel,
+                    valid_for: ttl,
+                },
+            };
             let id = transport
                 .send_mail(&notice)
                 .await
@@ -195,7 +215,7 @@ async fn send_notice<S: LoginAttempts, T: MailTransport>(
     limit: i64,
     request: &MailRequest,
     account: &Account,
-    notice: OutgoingMail,
+    notice: Mail,
     now: Timestamp,
 ) -> Result<MailOutcome, DomainError> {
     let key = format!("mail|{}|{}", request.name(), notice.to);

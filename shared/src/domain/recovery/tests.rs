@@ -28,7 +28,6 @@ fn new_only() -> MailRequestPolicy {
 
 fn settings() -> MailSettings {
     MailSettings {
-        app_base_url: "https://app.example.com".into(),
         reset_ttl: Duration::from_secs(1800),
         verification_ttl: Duration::from_secs(86_400),
         mails_per_address_per_hour: 3,

@@ -1,12 +1,42 @@
-//! The mails' text and HTML: fixed ASCII text and the links, nothing a user
-//! typed.
+//! The mails' words: each `Mail` the domain decides on, rendered into a text
+//! and an HTML part of fixed ASCII text and links under the web app's base
+//! URL (`APP_BASE_URL`). Nothing a user typed is rendered.
 
 use std::time::Duration;
 
-use super::{MailSettings, MailToken};
-use crate::domain::ports::{FactorChange, OutgoingMail, TokenPurpose};
+use crate::domain::mail_token::MailToken;
+use crate::domain::ports::{FactorChange, Mail, MailContent, TokenPurpose};
 
-pub(super) fn lifetime(ttl: Duration) -> String {
+/// A rendered mail, ready for a transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// `mail` in words, its links under `app_base_url` (no trailing slash).
+pub fn render(mail: &Mail, app_base_url: &str) -> OutgoingMail {
+    let to = mail.to.as_str();
+    match &mail.content {
+        MailContent::Link {
+            purpose,
+            token,
+            valid_for,
+        } => link_mail(app_base_url, *purpose, to, token, *valid_for),
+        MailContent::ChangeRequested {
+            confirm,
+            cancel,
+            valid_for,
+        } => change_notice(app_base_url, to, confirm.as_ref(), cancel, *valid_for),
+        MailContent::PasswordChanged => password_notice(to),
+        MailContent::EmailChanged => email_changed_notice(to),
+        MailContent::FactorChanged(change) => factor_notice(to, *change),
+    }
+}
+
+fn lifetime(ttl: Duration) -> String {
     let minutes = ttl.as_secs() / 60;
     if minutes >= 120 && minutes.is_multiple_of(60) {
         format!("{} hours", minutes / 60)
@@ -17,8 +47,8 @@ pub(super) fn lifetime(ttl: Duration) -> String {
 
 /// The mail of `purpose`, in a text and an HTML part. Only fixed ASCII text
 /// and the link: no user-supplied text is rendered into it.
-pub(super) fn render(
-    settings: &MailSettings,
+fn link_mail(
+    app_base_url: &str,
     purpose: TokenPurpose,
     to: &str,
     token: &MailToken,
@@ -63,7 +93,7 @@ pub(super) fn render(
             "If it was you, ignore this mail.",
         ),
     };
-    let link = format!("{}/{page}?token={}", settings.app_base_url, token.expose());
+    let link = format!("{}/{page}?token={}", app_base_url, token.expose());
     let valid = format!("The link works once, for {}.", lifetime(ttl));
     let text =
         format!("{opening}\r\n\r\n{action}:\r\n\r\n{link}\r\n\r\n{valid}\r\n\r\n{closing}\r\n");
@@ -83,16 +113,15 @@ pub(super) fn render(
 /// for: a link that cancels it and, when the change needs it, a link that
 /// confirms it. Neither link is spent by opening it: each leads to a page
 /// whose button POSTs.
-pub(super) fn change_notice(
-    settings: &MailSettings,
+fn change_notice(
+    app_base_url: &str,
     to: &str,
     confirm: Option<&MailToken>,
     cancel: &MailToken,
     ttl: Duration,
 ) -> OutgoingMail {
-    let link = |page: &str, token: &MailToken| {
-        format!("{}/{page}?token={}", settings.app_base_url, token.expose())
-    };
+    let link =
+        |page: &str, token: &MailToken| format!("{}/{page}?token={}", app_base_url, token.expose());
     let line = "A change of the e-mail address of your account to another address was requested.";
     let cancel_link = link("cancel-email-change", cancel);
     let cancel_action =
@@ -133,7 +162,7 @@ pub(super) fn change_notice(
 }
 
 /// A notice with no link: `lines` as paragraphs.
-pub(super) fn notice(to: &str, subject: &str, lines: &[&str]) -> OutgoingMail {
+fn notice(to: &str, subject: &str, lines: &[&str]) -> OutgoingMail {
     let text = lines
         .iter()
         .map(|line| format!("{line}\r\n\r\n"))
@@ -150,7 +179,7 @@ pub(super) fn notice(to: &str, subject: &str, lines: &[&str]) -> OutgoingMail {
     }
 }
 
-pub(super) fn email_changed_notice(previous: &str) -> OutgoingMail {
+fn email_changed_notice(previous: &str) -> OutgoingMail {
     notice(
         previous,
         "Your account has a new e-mail address",
@@ -161,7 +190,7 @@ pub(super) fn email_changed_notice(previous: &str) -> OutgoingMail {
     )
 }
 
-pub(super) fn factor_notice(to: &str, change: FactorChange) -> OutgoingMail {
+fn factor_notice(to: &str, change: FactorChange) -> OutgoingMail {
     let (subject, line) = match change {
         FactorChange::Enrolled => (
             "A second factor is being set up",
@@ -190,7 +219,7 @@ pub(super) fn factor_notice(to: &str, change: FactorChange) -> OutgoingMail {
     )
 }
 
-pub(super) fn password_notice(to: &str) -> OutgoingMail {
+fn password_notice(to: &str) -> OutgoingMail {
     let line = "The password of your account was just reset or changed, and every other session of the account has ended.";
     let closing = "If it was not you, reset your password now with \"forgot password\", and check the e-mail address of your account.";
     OutgoingMail {
@@ -204,7 +233,7 @@ pub(super) fn password_notice(to: &str) -> OutgoingMail {
     }
 }
 
-pub(super) fn html_escape(raw: &str) -> String {
+fn html_escape(raw: &str) -> String {
     raw.replace('&', "&amp;")
         .replace('"', "&quot;")
         .replace('<', "&lt;")

@@ -9,11 +9,14 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{json, Value};
 
 use crate::aws::ses::Ses;
+
+mod render;
 use crate::domain::ports::{
-    Accounts, FactorChange, LoginAttempts, MailRequest, MailTransport, OneTimeTokens, OutgoingMail,
+    Accounts, FactorChange, LoginAttempts, Mail, MailRequest, MailTransport, OneTimeTokens,
 };
 use crate::domain::recovery::{send_requested_mail, MailSettings};
 use crate::domain::values::{hex, Email, Timestamp, UserId};
+pub use render::{render, OutgoingMail};
 
 /// A queue message's body: the purpose and the ids, never a token.
 pub fn request_json(request: &MailRequest) -> Value {
@@ -145,22 +148,33 @@ fn message_id() -> String {
 }
 
 /// How mail leaves: SES in AWS, files locally (`MAIL_DIRECTORY`).
-pub enum Transport {
-    Ses { ses: Ses, sender: String },
-    Files { directory: PathBuf, sender: String },
+/// How mail leaves: through SES, or (locally) as files.
+pub enum Delivery {
+    Ses(Ses),
+    Files(PathBuf),
+}
+
+/// The transport: renders each mail (links under `app_base_url`) and sends
+/// it from `sender`.
+pub struct Transport {
+    pub delivery: Delivery,
+    pub sender: String,
+    pub app_base_url: String,
 }
 
 impl MailTransport for Transport {
-    async fn send_mail(&self, mail: &OutgoingMail) -> Result<String, String> {
+    async fn send_mail(&self, mail: &Mail) -> Result<String, String> {
+        let mail = render(mail, &self.app_base_url);
         let id = message_id();
         let now = Timestamp::now();
-        match self {
-            Self::Ses { ses, sender } => {
-                let message = rfc5322(sender, mail, &id, now);
+        let sender = &self.sender;
+        match &self.delivery {
+            Delivery::Ses(ses) => {
+                let message = rfc5322(sender, &mail, &id, now);
                 ses.send_raw(sender, &mail.to, &message).await
             }
-            Self::Files { directory, sender } => {
-                let message = rfc5322(sender, mail, &id, now);
+            Delivery::Files(directory) => {
+                let message = rfc5322(sender, &mail, &id, now);
                 let name = format!("{}-{id}.eml", now.as_millis());
                 let path = directory.join(&name);
                 // Written aside, then renamed: a reader never sees half a mail.
