@@ -25,6 +25,10 @@ on_exit() {
     trap '' INT TERM PIPE
     trap - EXIT
     cleanup_started
+    # A venv install still under way finishes rather than leaving half a venv.
+    if [[ -n "${venv_pid:-}" ]] && kill -0 "$venv_pid" 2>/dev/null; then
+        wait "$venv_pid"
+    fi
     local tally=""
     if [[ -n "$tmp_dir" && -f "$tmp_dir/cargo-test.log" ]]; then
         tally="$(test_tally "$tmp_dir/cargo-test.log")"
@@ -76,28 +80,45 @@ step() {
     fi
     step_no=$((step_no + 1))
     step_started=$SECONDS
-    printf "\n==> [%d/10] %s\n" "$step_no" "$*" >&2
+    printf "\n==> [%d/9] %s\n" "$step_no" "$*" >&2
 }
 
-bootstrap
-require_tools curl jq
 tmp_dir="$(mktemp -d "${TMPDIR:-/tmp}/user-mgmt-test.XXXXXX")"
-
-use_or_start_db "$tmp_dir"
-export JWT_AUDIENCE="${JWT_AUDIENCE:-user-management-api}"
+# The build needs the docs UI (api-docs' build.rs inlines it) but not the
+# venv: a fresh clone installs the venv (about 100 s, mostly download and
+# unpacking) while the first steps compile, and waits for it after them.
+"$REPO_ROOT/scripts/bootstrap.sh" tools docs-ui
+require_tools curl jq
+"$REPO_ROOT/scripts/bootstrap.sh" venv >"$tmp_dir/venv.log" 2>&1 &
+venv_pid=$!
 
 step "cargo fmt --all --check"
 cargo fmt --all --check
 
+# clippy as the compiler of our own crates (what `cargo clippy` does, but in
+# a build): one compilation lints and builds every target, tests included,
+# where `cargo clippy` then `cargo build` compiled every dependency twice
+# (once for metadata only). Exported, so that every later cargo (the watch's,
+# the tests') sees the same compiler and reuses this build.
+export RUSTC_WORKSPACE_WRAPPER=clippy-driver
+# clippy-driver's spelling of `-- -D warnings`.
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+step "clippy -D warnings and build, every target (cargo build --workspace --all-targets, clippy-driver)"
+cargo build --workspace --all-targets
+
+wait "$venv_pid" || {
+    rc=$?
+    cat "$tmp_dir/venv.log" >&2
+    exit "$rc"
+}
+cat "$tmp_dir/venv.log" >&2
+export PATH="$VENV/bin:$PATH"
+use_or_start_db "$tmp_dir"
+export JWT_AUDIENCE="${JWT_AUDIENCE:-user-management-api}"
+
 step "functions/functions.yaml is what template.yaml and the router say; cfn-lint template.yaml"
 "$VENV/bin/python" scripts/functions.py check
 "$VENV/bin/cfn-lint" template.yaml
-
-step "cargo clippy --workspace --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
-
-step "cargo build --workspace --bins"
-cargo build --workspace --bins
 
 # Fresh keys per run, by the rotation's own code: nothing may depend on a
 # token from an earlier run. The first set is kept aside and rotated out
