@@ -46,12 +46,9 @@ impl LinkOffers for MongoStore {
         let mut this_code = live;
         this_code.insert("_id", code_sha256);
         this_code.insert("attempts", doc! { "$lte": max_attempts });
-        if self
-            .link_offers
-            .find_one_and_delete(this_code)
-            .await?
-            .is_some()
-        {
+        // A delete, not a findAndModify (a pass over the whole collection
+        // on SecantusDB when it matches): only whether it was there counts.
+        if self.link_offers.delete_one(this_code).await?.deleted_count == 1 {
             return Ok(true);
         }
         // Burned, whoever guessed: a new offer (a new code) starts over.

@@ -179,9 +179,13 @@ impl MfaStore for MongoStore {
         max_attempts: i64,
     ) -> Stored<Option<MfaChallenge>> {
         self.deployment().await?;
+        // The attempt is charged before the code is checked; then the
+        // challenge is read. Two commands, not one findAndModify: that costs
+        // a pass over the whole collection on SecantusDB when it matches
+        // (docs/performance.md).
         let charged = self
             .mfa_challenges
-            .find_one_and_update(
+            .update_one(
                 doc! {
                     "_id": token_sha256,
                     "expires_at": { "$gt": datetime(now) },
@@ -189,9 +193,15 @@ impl MfaStore for MongoStore {
                 },
                 doc! { "$inc": { "attempts": 1_i64 } },
             )
-            .return_document(ReturnDocument::After)
             .await?;
-        Ok(charged.as_ref().and_then(challenge_from))
+        if charged.matched_count == 0 {
+            return Ok(None);
+        }
+        let challenge = self
+            .mfa_challenges
+            .find_one(doc! { "_id": token_sha256 })
+            .await?;
+        Ok(challenge.as_ref().and_then(challenge_from))
     }
 
     async fn take_challenge(&self, token_sha256: &str) -> Stored<bool> {

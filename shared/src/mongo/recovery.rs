@@ -105,8 +105,16 @@ impl OneTimeTokens for MongoStore {
         let purposes: Vec<&str> = purposes.iter().map(|purpose| purpose.as_str()).collect();
         let mut filter = token_filter(digest, now);
         filter.insert("purpose", doc! { "$in": purposes });
-        let taken = self.tokens.find_one_and_delete(filter).await?;
-        Ok(taken.and_then(token_from))
+        // A read, then a delete under the same filter: of two takers only
+        // one deletes it. Not findAndModify, which costs a pass over the
+        // whole collection on SecantusDB when it matches (docs/performance.md).
+        let Some(found) = self.tokens.find_one(filter.clone()).await? else {
+            return Ok(None);
+        };
+        if self.tokens.delete_one(filter).await?.deleted_count == 0 {
+            return Ok(None);
+        }
+        Ok(token_from(found))
     }
 }
 

@@ -3,7 +3,6 @@
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime};
 use mongodb::error::Error as MongoError;
-use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
@@ -128,9 +127,12 @@ impl Sessions for MongoStore {
         expires_at: Timestamp,
         used_from: &ClientInfo,
     ) -> Stored<Option<SessionRecord>> {
+        // An update, not a findAndModify returning the document: the new
+        // state is what this $set says, and SecantusDB's findAndModify costs
+        // a pass over the whole collection when it matches (docs/performance.md).
         let updated = self
             .sessions
-            .find_one_and_update(
+            .update_one(
                 doc! { "_id": oid(session.id.bytes()), "refresh_digest": from_digest },
                 doc! {
                     "$set": {
@@ -145,9 +147,20 @@ impl Sessions for MongoStore {
                     "$unset": { "retired_digests": "" },
                 },
             )
-            .return_document(ReturnDocument::After)
             .await?;
-        Ok(updated.map(SessionRecord::from))
+        if updated.matched_count == 0 {
+            return Ok(None);
+        }
+        // What was matched is `session` at this digest: the fields not set
+        // above never change after the session opens.
+        Ok(Some(SessionRecord {
+            generation: session.generation + 1,
+            refresh_digest: to_digest.to_string(),
+            rotated_at: now,
+            expires_at,
+            last_used_from: used_from.clone(),
+            ..session.clone()
+        }))
     }
 
     async fn end_session(

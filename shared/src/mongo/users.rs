@@ -245,16 +245,33 @@ impl MongoStore {
             if exists.is_none() {
                 return Ok(0);
             }
+            // Here and below a read, then an update of what was read: not a
+            // findAndModify, which costs a pass over the whole collection on
+            // SecantusDB when it matches (docs/performance.md). With
+            // transactions the pair is one snapshot; without, the update's
+            // filter repeats the read's, so a holder is unlinked once.
             let holder = in_session!(
                 session,
                 users
-                    .find_one_and_update(
-                        doc! { "external_id": external_id, "_id": { "$ne": user_id } },
-                        doc! { "$unset": { "external_id": "", "external_id_proven": "" } },
-                    )
+                    .find_one(doc! { "external_id": external_id, "_id": { "$ne": user_id } })
                     .projection(doc! { "_id": 1 })
-            )?;
-            if let Some(holder) = holder.and_then(|holder| holder.get_object_id("_id").ok()) {
+            )?
+            .and_then(|holder| holder.get_object_id("_id").ok());
+            let unlinked = match holder {
+                Some(holder) => {
+                    in_session!(
+                        session,
+                        users.update_one(
+                            doc! { "_id": holder, "external_id": external_id },
+                            doc! { "$unset": { "external_id": "", "external_id_proven": "" } },
+                        )
+                    )?
+                    .modified_count
+                        == 1
+                }
+                None => false,
+            };
+            if let Some(holder) = holder.filter(|_| unlinked) {
                 let event = Event::ExternalIdUnlinked {
                     user_id: UserId::from_bytes(holder.bytes()),
                     external_id: external_id.to_string(),
@@ -266,15 +283,22 @@ impl MongoStore {
         let before = in_session!(
             session,
             users
-                .find_one_and_update(
-                    doc! { "_id": user_id },
-                    doc! { "$set": { "external_id": external_id, "external_id_proven": proven } },
-                )
+                .find_one(doc! { "_id": user_id })
                 .projection(doc! { "external_id": 1, "external_id_proven": 1 })
         )?;
         let Some(before) = before else {
             return Ok(0);
         };
+        let set = in_session!(
+            session,
+            users.update_one(
+                doc! { "_id": user_id },
+                doc! { "$set": { "external_id": external_id, "external_id_proven": proven } },
+            )
+        )?;
+        if set.matched_count == 0 {
+            return Ok(0);
+        }
         let previous_external_id = before.get_str("external_id").ok().map(str::to_string);
         let was_proven = before.get_bool("external_id_proven").unwrap_or(false);
         if previous_external_id.as_deref() != Some(external_id) || was_proven != proven {
@@ -324,18 +348,35 @@ impl MongoStore {
             .filter(|_| proven || trust == LinkTrust::Any)
             .map(str::to_string);
         // Two deletes that each use an index (a top-level `$or` may not): the
-        // record of the external id, whose version comes back with it, and the
+        // record of the external id, read first for its version, and the
         // records naming the user. A versioned record (from the inbound queue)
         // leaves its tombstone, so that a late, older upsert for the external
-        // id cannot bring the data back.
+        // id cannot bring the data back. A read and a delete, not one
+        // findAndModify: that costs a pass over the whole collection on
+        // SecantusDB when it matches (docs/performance.md).
         let versioned = match &external_id {
-            Some(external_id) => in_session!(
-                session,
-                self.linked
-                    .find_one_and_delete(doc! { "_id": external_id })
-                    .projection(doc! { "version": 1 })
-            )?
-            .and_then(|record| record.get("version").cloned()),
+            Some(external_id) => {
+                let record = in_session!(
+                    session,
+                    self.linked
+                        .find_one(doc! { "_id": external_id })
+                        .projection(doc! { "version": 1 })
+                )?;
+                match record {
+                    Some(record) => {
+                        let deleted = in_session!(
+                            session,
+                            self.linked.delete_one(doc! { "_id": external_id })
+                        )?;
+                        // Only the deletion that removed it leaves the tombstone.
+                        record
+                            .get("version")
+                            .cloned()
+                            .filter(|_| deleted.deleted_count == 1)
+                    }
+                    None => None,
+                }
+            }
             None => None,
         };
         in_session!(
