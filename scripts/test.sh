@@ -149,7 +149,7 @@ base_url="http://127.0.0.1:$watch_port"
 # reload functions halfway if a file changes.
 # LINK_VERIFICATION=off: the original API's linking, which the end-to-end
 # tests and Schemathesis exercise over HTTP; the default, `required`, has its
-# handler tests (tests/tests/api/linking.rs), and the examples link with a
+# handler tests (tests/tests/api/linking/handlers.rs), and the examples link with a
 # code, which either mode takes.
 # The per-source limit of forgotten-password requests is lifted: every test
 # request comes from 127.0.0.1 (its handler tests cover it).

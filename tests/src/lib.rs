@@ -63,7 +63,7 @@ pub struct TestConfig {
     pub refresh_grace: Duration,
     /// `LINK_VERIFICATION`. `Off` here, the original API's linking, which
     /// most tests exercise the store through; the default `Required` has its
-    /// own tests (tests/tests/api/linking.rs).
+    /// own tests (tests/tests/api/linking/handlers.rs).
     pub links: LinkVerification,
     /// `STEP_UP_MAX_AGE_SECONDS`.
     pub step_up_max_age: Duration,

@@ -13,7 +13,7 @@ use users_core::domain::ports::{FactorChange, MailRequest};
 use users_core::domain::recovery::MailRequestPolicy;
 use users_core::http::recovery;
 
-use crate::recovery::{forgot, new_only, reset_noting, Mailbox};
+use crate::recovery::handlers::{forgot, new_only, reset_noting, Mailbox};
 
 const NEW_PASSWORD: &str = "a brand new tolerable passphrase";
 const INTRUDER: &str = "eve@evil.example";
@@ -246,7 +246,7 @@ async fn a_link_offer_dies_after_five_wrong_codes_whoever_guesses() {
         config.links = LinkVerification::Required
     })
     .await;
-    crate::linking::offer(&app, "crm-77", "314-159").await;
+    crate::linking::handlers::offer(&app, "crm-77", "314-159").await;
     let link = |user: &SignedUp, code: String| {
         let event = Event::http_api("PUT", "/users/{user_id}/link_id")
             .user_id(&user.user_id)
@@ -384,7 +384,7 @@ async fn factor_changes_need_a_recent_login_and_are_told() {
         app.call(Function::EnrolTotp, event)
     };
     let two_minutes_ago = users_core::domain::tokens::unix_now() - 120;
-    let stale = crate::mfa::token_authenticated_at(&app, &user, two_minutes_ago).await;
+    let stale = crate::mfa::handlers::token_authenticated_at(&app, &user, two_minutes_ago).await;
     let refused = enrol(&stale).await.problem(401);
     assert_eq!(
         refused.body["type"],

@@ -7,7 +7,7 @@
 //! E2E_MAIL_DIR). The forgotten-password timing, by hand against a running
 //! stack: `cargo test -p api-tests forgot_password_timing -- --ignored --nocapture`.
 
-use super::e2e_client::E2eClient;
+use crate::e2e_client::E2eClient;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! the caller's marked, the other ended, its tokens refused, and its event.
 //! `make test` runs it with `--include-ignored` (see e2e.rs for running by hand).
 
-use super::e2e_client::E2eClient;
+use crate::e2e_client::E2eClient;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

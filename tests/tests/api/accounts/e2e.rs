@@ -4,7 +4,7 @@
 //! `--include-ignored`; by hand: `E2E_BASE_URL=http://127.0.0.1:9000
 //! E2E_MONGODB_DB=user_management MONGODB_URI=... cargo test --test e2e -- --ignored`.
 
-use super::e2e_client::E2eClient;
+use crate::e2e_client::E2eClient;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! end-to-end tests, against the real database.
 //!
 //! `make test` runs these with `--include-ignored`; by hand, with a watcher
-//! running: `E2E_BASE_URL=http://127.0.0.1:9000 cargo test --test e2e_events -- --ignored`.
+//! running: `E2E_BASE_URL=http://127.0.0.1:9000 cargo test -p api-tests --test api events::e2e -- --ignored`.
 
 use std::path::PathBuf;
 use std::process::Command;

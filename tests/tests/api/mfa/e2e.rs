@@ -2,7 +2,7 @@
 //! real paths, with codes from pyotp (an implementation independent of ours).
 //! `make test` runs it with `--include-ignored` (see e2e.rs for a manual run).
 
-use super::e2e_client::E2eClient;
+use crate::e2e_client::E2eClient;
 use api_tests::pyotp_code;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
