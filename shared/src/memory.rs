@@ -506,6 +506,32 @@ impl LoginAttempts for MemoryStore {
         }
     }
 
+    async fn count_if_under(
+        &self,
+        key: &str,
+        limit: i64,
+        now: Timestamp,
+        window_end: Timestamp,
+    ) -> Stored<bool> {
+        let mut state = self.state();
+        match state.attempts.get_mut(key) {
+            Some(count) if count.forget_at > now && count.failures < limit => {
+                count.failures += 1;
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+            None => {
+                let first = AttemptCount {
+                    failures: 1,
+                    locked_until: None,
+                    forget_at: window_end,
+                };
+                state.attempts.insert(key.to_string(), first);
+                Ok(true)
+            }
+        }
+    }
+
     async fn clear_count(&self, key: &str) -> Stored<()> {
         self.state().attempts.remove(key);
         Ok(())

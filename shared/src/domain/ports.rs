@@ -305,6 +305,18 @@ pub trait LoginAttempts: Sync {
         count: AttemptCount,
     ) -> impl Future<Output = Stored<bool>> + Send;
 
+    /// Counts one event against `key` in one atomic step when its window is
+    /// open (`forget_at` after `now`) with fewer than `limit` events, or
+    /// starts a window ending at `window_end` when there is no count; false
+    /// for a full or a passed window, which the caller then reads.
+    fn count_if_under(
+        &self,
+        key: &str,
+        limit: i64,
+        now: Timestamp,
+        window_end: Timestamp,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
     fn clear_count(&self, key: &str) -> impl Future<Output = Stored<()>> + Send;
 
     /// Takes one failure off the count if it has any, in one atomic step

@@ -6,6 +6,7 @@ use mongodb::bson::{doc, Document};
 
 use super::{datetime, is_duplicate_key, timestamp, MongoStore};
 use crate::domain::ports::{AttemptCount, LoginAttempts, Stored};
+use crate::domain::values::Timestamp;
 
 fn document(key: &str, count: AttemptCount) -> Document {
     let mut document = doc! {
@@ -43,7 +44,7 @@ impl LoginAttempts for MongoStore {
                 .get_datetime("expires_at")
                 .ok()
                 .copied()
-                .map_or_else(crate::domain::values::Timestamp::now, timestamp),
+                .map_or_else(Timestamp::now, timestamp),
         }))
     }
 
@@ -61,6 +62,39 @@ impl LoginAttempts for MongoStore {
             )
             .await?;
         Ok(replaced.modified_count == 1)
+    }
+
+    /// One upsert: the filter matches an open window under the limit; when
+    /// it matches nothing, the upsert inserts a first count, unless a count
+    /// exists (full or passed), whose `_id` then refuses the insert.
+    async fn count_if_under(
+        &self,
+        key: &str,
+        limit: i64,
+        now: Timestamp,
+        window_end: Timestamp,
+    ) -> Stored<bool> {
+        self.deployment().await?;
+        let counted = self
+            .login_attempts
+            .update_one(
+                doc! {
+                    "_id": key,
+                    "expires_at": { "$gt": datetime(now) },
+                    "failures": { "$lt": limit },
+                },
+                doc! {
+                    "$inc": { "failures": 1_i64 },
+                    "$setOnInsert": { "expires_at": datetime(window_end) },
+                },
+            )
+            .upsert(true)
+            .await;
+        match counted {
+            Ok(_) => Ok(true),
+            Err(error) if is_duplicate_key(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
     }
 
     async fn clear_count(&self, key: &str) -> Stored<()> {

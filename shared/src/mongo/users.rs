@@ -201,14 +201,28 @@ impl Users for MongoStore {
         now: Timestamp,
         trust: LinkTrust,
     ) -> Stored<bool> {
-        self.atomically(Atomic::DeleteUser {
-            user_id: oid(user_id.bytes()),
-            session_id: session.map(|session| oid(session.bytes())),
-            now: datetime(now),
-            trust,
-        })
-        .await
-        .map(|deleted| deleted > 0)
+        let deleted = self
+            .atomically(Atomic::DeleteUser {
+                user_id: oid(user_id.bytes()),
+                session_id: session.map(|session| oid(session.bytes())),
+                now: datetime(now),
+                trust,
+            })
+            .await?
+            > 0;
+        if deleted {
+            // A login racing the delete may insert its session after the
+            // transaction's snapshot and touch the user before the commit; a
+            // server that lets that write pass without a conflict (as
+            // SecantusDB did in `no_session_outlives_its_user_when_a_login_
+            // races_the_delete`) leaves the session. The user is gone now,
+            // so whatever session is left is swept; a later insert finds no
+            // user to touch and takes its session back (`insert_session`).
+            self.sessions
+                .delete_many(doc! { "user_id": oid(user_id.bytes()) })
+                .await?;
+        }
+        Ok(deleted)
     }
 }
 

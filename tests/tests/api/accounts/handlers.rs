@@ -183,19 +183,27 @@ async fn login_returns_a_bearer_token_that_opens_the_users_routes() {
 async fn wrong_password_and_unknown_email_look_the_same() {
     let app = TestApp::new().await;
     app.register("same_face", "same@example.com").await;
-    let started = Instant::now();
-    let wrong = app
-        .login("same@example.com", "not the password")
-        .await
-        .problem(401);
-    let wrong_took = started.elapsed();
-    let started = Instant::now();
-    let unknown = app
-        .login("nobody@example.com", "not the password")
-        .await
-        .problem(401);
-    let unknown_took = started.elapsed();
-    assert_eq!(wrong.body, unknown.body);
+    // The fastest of three each: a single pair of timings on a loaded
+    // machine can differ by far more than a skipped argon2 would explain.
+    let (mut wrong_took, mut unknown_took) = (Duration::MAX, Duration::MAX);
+    let (mut wrong, mut unknown) = (None, None);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let answer = app
+            .login("same@example.com", "not the password")
+            .await
+            .problem(401);
+        wrong_took = wrong_took.min(started.elapsed());
+        wrong = Some(answer.body);
+        let started = Instant::now();
+        let answer = app
+            .login("nobody@example.com", "not the password")
+            .await
+            .problem(401);
+        unknown_took = unknown_took.min(started.elapsed());
+        unknown = Some(answer.body);
+    }
+    assert_eq!(wrong, unknown);
     // Both paths verify one argon2 hash; an unknown e-mail that skipped it would
     // answer in well under a tenth of the time.
     assert!(
