@@ -135,11 +135,6 @@ impl Operation {
         })
     }
 
-    /// Register and login each cost one argon2id hash or verification.
-    pub fn argon2_bound(self) -> bool {
-        matches!(self, Self::Register | Self::Login)
-    }
-
     /// Invocations that cost tens of milliseconds or more (argon2id, RSA key
     /// generation) get the smaller warm count.
     pub fn slow(self) -> bool {
