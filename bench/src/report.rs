@@ -716,6 +716,7 @@ pub fn json(results: &Results, options: &Options) -> Value {
             name(function).to_string(),
             json!({
                 "route": route_label(function),
+                "uses_database": function.operation.uses_database(),
                 "memory_size_mb": function.function.memory_mb,
                 "mongodb_commands": {
                     "per_operation": derived.commands,

@@ -583,8 +583,11 @@ impl Deployment {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis() as i64;
-        // The first set, as the rotation makes it when it finds none.
-        let set = users_core::keygen::next_key_set(None, now, Duration::ZERO)
+        // The first set, as the rotation makes it when it finds none, made a
+        // day ago: as in a stack that has run a while, its next key is old
+        // enough for the rotation to promote (a younger one is refused).
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        let set = users_core::keygen::next_key_set(None, now - DAY_MS, Duration::ZERO)
             .map_err(|error| error.to_string())?;
         let deployment = Self {
             uri: uri.to_string(),
