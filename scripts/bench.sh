@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: builds the benchmark (bench/, release) and every HTTP function
+# `make bench`: builds the benchmark (bench/, release) and every function
 # of template.yaml as Lambda gets them (`cargo lambda build`, zip, for each
 # architecture), starts a throwaway SecantusDB unless MONGODB_URI is set, and
 # runs the benchmark against the binaries of this machine's architecture.
@@ -73,10 +73,10 @@ if [[ "${BENCH_SKIP_BUILD:-}" != 1 || ! -x "$bench" ]]; then
     cargo build --release -p lambda-bench
 fi
 
-# The functions to build and run are the template's HTTP functions (or the
+# The functions to build and run are the template's functions, HTTP and event (or the
 # BENCH_FUNCTIONS subset), as the benchmark reads them.
 mapfile -t functions < <("$bench" --list-functions)
-((${#functions[@]} > 0)) || die "the benchmark found no HTTP function in template.yaml"
+((${#functions[@]} > 0)) || die "the benchmark found no function in template.yaml"
 bins=()
 for function in "${functions[@]}"; do
     bins+=(--bin "$function")

@@ -3,7 +3,10 @@
 //! Users and sessions are created through `users_core`'s own store (so that
 //! they always have the current schema and cost no argon2 work: they share
 //! one precomputed hash), and sessions are opened by the functions' own
-//! `Issuer`, built from the same configuration as theirs.
+//! `Issuer`, built from the same configuration as theirs. What needs a
+//! secret the domain makes (mailed tokens, TOTP factors, recovery codes, a
+//! login's `mfa_token`) is made by the domain's own use cases, and taken
+//! from what they answer or from the mail they render, as a user would.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,17 +18,23 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database};
 use tokio::task::JoinSet;
 use users_core::config::{self, KeySetKind};
-use users_core::domain::passwords;
-use users_core::domain::ports::{LinkKind, NewUser, Sessions, Users};
-use users_core::domain::sessions::Issuer;
+use users_core::domain::keys::{self, KeySet};
+use users_core::domain::login::{self, Credentials, LoginOutcome};
+use users_core::domain::ports::{
+    Accounts, LinkKind, Mail, MailRequest, MailTransport, NewUser, Sessions, Users,
+};
+use users_core::domain::sessions::{self, Issuer};
 use users_core::domain::tokens::Caller;
-use users_core::domain::values::{Email, ExternalId, Timestamp, UserId, Username};
-use users_core::env::Vars;
+use users_core::domain::values::{Email, ExternalId, Password, Timestamp, UserId, Username};
+use users_core::domain::{mfa, passwords, publishing, recovery, totp};
+use users_core::env::{Environment, Vars};
 use users_core::keystore::SigningKeys;
 use users_core::mongo::{client_options, MongoStore};
 
 use crate::monitor::CommandLog;
-use crate::operations::{Kind, OpenSession, Subject, PASSWORD};
+use crate::operations::{
+    AcceptingBus, Context, Kind, NoQueue, OpenSession, Operation, Subject, OUTBOX_BATCH, PASSWORD,
+};
 use crate::Error;
 
 /// Parallel creations while seeding: enough to keep the server busy.
@@ -47,6 +56,8 @@ pub struct Dataset {
     pub floor: MongoStore,
     pub log: CommandLog,
     pub issuer: Arc<Issuer>,
+    /// What the floors are configured with.
+    pub context: Arc<Context>,
     seeder: Arc<Seeder>,
     client: Client,
     db: Database,
@@ -59,6 +70,7 @@ pub struct Dataset {
 struct Seeder {
     store: MongoStore,
     issuer: Arc<Issuer>,
+    context: Arc<Context>,
     linked: Collection<Document>,
     hash: String,
 }
@@ -75,6 +87,7 @@ impl Dataset {
         // As login and refresh read it (runtime::database_and_signing_keys).
         let database = config::load_database(&vars).await.map_err(configuration)?;
         let tokens = config::token_settings(&vars).map_err(configuration)?;
+        let min_next_age = keys::min_publication(tokens.access_token_ttl);
         let lifetimes = config::session_lifetimes(&vars).map_err(configuration)?;
         let source = config::key_source(&vars, KeySetKind::Signing).map_err(configuration)?;
         let issuer = SigningKeys::load(source, tokens, lifetimes)
@@ -82,6 +95,21 @@ impl Dataset {
             .map_err(|error| format!("the signing keys: {error}"))?
             .issuer()
             .await;
+        let signing_keys = vars
+            .var("SIGNING_KEYS_FILE")
+            .ok_or("the functions' configuration: no SIGNING_KEYS_FILE")?;
+        let signing_keys = std::fs::read_to_string(&signing_keys)?;
+        KeySet::parse(&signing_keys).map_err(|error| format!("the signing keys: {error}"))?;
+        let context = Arc::new(Context {
+            issuer: Arc::clone(&issuer),
+            mfa: config::mfa_settings(&vars).await.map_err(configuration)?,
+            mail: config::mail_settings(&vars).map_err(configuration)?,
+            policy: config::mail_request_policy(&vars).map_err(configuration)?,
+            forgot_per_source: config::forgot_per_source(&vars).map_err(configuration)?,
+            links: config::link_verification(&vars).map_err(configuration)?,
+            signing_keys,
+            min_next_age,
+        });
         let settings = Settings {
             uri: uri.to_string(),
             database: database.database.clone(),
@@ -105,6 +133,7 @@ impl Dataset {
         let seeder = Arc::new(Seeder {
             store: seeding,
             issuer: Arc::clone(&issuer),
+            context: Arc::clone(&context),
             linked: db.collection(&settings.linked_collection),
             hash: passwords::hash_password(PASSWORD)?,
         });
@@ -114,6 +143,7 @@ impl Dataset {
             floor,
             log,
             issuer,
+            context,
             seeder,
             client,
             db,
@@ -142,6 +172,23 @@ impl Dataset {
         n: usize,
         shared: bool,
     ) -> Result<Vec<Subject>, Error> {
+        if kind == Kind::OutboxBatch {
+            // A user with a session per entry; the first holds the batch.
+            let users =
+                Box::pin(self.subjects(Kind::UserWithSession, n * OUTBOX_BATCH, false)).await?;
+            return users
+                .chunks(OUTBOX_BATCH)
+                .map(|chunk| {
+                    let mut subject = chunk[0].clone();
+                    subject.batch = chunk
+                        .iter()
+                        .map(|user| user.session.as_ref().map(|session| session.caller.clone()))
+                        .collect::<Option<Vec<Caller>>>()
+                        .ok_or("a batch user without a session")?;
+                    Ok(subject)
+                })
+                .collect();
+        }
         if shared || kind == Kind::SessionOfSharedUser {
             if !self.shared.contains_key(&kind) {
                 let first = self.next_user;
@@ -195,6 +242,39 @@ impl Dataset {
         store(&self.settings, self.settings.max_pool_size, Some(log)).await
     }
 
+    /// Readies what an invocation (or floor) of `operation` on `subject`
+    /// needs that cannot be made ahead: for publish-events, an outbox of one
+    /// batch. Whatever the outbox held before (events of the seeding) is
+    /// published first, untimed, so that the run publishes that batch only.
+    pub async fn stage(
+        &self,
+        operation: Operation,
+        subject: Option<&Subject>,
+    ) -> Result<(), Error> {
+        if operation != Operation::PublishEvents {
+            return Ok(());
+        }
+        let store = &self.seeder.store;
+        let failed = |error: users_core::domain::DomainError| -> Error {
+            format!("staging the outbox: {error}").into()
+        };
+        while publishing::publish(store, &AcceptingBus)
+            .await
+            .map_err(failed)?
+            .remaining
+            > 0
+        {}
+        let subject = subject.ok_or("publish-events needs a batch")?;
+        let now = Timestamp::now();
+        // Each logout everywhere writes one event with its change.
+        for caller in &subject.batch {
+            sessions::logout_all(store, caller, now)
+                .await
+                .map_err(failed)?;
+        }
+        Ok(())
+    }
+
     /// One `ping` round trip.
     pub async fn ping(&self) -> Result<Duration, Error> {
         let started = Instant::now();
@@ -233,16 +313,19 @@ impl Seeder {
             Kind::Account | Kind::SessionOfSharedUser => "acct",
             Kind::UserWithSession => "sess",
             Kind::UserWithLinkedData => "linked",
+            Kind::ResetToken => "reset",
+            Kind::VerificationToken => "verify",
+            Kind::PendingEmail => "pending",
+            Kind::CancelToken => "cancel",
+            Kind::PendingFactor => "enrolled",
+            Kind::ConfirmedFactor => "mfa",
+            Kind::MfaChallenge => "challenged",
+            Kind::OutboxBatch => "outbox",
         };
         let username = format!("{tag}{i}");
         let email = format!("{username}@example.com");
         let user_id = UserId::new();
-        let subject = Subject {
-            user_id,
-            username: username.clone(),
-            email: email.clone(),
-            session: None,
-        };
+        let mut subject = Subject::new(user_id, username.clone(), email.clone());
         if kind == Kind::NewUser {
             return Ok(subject);
         }
@@ -258,8 +341,34 @@ impl Seeder {
             })
             .await
             .map_err(|error| error.to_string())?;
-        if kind == Kind::Account || kind == Kind::SessionOfSharedUser {
-            return Ok(subject);
+        let failed = |error: users_core::domain::DomainError| -> Error {
+            format!("seeding {kind:?}: {error}").into()
+        };
+        let parsed_email = Email::parse(&email).map_err(invalid)?;
+        let new_email = Email::parse(&subject.new_email()).map_err(invalid)?;
+        match kind {
+            Kind::Account | Kind::SessionOfSharedUser => return Ok(subject),
+            Kind::ResetToken => {
+                let request = MailRequest::PasswordReset {
+                    email: parsed_email,
+                };
+                subject.token = Some(seeder.mailed_token(&request, "reset-password").await?);
+                return Ok(subject);
+            }
+            Kind::VerificationToken => {
+                let request = MailRequest::EmailVerification { user_id };
+                subject.token = Some(seeder.mailed_token(&request, "verify-email").await?);
+                return Ok(subject);
+            }
+            Kind::CancelToken => {
+                // The change as change-email records it; its mail to the
+                // current address carries the cancel link.
+                seeder.pend_email(user_id, &new_email).await?;
+                let request = MailRequest::EmailChange { user_id, new_email };
+                subject.token = Some(seeder.mailed_token(&request, "cancel-email-change").await?);
+                return Ok(subject);
+            }
+            _ => {}
         }
         if kind == Kind::UserWithLinkedData {
             let external_id = format!("crm-{username}");
@@ -284,7 +393,104 @@ impl Seeder {
             }
             seeder.linked.insert_many(documents).await?;
         }
-        seeder.open_session(subject).await
+        let mut subject = seeder.open_session(subject).await?;
+        if kind == Kind::PendingEmail {
+            seeder.pend_email(user_id, &new_email).await?;
+        }
+        if matches!(
+            kind,
+            Kind::PendingFactor | Kind::ConfirmedFactor | Kind::MfaChallenge
+        ) {
+            let caller = subject
+                .session
+                .as_ref()
+                .map(|session| session.caller.clone())
+                .ok_or("no session")?;
+            let context = &seeder.context;
+            let now = Timestamp::now();
+            let enrolment = mfa::enrol(
+                &seeder.store,
+                &NoQueue,
+                &context.mfa,
+                &caller,
+                password()?,
+                now,
+            )
+            .await
+            .map_err(failed)?;
+            let secret = base32_decode(&enrolment.secret_base32)
+                .ok_or("the enrolment's secret is not base32")?;
+            if kind != Kind::PendingFactor {
+                // The previous step's code (within the drift window): the
+                // step the factor then last accepted is behind the current
+                // one, so the run's codes of the current step are accepted.
+                let step = totp::step_at(now.as_secs()) - 1;
+                subject.recovery_codes = mfa::confirm(
+                    &seeder.store,
+                    &NoQueue,
+                    &context.mfa,
+                    &caller,
+                    totp::code(&secret, step),
+                    now,
+                )
+                .await
+                .map_err(failed)?;
+            }
+            subject.totp_secret = Some(secret);
+            if kind == Kind::MfaChallenge {
+                let credentials = Credentials {
+                    email: parsed_email,
+                    password: password()?,
+                    client: "192.0.2.2".into(),
+                    user_agent: None,
+                };
+                match login::login(&seeder.store, &seeder.issuer, credentials, now)
+                    .await
+                    .map_err(failed)?
+                {
+                    LoginOutcome::MfaRequired(pending) => subject.token = Some(pending.mfa_token),
+                    LoginOutcome::Tokens(_) => {
+                        return Err("a login with a factor asked for no second step".into())
+                    }
+                }
+            }
+        }
+        Ok(subject)
+    }
+
+    /// An e-mail change to `new_email` pending on the account, confirmed by
+    /// both addresses (the default), as change-email records it.
+    async fn pend_email(&self, user_id: UserId, new_email: &Email) -> Result<(), Error> {
+        if !self
+            .store
+            .set_pending_email(user_id, new_email, true)
+            .await
+            .map_err(|error| error.to_string())?
+        {
+            return Err("the pending e-mail was not recorded".into());
+        }
+        Ok(())
+    }
+
+    /// The token of the link to `/{page}` in the mails send-mail's use case
+    /// sends for `request`, as the recipient reads it.
+    async fn mailed_token(&self, request: &MailRequest, page: &str) -> Result<String, Error> {
+        let outbox = MailCapture::default();
+        let outcome = recovery::send_requested_mail(
+            &self.store,
+            &outbox,
+            &self.context.mail,
+            request,
+            Timestamp::now(),
+        )
+        .await
+        .map_err(|error| format!("send-mail's use case: {error}"))?;
+        if outcome != recovery::MailOutcome::Sent {
+            return Err(format!("send-mail's use case: {}", outcome.as_str()).into());
+        }
+        outbox
+            .link_token(page)
+            .ok_or_else(|| format!("no link to /{page} in the mails sent").into())
     }
 
     async fn open_session(&self, subject: Subject) -> Result<Subject, Error> {
@@ -306,6 +512,59 @@ impl Seeder {
             ..subject
         })
     }
+}
+
+fn password() -> Result<Password, Error> {
+    Password::parse_for_login(PASSWORD.into()).map_err(|error| error.message.to_string().into())
+}
+
+/// Where the seeding's mails go: rendered as send-mail renders them, kept.
+#[derive(Default)]
+struct MailCapture {
+    texts: std::sync::Mutex<Vec<String>>,
+}
+
+impl MailCapture {
+    /// The token of the latest link to `/{page}?token=`.
+    fn link_token(&self, page: &str) -> Option<String> {
+        let marker = format!("/{page}?token=");
+        let texts = self.texts.lock().ok()?;
+        texts.iter().rev().find_map(|text| {
+            let (_, rest) = text.split_once(&marker)?;
+            Some(rest.split_whitespace().next()?.to_string())
+        })
+    }
+}
+
+impl MailTransport for MailCapture {
+    async fn send_mail(&self, mail: &Mail) -> Result<String, String> {
+        let rendered = users_core::mail::render(mail, "https://app.example.com");
+        let mut texts = self.texts.lock().map_err(|_| "poisoned".to_string())?;
+        texts.push(rendered.text);
+        Ok(format!("seeding-{}", texts.len()))
+    }
+}
+
+/// RFC 4648 base32 (no padding), as authenticator apps read the secret.
+fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    let mut bits: u64 = 0;
+    let mut count = 0;
+    let mut bytes = Vec::new();
+    for c in text.trim_end_matches('=').chars() {
+        let value = match c.to_ascii_uppercase() {
+            c @ 'A'..='Z' => c as u64 - 'A' as u64,
+            c @ '2'..='7' => c as u64 - '2' as u64 + 26,
+            _ => return None,
+        };
+        bits = (bits << 5) | value;
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            bytes.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    Some(bytes)
 }
 
 fn joined(
@@ -330,4 +589,16 @@ async fn store(
     }
     MongoStore::new(options, &settings.database, &settings.linked_collection)
         .map_err(|error| error.to_string().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_decodes_what_the_domain_encodes() {
+        let secret: Vec<u8> = (0u8..20).map(|n| n.wrapping_mul(37)).collect();
+        assert_eq!(base32_decode(&totp::base32(&secret)), Some(secret));
+        assert_eq!(base32_decode("not base32!"), None);
+    }
 }

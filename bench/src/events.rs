@@ -1,7 +1,8 @@
-//! API Gateway HTTP API (payload format 2.0) events, shaped as API Gateway sends
-//! them to the functions that template.yaml deploys: the full header set a
-//! browser or SDK client produces, the request context, and the route's path
-//! parameters.
+//! The events the functions get, shaped as AWS sends them: API Gateway HTTP
+//! API (payload format 2.0) events with the full header set a browser or SDK
+//! client produces, the request context and the route's path parameters;
+//! SQS batches (the mail and inbound queues); EventBridge Scheduler's
+//! invocation (publish-events); Secrets Manager's rotation step.
 
 use serde_json::{json, Map, Value};
 
@@ -95,4 +96,60 @@ impl HttpEvent<'_> {
 /// A documentation-range address (RFC 5737) per invocation.
 pub fn source_ip(i: usize) -> String {
     format!("203.0.{}.{}", (i / 250) % 256, 1 + i % 250)
+}
+
+/// An SQS event of one message per body, from the queue `queue`, as the
+/// event source mapping delivers a batch.
+pub fn sqs(bodies: &[String], queue: &str, i: usize) -> Vec<u8> {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(n, body)| {
+            json!({
+                "messageId": format!("1b5c2d9e-{:04x}-4f6a-9c3e-{:012x}", n, i),
+                "receiptHandle": format!("bench-{i}-{n}"),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": TIME_EPOCH_MS.to_string(),
+                    "SenderId": "AROAEXAMPLE:bench",
+                    "ApproximateFirstReceiveTimestamp": TIME_EPOCH_MS.to_string(),
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:{}:123456789012:{queue}", crate::process::REGION),
+                "awsRegion": crate::process::REGION,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "Records": records })).expect("an event serializes")
+}
+
+/// What EventBridge Scheduler sends a target with no input set: the
+/// function ignores it, but it is the size it reads.
+pub fn schedule(request_id: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "version": "0",
+        "id": request_id,
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "account": "123456789012",
+        "time": "2026-11-27T10:00:00Z",
+        "region": crate::process::REGION,
+        "resources": [format!("arn:aws:scheduler:{}:123456789012:schedule/default/publish-events", crate::process::REGION)],
+        "detail": "{}",
+    }))
+    .expect("an event serializes")
+}
+
+/// Secrets Manager's first rotation step of the signing keys, a new version
+/// token each: the one step that generates keys.
+pub fn rotation(secret_id: &str, request_id: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "Step": "createSecret",
+        "SecretId": secret_id,
+        "ClientRequestToken": request_id,
+    }))
+    .expect("an event serializes")
 }

@@ -1,5 +1,5 @@
-//! `make bench`: a Lambda-faithful benchmark of every HTTP function that
-//! template.yaml deploys.
+//! `make bench`: a Lambda-faithful benchmark of every function that
+//! template.yaml deploys, HTTP and event.
 //!
 //! Serves the Lambda Runtime API itself and starts each function's binary
 //! against it with the variables and memory size the template gives it, then
@@ -8,8 +8,8 @@
 //! same run (the same use case called from this process), the MongoDB
 //! commands each operation sends (the driver's command monitoring) and how
 //! the server serves each (`explain`), peak RSS, the size of the
-//! `cargo lambda build` artifacts, and how the profile and delete floors
-//! change with other users' data. Prints a Markdown report and writes the
+//! `cargo lambda build` artifacts, and how every floor that reads the
+//! database changes with other users' data. Prints a Markdown report and writes the
 //! figures as JSON. `lambda-bench --help` lists the options.
 
 mod dataset;

@@ -8,20 +8,34 @@
 //! event and response, request parsing and validation, token verification,
 //! logging) is its overhead.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::json;
 use users_core::domain::accounts::{self, Registration};
 use users_core::domain::devices::{self, ClientInfo};
+use users_core::domain::inbound;
+use users_core::domain::keys::KeySet;
 use users_core::domain::linking::{self, LinkVerification};
 use users_core::domain::login::{self, Credentials};
+use users_core::domain::mail_token::MailToken;
+use users_core::domain::mfa::{self, normalise_recovery_code, MfaSettings, Proof};
 use users_core::domain::ports::LinkTrust;
+use users_core::domain::ports::{
+    EventSink, Mail, MailRequest, MailRequests, MailTransport, OutboxEntry,
+};
+use users_core::domain::publishing;
+use users_core::domain::recovery::{self, MailOutcome, MailRequestPolicy, MailSettings};
 use users_core::domain::sessions::{self, Issuer};
 use users_core::domain::tokens::Caller;
+use users_core::domain::totp;
 use users_core::domain::values::{
     Email, ExternalId, Password, RefreshToken, Timestamp, UserId, Username,
 };
 use users_core::mongo::MongoStore;
 
 use crate::events::HttpEvent;
+use crate::process::Expect;
 use crate::Error;
 
 /// Every account's password: strong enough for registration's zxcvbn rule.
@@ -45,19 +59,43 @@ pub enum Operation {
     Docs,
     /// `jwks`: the public keys and the discovery document; no database.
     Jwks,
+    ForgotPassword,
+    /// With a token from the mail `send-mail` sends for a forgotten password.
+    ResetPassword,
+    /// With a token from the verification mail.
+    VerifyEmail,
+    ResendVerification,
+    ChangePassword,
+    ChangeEmail,
+    /// By the owner's session, of a change pending.
+    CancelEmailChange,
+    /// With the cancel token of the mail to the current address.
+    CancelEmailChangeByLink,
+    EnrolTotp,
+    /// A pending factor, confirmed by a code of the current step.
+    ConfirmTotp,
+    /// A confirmed factor, removed with the password and a recovery code.
+    DisableTotp,
+    /// A confirmed factor, with a code of the current step.
+    RegenerateRecoveryCodes,
+    /// A login's challenge, answered with a recovery code.
+    VerifyMfa,
+    /// `send-mail`: an SQS event of one password-reset request.
+    SendMail,
+    /// `ingest-events`: an SQS batch of `INBOUND_BATCH` messages.
+    IngestEvents,
+    /// `publish-events`: one batch the outbox holds.
+    PublishEvents,
+    /// `rotate-signing-keys`: the `createSecret` step (the key generation).
+    RotateSigningKeys,
 }
 
-/// Functions the benchmark leaves out, knowingly: each needs a TOTP factor
-/// whose codes work once per 30-second step, which the data set does not
-/// build yet. `make bench-mfa` measures the login with a second factor (both
-/// steps) against a running API instead.
-pub const NOT_BENCHMARKED: [&str; 5] = [
-    "enrol-totp",
-    "confirm-totp",
-    "disable-totp",
-    "regenerate-recovery-codes",
-    "verify-mfa",
-];
+/// Messages per ingest-events batch: SQS's default batch size.
+pub const INBOUND_BATCH: usize = 10;
+/// Outbox entries staged before each publish-events run: one `PutEvents` call.
+pub const OUTBOX_BATCH: usize = 10;
+/// What reset and change set: strong enough for zxcvbn, unrelated to the names.
+pub const NEW_PASSWORD: &str = "quartz lantern orbit mosaic 1987";
 
 impl Operation {
     /// The operation a template binary performs; `None` for one the benchmark
@@ -76,23 +114,58 @@ impl Operation {
             "end-session" => Self::EndSession,
             "api-docs" => Self::Docs,
             "jwks" => Self::Jwks,
+            "forgot-password" => Self::ForgotPassword,
+            "reset-password" => Self::ResetPassword,
+            "verify-email" => Self::VerifyEmail,
+            "resend-verification" => Self::ResendVerification,
+            "change-password" => Self::ChangePassword,
+            "change-email" => Self::ChangeEmail,
+            "cancel-email-change" => Self::CancelEmailChange,
+            "cancel-email-change-by-link" => Self::CancelEmailChangeByLink,
+            "enrol-totp" => Self::EnrolTotp,
+            "confirm-totp" => Self::ConfirmTotp,
+            "disable-totp" => Self::DisableTotp,
+            "regenerate-recovery-codes" => Self::RegenerateRecoveryCodes,
+            "verify-mfa" => Self::VerifyMfa,
+            "send-mail" => Self::SendMail,
+            "ingest-events" => Self::IngestEvents,
+            "publish-events" => Self::PublishEvents,
+            "rotate-signing-keys" => Self::RotateSigningKeys,
             _ => return None,
         })
     }
 
-    /// Register and login each cost one argon2id hash or verification.
-    pub fn argon2_bound(self) -> bool {
-        matches!(self, Self::Register | Self::Login)
+    /// Invocations that cost tens of milliseconds or more (argon2id, RSA key
+    /// generation) get the smaller warm count.
+    pub fn slow(self) -> bool {
+        matches!(
+            self,
+            Self::Register
+                | Self::Login
+                | Self::ResetPassword
+                | Self::ChangePassword
+                | Self::ChangeEmail
+                | Self::EnrolTotp
+                | Self::DisableTotp
+                | Self::RotateSigningKeys
+        )
     }
 
     pub fn uses_database(self) -> bool {
-        !matches!(self, Self::Docs | Self::Jwks)
+        !matches!(self, Self::Docs | Self::Jwks | Self::RotateSigningKeys)
     }
 
-    pub fn expected_status(self) -> u16 {
+    /// What a right answer looks like.
+    pub fn expect(self) -> Expect {
         match self {
-            Self::Register => 201,
-            _ => 200,
+            Self::Register => Expect::Status(201),
+            Self::ForgotPassword | Self::ResendVerification | Self::ChangeEmail => {
+                Expect::Status(202)
+            }
+            Self::SendMail | Self::IngestEvents => Expect::NoBatchItemFailures,
+            Self::PublishEvents => Expect::Published,
+            Self::RotateSigningKeys => Expect::Done,
+            _ => Expect::Status(200),
         }
     }
 
@@ -100,14 +173,31 @@ impl Operation {
     pub fn needs(self) -> Needs {
         match self {
             Self::Register => Needs::Each(Kind::NewUser),
-            Self::Login => Needs::Each(Kind::Account),
+            // A fresh account each: send-mail's per-address limit would
+            // throttle a shared one after a few mails.
+            Self::Login | Self::SendMail | Self::IngestEvents => Needs::Each(Kind::Account),
+            // Throttled per source address, which varies per invocation.
+            Self::ForgotPassword => Needs::Shared(Kind::Account),
             Self::Refresh | Self::Logout => Needs::Each(Kind::SessionOfSharedUser),
-            Self::LogoutAll | Self::EndSession => Needs::Each(Kind::UserWithSession),
+            Self::LogoutAll
+            | Self::EndSession
+            | Self::ResendVerification
+            | Self::ChangePassword
+            | Self::ChangeEmail
+            | Self::EnrolTotp => Needs::Each(Kind::UserWithSession),
             Self::Sessions => Needs::Shared(Kind::UserWithSession),
             Self::Delete => Needs::Each(Kind::UserWithLinkedData),
             Self::Link => Needs::Shared(Kind::UserWithSession),
             Self::Profile => Needs::Shared(Kind::UserWithLinkedData),
-            Self::Docs | Self::Jwks => Needs::Nothing,
+            Self::ResetPassword => Needs::Each(Kind::ResetToken),
+            Self::VerifyEmail => Needs::Each(Kind::VerificationToken),
+            Self::CancelEmailChange => Needs::Each(Kind::PendingEmail),
+            Self::CancelEmailChangeByLink => Needs::Each(Kind::CancelToken),
+            Self::ConfirmTotp => Needs::Each(Kind::PendingFactor),
+            Self::DisableTotp | Self::RegenerateRecoveryCodes => Needs::Each(Kind::ConfirmedFactor),
+            Self::VerifyMfa => Needs::Each(Kind::MfaChallenge),
+            Self::PublishEvents => Needs::Each(Kind::OutboxBatch),
+            Self::Docs | Self::Jwks | Self::RotateSigningKeys => Needs::Nothing,
         }
     }
 }
@@ -133,6 +223,25 @@ pub enum Kind {
     /// A user with a session, an external id and linked documents (two, or
     /// three for the shared profile user).
     UserWithLinkedData,
+    /// An account and the token of the reset mail `send-mail` sent it.
+    ResetToken,
+    /// An account and the token of its verification mail.
+    VerificationToken,
+    /// A user with a session and an e-mail change pending.
+    PendingEmail,
+    /// A user with a change pending and the cancel token of the notice to
+    /// the current address.
+    CancelToken,
+    /// A user with a session and a TOTP factor enrolled, not confirmed.
+    PendingFactor,
+    /// A user with a session, a confirmed factor and its recovery codes.
+    ConfirmedFactor,
+    /// A user with a confirmed factor whose password login is waiting for
+    /// the second step (`token` is its `mfa_token`).
+    MfaChallenge,
+    /// Users with a session each, whose sessions `stage` ends just before
+    /// the run, so that the outbox holds one batch of events.
+    OutboxBatch,
 }
 
 /// What an invocation (or floor) acts on.
@@ -142,6 +251,13 @@ pub struct Subject {
     pub username: String,
     pub email: String,
     pub session: Option<OpenSession>,
+    /// A mailed link's token, or a login's `mfa_token`.
+    pub token: Option<String>,
+    /// The TOTP secret, as the authenticator app holds it.
+    pub totp_secret: Option<Vec<u8>>,
+    pub recovery_codes: Vec<String>,
+    /// Sessions whose ending stages an outbox batch.
+    pub batch: Vec<Caller>,
 }
 
 #[derive(Debug, Clone)]
@@ -152,14 +268,59 @@ pub struct OpenSession {
 }
 
 impl Subject {
+    pub fn new(user_id: UserId, username: String, email: String) -> Self {
+        Self {
+            user_id,
+            username,
+            email,
+            session: None,
+            token: None,
+            totp_secret: None,
+            recovery_codes: Vec::new(),
+            batch: Vec::new(),
+        }
+    }
+
     fn session(&self) -> Result<&OpenSession, Error> {
         self.session
             .as_ref()
             .ok_or_else(|| format!("{} has no session", self.username).into())
     }
+
+    fn token(&self) -> Result<&str, Error> {
+        self.token
+            .as_deref()
+            .ok_or_else(|| format!("{} has no token", self.username).into())
+    }
+
+    fn recovery_code(&self) -> Result<&str, Error> {
+        self.recovery_codes
+            .first()
+            .map(String::as_str)
+            .ok_or_else(|| format!("{} has no recovery code", self.username).into())
+    }
+
+    /// The code an authenticator app shows now: computed when the event or
+    /// floor is built, since each works for one 30-second step.
+    fn current_code(&self) -> Result<String, Error> {
+        let secret = self
+            .totp_secret
+            .as_ref()
+            .ok_or_else(|| format!("{} has no TOTP factor", self.username))?;
+        Ok(totp::code(
+            secret,
+            totp::step_at(Timestamp::now().as_secs()),
+        ))
+    }
+
+    /// The address an e-mail change moves to.
+    pub fn new_email(&self) -> String {
+        format!("new-{}", self.email)
+    }
 }
 
-/// The API Gateway event of invocation `i` of `operation` on `subject`.
+/// The event of invocation `i` of `operation` on `subject`: API Gateway's
+/// for an HTTP function, its trigger's for the others.
 pub fn event(
     operation: Operation,
     route: &(String, String),
@@ -179,22 +340,36 @@ pub fn event(
     let (hex, session_route);
     let subject = match (operation, subject) {
         (Operation::Docs | Operation::Jwks, _) => return Ok(event.to_bytes()),
+        (Operation::RotateSigningKeys, _) => {
+            let secret = crate::process::secret_arn(crate::process::SIGNING_KEYS_SECRET);
+            return Ok(crate::events::rotation(&secret, request_id));
+        }
+        (Operation::PublishEvents, _) => return Ok(crate::events::schedule(request_id)),
         (_, Some(subject)) => subject,
         (_, None) => return Err(format!("{operation:?} needs a subject").into()),
     };
     match operation {
+        Operation::SendMail => {
+            let body = users_core::mail::request_json(&mail_request(subject)?).to_string();
+            return Ok(crate::events::sqs(&[body], "mail", i));
+        }
+        Operation::IngestEvents => {
+            return Ok(crate::events::sqs(&inbound_batch(subject, i), "inbound", i));
+        }
+        _ => {}
+    }
+    let body = |value: serde_json::Value| Some(value.to_string());
+    match operation {
         Operation::Register => {
-            event.body = Some(
-                json!({ "username": subject.username, "email": subject.email, "password": PASSWORD })
-                    .to_string(),
+            event.body = body(
+                json!({ "username": subject.username, "email": subject.email, "password": PASSWORD }),
             );
         }
         Operation::Login => {
-            event.body = Some(json!({ "email": subject.email, "password": PASSWORD }).to_string());
+            event.body = body(json!({ "email": subject.email, "password": PASSWORD }));
         }
         Operation::Refresh => {
-            event.body =
-                Some(json!({ "refresh_token": subject.session()?.refresh_token }).to_string());
+            event.body = body(json!({ "refresh_token": subject.session()?.refresh_token }));
         }
         Operation::Logout | Operation::LogoutAll => {
             event.bearer = Some(&subject.session()?.access_token);
@@ -211,17 +386,144 @@ pub fn event(
             event.user_id = Some(&hex);
             event.bearer = Some(&session.access_token);
         }
-        Operation::Link | Operation::Profile | Operation::Delete | Operation::Sessions => {
+        Operation::ForgotPassword => {
+            event.body = body(json!({ "email": subject.email }));
+        }
+        Operation::ResetPassword => {
+            event.body = body(json!({ "token": subject.token()?, "new_password": NEW_PASSWORD }));
+        }
+        Operation::VerifyEmail | Operation::CancelEmailChangeByLink => {
+            event.body = body(json!({ "token": subject.token()? }));
+        }
+        Operation::VerifyMfa => {
+            event.body = body(json!({
+                "mfa_token": subject.token()?,
+                "recovery_code": subject.recovery_code()?,
+            }));
+        }
+        Operation::Link
+        | Operation::Profile
+        | Operation::Delete
+        | Operation::Sessions
+        | Operation::ResendVerification
+        | Operation::ChangePassword
+        | Operation::ChangeEmail
+        | Operation::CancelEmailChange
+        | Operation::EnrolTotp
+        | Operation::ConfirmTotp
+        | Operation::DisableTotp
+        | Operation::RegenerateRecoveryCodes => {
             hex = subject.user_id.to_hex();
             event.user_id = Some(&hex);
             event.bearer = Some(&subject.session()?.access_token);
-            if operation == Operation::Link {
-                event.body = Some(json!({ "external_id": format!("crm-{i}") }).to_string());
-            }
+            event.body = match operation {
+                Operation::Link => body(json!({ "external_id": format!("crm-{i}") })),
+                Operation::ChangePassword => {
+                    body(json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }))
+                }
+                Operation::ChangeEmail => {
+                    body(json!({ "password": PASSWORD, "new_email": subject.new_email() }))
+                }
+                Operation::EnrolTotp => body(json!({ "password": PASSWORD })),
+                Operation::ConfirmTotp | Operation::RegenerateRecoveryCodes => {
+                    body(json!({ "code": subject.current_code()? }))
+                }
+                Operation::DisableTotp => body(json!({
+                    "password": PASSWORD,
+                    "recovery_code": subject.recovery_code()?,
+                })),
+                _ => None,
+            };
         }
-        Operation::Docs | Operation::Jwks => unreachable!("answered above"),
+        Operation::Docs
+        | Operation::Jwks
+        | Operation::SendMail
+        | Operation::IngestEvents
+        | Operation::PublishEvents
+        | Operation::RotateSigningKeys => unreachable!("answered above"),
     }
     Ok(event.to_bytes())
+}
+
+/// What send-mail is sent: a password reset of the subject's address (the
+/// mail with the most work: look-up, limit, token, rendering, delivery).
+fn mail_request(subject: &Subject) -> Result<MailRequest, Error> {
+    let email = Email::parse(&subject.email).map_err(|error| error.message)?;
+    Ok(MailRequest::PasswordReset { email })
+}
+
+/// Message bodies of one inbound batch: versioned writes of new linked
+/// records, one deletion of the first of them, and one authoritative link
+/// of the subject, so that each kind of write the queue carries is in it.
+pub fn inbound_batch(subject: &Subject, i: usize) -> Vec<String> {
+    let id = |n: usize| format!("in-{}-{i}-{n}", subject.username);
+    let mut bodies: Vec<String> = (0..INBOUND_BATCH - 2)
+        .map(|n| {
+            json!({
+                "op": "upsert_linked",
+                "external_id": id(n),
+                "data": { "plan": "gold", "seats": n },
+                "version": 1,
+            })
+            .to_string()
+        })
+        .collect();
+    bodies.push(json!({ "op": "delete_linked", "external_id": id(0), "version": 2 }).to_string());
+    bodies.push(
+        json!({
+            "op": "link_user",
+            "user_id": subject.user_id.to_hex(),
+            "external_id": format!("in-link-{}-{i}", subject.username),
+        })
+        .to_string(),
+    );
+    bodies
+}
+
+/// What the floors are configured with: read from the functions' own
+/// variables (`Dataset::create`), as each function reads them.
+pub struct Context {
+    pub issuer: Arc<Issuer>,
+    pub mfa: MfaSettings,
+    pub mail: MailSettings,
+    pub policy: MailRequestPolicy,
+    pub forgot_per_source: i64,
+    pub links: LinkVerification,
+    /// The key set the rotation starts from (JSON, as Secrets Manager
+    /// holds it), and how long a new key waits.
+    pub signing_keys: String,
+    pub min_next_age: Duration,
+}
+
+/// The mail queue of the floors: accepts and drops. SQS's `SendMessage` is
+/// the function's (its overhead), not a MongoDB command of the use case.
+pub struct NoQueue;
+
+impl MailRequests for NoQueue {
+    async fn request_mail(&self, _request: &MailRequest) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The mail transport of the floors: renders, as the adapter does, and
+/// drops. Writing the file (or calling SES) is the function's overhead.
+pub struct NoTransport;
+
+impl MailTransport for NoTransport {
+    async fn send_mail(&self, mail: &Mail) -> Result<String, String> {
+        std::hint::black_box(users_core::mail::render(mail, "https://app.example.com"));
+        Ok("dropped".into())
+    }
+}
+
+/// The event bus of the floors: accepts every entry, as EventBridge does.
+pub struct AcceptingBus;
+
+impl EventSink for AcceptingBus {
+    async fn send(&self, batch: &[OutboxEntry]) -> usize {
+        std::hint::black_box(batch);
+        batch.len()
+    }
 }
 
 /// A floor call with its inputs parsed, so that only the use case is timed.
@@ -236,6 +538,24 @@ pub enum Floor {
     Delete(Caller),
     Sessions(Caller),
     EndSession(Caller),
+    Forgot(Email, String),
+    Reset(MailToken),
+    VerifyEmail(MailToken),
+    Resend(Caller),
+    ChangePassword(Caller),
+    ChangeEmail(Caller, Email),
+    CancelEmailChange(Caller),
+    CancelByLink(MailToken),
+    Enrol(Caller),
+    Confirm(Caller, String),
+    Disable(Caller, String),
+    Regenerate(Caller, String),
+    VerifyMfa(String, String),
+    SendMail(MailRequest),
+    /// Each message parsed as ingest-events parses it.
+    Ingest(Vec<String>),
+    Publish,
+    Rotate,
 }
 
 impl Floor {
@@ -246,16 +566,24 @@ impl Floor {
         subject: Option<&Subject>,
         i: usize,
     ) -> Result<Option<Self>, Error> {
-        let Some(subject) = subject else {
-            return match operation {
-                Operation::Docs | Operation::Jwks => Ok(None),
-                _ => Err(format!("{operation:?} needs a subject").into()),
-            };
+        let subject = match (operation, subject) {
+            (Operation::Docs | Operation::Jwks, _) => return Ok(None),
+            (Operation::RotateSigningKeys, _) => return Ok(Some(Self::Rotate)),
+            (Operation::PublishEvents, _) => return Ok(Some(Self::Publish)),
+            (_, Some(subject)) => subject,
+            (_, None) => return Err(format!("{operation:?} needs a subject").into()),
         };
         let invalid = |error: users_core::domain::FieldError| -> Error {
             format!("{}: {}", error.field, error.message).into()
         };
         let caller = || subject.session().map(|session| session.caller.clone());
+        let token = || -> Result<MailToken, Error> {
+            MailToken::parse(subject.token()?.to_string()).map_err(invalid)
+        };
+        let recovery = || -> Result<String, Error> {
+            normalise_recovery_code(subject.recovery_code()?)
+                .ok_or_else(|| "a recovery code not as issued".into())
+        };
         Ok(Some(match operation {
             Operation::Register => Self::Register(Registration {
                 username: Username::parse(&subject.username).map_err(invalid)?,
@@ -281,15 +609,47 @@ impl Floor {
             Operation::Delete => Self::Delete(caller()?),
             Operation::Sessions => Self::Sessions(caller()?),
             Operation::EndSession => Self::EndSession(caller()?),
-            Operation::Docs | Operation::Jwks => return Ok(None),
+            // Another source address each, as the invocations have.
+            Operation::ForgotPassword => Self::Forgot(
+                Email::parse(&subject.email).map_err(invalid)?,
+                format!("floor-{i}"),
+            ),
+            Operation::ResetPassword => Self::Reset(token()?),
+            Operation::VerifyEmail => Self::VerifyEmail(token()?),
+            Operation::ResendVerification => Self::Resend(caller()?),
+            Operation::ChangePassword => Self::ChangePassword(caller()?),
+            Operation::ChangeEmail => Self::ChangeEmail(
+                caller()?,
+                Email::parse(&subject.new_email()).map_err(invalid)?,
+            ),
+            Operation::CancelEmailChange => Self::CancelEmailChange(caller()?),
+            Operation::CancelEmailChangeByLink => Self::CancelByLink(token()?),
+            Operation::EnrolTotp => Self::Enrol(caller()?),
+            Operation::ConfirmTotp => Self::Confirm(caller()?, subject.current_code()?),
+            Operation::DisableTotp => Self::Disable(caller()?, recovery()?),
+            Operation::RegenerateRecoveryCodes => {
+                Self::Regenerate(caller()?, subject.current_code()?)
+            }
+            Operation::VerifyMfa => Self::VerifyMfa(subject.token()?.to_string(), recovery()?),
+            Operation::SendMail => Self::SendMail(mail_request(subject)?),
+            Operation::IngestEvents => Self::Ingest(inbound_batch(subject, i)),
+            Operation::Docs
+            | Operation::Jwks
+            | Operation::PublishEvents
+            | Operation::RotateSigningKeys => unreachable!("answered above"),
         }))
     }
 
     /// Runs the use case; the caller times it.
-    pub async fn run(self, store: &MongoStore, issuer: &Issuer) -> Result<(), Error> {
+    pub async fn run(self, store: &MongoStore, context: &Context) -> Result<(), Error> {
         let now = Timestamp::now();
+        let issuer = &*context.issuer;
         let failed = |error: users_core::domain::DomainError| -> Error {
             format!("floor: {error} ({error:?})").into()
+        };
+        let password = || -> Result<Password, Error> {
+            Password::parse_for_login(PASSWORD.into())
+                .map_err(|error| error.message.to_string().into())
         };
         match self {
             Self::Register(registration) => {
@@ -348,6 +708,149 @@ impl Floor {
                 devices::end_session(store, &caller, caller.session_id, now)
                     .await
                     .map_err(failed)?
+            }
+            Self::Forgot(email, client) => recovery::forgot_password(
+                store,
+                &NoQueue,
+                email,
+                &client,
+                context.forgot_per_source,
+                now,
+            )
+            .await
+            .map_err(failed)?,
+            Self::Reset(token) => {
+                recovery::reset_password(store, &NoQueue, &token, NEW_PASSWORD.into(), now)
+                    .await
+                    .map_err(failed)?
+            }
+            Self::VerifyEmail(token) => {
+                recovery::verify_email(store, &NoQueue, &token, now)
+                    .await
+                    .map_err(failed)?;
+            }
+            Self::Resend(caller) => {
+                recovery::resend_verification(store, &NoQueue, &context.policy, &caller, now)
+                    .await
+                    .map_err(failed)?
+            }
+            Self::ChangePassword(caller) => recovery::change_password(
+                store,
+                &NoQueue,
+                &caller,
+                password()?,
+                NEW_PASSWORD.into(),
+                now,
+            )
+            .await
+            .map_err(failed)?,
+            Self::ChangeEmail(caller, new_email) => recovery::change_email(
+                store,
+                &NoQueue,
+                &context.policy,
+                &caller,
+                password()?,
+                new_email,
+                now,
+            )
+            .await
+            .map_err(failed)?,
+            Self::CancelEmailChange(caller) => {
+                if !recovery::cancel_email_change(store, &caller, now)
+                    .await
+                    .map_err(failed)?
+                {
+                    return Err("floor: no e-mail change was pending".into());
+                }
+            }
+            Self::CancelByLink(token) => {
+                recovery::cancel_email_change_by_link(store, &token, false, now)
+                    .await
+                    .map_err(failed)?;
+            }
+            Self::Enrol(caller) => {
+                let enrolment =
+                    mfa::enrol(store, &NoQueue, &context.mfa, &caller, password()?, now)
+                        .await
+                        .map_err(failed)?;
+                std::hint::black_box(enrolment.qr_svg);
+            }
+            Self::Confirm(caller, code) => {
+                mfa::confirm(store, &NoQueue, &context.mfa, &caller, code, now)
+                    .await
+                    .map_err(failed)?;
+            }
+            Self::Disable(caller, code) => mfa::disable(
+                store,
+                &NoQueue,
+                &context.mfa,
+                &caller,
+                password()?,
+                Proof::Recovery(code),
+                now,
+            )
+            .await
+            .map_err(failed)?,
+            Self::Regenerate(caller, code) => {
+                mfa::regenerate_recovery_codes(store, &NoQueue, &context.mfa, &caller, code, now)
+                    .await
+                    .map_err(failed)?;
+            }
+            Self::VerifyMfa(mfa_token, code) => {
+                mfa::verify(
+                    store,
+                    issuer,
+                    &context.mfa,
+                    &mfa_token,
+                    Proof::Recovery(code),
+                    ClientInfo::default(),
+                    now,
+                )
+                .await
+                .map_err(failed)?;
+            }
+            Self::SendMail(request) => {
+                let outcome = recovery::send_requested_mail(
+                    store,
+                    &NoTransport,
+                    &context.mail,
+                    &request,
+                    now,
+                )
+                .await
+                .map_err(failed)?;
+                if outcome != MailOutcome::Sent {
+                    return Err(format!("floor: send-mail {}", outcome.as_str()).into());
+                }
+            }
+            Self::Ingest(bodies) => {
+                for body in bodies {
+                    let message = users_core::sqs::parse(&body, now)
+                        .map_err(|error| format!("floor: inbound message: {error}"))?;
+                    inbound::apply(store, message, context.links.trust(), now)
+                        .await
+                        .map_err(failed)?;
+                }
+            }
+            Self::Publish => {
+                let summary = publishing::publish(store, &AcceptingBus)
+                    .await
+                    .map_err(failed)?;
+                if summary.published == 0 {
+                    return Err("floor: the outbox held nothing to publish".into());
+                }
+            }
+            Self::Rotate => {
+                // Parsed here, as createSecret parses the current set.
+                let current = KeySet::parse(&context.signing_keys)
+                    .map_err(|error| format!("floor: the signing keys: {error}"))?;
+                let rotated = users_core::keygen::next_key_set(
+                    Some(current),
+                    now.as_millis(),
+                    context.min_next_age,
+                )
+                .map_err(|error| format!("floor: key generation: {error}"))?;
+                std::hint::black_box(rotated);
             }
         }
         Ok(())

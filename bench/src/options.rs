@@ -143,7 +143,7 @@ macro_rules! options {
             pub fn help() -> String {
                 let mut text = String::from(
                     "Usage: lambda-bench [OPTION]...\n\n\
-                     Serves the Lambda Runtime API to each HTTP function of template.yaml and measures it \
+                     Serves the Lambda Runtime API to each function of template.yaml and measures it \
                      (see bench/src/main.rs). Every option can also be set by its variable.\n\n",
                 );
                 $(
@@ -171,9 +171,9 @@ options! {
     bin_dir: Option<PathBuf> = None, "--bin-dir", "BENCH_BIN_DIR";
     /// the SAM template: functions, routes, memory sizes, variables (default: the repository's)
     template: Option<PathBuf> = None, "--template", "BENCH_TEMPLATE";
-    /// a subset of the template's HTTP functions, by binary name (default: all)
+    /// a subset of the template's functions, by binary name (default: all)
     functions: Vec<String> = Vec::new(), "--functions", "BENCH_FUNCTIONS";
-    /// print the template's HTTP functions (binary names) and exit
+    /// print the template's functions (binary names) and exit
     list_functions: Switch = Switch(false), "--list-functions", "";
     /// fresh processes per function, configured from plain variables
     cold: usize = 20, "--cold", "BENCH_COLD";
@@ -189,7 +189,7 @@ options! {
     pause_ms: u64 = 300, "--pause-ms", "BENCH_PAUSE_MS";
     /// measured warm invocations (each followed by its floor)
     warm: usize = 2000, "--warm", "BENCH_WARM";
-    /// measured warm invocations of the argon2-bound register and login
+    /// measured warm invocations of the slow functions (argon2id or RSA key generation)
     warm_argon2: usize = 200, "--warm-argon2", "BENCH_WARM_ARGON2";
     /// unmeasured invocations (and floors) before the warm ones
     warmup: usize = 20, "--warmup", "BENCH_WARMUP";
@@ -197,7 +197,7 @@ options! {
     fresh_floors: usize = 5, "--fresh-floors", "BENCH_FRESH_FLOORS";
     /// documents the size study adds to the linked collection (and sessions it adds)
     study_documents: usize = 1000, "--study-documents", "BENCH_STUDY_DOCUMENTS";
-    /// profile and delete floors per size in the size study
+    /// floors of each operation per size in the size study
     study_samples: usize = 50, "--study-samples", "BENCH_STUDY_SAMPLES";
     /// `cargo lambda build --lambda-dir` outputs to size, as ARCH=DIR pairs
     artifacts: Vec<(String, String)> = Vec::new(), "--artifacts", "BENCH_ARTIFACTS";

@@ -130,6 +130,23 @@ fn name(function: &FunctionResult) -> &str {
     &function.function.binary
 }
 
+/// `METHOD /path` of an HTTP function; the binary and its trigger for an
+/// event function, which has no route.
+fn route_label(function: &FunctionResult) -> String {
+    let (method, path) = &function.route;
+    if method.is_empty() {
+        let trigger = match function.operation {
+            Operation::SendMail | Operation::IngestEvents => "SQS batch",
+            Operation::PublishEvents => "schedule",
+            Operation::RotateSigningKeys => "rotation step",
+            _ => "event",
+        };
+        format!("{} ({trigger})", name(function))
+    } else {
+        format!("{method} {path}")
+    }
+}
+
 fn commands_cell(function: &FunctionResult) -> String {
     let derived = derive(function);
     match (
@@ -348,8 +365,8 @@ pub fn markdown(results: &Results, options: &Options) -> String {
             header.push_str(&format!(" {} |", step.label));
             rule.push_str(" ---: |");
         }
-        header.push_str(" Growth | Commands |");
-        rule.push_str(" ---: | ---: |");
+        header.push_str(" Growth | Grows? | Commands |");
+        rule.push_str(" ---: | :---: | ---: |");
         line(header);
         line(rule);
         for study in &results.study {
@@ -362,17 +379,17 @@ pub fn markdown(results: &Results, options: &Options) -> String {
                     step.sessions
                 ));
             }
-            let (verdict, commands) = match growth(study) {
+            // Flat: the last step's floor within 1.5× + 1 ms of the first's,
+            // at the median or at the minimum (`grows`).
+            let (ratio, verdict, commands) = match growth(study) {
                 Some((_, _, ratio)) => (
-                    format!(
-                        "{ratio:.1}×{}",
-                        if grows(study) { " **grows**" } else { "" }
-                    ),
+                    format!("{ratio:.1}×"),
+                    if grows(study) { "**grows**" } else { "flat" },
                     study.steps.last().map_or(0, |step| step.commands),
                 ),
-                None => ("–".into(), 0),
+                None => ("–".into(), "–", 0),
             };
-            row.push_str(&format!(" {verdict} | {commands} |"));
+            row.push_str(&format!(" {ratio} | {verdict} | {commands} |"));
             line(row);
         }
     }
@@ -417,9 +434,8 @@ pub fn markdown(results: &Results, options: &Options) -> String {
         let derived = derive(function);
         let floor_p50 = p50(&function.floor);
         line(format!(
-            "| {} {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            function.route.0,
-            function.route.1,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            route_label(function),
             function.warm.len(),
             fmt_ms(derived.warm_p50),
             fmt_ms(percentile(&function.warm, 90.0)),
@@ -504,7 +520,7 @@ pub fn markdown(results: &Results, options: &Options) -> String {
     line(String::new());
     line("² Each process bound to one core before it starts (`sched_setaffinity`, as `taskset -c` does): Lambda gives a function less than one vCPU below 1,769 MB, so threads that init starts compete with its main thread.".into());
     line(String::new());
-    line("³ Floor: the operation's `users_core::domain` use case called from the benchmark process on a store built from the same configuration, so the very MongoDB commands the function sends, with the same driver, plus its argon2id work (register, login). The function's overhead over it is the Runtime API round trip, the API Gateway event and response, request parsing and validation, token verification and logging.".into());
+    line("³ Floor: the operation's `users_core::domain` use case called from the benchmark process on a store built from the same configuration, so the very MongoDB commands the function sends, with the same driver, plus its argon2id work (register, login, reset, the changes, enrol, disable) or its RSA key generation (the rotation's `createSecret`). Where the use case hands something on, the floor's stand-in takes it at no cost: the mail queue (SQS `SendMessage`), the mail transport (rendered, not written), the event bus (every entry accepted). The function's overhead over it is the Runtime API round trip, the event (API Gateway's, SQS's, the schedule's, the rotation step's) and the answer, request parsing and validation, token verification, those calls to AWS (answered at once by the benchmark's stand-ins) and logging.".into());
     line(String::new());
     line("⁴ Each warm invocation is followed by its floor; the median of the pairs' differences cancels the database's slow drifts that the two p50s each carry (95% confidence interval in the warm detail).".into());
     line(String::new());
@@ -549,7 +565,9 @@ fn targets(results: &Results) -> Vec<(String, String, Option<bool>)> {
     }
 
     for function in functions {
-        if function.operation.argon2_bound() {
+        // Few samples of a noisy cost (argon2id, RSA key generation): no
+        // verdict on their overhead.
+        if function.operation.slow() {
             continue;
         }
         if let Some((median, lo, hi)) = paired_overhead(function) {
@@ -697,7 +715,8 @@ pub fn json(results: &Results, options: &Options) -> Value {
         functions.insert(
             name(function).to_string(),
             json!({
-                "route": format!("{} {}", function.route.0, function.route.1),
+                "route": route_label(function),
+                "uses_database": function.operation.uses_database(),
                 "memory_size_mb": function.function.memory_mb,
                 "mongodb_commands": {
                     "per_operation": derived.commands,

@@ -12,7 +12,10 @@ use crate::explain::{self, Plan};
 use crate::monitor::{CommandLog, Recorded};
 use crate::operations::{self, Floor, Needs, Operation, Subject, PASSWORD};
 use crate::options::Options;
-use crate::process::{secret_arn, Launch, Process};
+use crate::process::{
+    secret_arn, Launch, Process, MFA_KEY_SECRET, MONGODB_URI_SECRET, PUBLIC_KEYS_SECRET,
+    SIGNING_KEYS_SECRET,
+};
 use crate::study::{self, Study};
 use crate::template::{Function, Template, Variable};
 use crate::Error;
@@ -94,31 +97,13 @@ pub struct Results {
     pub elapsed: Duration,
 }
 
-/// The HTTP functions of the template the options select, with their operations.
-/// HTTP functions the benchmark does not measure yet: the recovery and
-/// change routes (issue #12), whose invocations each need a mailed token or
-/// a fresh password check; listed, so that any other function it does not
-/// know still stops the run.
-const NOT_MEASURED: [&str; 8] = [
-    "forgot-password",
-    "reset-password",
-    "verify-email",
-    "resend-verification",
-    "change-password",
-    "change-email",
-    "cancel-email-change",
-    "cancel-email-change-by-link",
-];
-
+/// The functions of the template the options select, with their
+/// operations. Every function must have one: one the benchmark does not know
+/// stops the run, so that the table cannot silently shrink.
 pub fn select(template: &Template, options: &Options) -> Result<Vec<(Function, Operation)>, Error> {
     let mut selected = Vec::new();
     for function in &template.functions {
         if !options.functions.is_empty() && !options.functions.contains(&function.binary) {
-            continue;
-        }
-        if NOT_MEASURED.contains(&function.binary.as_str())
-            || crate::operations::NOT_BENCHMARKED.contains(&function.binary.as_str())
-        {
             continue;
         }
         let operation = Operation::for_binary(&function.binary).ok_or_else(|| {
@@ -132,7 +117,7 @@ pub fn select(template: &Template, options: &Options) -> Result<Vec<(Function, O
     }
     for name in &options.functions {
         if !template.functions.iter().any(|f| &f.binary == name) {
-            return Err(format!("template.yaml deploys no HTTP function named {name:?}").into());
+            return Err(format!("template.yaml deploys no function named {name:?}").into());
         }
     }
     Ok(selected)
@@ -203,15 +188,19 @@ pub async fn run(
     let functions = outcome?;
     let transactions = run.data.transactions;
 
-    let measured: Vec<Operation> = selected.iter().map(|(_, operation)| *operation).collect();
-    let study = if study::OPERATIONS
+    // Every measured operation that reads the database: its floor as other
+    // users' data grows.
+    let studied: Vec<Operation> = selected
         .iter()
-        .all(|operation| measured.contains(operation))
-    {
+        .map(|(_, operation)| *operation)
+        .filter(|operation| operation.uses_database())
+        .collect();
+    let study = if options.study_samples > 0 {
         let env = floor_env(&selected, &run.deployment)?;
         study::run(
             &uri,
             &env,
+            &studied,
             &format!("{database}_study"),
             options.study_documents,
             options.study_samples,
@@ -268,7 +257,8 @@ impl Run<'_> {
     ) -> Result<FunctionResult, Error> {
         let options = self.options;
         let name = function.binary.clone();
-        let route = function.routes[0].clone();
+        // Event functions have no route: their events are not API Gateway's.
+        let route = function.routes.first().cloned().unwrap_or_default();
         let mut result = FunctionResult {
             function: function.clone(),
             operation,
@@ -330,6 +320,7 @@ impl Run<'_> {
                 if variant == Cold::Paused {
                     tokio::time::sleep(Duration::from_millis(options.pause_ms)).await;
                 }
+                self.data.stage(operation, subject.as_ref()).await?;
                 let first = self
                     .invoke(&mut process, operation, &route, subject.as_ref())
                     .await?;
@@ -355,7 +346,7 @@ impl Run<'_> {
             }
         }
 
-        let count = options.warm_count(operation.argon2_bound());
+        let count = options.warm_count(operation.slow());
         progress(&format!(
             "{name}: {count} warm invocations, each followed by its floor"
         ));
@@ -364,9 +355,11 @@ impl Run<'_> {
         let floors = self.subjects(operation, total).await?;
         let mut process = self.launch(function, Cold::Plain).await?;
         for (i, (subject, floor_subject)) in invocations.iter().zip(&floors).enumerate() {
+            self.data.stage(operation, subject.as_ref()).await?;
             let warm = self
                 .invoke(&mut process, operation, &route, subject.as_ref())
                 .await?;
+            self.data.stage(operation, floor_subject.as_ref()).await?;
             let floor = self.floor(operation, floor_subject.as_ref()).await?;
             if i < options.warmup {
                 continue;
@@ -387,6 +380,7 @@ impl Run<'_> {
         // The same commands, counted by the server: serverStatus before and
         // after an invocation, less what it counts between two serverStatus.
         for subject in &invocations[total..] {
+            self.data.stage(operation, subject.as_ref()).await?;
             let before = self.data.server_counters().await;
             self.invoke(&mut process, operation, &route, subject.as_ref())
                 .await?;
@@ -452,7 +446,7 @@ impl Run<'_> {
         let request_id = request_id(self.sequence);
         let payload = operations::event(operation, route, subject, self.sequence, &request_id)?;
         process
-            .invoke(request_id, payload, operation.expected_status())
+            .invoke(request_id, payload, operation.expect())
             .await
             .map_err(|error| format!("{} {}: {error}", route.0, route.1).into())
     }
@@ -469,7 +463,7 @@ impl Run<'_> {
         };
         self.data.log.take();
         let started = Instant::now();
-        floor.run(&self.data.floor, &self.data.issuer).await?;
+        floor.run(&self.data.floor, &self.data.context).await?;
         let took = started.elapsed();
         Ok(Some((took, self.data.log.take())))
     }
@@ -490,10 +484,12 @@ impl Run<'_> {
         let mut recorded = Vec::new();
         for subject in [first, second] {
             self.sequence += 1;
+            self.data.stage(operation, subject.as_ref()).await?;
+            log.take();
             let floor =
                 Floor::new(operation, subject.as_ref(), self.sequence)?.ok_or("no floor")?;
             let started = Instant::now();
-            floor.run(&store, &self.data.issuer).await?;
+            floor.run(&store, &self.data.context).await?;
             times.push(started.elapsed());
             recorded.push(log.take());
         }
@@ -520,7 +516,11 @@ impl Run<'_> {
     }
 
     async fn launch(&self, function: &Function, variant: Cold) -> Result<Process, Error> {
-        let secrets_mode = variant == Cold::Secrets;
+        // The rotation calls Secrets Manager whatever its configuration: it
+        // always runs against the stand-in.
+        let rotation =
+            Operation::for_binary(&function.binary) == Some(Operation::RotateSigningKeys);
+        let secrets_mode = variant == Cold::Secrets || rotation;
         let mut env = function_env(function, secrets_mode, &self.deployment)?;
         env.extend(self.options.function_env.iter().cloned());
         let secrets = if secrets_mode {
@@ -554,7 +554,11 @@ enum Cold {
 
 /// Values for the template's parameters that have no default: what a
 /// deployment passes (`sam deploy --parameter-overrides`).
-const DEPLOY_PARAMETERS: &[(&str, &str)] = &[("PublicBaseUrl", "https://auth.example.com")];
+const DEPLOY_PARAMETERS: &[(&str, &str)] = &[
+    ("PublicBaseUrl", "https://auth.example.com"),
+    ("AppBaseUrl", "https://app.example.com"),
+    ("MailSender", "no-reply@example.com"),
+];
 
 /// What this run deploys: the database, and the key sets made as the
 /// rotation makes them, in files (plain configuration, as `make dev`) and
@@ -567,19 +571,23 @@ pub struct Deployment {
     public_keys: String,
     signing_keys_file: PathBuf,
     public_keys_file: PathBuf,
+    /// The material the TOTP secrets are sealed with.
+    mfa_key: String,
+    mfa_key_file: PathBuf,
+    /// Where send-mail delivers (`MAIL_DIRECTORY`), as under `make test`.
+    mail_directory: PathBuf,
 }
-
-const MONGODB_URI_SECRET: &str = "mongodb-uri-GhIjKl";
-const SIGNING_KEYS_SECRET: &str = "signing-keys-AbCdEf";
-const PUBLIC_KEYS_SECRET: &str = "public-keys-MnOpQr";
 
 impl Deployment {
     fn new(uri: &str, database: &str, dir: &Path) -> Result<Self, Error> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis() as i64;
-        // The first set, as the rotation makes it when it finds none.
-        let set = users_core::keygen::next_key_set(None, now, Duration::ZERO)
+        // The first set, as the rotation makes it when it finds none, made a
+        // day ago: as in a stack that has run a while, its next key is old
+        // enough for the rotation to promote (a younger one is refused).
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        let set = users_core::keygen::next_key_set(None, now - DAY_MS, Duration::ZERO)
             .map_err(|error| error.to_string())?;
         let deployment = Self {
             uri: uri.to_string(),
@@ -588,10 +596,15 @@ impl Deployment {
             public_keys: set.public().to_json(),
             signing_keys_file: dir.join("signing-keys.json"),
             public_keys_file: dir.join("public-keys.json"),
+            mfa_key: crate::random_hex(32)?,
+            mfa_key_file: dir.join("mfa-key"),
+            mail_directory: dir.join("mail"),
         };
+        std::fs::create_dir_all(&deployment.mail_directory)?;
         for (path, document) in [
             (&deployment.signing_keys_file, &deployment.signing_keys),
             (&deployment.public_keys_file, &deployment.public_keys),
+            (&deployment.mfa_key_file, &deployment.mfa_key),
         ] {
             use std::os::unix::fs::OpenOptionsExt;
             let mut file = std::fs::File::options()
@@ -611,6 +624,7 @@ impl Deployment {
             (secret_arn(MONGODB_URI_SECRET), self.uri.clone()),
             (secret_arn(SIGNING_KEYS_SECRET), self.signing_keys.clone()),
             (secret_arn(PUBLIC_KEYS_SECRET), self.public_keys.clone()),
+            (secret_arn(MFA_KEY_SECRET), self.mfa_key.clone()),
         ]
     }
 }
@@ -640,6 +654,8 @@ pub fn function_env(
                 "PUBLIC_KEYS_FILE".into(),
                 path(&deployment.public_keys_file),
             ),
+            "MFA_KEY_SECRET_ARN" if secrets => (name.clone(), secret_arn(MFA_KEY_SECRET)),
+            "MFA_KEY_SECRET_ARN" => ("MFA_KEY_FILE".into(), path(&deployment.mfa_key_file)),
             other if other.ends_with("_ARN") => {
                 return Err(format!(
                     "{}: the benchmark has no stand-in for {other}",
@@ -678,6 +694,15 @@ pub fn function_env(
         };
         env.push(resolved);
     }
+    // send-mail delivers to files, as under `make test`, rather than to SES:
+    // the benchmark measures the function, not SES's answer time.
+    if function
+        .variables
+        .iter()
+        .any(|(name, _)| name == "MAIL_SENDER")
+    {
+        env.push(("MAIL_DIRECTORY".into(), path(&deployment.mail_directory)));
+    }
     Ok(env)
 }
 
@@ -693,6 +718,12 @@ fn floor_env(
         (
             "SIGNING_KEYS_FILE".into(),
             deployment.signing_keys_file.display().to_string(),
+        ),
+        // The MFA floors need the key even when no MFA function is selected
+        // (the data set enrols factors for verify-mfa's users too).
+        (
+            "MFA_KEY_FILE".into(),
+            deployment.mfa_key_file.display().to_string(),
         ),
     ];
     for (function, _) in selected {

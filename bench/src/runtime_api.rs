@@ -1,5 +1,8 @@
-//! A local Lambda Runtime API for one function process, plus a stand-in for the
-//! one Secrets Manager call the functions make (`GetSecretValue`).
+//! A local Lambda Runtime API for one function process, plus stand-ins for
+//! the AWS calls the functions make: Secrets Manager's `GetSecretValue` (and
+//! the rotation's `DescribeSecret` and `PutSecretValue`), SQS's
+//! `SendMessage`, EventBridge's `PutEvents`. Each answers as the service
+//! does, at once: the benchmark measures the functions, not AWS.
 //!
 //! Timestamps are taken where Lambda takes them: init ends when the function's
 //! first `invocation/next` request arrives; an invocation lasts from the moment
@@ -259,10 +262,13 @@ fn status(status: u16) -> Answer {
 
 async fn handle(shared: &Shared, request: Request) -> Answer {
     if let Some(target) = request.headers.get("x-amz-target") {
-        if target.starts_with("AmazonSQS.") {
-            return send_message();
-        }
-        return get_secret_value(shared, &request.body);
+        return match target.as_str() {
+            target if target.starts_with("AmazonSQS.") => send_message(),
+            "AWSEvents.PutEvents" => put_events(&request.body),
+            "secretsmanager.DescribeSecret" => describe_secret(shared, &request.body),
+            "secretsmanager.PutSecretValue" => put_secret_value(&request.body),
+            _ => get_secret_value(shared, &request.body),
+        };
     }
     let Some(route) = request.path.strip_prefix(PREFIX) else {
         return status(404);
@@ -363,28 +369,96 @@ fn send_message() -> Answer {
     }
 }
 
-/// Answers `secretsmanager.GetSecretValue` (JSON 1.1 protocol) for the configured ARNs.
-fn get_secret_value(shared: &Shared, body: &[u8]) -> Answer {
-    let secret_id = serde_json::from_slice::<serde_json::Value>(body)
+/// The one version each secret has: the current one. Any other version the
+/// rotation asks for (its pending one) does not exist yet, so each of its
+/// `createSecret` steps generates keys.
+const CURRENT_VERSION: &str = "00000000-0000-4000-8000-000000000000";
+
+fn json_answer(body: serde_json::Value) -> Answer {
+    Answer {
+        status: 200,
+        headers: vec![
+            ("content-type", "application/x-amz-json-1.1".to_string()),
+            ("x-amzn-requestid", "bench".to_string()),
+        ],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// Accepts every entry of `AWSEvents.PutEvents`, as EventBridge does.
+fn put_events(body: &[u8]) -> Answer {
+    let entries = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|request| request["SecretId"].as_str().map(str::to_string))
-        .unwrap_or_default();
-    let mut headers = vec![
+        .and_then(|request| request["Entries"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    let results: Vec<serde_json::Value> = (0..entries)
+        .map(|n| json!({ "EventId": format!("00000000-0000-4000-8000-{n:012}") }))
+        .collect();
+    json_answer(json!({ "FailedEntryCount": 0, "Entries": results }))
+}
+
+/// `secretsmanager.DescribeSecret`: the secret has its current version only.
+fn describe_secret(shared: &Shared, body: &[u8]) -> Answer {
+    let request = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+    let secret_id = request["SecretId"].as_str().unwrap_or_default();
+    if !shared.secrets.iter().any(|(arn, _)| arn == secret_id) {
+        return not_found();
+    }
+    json_answer(json!({
+        "ARN": secret_id,
+        "Name": secret_id.rsplit(':').next().unwrap_or(secret_id),
+        "RotationEnabled": true,
+        "VersionIdsToStages": { CURRENT_VERSION: ["AWSCURRENT"] },
+    }))
+}
+
+/// `secretsmanager.PutSecretValue`: accepted and forgotten, so that every
+/// rotation step the benchmark sends starts from the same secret.
+fn put_secret_value(body: &[u8]) -> Answer {
+    let request = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+    let secret_id = request["SecretId"].as_str().unwrap_or_default();
+    json_answer(json!({
+        "ARN": secret_id,
+        "Name": secret_id.rsplit(':').next().unwrap_or(secret_id),
+        "VersionId": request["ClientRequestToken"].as_str().unwrap_or(CURRENT_VERSION),
+        "VersionStages": request["VersionStages"].clone(),
+    }))
+}
+
+fn not_found() -> Answer {
+    Answer {
+        status: 400,
+        headers: vec![
+            ("content-type", "application/x-amz-json-1.1".to_string()),
+            ("x-amzn-requestid", "bench".to_string()),
+            ("x-amzn-errortype", "ResourceNotFoundException".to_string()),
+        ],
+        body: json!({
+            "__type": "ResourceNotFoundException",
+            "message": "Secrets Manager can't find the specified secret.",
+        })
+        .to_string()
+        .into_bytes(),
+    }
+}
+
+/// Answers `secretsmanager.GetSecretValue` (JSON 1.1 protocol) for the
+/// configured ARNs: their current version only.
+fn get_secret_value(shared: &Shared, body: &[u8]) -> Answer {
+    let request = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+    let secret_id = request["SecretId"].as_str().unwrap_or_default();
+    if request["VersionId"]
+        .as_str()
+        .is_some_and(|version| version != CURRENT_VERSION)
+    {
+        return not_found();
+    }
+    let headers = vec![
         ("content-type", "application/x-amz-json-1.1".to_string()),
         ("x-amzn-requestid", "bench".to_string()),
     ];
     let Some((arn, value)) = shared.secrets.iter().find(|(arn, _)| *arn == secret_id) else {
-        headers.push(("x-amzn-errortype", "ResourceNotFoundException".to_string()));
-        return Answer {
-            status: 400,
-            headers,
-            body: json!({
-                "__type": "ResourceNotFoundException",
-                "message": "Secrets Manager can't find the specified secret.",
-            })
-            .to_string()
-            .into_bytes(),
-        };
+        return not_found();
     };
     let name = arn.rsplit(':').next().unwrap_or(arn);
     Answer {
@@ -394,7 +468,7 @@ fn get_secret_value(shared: &Shared, body: &[u8]) -> Answer {
             "ARN": arn,
             "Name": name,
             "SecretString": value,
-            "VersionId": "00000000-0000-4000-8000-000000000000",
+            "VersionId": CURRENT_VERSION,
             "VersionStages": ["AWSCURRENT"],
             "CreatedDate": 1_795_000_000.0,
         })

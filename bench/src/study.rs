@@ -19,16 +19,6 @@ const PARALLEL_INSERTS: usize = 8;
 /// Whose sessions the third step adds.
 const OTHER_USERS: usize = 20;
 
-/// The operations measured, in a database each.
-pub const OPERATIONS: [Operation; 6] = [
-    Operation::Profile,
-    Operation::Delete,
-    Operation::Link,
-    Operation::Logout,
-    Operation::LogoutAll,
-    Operation::Refresh,
-];
-
 pub struct Step {
     pub label: String,
     pub linked_documents: u64,
@@ -43,17 +33,18 @@ pub struct Study {
     pub steps: Vec<Step>,
 }
 
-/// `database` names a fresh database per operation (suffixed).
+/// `operations` are studied in a database each; `database` names them (suffixed).
 pub async fn run(
     uri: &str,
     env: &[(String, String)],
+    operations: &[Operation],
     database: &str,
     documents: usize,
     samples: usize,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<Study>, Error> {
     let mut studies = Vec::new();
-    for operation in OPERATIONS {
+    for &operation in operations {
         let name = format!("{database}_{}", studies.len());
         let env: Vec<(String, String)> = env
             .iter()
@@ -107,9 +98,10 @@ async fn steps(
         for (i, subject) in subjects.iter().enumerate() {
             let floor = Floor::new(operation, Some(subject), step * (samples + 1) + i)?
                 .ok_or("no floor")?;
+            data.stage(operation, Some(subject)).await?;
             data.log.take();
             let started = Instant::now();
-            floor.run(&data.floor, &data.issuer).await?;
+            floor.run(&data.floor, &data.context).await?;
             let took = started.elapsed();
             commands = data.log.take().commands.len();
             if i > 0 {

@@ -1,5 +1,6 @@
-//! What template.yaml deploys, read from it rather than copied: each HTTP
-//! function's binary, routes, memory size, timeout and variables.
+//! What template.yaml deploys, read from it rather than copied: each
+//! function's binary, routes (none for an event function), memory size,
+//! timeout and variables.
 //!
 //! yaml-rust2 reads CloudFormation's tags (`!Ref`, `!Sub`, `!If`, ...) as
 //! their untagged values, so `MONGODB_DB: !Ref MongoDbDatabase` reads as the
@@ -21,7 +22,8 @@ pub struct Function {
     pub binary: String,
     pub memory_mb: u64,
     pub timeout_s: u64,
-    /// `(method, path)` of each HttpApi event, in template order.
+    /// `(method, path)` of each HttpApi event, in template order; empty for a
+    /// function other events trigger (a queue, a schedule, a rotation).
     pub routes: Vec<(String, String)>,
     /// `Environment.Variables`, each a literal or a parameter's default.
     pub variables: Vec<(String, Variable)>,
@@ -79,9 +81,6 @@ impl Template {
                     ))
                 })
                 .collect();
-            if routes.is_empty() {
-                continue;
-            }
             let binary = resource["Metadata"]["BuildProperties"]["Binary"]
                 .as_str()
                 .ok_or_else(|| format!("{name} has no Metadata.BuildProperties.Binary"))?
@@ -218,13 +217,9 @@ Resources:
 "#;
 
     #[test]
-    fn http_functions_with_sizes_routes_and_variables() {
+    fn functions_with_sizes_routes_and_variables() {
         let template = Template::parse(TEMPLATE).unwrap();
-        assert_eq!(
-            template.functions.len(),
-            1,
-            "only functions with HttpApi events"
-        );
+        assert_eq!(template.functions.len(), 2, "every function, not the queue");
         let login = &template.functions[0];
         assert_eq!(login.binary, "login");
         assert_eq!(login.memory_mb, 1769);
@@ -254,17 +249,30 @@ Resources:
             ]
         );
         assert_eq!(login.logging.len(), 2);
+        let worker = &template.functions[1];
+        assert_eq!(worker.binary, "worker");
+        assert!(worker.routes.is_empty(), "a schedule is no route");
+        assert_eq!((worker.memory_mb, worker.timeout_s), (256, 10));
     }
 
     #[test]
-    fn the_repository_template_deploys_the_http_functions() {
+    fn the_repository_template_deploys_every_function() {
         let template = Template::load(&crate::options::repository().join("template.yaml")).unwrap();
         let binaries: Vec<&str> = template
             .functions
             .iter()
             .map(|f| f.binary.as_str())
             .collect();
-        for binary in ["register", "login", "get-full-profile", "delete-user"] {
+        for binary in [
+            "register",
+            "login",
+            "get-full-profile",
+            "delete-user",
+            "send-mail",
+            "ingest-events",
+            "publish-events",
+            "rotate-signing-keys",
+        ] {
             assert!(binaries.contains(&binary), "{binaries:?}");
         }
         assert!(template.functions.iter().all(|f| f.memory_mb >= 128));
