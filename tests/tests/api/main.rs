@@ -18,6 +18,7 @@ mod ingest;
 mod linking;
 mod mfa;
 mod outbox;
+mod pages;
 mod publish;
 mod recovery;
 mod review;
