@@ -679,7 +679,7 @@ pub async fn sessions_page<S: Store, Q: MailRequests>(
                             (form("/account/sessions", &ctx.csrf, html! {
                                 input type="hidden" name="action" value="end";
                                 input type="hidden" name="session" value=(session.id.to_hex());
-                                button.secondary type="submit" aria-label={ "Sign out " (device_name(session.last_used_from.user_agent.as_deref())) " signed in " (when(session.created_at)) } { "Sign out this device" }
+                                button.secondary type="submit" aria-label={ "Sign out this device: " (device_name(session.last_used_from.user_agent.as_deref())) ", signed in " (when(session.created_at)) } { "Sign out this device" }
                             }))
                         }
                     }

@@ -326,8 +326,11 @@ pub fn check_post(
             return Err(Refusal::CrossSite);
         }
     }
+    // Under `Referrer-Policy: no-referrer` browsers send `Origin: null` with
+    // their own forms' POSTs, so `null` tells nothing (`Sec-Fetch-Site`,
+    // which no page can set, does); any other origin must be ours.
     if let Some(origin) = visit.origin.as_deref() {
-        if !origin.eq_ignore_ascii_case(&site.origin) {
+        if origin != "null" && !origin.eq_ignore_ascii_case(&site.origin) {
             return Err(Refusal::CrossSite);
         }
     }
