@@ -530,6 +530,42 @@ mod tests {
     }
 
     #[test]
+    fn app_base_url_defaults_to_the_pages_and_the_branding_is_checked() {
+        let public = ("PUBLIC_BASE_URL", "https://auth.example.com");
+        assert_eq!(
+            app_base_url(&Vars(&[public])).unwrap(),
+            "https://auth.example.com"
+        );
+        let empty = Vars(&[public, ("APP_BASE_URL", "")]);
+        assert_eq!(app_base_url(&empty).unwrap(), "https://auth.example.com");
+        let app = Vars(&[public, ("APP_BASE_URL", "https://app.example.com")]);
+        assert_eq!(app_base_url(&app).unwrap(), "https://app.example.com");
+
+        let branded = site(&Vars(&[
+            public,
+            ("SITE_NAME", "Example"),
+            ("ACCENT_COLOR", "#a0b"),
+            ("LOGO_URL", "https://cdn.example.com/logo.png"),
+        ]))
+        .unwrap();
+        assert_eq!(branded.name, "Example");
+        assert!(branded.https);
+        assert!(branded.style.contains("#a0b"));
+        assert_eq!(site(&Vars(&[public])).unwrap().name, "Account");
+        for (variable, bad) in [
+            ("ACCENT_COLOR", "red"),
+            ("ACCENT_COLOR", "#12345"),
+            ("ACCENT_COLOR", "#123;} body{display:none"),
+            ("LOGO_URL", "http://cdn.example.com/logo.png"),
+            ("LOGO_URL", "javascript:alert(1)"),
+            ("SITE_NAME", "a\u{1b}[31mb"),
+        ] {
+            let env = Vars(&[public, (variable, bad)]);
+            assert_eq!(site(&env).unwrap_err().variable(), variable, "{bad}");
+        }
+    }
+
+    #[test]
     fn mail_request_policy_defaults_to_both_and_three() {
         let policy = mail_request_policy(&Vars(&[])).unwrap();
         assert_eq!(policy, MailRequestPolicy::default());
