@@ -10,7 +10,7 @@ WITH_VENV := PATH="$(VENV_BIN):$$PATH"
 # Every Lambda binary: functions/src/bin/*.rs (but the local key tool) and api-docs.
 LAMBDA_BINS := $(patsubst functions/src/bin/%.rs,--bin %,$(filter-out %/signing-keys.rs,$(wildcard functions/src/bin/*.rs))) --bin api-docs
 
-.PHONY: help dev dev-release test build fmt lint clean-data bench bench-mfa bench-peers docs-ui examples schemathesis rotate-keys functions
+.PHONY: help dev dev-release test build fmt lint clean-data bench bench-mfa bench-peers docs-ui examples schemathesis rotate-keys functions screenshots
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -69,3 +69,10 @@ bench-mfa: ## Latency of a login with a second factor, both steps (p50 of RUNS=2
 
 docs-ui: ## Swagger UI for GET /docs into functions/api-docs/ui/node_modules (npm ci; build.rs needs it)
 	scripts/bootstrap.sh docs-ui
+
+screenshots: ## Copy the sign-in and account screenshots of the last `make test` (target/pages/) into docs/ for the README
+	@for page in signin account; do \
+		test -f target/pages/$$page.png || { echo "no target/pages/$$page.png: run make test first" >&2; exit 1; }; \
+		cp target/pages/$$page.png docs/pages-$$page.png; \
+	done
+	@echo "docs/pages-signin.png and docs/pages-account.png updated"

@@ -8,6 +8,8 @@
 #                                   runs when the file changed
 #   scripts/bootstrap.sh docs-ui    Swagger UI for GET /docs into functions/api-docs/ui/node_modules
 #                                   (npm ci); npm only runs when package-lock.json changed
+#   scripts/bootstrap.sh browser-tests  axe-core for the pages' browser test into
+#                                   tests/browser/node_modules (npm ci)
 #   scripts/bootstrap.sh chromium   Debian's chromium for scripts/docs-browser-test.sh, when
 #                                   /usr/bin/chromium is missing (apt-get, as root only)
 set -euo pipefail
@@ -67,38 +69,49 @@ bootstrap_tools() {
     fi
 }
 
-# functions/api-docs/build.rs inlines Swagger UI from node_modules into the
-# /docs page, so every cargo build of the workspace needs it.
-bootstrap_docs_ui() {
-    local ui="$repo_root/functions/api-docs/ui"
+# `npm ci` in $1 (a directory with package.json and package-lock.json),
+# for $2 (what it is for); only when the lock file changed.
+npm_ci() {
+    local dir="$1" what="$2"
     # npm ci deletes node_modules first, so a stale stamp never survives it.
-    local stamp="$ui/node_modules/.package-lock.sha256"
+    local stamp="$dir/node_modules/.package-lock.sha256"
 
     local want have
-    want="$(sha256sum "$ui/package-lock.json" | cut -d' ' -f1)"
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
     have="$(cat "$stamp" 2>/dev/null || true)"
     if [[ "$want" == "$have" ]]; then
         return 0
     fi
 
     if ! command -v npm >/dev/null 2>&1; then
-        echo "bootstrap: npm (Node.js 18 or newer) is required to fetch Swagger UI for /docs;" \
-            "install nodejs and npm, then run make docs-ui" >&2
+        echo "bootstrap: npm (Node.js 18 or newer) is required to fetch $what;" \
+            "install nodejs and npm, then run scripts/bootstrap.sh" >&2
         exit 1
     fi
-    echo "bootstrap: npm ci in functions/api-docs/ui (Swagger UI for /docs)"
+    echo "bootstrap: npm ci in ${dir#"$repo_root"/} ($what)"
     # --ignore-scripts: nothing from the registry runs here (swagger-ui-dist's
     # one dependency, @scarf/scarf, is an install-time analytics script). A
     # throwaway cache keeps npm from writing one outside the repo (~/.npm).
     local cache
     cache="$(mktemp -d "${TMPDIR:-/tmp}/npm-cache.XXXXXX")"
-    if ! (cd "$ui" && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund \
+    if ! (cd "$dir" && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund \
         --loglevel=error --cache "$cache"); then
         rm -rf "$cache"
         exit 1
     fi
     rm -rf "$cache"
     printf '%s\n' "$want" >"$stamp"
+}
+
+# functions/api-docs/build.rs inlines Swagger UI from node_modules into the
+# /docs page, so every cargo build of the workspace needs it.
+bootstrap_docs_ui() {
+    npm_ci "$repo_root/functions/api-docs/ui" "Swagger UI for /docs"
+}
+
+# axe-core, which the pages' browser test injects for its accessibility scan.
+bootstrap_browser_tests() {
+    npm_ci "$repo_root/tests/browser" "axe-core for the pages' accessibility scan"
 }
 
 # Debian's chromium, for scripts/docs-browser-test.sh. Only root installs it;
@@ -122,16 +135,17 @@ bootstrap_chromium() {
 }
 
 if (($# == 0)); then
-    set -- tools venv docs-ui
+    set -- tools venv docs-ui browser-tests
 fi
 for part in "$@"; do
     case "$part" in
     tools) bootstrap_tools ;;
     venv) bootstrap_venv ;;
     docs-ui) bootstrap_docs_ui ;;
+    browser-tests) bootstrap_browser_tests ;;
     chromium) bootstrap_chromium ;;
     *)
-        echo "bootstrap: unknown part '$part' (tools, venv, docs-ui, chromium)" >&2
+        echo "bootstrap: unknown part '$part' (tools, venv, docs-ui, browser-tests, chromium)" >&2
         exit 2
         ;;
     esac

@@ -17,13 +17,14 @@
 #   MONGODB_MAX_POOL_SIZE, SIGNING_KEYS_FILE and PUBLIC_KEYS_FILE (default:
 #   .local/signing-keys.json and .local/public-keys.json, created on the first
 #   run; `make rotate-keys` rotates them) or their *_SECRET_ARN, PUBLIC_BASE_URL
-#   (default http://127.0.0.1:$PORT, the tokens' issuer), JWT_AUDIENCE,
+#   (default http://localhost:$PORT, the tokens' issuer and the pages' origin), JWT_AUDIENCE,
 #   ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS,
 #   SESSION_MAX_LIFETIME_SECONDS, REFRESH_GRACE_SECONDS,
 #   SIGNING_KEY_ROTATION_DAYS, LINK_VERIFICATION (default required),
 #   EVENT_BUS_NAME, AWS_REGION, AWS_ENDPOINT_URL*, AWS_LAMBDA_LOG_LEVEL,
 #   RUST_LOG (default info), MAIL_DIRECTORY (default .local/mail),
-#   MAIL_SENDER, APP_BASE_URL (default http://localhost:3000),
+#   MAIL_SENDER, APP_BASE_URL (default: PUBLIC_BASE_URL, the pages), SITE_NAME,
+#   LOGO_URL, ACCENT_COLOR,
 #   REQUIRE_VERIFIED_EMAIL and the mail limits (README, Configuration),
 #   MFA_KEY_FILE (default .local/mfa-key, created on the first run) or
 #   MFA_KEY_SECRET_ARN, TOTP_ISSUER, STEP_UP_MAX_AGE_SECONDS.
@@ -160,7 +161,8 @@ fi
 # where a local run needs its own (EVENT_BUS_NAME, the AWS settings).
 export MONGODB_DB="${MONGODB_DB:-user_management}"
 export LINKED_COLLECTION="${LINKED_COLLECTION:-linked_collection}"
-export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$port}"
+# localhost: the pages' cookies need a host name (127.0.0.1 still reaches the API).
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://localhost:$port}"
 export JWT_AUDIENCE="${JWT_AUDIENCE:-user-management-api}"
 export LINK_VERIFICATION="${LINK_VERIFICATION:-required}"
 export ACCESS_TOKEN_TTL_SECONDS="${ACCESS_TOKEN_TTL_SECONDS:-1800}"
@@ -185,7 +187,6 @@ start_moto "$REPO_ROOT/.local/moto-$port.log"
 mail_pipeline_env
 export MAIL_DIRECTORY="${MAIL_DIRECTORY:-$REPO_ROOT/.local/mail}"
 export MAIL_SENDER="${MAIL_SENDER:-no-reply@example.com}"
-export APP_BASE_URL="${APP_BASE_URL:-http://localhost:3000}"
 mkdir -p "$MAIL_DIRECTORY"
 
 log "starting cargo lambda watch on 127.0.0.1:$port"
@@ -203,6 +204,7 @@ base="http://127.0.0.1:$port"
 cat <<MSG
 
   API:      $base ($build_kind)
+  Pages:    $PUBLIC_BASE_URL/signup, $PUBLIC_BASE_URL/signin
   Database: ${MONGODB_URI:-from MONGODB_URI_SECRET_ARN} (db $MONGODB_DB)
   Mail:     ${MAIL_DIRECTORY#"$REPO_ROOT"/}/*.eml
 

@@ -80,14 +80,14 @@ step() {
     fi
     step_no=$((step_no + 1))
     step_started=$SECONDS
-    printf "\n==> [%d/9] %s\n" "$step_no" "$*" >&2
+    printf "\n==> [%d/10] %s\n" "$step_no" "$*" >&2
 }
 
 tmp_dir="$(mktemp -d "${TMPDIR:-/tmp}/user-mgmt-test.XXXXXX")"
 # The build needs the docs UI (api-docs' build.rs inlines it) but not the
 # venv: a fresh clone installs the venv (about 100 s, mostly download and
 # unpacking) while the first steps compile, and waits for it after them.
-"$REPO_ROOT/scripts/bootstrap.sh" tools docs-ui
+"$REPO_ROOT/scripts/bootstrap.sh" tools docs-ui browser-tests
 require_tools curl jq
 "$REPO_ROOT/scripts/bootstrap.sh" venv >"$tmp_dir/venv.log" 2>&1 &
 venv_pid=$!
@@ -144,8 +144,12 @@ mkdir -p "$E2E_MAIL_DIR"
 # A database per run, so end-to-end tests never see an earlier run's users.
 e2e_db="e2e_$(random_hex 6)"
 watch_log="$tmp_dir/cargo-lambda-watch.log"
-base_url="http://127.0.0.1:$watch_port"
-# Only the functions get these; --ignore-changes because a test run must not
+# localhost, not 127.0.0.1: the pages' cookies (and, later, a WebAuthn RP
+# id) need a host name, and the issuer is the same URL. The watcher listens
+# on 127.0.0.1, which localhost reaches; requests to 127.0.0.1 work as well.
+base_url="http://localhost:$watch_port"
+# Only the functions get these (APP_BASE_URL unset: the mailed links open
+# the stack's own pages, PUBLIC_BASE_URL); --ignore-changes because a test run must not
 # reload functions halfway if a file changes.
 # LINK_VERIFICATION=off: the original API's linking, which the end-to-end
 # tests and Schemathesis exercise over HTTP; the default, `required`, has its
@@ -156,7 +160,7 @@ base_url="http://127.0.0.1:$watch_port"
 PUBLIC_BASE_URL="$base_url" LINK_VERIFICATION=off \
     MONGODB_DB="$e2e_db" LINKED_COLLECTION=linked_collection RUST_LOG=info \
     MAIL_DIRECTORY="$E2E_MAIL_DIR" MAIL_SENDER=no-reply@example.com \
-    APP_BASE_URL="http://localhost:$watch_port" FORGOT_PASSWORD_PER_SOURCE_PER_HOUR=1000000 \
+    FORGOT_PASSWORD_PER_SOURCE_PER_HOUR=1000000 \
     start_watch "$watch_port" "$watch_log" --ignore-changes
 start_mail_pump "$watch_port" "$tmp_dir/mail-pump.log"
 log "waiting (up to 120 s) for $base_url/auth/login to answer 422"
@@ -216,3 +220,13 @@ step "independent verifier (PyJWT): discovery, JWKS and a fresh token; forgeries
 step "GET /docs in headless Chromium (every operation listed, no CSP violation)"
 scripts/bootstrap.sh chromium
 scripts/docs-browser-test.sh "$base_url"
+
+step "the pages in headless Chromium: the browser story, screenshots, axe-core, CSRF and CSP"
+# The same Chromium as the docs step, driven by Playwright; the same stack.
+# Screenshots go to target/pages/ (`make screenshots` copies two into docs/).
+"$VENV/bin/python" tests/browser/pages_story.py "$base_url" "$E2E_MAIL_DIR" || {
+    rc=$?
+    log "last lines of the cargo lambda watch log (function output):"
+    tail -n 60 "$watch_log" >&2 || true
+    exit "$rc"
+}

@@ -221,9 +221,63 @@ pub fn mail_settings(env: &impl Environment) -> Result<MailSettings, ConfigError
     })
 }
 
-/// `APP_BASE_URL`: where the links in mail point (the mail adapter's).
+/// `APP_BASE_URL`: where the links in mail point (the mail adapter's);
+/// unset or empty, the stack's own pages (`PUBLIC_BASE_URL`), so that mail
+/// works with no other web app.
 pub fn app_base_url(env: &impl Environment) -> Result<String, ConfigError> {
-    base_url(env, "APP_BASE_URL")
+    match env.var("APP_BASE_URL") {
+        Some(url) if !url.is_empty() => base_url(env, "APP_BASE_URL"),
+        _ => base_url(env, "PUBLIC_BASE_URL"),
+    }
+}
+
+/// The pages' branding and origin: `SITE_NAME` (default "Account"), an
+/// optional `LOGO_URL` (https), an optional `ACCENT_COLOR` (`#rgb` or
+/// `#rrggbb`), under `PUBLIC_BASE_URL`.
+pub fn site(env: &impl Environment) -> Result<crate::pages::site::Site, ConfigError> {
+    let public_base_url = base_url(env, "PUBLIC_BASE_URL")?;
+    let name = env
+        .var("SITE_NAME")
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| "Account".into());
+    if name.chars().count() > 60 || name.chars().any(char::is_control) {
+        return Err(ConfigError::Invalid {
+            variable: "SITE_NAME",
+            reason: "must be at most 60 characters, without control characters".into(),
+        });
+    }
+    let logo_url = match env.var("LOGO_URL").filter(|url| !url.is_empty()) {
+        None => None,
+        Some(_) => {
+            let url = base_url(env, "LOGO_URL")?;
+            if !url.starts_with("https://") {
+                return Err(ConfigError::Invalid {
+                    variable: "LOGO_URL",
+                    reason: "must be an https:// URL".into(),
+                });
+            }
+            Some(url)
+        }
+    };
+    let accent = match env.var("ACCENT_COLOR").filter(|colour| !colour.is_empty()) {
+        None => None,
+        Some(colour) => {
+            let hex = colour.strip_prefix('#').unwrap_or_default();
+            if !matches!(hex.len(), 3 | 6) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::Invalid {
+                    variable: "ACCENT_COLOR",
+                    reason: "must be a hex colour, #rgb or #rrggbb".into(),
+                });
+            }
+            Some(colour)
+        }
+    };
+    Ok(crate::pages::site::Site::new(
+        name,
+        logo_url,
+        accent,
+        &public_base_url,
+    ))
 }
 
 /// A base URL the service puts in front of people (the issuer, the links in
@@ -472,6 +526,42 @@ mod tests {
                 "PUBLIC_BASE_URL",
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn app_base_url_defaults_to_the_pages_and_the_branding_is_checked() {
+        let public = ("PUBLIC_BASE_URL", "https://auth.example.com");
+        assert_eq!(
+            app_base_url(&Vars(&[public])).unwrap(),
+            "https://auth.example.com"
+        );
+        let empty = Vars(&[public, ("APP_BASE_URL", "")]);
+        assert_eq!(app_base_url(&empty).unwrap(), "https://auth.example.com");
+        let app = Vars(&[public, ("APP_BASE_URL", "https://app.example.com")]);
+        assert_eq!(app_base_url(&app).unwrap(), "https://app.example.com");
+
+        let branded = site(&Vars(&[
+            public,
+            ("SITE_NAME", "Example"),
+            ("ACCENT_COLOR", "#a0b"),
+            ("LOGO_URL", "https://cdn.example.com/logo.png"),
+        ]))
+        .unwrap();
+        assert_eq!(branded.name, "Example");
+        assert!(branded.https);
+        assert!(branded.style.contains("#a0b"));
+        assert_eq!(site(&Vars(&[public])).unwrap().name, "Account");
+        for (variable, bad) in [
+            ("ACCENT_COLOR", "red"),
+            ("ACCENT_COLOR", "#12345"),
+            ("ACCENT_COLOR", "#123;} body{display:none"),
+            ("LOGO_URL", "http://cdn.example.com/logo.png"),
+            ("LOGO_URL", "javascript:alert(1)"),
+            ("SITE_NAME", "a\u{1b}[31mb"),
+        ] {
+            let env = Vars(&[public, (variable, bad)]);
+            assert_eq!(site(&env).unwrap_err().variable(), variable, "{bad}");
         }
     }
 

@@ -1,7 +1,7 @@
 //! The user-management API: everything but the functions' `main`.
 //!
 //! `domain` is the core (values, rules, use cases, store traits); the
-//! adapters around it are `http` (API Gateway), `sqs` (inbound queue),
+//! adapters around it are `http` (API Gateway), `pages` (the HTML pages for people), `sqs` (inbound queue),
 //! `eventbridge` (outbound events), `mongo` (storage) and `aws` (outgoing AWS
 //! calls); `config`, `env` and `runtime` build each function's parts at cold start.
 
@@ -20,6 +20,7 @@ pub mod mail;
 #[cfg(any(test, all(feature = "memory", feature = "keygen")))]
 pub mod memory;
 pub mod mongo;
+pub mod pages;
 #[cfg(feature = "keygen")]
 pub mod rotation;
 pub mod runtime;

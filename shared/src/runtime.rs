@@ -448,6 +448,47 @@ pub async fn mail_sending(warm_ups: &[WarmUp]) -> MailSending {
     .await
 }
 
+/// The pages for people (`functions/src/bin/pages.rs`): what login,
+/// verify-mfa, register, the recovery routes and the account routes use,
+/// since the pages call the same use cases, and the branding.
+pub struct PagesRuntime {
+    pub store: MongoStore,
+    pub keys: SigningKeys,
+    pub queue: MailQueue,
+    pub mfa: crate::domain::mfa::MfaSettings,
+    pub login: LoginPolicy,
+    pub mail_policy: MailRequestPolicy,
+    pub forgot_per_source: i64,
+    pub links: LinkVerification,
+    pub site: crate::pages::site::Site,
+}
+
+pub async fn pages(warm_ups: &[WarmUp]) -> PagesRuntime {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let login = config::login_policy(&env)?;
+        let mail_policy = config::mail_request_policy(&env)?;
+        let forgot_per_source = config::forgot_per_source(&env)?;
+        let links = config::link_verification(&env)?;
+        let site = config::site(&env)?;
+        let queue = MailQueue::from_environment(&env)?;
+        let (signing, mfa) = tokio::join!(load_signing(&env), config::mfa_settings(&env));
+        let signing = signing?;
+        Ok(PagesRuntime {
+            store: warm(connect(&signing.database).await?)?,
+            keys: signing.keys,
+            queue,
+            mfa: mfa?,
+            login,
+            mail_policy,
+            forgot_per_source,
+            links,
+            site,
+        })
+    })
+    .await
+}
+
 /// Builds the store without touching the database (a `mongodb+srv` URI does
 /// resolve its DNS records here).
 pub async fn connect(settings: &DatabaseSettings) -> Result<MongoStore, InitError> {

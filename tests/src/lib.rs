@@ -211,6 +211,21 @@ impl TestApp {
 
     /// Invokes one function's handler with `event`, as the Lambda runtime would.
     pub async fn call(&self, function: Function, event: Event) -> Answer {
+        Answer::from_response(self.respond(function, event).await)
+    }
+
+    /// Invokes the pages' handler with `event`: an HTML (or redirect) answer.
+    pub async fn page(&self, event: Event) -> Page {
+        Page::from_response(self.respond(Function::Pages, event).await)
+    }
+
+    /// The branding and origin of the pages in these tests.
+    pub fn site(&self) -> users_core::pages::site::Site {
+        users_core::pages::site::Site::new("Test Site".into(), None, None, "http://localhost:9000")
+    }
+
+    /// The response of one function's handler to `event`.
+    pub async fn respond(&self, function: Function, event: Event) -> Response<Body> {
         use users_core::http::{recovery, routes};
         /// forgot-password's per-source limit in the harness: every event
         /// comes from one address unless it says otherwise.
@@ -316,9 +331,27 @@ impl TestApp {
             Function::CancelEmailChangeByLink => {
                 Box::pin(recovery::cancel_email_change_by_link(store, request))
             }
+            Function::Pages => {
+                let site = self.site();
+                Box::pin(async move {
+                    let pages = users_core::pages::web::Pages {
+                        store,
+                        queue: &self.mail,
+                        keys: signing,
+                        mfa: &self.mfa,
+                        login: users_core::domain::login::LoginPolicy::default(),
+                        mail_policy: &self.mail_policy,
+                        forgot_per_source: FORGOT_PER_SOURCE,
+                        links: self.config.links,
+                        site: &site,
+                    };
+                    users_core::pages::serve(&pages, request).await
+                })
+            }
         };
-        let response = handling.await;
-        Answer::from_response(response.expect("handlers answer every failure with a response"))
+        handling
+            .await
+            .expect("handlers answer every failure with a response")
     }
 
     pub async fn register(&self, username: &str, email: &str) -> Answer {
@@ -446,10 +479,12 @@ pub enum Function {
     ChangeEmail,
     CancelEmailChange,
     CancelEmailChangeByLink,
+    /// The pages for people: HTML, answered as a `Page` (`TestApp::page`).
+    Pages,
 }
 
 impl Function {
-    pub const ALL: [Function; 24] = [
+    pub const ALL: [Function; 25] = [
         Self::Register,
         Self::Login,
         Self::LinkExternalId,
@@ -474,6 +509,7 @@ impl Function {
         Self::ChangeEmail,
         Self::CancelEmailChange,
         Self::CancelEmailChangeByLink,
+        Self::Pages,
     ];
 
     /// The binary (`functions/src/bin/<binary>.rs`) this stands for.
@@ -503,6 +539,7 @@ impl Function {
             Self::ChangeEmail => "change-email",
             Self::CancelEmailChange => "cancel-email-change",
             Self::CancelEmailChangeByLink => "cancel-email-change-by-link",
+            Self::Pages => "pages",
         }
     }
 }
@@ -675,6 +712,58 @@ impl Event {
         };
         lambda_http::request::from_str(&event.to_string())
             .expect("fixture is a valid API Gateway event")
+    }
+}
+
+/// Status, headers and HTML body of a page's response.
+pub struct Page {
+    pub status: u16,
+    pub headers: lambda_http::http::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn from_response(response: Response<Body>) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_str()
+            .unwrap()
+    }
+
+    /// The `Set-Cookie` value of cookie `name`, if the answer sets it.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with(&format!("{name}=")))
+            .map(|value| {
+                value[name.len() + 1..]
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+    }
+
+    /// The value of the hidden input `name` of the page's first form with one.
+    pub fn hidden(&self, name: &str) -> Option<String> {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker)? + marker.len();
+        let end = start + self.body[start..].find('"')?;
+        Some(self.body[start..end].replace("&amp;", "&"))
     }
 }
 

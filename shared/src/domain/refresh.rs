@@ -99,6 +99,81 @@ impl SessionSecrets {
     }
 }
 
+/// A browser session's cookie, read: whose session, and the MAC that proves
+/// it was issued for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedCookie {
+    pub session_id: SessionId,
+    mac: [u8; 32],
+}
+
+/// Session id and MAC: 12 + 32 bytes.
+const COOKIE_BYTES: usize = 44;
+
+impl PresentedCookie {
+    /// `None` for anything that is not a session cookie of ours in shape.
+    pub fn parse(cookie: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(cookie).ok()?;
+        if bytes.len() != COOKIE_BYTES {
+            return None;
+        }
+        Some(Self {
+            session_id: SessionId::from_bytes(bytes[..12].try_into().ok()?),
+            mac: bytes[12..].try_into().ok()?,
+        })
+    }
+}
+
+// The pages' browser sessions (shared/src/pages) are sessions like the API's:
+// their cookie is derived from the session's nonce as its refresh tokens are,
+// so the database holds nothing a cookie can be made from, and ending the
+// session (logout, logout everywhere, its lifetime) ends the cookie with it.
+impl SessionSecrets {
+    /// The cookie of a browser session: the session id and
+    /// HMAC(key, "browser", nonce). Not a refresh token: no generation, and
+    /// `/auth/refresh` refuses it (another label, another length).
+    pub fn browser_cookie(&self, session_id: SessionId, nonce: &str) -> String {
+        let mut bytes = Vec::with_capacity(COOKIE_BYTES);
+        bytes.extend_from_slice(&session_id.bytes());
+        bytes.extend_from_slice(&hmac(&self.key, &[b"browser", nonce.as_bytes()]));
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Whether `cookie` was issued for the session with `nonce`, in constant time.
+    pub fn cookie_was_issued(&self, cookie: &PresentedCookie, nonce: &str) -> bool {
+        let mut mac =
+            HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        feed(&mut mac, &[b"browser", nonce.as_bytes()]);
+        mac.verify_slice(&cookie.mac).is_ok()
+    }
+
+    /// The CSRF token of the forms shown to the holder of `cookie` (a
+    /// session or pre-session cookie): HMAC(key, "csrf", cookie). A page
+    /// from another site can neither read the cookie nor compute this.
+    pub fn csrf_token(&self, cookie: &str) -> String {
+        URL_SAFE_NO_PAD.encode(hmac(&self.key, &[b"csrf", cookie.as_bytes()]))
+    }
+
+    /// Whether `presented` is `cookie`'s CSRF token, in constant time.
+    pub fn csrf_matches(&self, cookie: &str, presented: &str) -> bool {
+        let Ok(presented) = URL_SAFE_NO_PAD.decode(presented) else {
+            return false;
+        };
+        let mut mac =
+            HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        feed(&mut mac, &[b"csrf", cookie.as_bytes()]);
+        mac.verify_slice(&presented).is_ok()
+    }
+}
+
+/// A fresh pre-session cookie: 256 random bits, before any sign-in.
+pub fn new_pre_session() -> String {
+    use rand_core::{OsRng, RngCore};
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// What the database stores and looks refresh tokens up by.
 pub fn digest(refresh_token: &str) -> String {
     hex(&Sha256::digest(refresh_token.as_bytes()))
@@ -164,6 +239,25 @@ mod tests {
             secrets.access_token_id(&nonce, 1),
             secrets.access_token_id(&nonce, 2)
         );
+    }
+
+    #[test]
+    fn browser_cookies_verify_only_for_their_session_and_csrf_tokens_only_for_their_cookie() {
+        let secrets = SessionSecrets::new(b"0123456789abcdef0123456789abcdef");
+        let (session, nonce) = (SessionId::new(), new_nonce());
+        let cookie = secrets.browser_cookie(session, &nonce);
+        let presented = PresentedCookie::parse(&cookie).unwrap();
+        assert_eq!(presented.session_id, session);
+        assert!(secrets.cookie_was_issued(&presented, &nonce));
+        assert!(!secrets.cookie_was_issued(&presented, &new_nonce()));
+        // Neither kind passes for the other.
+        assert!(PresentedToken::parse(&cookie).is_none());
+        assert!(PresentedCookie::parse(&secrets.refresh_token(session, &nonce, 0)).is_none());
+        let token = secrets.csrf_token(&cookie);
+        assert!(secrets.csrf_matches(&cookie, &token));
+        assert!(!secrets.csrf_matches(&new_pre_session(), &token));
+        assert!(!secrets.csrf_matches(&cookie, ""));
+        assert!(!secrets.csrf_matches(&cookie, "not base64!"));
     }
 
     #[test]

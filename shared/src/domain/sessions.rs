@@ -11,7 +11,7 @@ use super::audit;
 use super::error::DomainError;
 use super::ports::{RevocationReason, SessionRecord, Sessions};
 use super::records::ClientInfo;
-use super::refresh::{self, PresentedToken, SessionSecrets};
+use super::refresh::{self, PresentedCookie, PresentedToken, SessionSecrets};
 use super::tokens::{AccessToken, Authentication, Caller, TokenSigner};
 use super::values::{RefreshToken, SessionId, Timestamp, UserId};
 
@@ -249,6 +249,58 @@ pub async fn ensure_session_open<S: Sessions>(
     } else {
         Err(DomainError::SessionEnded)
     }
+}
+
+/// The browser session `cookie` names, as its caller, while it is open (not
+/// ended, revoked or past its lifetime): `None` otherwise, and for anything
+/// that is not a cookie issued for it.
+pub async fn browser_caller<S: Sessions>(
+    store: &S,
+    secrets: &SessionSecrets,
+    cookie: &str,
+    now: Timestamp,
+) -> Result<Option<Caller>, DomainError> {
+    let Some(presented) = PresentedCookie::parse(cookie) else {
+        return Ok(None);
+    };
+    let Some(session) = store.find_session(presented.session_id, now).await? else {
+        return Ok(None);
+    };
+    if !secrets.cookie_was_issued(&presented, &session.nonce) {
+        return Ok(None);
+    }
+    Ok(Some(Caller {
+        user_id: session.user_id,
+        session_id: session.id,
+        auth: session.auth,
+    }))
+}
+
+/// The browser cookie of the session a sign-in just opened (`pair` is its
+/// first pair, which the pages never hand out): the session is read back for
+/// its nonce. `SessionEnded` if it is gone already.
+pub async fn browser_cookie_for<S: Sessions>(
+    store: &S,
+    secrets: &SessionSecrets,
+    pair: &TokenPair,
+    now: Timestamp,
+) -> Result<(SessionId, String), DomainError> {
+    let presented = PresentedToken::parse(&pair.refresh_token).ok_or(DomainError::SessionEnded)?;
+    let session = store
+        .find_session(presented.session_id, now)
+        .await?
+        .ok_or(DomainError::SessionEnded)?;
+    // The audit line names the session, as the device list shows it.
+    tracing::warn!(
+        audit = "browser_session_opened",
+        user_id = %session.user_id,
+        session_id = %session.id,
+        "audit"
+    );
+    Ok((
+        session.id,
+        secrets.browser_cookie(session.id, &session.nonce),
+    ))
 }
 
 #[cfg(test)]

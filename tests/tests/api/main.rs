@@ -25,6 +25,9 @@ mod keys {
 mod linking {
     pub mod handlers;
 }
+mod pages {
+    mod handlers;
+}
 mod mfa {
     mod e2e;
     pub mod handlers;

@@ -43,7 +43,15 @@ fn invoke_ingest(bodies: &[Value]) -> Value {
             "--output-format",
             "json",
         ])
-        .args(["--invoke-address", url.host_str().unwrap()])
+        // `cargo lambda invoke` takes an IP address; `make test` serves the
+        // stack as http://localhost:PORT (the pages' cookies need a host name).
+        .args([
+            "--invoke-address",
+            match url.host_str().unwrap() {
+                "localhost" => "127.0.0.1",
+                host => host,
+            },
+        ])
         .args(["--invoke-port", &url.port().unwrap().to_string()])
         .arg("--data-file")
         .arg(&file)
