@@ -87,6 +87,28 @@ pub fn key_source(env: &impl Environment, kind: KeySetKind) -> Result<KeySource,
     }
 }
 
+/// Where the OAuth clients are (`domain::clients`): a Secrets Manager
+/// secret (`OAUTH_CLIENTS_SECRET_ARN`, in AWS) or a file
+/// (`OAUTH_CLIENTS_FILE`, locally; `make dev` writes one), read and re-read
+/// as the key sets are.
+pub fn clients_source(env: &impl Environment) -> Result<KeySource, ConfigError> {
+    if let Some(arn) = env.var(CLIENTS_ARN) {
+        return Ok(KeySource::Secret {
+            client: SecretsClient::from_environment(env)?,
+            arn,
+        });
+    }
+    match env.var(CLIENTS_FILE) {
+        Some(path) => Ok(KeySource::File(path.into())),
+        None => Err(ConfigError::Missing {
+            variable: CLIENTS_ARN,
+        }),
+    }
+}
+
+pub const CLIENTS_ARN: &str = "OAUTH_CLIENTS_SECRET_ARN";
+pub const CLIENTS_FILE: &str = "OAUTH_CLIENTS_FILE";
+
 /// Whether linking an external id needs proof from the system that owns it
 /// (`LINK_VERIFICATION`: `required`, the default, or `off`, the original
 /// API's unsafe behaviour, for clients that cannot send a code).

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::config::SessionLifetimes;
+use crate::domain::clients::ClientRegistry;
 use crate::domain::keys::{KeySet, PublicKeySet, REREAD_INTERVAL};
 use crate::domain::sessions::{Issuer, SessionPolicy};
 use crate::domain::tokens::{
-    named_kid, Caller, TokenError, TokenSettings, TokenSigner, TokenVerifier,
+    named_kid, Caller, TokenError, TokenSettings, TokenSigner, TokenVerifier, Verified,
 };
 pub use crate::key_source::KeySource;
 
@@ -61,14 +62,21 @@ impl PublishedKeys {
     /// Verifies `token`; a key unknown so far makes one re-read first, if
     /// the last such re-read is long enough ago.
     pub async fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        self.verify_access(token)
+            .await
+            .map(|verified| verified.caller)
+    }
+
+    /// `verify`, with the OAuth client the token was issued to.
+    pub async fn verify_access(&self, token: &str) -> Result<Verified, TokenError> {
         let verifier = self.fresh().await.1;
-        match verifier.verify(token) {
+        match verifier.verify_access(token) {
             Err(TokenError::UnknownKey) => {
                 let Some(kid) = named_kid(token) else {
                     return Err(TokenError::UnknownKey);
                 };
                 match self.reread_for_unknown(&kid).await {
-                    Some(verifier) => verifier.verify(token),
+                    Some(verifier) => verifier.verify_access(token),
                     None => Err(TokenError::UnknownKey),
                 }
             }
@@ -186,4 +194,40 @@ fn issuer(set: &KeySet, settings: &TokenSettings, lifetimes: SessionLifetimes) -
 
 async fn read_private(source: &KeySource) -> Result<KeySet, String> {
     KeySet::parse(&source.read().await?).map_err(|error| error.to_string())
+}
+
+/// The registered OAuth clients, re-read at most every `REREAD_INTERVAL`
+/// (a client added to the secret is served within minutes, no deploy).
+pub struct RegisteredClients {
+    source: KeySource,
+    state: Mutex<(Arc<ClientRegistry>, Instant)>,
+}
+
+impl RegisteredClients {
+    /// Reads the document once; a function that cannot read it does not start.
+    pub async fn load(source: KeySource) -> Result<Self, String> {
+        let registry = read_clients(&source).await?;
+        Ok(Self {
+            source,
+            state: Mutex::new((Arc::new(registry), Instant::now())),
+        })
+    }
+
+    pub async fn registry(&self) -> Arc<ClientRegistry> {
+        let mut state = self.state.lock().await;
+        if state.1.elapsed() >= REREAD_INTERVAL {
+            state.1 = Instant::now();
+            match read_clients(&self.source).await {
+                Ok(registry) => state.0 = Arc::new(registry),
+                Err(error) => {
+                    tracing::warn!(%error, "re-reading the OAuth clients failed; keeping the last ones")
+                }
+            }
+        }
+        Arc::clone(&state.0)
+    }
+}
+
+async fn read_clients(source: &KeySource) -> Result<ClientRegistry, String> {
+    ClientRegistry::parse(&source.read().await?).map_err(|error| error.to_string())
 }

@@ -12,11 +12,11 @@ use serde_json::{json, Map, Value};
 use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{
-    Account, Accounts, AttemptCount, ChangeSide, EmailChangeStep, LinkKind, LinkOffer, LinkOffers,
-    LinkTrust, LinkedData, LinkedWrite, LoginAttempts, Mail, MailRequest, MailRequests,
-    MailTransport, MfaAccount, MfaChallenge, MfaStore, NewUser, OneTimeToken, OneTimeTokens,
-    Outbox, OutboxEntry, Profile, RevocationReason, SessionRecord, SessionView, Sessions,
-    StoreError, Stored, StoredCredentials, TokenPurpose, TotpFactor, Users,
+    Account, Accounts, AttemptCount, AuthorizationCodes, ChangeSide, CodeRecord, EmailChangeStep,
+    LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData, LinkedWrite, LoginAttempts, Mail,
+    MailRequest, MailRequests, MailTransport, MfaAccount, MfaChallenge, MfaStore, NewUser,
+    OneTimeToken, OneTimeTokens, Outbox, OutboxEntry, Profile, RevocationReason, SessionRecord,
+    SessionView, Sessions, StoreError, Stored, StoredCredentials, TokenPurpose, TotpFactor, Users,
 };
 use crate::domain::refresh::SessionSecrets;
 use crate::domain::sealing::SealedSecret;
@@ -41,6 +41,7 @@ struct State {
     offers: Vec<(LinkOffer, i64)>,
     tokens: Vec<OneTimeToken>,
     challenges: Vec<MfaChallenge>,
+    codes: Vec<CodeRecord>,
 }
 
 struct UserRow {
@@ -448,6 +449,7 @@ impl Sessions for MemoryStore {
                 last_used_at: s.rotated_at,
                 created_from: s.created_from.clone(),
                 last_used_from: s.last_used_from.clone(),
+                client_name: s.grant.as_ref().map(|grant| grant.client_name.clone()),
             })
             .collect();
         open.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
@@ -473,6 +475,37 @@ impl Sessions for MemoryStore {
             reason,
         });
         Ok(true)
+    }
+}
+
+impl AuthorizationCodes for MemoryStore {
+    async fn insert_code(&self, code: &CodeRecord) -> Stored<()> {
+        self.state().codes.push(code.clone());
+        Ok(())
+    }
+
+    async fn find_code(&self, digest: &str) -> Stored<Option<CodeRecord>> {
+        Ok(self
+            .state()
+            .codes
+            .iter()
+            .find(|code| code.digest == digest)
+            .cloned())
+    }
+
+    async fn spend_code(&self, digest: &str, session: SessionId) -> Stored<bool> {
+        let mut state = self.state();
+        match state
+            .codes
+            .iter_mut()
+            .find(|code| code.digest == digest && code.spent_by.is_none())
+        {
+            Some(code) => {
+                code.spent_by = Some(session);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use crate::domain::login::LoginPolicy;
 use crate::domain::recovery::{MailRequestPolicy, MailSettings};
 use crate::domain::tokens::TokenSettings;
 use crate::env::{ConfigError, Environment, ProcessEnvironment};
-use crate::keystore::{PublishedKeys, SigningKeys};
+use crate::keystore::{PublishedKeys, RegisteredClients, SigningKeys};
 use crate::mail::{Delivery, Transport};
 use crate::mongo::{client_options, MongoStore};
 
@@ -275,6 +275,62 @@ pub async fn mfa_verify(warm_ups: &[WarmUp]) -> MfaVerify {
             store: warm(connect(&signing.database).await?)?,
             keys: signing.keys,
             settings: mfa?,
+        })
+    })
+    .await
+}
+
+/// The registered OAuth clients, or the init error naming their variable.
+async fn load_clients(env: &impl Environment) -> Result<RegisteredClients, InitError> {
+    let source = config::clients_source(env)?;
+    RegisteredClients::load(source).await.map_err(|reason| {
+        let variable = if env.var(config::CLIENTS_ARN).is_some() {
+            config::CLIENTS_ARN
+        } else {
+            config::CLIENTS_FILE
+        };
+        InitError::Config(ConfigError::Invalid { variable, reason })
+    })
+}
+
+/// The token endpoint (oauth-token): signs tokens for registered clients.
+pub struct OAuthToken {
+    pub store: MongoStore,
+    pub keys: SigningKeys,
+    pub clients: RegisteredClients,
+}
+
+pub async fn oauth_token(warm_ups: &[WarmUp]) -> OAuthToken {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let (signing, clients) = tokio::join!(load_signing(&env), load_clients(&env));
+        let signing = signing?;
+        Ok(OAuthToken {
+            store: warm(connect(&signing.database).await?)?,
+            keys: signing.keys,
+            clients: clients?,
+        })
+    })
+    .await
+}
+
+/// The UserInfo endpoint (oauth-userinfo): verifies client tokens; the
+/// clients for CORS.
+pub struct OAuthUserInfo {
+    pub store: MongoStore,
+    pub keys: PublishedKeys,
+    pub clients: RegisteredClients,
+}
+
+pub async fn oauth_userinfo(warm_ups: &[WarmUp]) -> OAuthUserInfo {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let (verifying, clients) = tokio::join!(load_verifying(&env), load_clients(&env));
+        let verifying = verifying?;
+        Ok(OAuthUserInfo {
+            store: warm(connect(&verifying.database).await?)?,
+            keys: verifying.keys,
+            clients: clients?,
         })
     })
     .await

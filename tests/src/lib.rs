@@ -20,7 +20,7 @@ use users_core::domain::mfa::MfaSettings;
 use users_core::domain::sealing::SealingKey;
 use users_core::domain::tokens::TokenSettings;
 use users_core::keygen::next_key_set;
-use users_core::keystore::{KeySource, PublishedKeys, SigningKeys};
+use users_core::keystore::{KeySource, PublishedKeys, RegisteredClients, SigningKeys};
 use users_core::mongo::MongoStore;
 
 /// Strong enough for zxcvbn; every test user has it.
@@ -67,6 +67,34 @@ pub struct TestConfig {
     pub links: LinkVerification,
     /// `STEP_UP_MAX_AGE_SECONDS`.
     pub step_up_max_age: Duration,
+    /// The OAuth clients document (`OAUTH_CLIENTS_FILE`'s content).
+    pub oauth_clients: String,
+}
+
+/// The secret of the confidential test client `server` (`TEST_CLIENTS`).
+pub const SERVER_CLIENT_SECRET: &str = "server-secret-of-the-handler-tests-0123456789";
+
+/// The OAuth clients of the tests: `spa` (public, third-party, every scope),
+/// `server` (confidential, secret `SERVER_CLIENT_SECRET`) and `first`
+/// (public, first-party).
+pub fn test_clients() -> String {
+    let digest = users_core::domain::clients::secret_digest(SERVER_CLIENT_SECRET);
+    json!({"clients": [
+        {"id": "spa", "name": "Demo SPA", "type": "public",
+         "redirect_uris": ["http://localhost:8765/callback"],
+         "scopes": ["openid", "profile", "email", "offline_access"],
+         "grants": ["authorization_code", "refresh_token"]},
+        {"id": "server", "name": "Demo server", "type": "confidential",
+         "secret_sha256": digest,
+         "redirect_uris": ["https://app.example/callback"],
+         "scopes": ["openid", "profile", "email", "offline_access"],
+         "grants": ["authorization_code", "refresh_token"]},
+        {"id": "first", "name": "Our app", "type": "public", "first_party": true,
+         "redirect_uris": ["http://localhost:8766/callback"],
+         "scopes": ["openid", "profile", "email", "offline_access"],
+         "grants": ["authorization_code", "refresh_token"]}
+    ]})
+    .to_string()
 }
 
 impl TestConfig {
@@ -95,6 +123,7 @@ pub struct TestApp {
     pub mail_policy: users_core::domain::recovery::MailRequestPolicy,
     pub signing: SigningKeys,
     pub published: PublishedKeys,
+    pub clients: RegisteredClients,
     pub db: mongodb::Database,
     pub config: TestConfig,
 }
@@ -123,6 +152,7 @@ impl TestApp {
             refresh_grace: Duration::from_secs(10),
             links: LinkVerification::Off,
             step_up_max_age: Duration::from_secs(600),
+            oauth_clients: test_clients(),
         };
         adjust(&mut config);
         let store = users_core::runtime::connect(&DatabaseSettings {
@@ -153,6 +183,9 @@ impl TestApp {
         )
         .await
         .expect("the test key set is valid");
+        let clients = RegisteredClients::load(KeySource::Inline(config.oauth_clients.clone()))
+            .await
+            .expect("the test clients are valid");
         let client = mongodb::Client::with_uri_str(uri)
             .await
             .expect("valid MONGODB_URI");
@@ -170,6 +203,7 @@ impl TestApp {
             mail_policy: Default::default(),
             signing,
             published,
+            clients,
             db,
             config,
         }
@@ -348,6 +382,18 @@ impl TestApp {
                     users_core::pages::serve(&pages, request).await
                 })
             }
+            Function::OAuthToken => Box::pin(users_core::http::oauth::token(
+                store,
+                signing,
+                &self.clients,
+                request,
+            )),
+            Function::OAuthUserInfo => Box::pin(users_core::http::oauth::userinfo(
+                store,
+                keys,
+                &self.clients,
+                request,
+            )),
         };
         handling
             .await
@@ -481,10 +527,12 @@ pub enum Function {
     CancelEmailChangeByLink,
     /// The pages for people: HTML, answered as a `Page` (`TestApp::page`).
     Pages,
+    OAuthToken,
+    OAuthUserInfo,
 }
 
 impl Function {
-    pub const ALL: [Function; 25] = [
+    pub const ALL: [Function; 27] = [
         Self::Register,
         Self::Login,
         Self::LinkExternalId,
@@ -510,6 +558,8 @@ impl Function {
         Self::CancelEmailChange,
         Self::CancelEmailChangeByLink,
         Self::Pages,
+        Self::OAuthToken,
+        Self::OAuthUserInfo,
     ];
 
     /// The binary (`functions/src/bin/<binary>.rs`) this stands for.
@@ -540,6 +590,8 @@ impl Function {
             Self::CancelEmailChange => "cancel-email-change",
             Self::CancelEmailChangeByLink => "cancel-email-change-by-link",
             Self::Pages => "pages",
+            Self::OAuthToken => "oauth-token",
+            Self::OAuthUserInfo => "oauth-userinfo",
         }
     }
 }

@@ -34,6 +34,10 @@ pub enum DomainError {
     TooManyAttempts { retry_after: Duration },
     #[error("the token does not grant access to this user")]
     Forbidden,
+    /// An OAuth client that is not ours holds the token: it may reach
+    /// userinfo, never the account routes.
+    #[error("a third-party client's token cannot use the account routes")]
+    ThirdPartyToken,
     /// One answer for a wrong, expired or used code: which it was is not said.
     #[error("the link code is wrong, expired or already used")]
     LinkCodeInvalid,

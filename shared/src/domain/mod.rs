@@ -4,6 +4,8 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod authorize;
+pub mod clients;
 pub mod devices;
 pub mod error;
 pub mod events;
@@ -15,6 +17,7 @@ pub mod login;
 pub mod mail_token;
 pub mod mfa;
 pub mod notices;
+pub mod oauth;
 pub mod passwords;
 pub mod ports;
 pub mod publishing;

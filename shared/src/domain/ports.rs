@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::mail_token::MailToken;
-pub use super::records::{Authentication, ClientInfo, SealedSecret, StoreError, Stored};
+pub use super::records::{
+    Authentication, ClientInfo, OAuthGrant, SealedSecret, StoreError, Stored,
+};
 use super::values::{Email, EventId, ExternalId, SessionId, Timestamp, UserId, Username};
 
 /// A user about to be registered.
@@ -171,6 +173,8 @@ pub struct SessionRecord {
     /// How and when the login that opened it authenticated: every token
     /// of the session carries it (`amr`, `auth_time`).
     pub auth: Authentication,
+    /// The OAuth client whose code opened it; none for `/auth/login`'s.
+    pub grant: Option<OAuthGrant>,
 }
 
 /// A session as its owner's listing shows it: no nonce, no digest, nothing
@@ -183,6 +187,8 @@ pub struct SessionView {
     pub last_used_at: Timestamp,
     pub created_from: ClientInfo,
     pub last_used_from: ClientInfo,
+    /// The name of the OAuth client that opened it, if one did.
+    pub client_name: Option<String>,
 }
 
 /// Why sessions were ended, for the `SessionsRevoked` event.
@@ -192,6 +198,9 @@ pub enum RevocationReason {
     UserRequest,
     /// A replaced refresh token was presented again: presumed stolen.
     RefreshTokenReuse,
+    /// An authorization code was presented again (RFC 6749 §4.1.2): the
+    /// session its first use opened is presumed stolen.
+    AuthorizationCodeReuse,
 }
 
 impl RevocationReason {
@@ -199,6 +208,7 @@ impl RevocationReason {
         match self {
             Self::UserRequest => "user_request",
             Self::RefreshTokenReuse => "refresh_token_reuse",
+            Self::AuthorizationCodeReuse => "authorization_code_reuse",
         }
     }
 }
@@ -763,4 +773,41 @@ pub trait MfaStore: Sync {
 
     /// Deletes the challenge: true for the one caller that took it.
     fn take_challenge(&self, token_sha256: &str) -> impl Future<Output = Stored<bool>> + Send;
+}
+
+/// An authorization code as stored: only its SHA-256, with everything the
+/// code was issued for. Kept past `valid_until` (to `expires_at`) so that a
+/// late second use is still recognised as reuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub digest: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// The PKCE S256 challenge, when the request had one.
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    /// Space-separated, as granted.
+    pub scope: String,
+    pub user_id: UserId,
+    pub auth: Authentication,
+    pub valid_until: Timestamp,
+    /// When the store may forget it.
+    pub expires_at: Timestamp,
+    /// The session its first (and only) exchange opened.
+    pub spent_by: Option<SessionId>,
+}
+
+pub trait AuthorizationCodes: Sync {
+    fn insert_code(&self, code: &CodeRecord) -> impl Future<Output = Stored<()>> + Send;
+
+    /// The code with `digest`, spent or not, until the store forgets it.
+    fn find_code(&self, digest: &str) -> impl Future<Output = Stored<Option<CodeRecord>>> + Send;
+
+    /// Marks the code spent by `session`, only if it is not spent yet: of
+    /// two exchanges at once exactly one gets true.
+    fn spend_code(
+        &self,
+        digest: &str,
+        session: SessionId,
+    ) -> impl Future<Output = Stored<bool>> + Send;
 }

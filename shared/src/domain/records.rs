@@ -103,6 +103,17 @@ impl Authentication {
     }
 }
 
+/// What an OAuth client was granted in a session it opened with a code:
+/// every token of the session carries it, and the device list names the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthGrant {
+    pub client_id: String,
+    pub client_name: String,
+    /// Space-separated, as granted at the code's issue.
+    pub scope: String,
+    pub first_party: bool,
+}
+
 /// A secret as stored: which key sealed it, the nonce and the ciphertext
 /// (with its tag), base64.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,9 +10,9 @@ use std::time::Duration;
 use super::audit;
 use super::error::DomainError;
 use super::ports::{RevocationReason, SessionRecord, Sessions};
-use super::records::ClientInfo;
+use super::records::{ClientInfo, OAuthGrant};
 use super::refresh::{self, PresentedCookie, PresentedToken, SessionSecrets};
-use super::tokens::{AccessToken, Authentication, Caller, TokenSigner};
+use super::tokens::{AccessToken, Authentication, Caller, TokenClient, TokenSigner};
 use super::values::{RefreshToken, SessionId, Timestamp, UserId};
 
 /// How sessions are kept: the derivation key and the lifetimes.
@@ -65,6 +65,18 @@ impl Issuer {
         client: ClientInfo,
         now: Timestamp,
     ) -> (SessionRecord, TokenPair) {
+        self.open_session_for(user_id, auth, client, None, now)
+    }
+
+    /// A new session, opened for `grant`'s OAuth client when there is one.
+    pub fn open_session_for(
+        &self,
+        user_id: UserId,
+        auth: Authentication,
+        client: ClientInfo,
+        grant: Option<OAuthGrant>,
+        now: Timestamp,
+    ) -> (SessionRecord, TokenPair) {
         let (id, nonce) = (SessionId::new(), refresh::new_nonce());
         let refresh_token = self.policy.secrets.refresh_token(id, &nonce, 0);
         let session = SessionRecord {
@@ -79,6 +91,7 @@ impl Issuer {
             created_from: client.clone(),
             last_used_from: client,
             auth,
+            grant,
         };
         let pair = self.token_pair(&session);
         (session, pair)
@@ -96,18 +109,33 @@ impl Issuer {
 
     /// The pair of the session's current generation; the same session state
     /// always gives the same pair.
-    fn token_pair(&self, session: &SessionRecord) -> TokenPair {
+    pub fn token_pair(&self, session: &SessionRecord) -> TokenPair {
+        let scope = session.grant.as_ref().map(|grant| grant.scope.clone());
+        self.token_pair_scoped(session, scope)
+    }
+
+    /// `token_pair`, its access token limited to `scope` (a refresh that
+    /// narrows; the session keeps what was granted).
+    pub fn token_pair_scoped(&self, session: &SessionRecord, scope: Option<String>) -> TokenPair {
         let caller = Caller {
             user_id: session.user_id,
             session_id: session.id,
             auth: session.auth,
         };
+        let client = session.grant.as_ref().map(|grant| TokenClient {
+            client_id: grant.client_id.clone(),
+            scope: scope.unwrap_or_else(|| grant.scope.clone()),
+            first_party: grant.first_party,
+        });
         let secrets = &self.policy.secrets;
         let jti = secrets.access_token_id(&session.nonce, session.generation);
         TokenPair {
-            access: self
-                .signer
-                .issue(&caller, session.rotated_at.as_secs(), jti),
+            access: self.signer.issue_for(
+                &caller,
+                client.as_ref(),
+                session.rotated_at.as_secs(),
+                jti,
+            ),
             refresh_token: secrets.refresh_token(session.id, &session.nonce, session.generation),
         }
     }
@@ -125,12 +153,31 @@ pub async fn refresh_from<S: Sessions>(
     client: &ClientInfo,
     now: Timestamp,
 ) -> Result<TokenPair, DomainError> {
+    let session = rotate(store, issuer, refresh_token, client, now, |_| true).await?;
+    Ok(issuer.token_pair(&session))
+}
+
+/// The rotation of `refresh_from`, giving the session as of the pair to
+/// answer with. `belongs` decides, before anything changes, whether the
+/// session may be refreshed by this caller (an OAuth client's own only):
+/// a refusal is `InvalidRefreshToken` and touches nothing.
+pub async fn rotate<S: Sessions>(
+    store: &S,
+    issuer: &Issuer,
+    refresh_token: &RefreshToken,
+    client: &ClientInfo,
+    now: Timestamp,
+    belongs: impl FnOnce(&SessionRecord) -> bool,
+) -> Result<SessionRecord, DomainError> {
     let presented =
         PresentedToken::parse(refresh_token.expose()).ok_or(DomainError::InvalidRefreshToken)?;
     let session = store
         .find_session(presented.session_id, now)
         .await?
         .ok_or(DomainError::InvalidRefreshToken)?;
+    if !belongs(&session) {
+        return Err(DomainError::InvalidRefreshToken);
+    }
     let secrets = &issuer.policy.secrets;
     // Forged, or of another session: refused without touching the session.
     if !secrets.was_issued(&presented, &session.nonce) || presented.generation > session.generation
@@ -152,7 +199,7 @@ pub async fn refresh_from<S: Sessions>(
         )
         .await?;
     match rotated {
-        Some(rotated) => Ok(issuer.token_pair(&rotated)),
+        Some(rotated) => Ok(rotated),
         // A concurrent refresh of the same token won the rotation.
         None => {
             let session = store
@@ -183,10 +230,10 @@ async fn replay<S: Sessions>(
     session: SessionRecord,
     generation: i64,
     now: Timestamp,
-) -> Result<TokenPair, DomainError> {
+) -> Result<SessionRecord, DomainError> {
     let just_replaced = generation == session.generation - 1;
     if just_replaced && session.rotated_at.until(now) <= issuer.policy.grace {
-        return Ok(issuer.token_pair(&session));
+        return Ok(session);
     }
     store
         .revoke_sessions(

@@ -68,6 +68,16 @@ struct Claims {
     amr: Vec<String>,
     #[serde(default)]
     auth_time: u64,
+    /// RFC 9068: the OAuth client a token was issued to, and what it was
+    /// granted. Tokens of `/auth/login` have neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    /// Set on every client's token: whether the client is ours, and so may
+    /// use the account routes. A client token without it is third-party.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    first_party: Option<bool>,
 }
 
 /// A freshly signed access token, as login returns it.
@@ -83,6 +93,31 @@ pub struct Caller {
     pub user_id: UserId,
     pub session_id: SessionId,
     pub auth: Authentication,
+}
+
+/// The OAuth client a token was issued to (none for `/auth/login`'s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenClient {
+    pub client_id: String,
+    /// Space-separated, as the `scope` claim.
+    pub scope: String,
+    pub first_party: bool,
+}
+
+/// A verified token: its caller, and the client it was issued to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub caller: Caller,
+    pub client: Option<TokenClient>,
+}
+
+impl Verified {
+    /// Tokens of `/auth/login` and of first-party clients: the ones the
+    /// account routes (`/users/*`) accept. The one rule, read in one place
+    /// (`http::edge::authorized_caller`).
+    pub fn is_first_party(&self) -> bool {
+        self.client.as_ref().is_none_or(|client| client.first_party)
+    }
 }
 
 /// The rules signing and verification share.
@@ -115,6 +150,17 @@ impl TokenSigner {
     /// (PKCS#1 v1.5 signatures are deterministic), which is what lets a
     /// refresh retried within the grace window answer identically.
     pub fn issue(&self, caller: &Caller, issued_at: u64, jti: String) -> AccessToken {
+        self.issue_for(caller, None, issued_at, jti)
+    }
+
+    /// `issue`, for `client` when the token is an OAuth client's.
+    pub fn issue_for(
+        &self,
+        caller: &Caller,
+        client: Option<&TokenClient>,
+        issued_at: u64,
+        jti: String,
+    ) -> AccessToken {
         let ttl = self.settings.access_token_ttl.as_secs();
         let claims = Claims {
             sub: caller.user_id.to_hex(),
@@ -127,6 +173,9 @@ impl TokenSigner {
             sid: caller.session_id.to_hex(),
             amr: caller.auth.amr(),
             auth_time: caller.auth.auth_time,
+            client_id: client.map(|client| client.client_id.clone()),
+            scope: client.map(|client| client.scope.clone()),
+            first_party: client.map(|client| client.first_party),
         };
         let header = Header {
             typ: Some(TOKEN_TYPE.into()),
@@ -139,6 +188,25 @@ impl TokenSigner {
             token,
             expires_in: ttl,
         }
+    }
+
+    /// An OpenID Connect ID token: `claims` signed with the current key,
+    /// typed `JWT` so that no verifier of ours takes it for an access token.
+    pub fn sign_id_token(&self, claims: &serde_json::Value) -> String {
+        let header = Header {
+            typ: Some("JWT".into()),
+            kid: Some(self.kid.clone()),
+            ..Header::new(Algorithm::RS256)
+        };
+        jsonwebtoken::encode(&header, claims, &self.encoding).expect("a checked RSA key signs")
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.settings.issuer
+    }
+
+    pub fn access_token_ttl(&self) -> Duration {
+        self.settings.access_token_ttl
     }
 }
 
@@ -175,6 +243,11 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        self.verify_access(token).map(|verified| verified.caller)
+    }
+
+    /// `verify`, with the client the token was issued to.
+    pub fn verify_access(&self, token: &str) -> Result<Verified, TokenError> {
         let kid = checked_header(token)?;
         let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
@@ -185,10 +258,23 @@ impl TokenVerifier {
             otp: data.claims.amr.iter().any(|method| method == "otp"),
             auth_time: data.claims.auth_time,
         };
-        Ok(Caller {
-            user_id,
-            session_id,
-            auth,
+        let claims = data.claims;
+        let client = match (claims.client_id, claims.scope) {
+            (Some(client_id), Some(scope)) => Some(TokenClient {
+                client_id,
+                scope,
+                first_party: claims.first_party == Some(true),
+            }),
+            (None, None) => None,
+            _ => return Err(TokenError::Malformed),
+        };
+        Ok(Verified {
+            caller: Caller {
+                user_id,
+                session_id,
+                auth,
+            },
+            client,
         })
     }
 }

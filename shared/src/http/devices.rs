@@ -61,6 +61,7 @@ fn session_json(listed: ListedSession) -> Value {
         "created_from": client_json(&session.created_from),
         "last_used_from": client_json(&session.last_used_from),
         "current": listed.current,
+        "client": session.client_name,
     })
 }
 

@@ -16,6 +16,7 @@ use crate::domain::devices::ClientInfo;
 use crate::domain::mfa::MfaPending;
 use crate::domain::sessions::TokenPair;
 use crate::domain::tokens::Caller;
+use crate::domain::DomainError;
 use crate::keystore::PublishedKeys;
 
 pub(super) type Answer = Result<Response<Body>, HttpError>;
@@ -49,14 +50,19 @@ pub(super) async fn answer(
 
 /// The bearer token's holder, once it has shown to be the `{user_id}` of the
 /// path: 401 without a valid token, 422 for a malformed id, 403 for someone
-/// else's id. Whether its session is still open is checked with the operation.
+/// else's id or for a third-party client's token (every `/users/*` route
+/// comes through here, so this is the one place that rule is read).
+/// Whether its session is still open is checked with the operation.
 pub(super) async fn authorized_caller(
     keys: &PublishedKeys,
     request: &Request,
 ) -> Result<Caller, HttpError> {
-    let caller = keys.verify(bearer_token(request)?).await?;
-    accounts::authorize(&caller, path_user_id(request)?)?;
-    Ok(caller)
+    let verified = keys.verify_access(bearer_token(request)?).await?;
+    if !verified.is_first_party() {
+        return Err(DomainError::ThirdPartyToken.into());
+    }
+    accounts::authorize(&verified.caller, path_user_id(request)?)?;
+    Ok(verified.caller)
 }
 
 pub(super) fn token_response(tokens: TokenPair) -> Response<Body> {

@@ -5,6 +5,7 @@ pub mod bodies;
 pub mod devices;
 pub mod edge;
 pub mod mfa;
+pub mod oauth;
 pub mod problem;
 pub mod recovery;
 pub mod request;

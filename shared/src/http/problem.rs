@@ -187,6 +187,10 @@ fn mapping(error: &HttpError) -> Mapping {
         DomainError::MfaNotPending => Mapping::new(S::CONFLICT, "urn:problem:mfa-not-pending"),
         DomainError::MfaNotEnabled => Mapping::new(S::CONFLICT, "urn:problem:mfa-not-enabled"),
         DomainError::Forbidden => Mapping::new(S::FORBIDDEN, BLANK),
+        DomainError::ThirdPartyToken => {
+            Mapping::new(S::FORBIDDEN, "urn:problem:insufficient-scope")
+                .with_header(bearer_challenge(r#"Bearer error="insufficient_scope""#))
+        }
         DomainError::LinkCodeInvalid => Mapping::new(S::FORBIDDEN, "urn:problem:link-code-invalid"),
         DomainError::SessionNotFound => Mapping::new(S::NOT_FOUND, "urn:problem:session-not-found"),
         DomainError::Internal { .. } => Mapping::new(S::INTERNAL_SERVER_ERROR, BLANK),

@@ -1,6 +1,7 @@
-//! `GET /.well-known/jwks.json` and `GET /.well-known/openid-configuration`:
-//! what API Gateway's JWT authorizer and any other verifier read to check our
-//! access tokens on their own. No database; public keys only.
+//! `GET /.well-known/jwks.json`, `GET /.well-known/openid-configuration`
+//! and its RFC 8414 twin `GET /.well-known/oauth-authorization-server`:
+//! what API Gateway's JWT authorizer, relying parties and any other verifier
+//! read. No database; public keys only.
 
 use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
@@ -14,6 +15,8 @@ use crate::keystore::PublishedKeys;
 
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+/// RFC 8414's name for the same document.
+pub const AUTHORIZATION_SERVER_PATH: &str = "/.well-known/oauth-authorization-server";
 
 pub async fn well_known(
     keys: &PublishedKeys,
@@ -21,7 +24,9 @@ pub async fn well_known(
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let path = request.uri().path().trim_end_matches('/');
-    let answer = if path.ends_with(JWKS_PATH) || path.ends_with(DISCOVERY_PATH) {
+    let discovery_document =
+        path.ends_with(DISCOVERY_PATH) || path.ends_with(AUTHORIZATION_SERVER_PATH);
+    let answer = if path.ends_with(JWKS_PATH) || discovery_document {
         if request.method() == Method::GET {
             let body = if path.ends_with(JWKS_PATH) {
                 keys.keys().await.jwks()
@@ -38,16 +43,36 @@ pub async fn well_known(
     Ok(answer.unwrap_or_else(|error| refused(&error)))
 }
 
-/// What is true of this service and what verifiers read: where the keys are
-/// and how tokens are signed. No authorization, token or userinfo endpoint is
-/// claimed (there is none), hence no response types either.
+/// What is true of this provider, and only that (OpenID Connect Discovery
+/// 1.0 §3, RFC 8414 §2): the code flow with PKCE S256, the two grants, the
+/// client authentication methods, the scopes and claims served. No
+/// `end_session_endpoint` (RP-initiated logout comes with the pages), no
+/// request objects, no `phone` or `address` scope.
 fn discovery(settings: &TokenSettings) -> serde_json::Value {
+    let issuer = &settings.issuer;
     json!({
-        "issuer": settings.issuer,
-        "jwks_uri": format!("{}{JWKS_PATH}", settings.issuer),
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "jwks_uri": format!("{issuer}{JWKS_PATH}"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "claims_supported": [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "azp",
+            "preferred_username", "email", "email_verified"
+        ],
         "id_token_signing_alg_values_supported": ["RS256"],
         "subject_types_supported": ["public"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "nbf", "iat", "jti", "sid", "amr", "auth_time"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
     })
 }
 

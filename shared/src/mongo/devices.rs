@@ -66,6 +66,14 @@ struct ListedDocument {
     created_from: Option<ClientDocument>,
     #[serde(default)]
     last_used_from: Option<ClientDocument>,
+    #[serde(default)]
+    oauth: Option<ClientName>,
+}
+
+/// The one field of a session's OAuth grant that its listing shows.
+#[derive(Debug, Deserialize)]
+struct ClientName {
+    client_name: String,
 }
 
 impl From<ListedDocument> for SessionView {
@@ -76,6 +84,7 @@ impl From<ListedDocument> for SessionView {
             last_used_at: timestamp(document.rotated_at),
             created_from: document.created_from.unwrap_or_default().into(),
             last_used_from: document.last_used_from.unwrap_or_default().into(),
+            client_name: document.oauth.map(|grant| grant.client_name),
         }
     }
 }
@@ -101,6 +110,7 @@ impl MongoStore {
                 "rotated_at": 1,
                 "created_from": 1,
                 "last_used_from": 1,
+                "oauth.client_name": 1,
             })
             .limit(limit)
             .await?;

@@ -18,6 +18,7 @@ macro_rules! in_session {
 }
 
 pub mod bson_json;
+mod codes;
 mod devices;
 mod link_offers;
 mod linked;
@@ -118,6 +119,8 @@ pub struct MongoStore {
     outbox: Collection<outbox::OutboxDocument>,
     /// One-time tokens sent by mail (their SHA-256 only).
     tokens: Collection<Document>,
+    /// OAuth authorization codes (their SHA-256 only).
+    codes: Collection<Document>,
     deployment: Arc<OnceCell<Deployment>>,
 }
 
@@ -140,6 +143,7 @@ impl MongoStore {
             mfa_challenges: db.collection("mfa_challenges"),
             outbox: db.collection("outbox"),
             tokens: db.collection("one_time_tokens"),
+            codes: db.collection("authorization_codes"),
             client,
             deployment: Arc::new(OnceCell::new()),
         })
@@ -247,8 +251,13 @@ impl MongoStore {
                 named("mfa_challenges_user_id").build(),
             ),
         ]);
+        let codes = self.codes.create_index(index(
+            doc! { "expires_at": 1 },
+            expires("authorization_codes_expire"),
+        ));
         // One round trip per collection, all at once: this runs at every cold start.
         tokio::try_join!(
+            codes.into_future(),
             tokens.into_future(),
             mfa_challenges.into_future(),
             users.into_future(),

@@ -10,7 +10,9 @@ use super::devices::{client_document, ClientDocument};
 use super::{datetime, oid, timestamp, Atomic, MongoStore};
 use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
-use crate::domain::ports::{RevocationReason, SessionRecord, SessionView, Sessions, Stored};
+use crate::domain::ports::{
+    OAuthGrant, RevocationReason, SessionRecord, SessionView, Sessions, Stored,
+};
 use crate::domain::tokens::Authentication;
 use crate::domain::values::{SessionId, Timestamp, UserId};
 
@@ -39,6 +41,18 @@ pub(super) struct SessionDocument {
     amr: Vec<String>,
     #[serde(default)]
     auth_time: Option<DateTime>,
+    /// Sessions an OAuth client's code opened (`domain::oauth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) oauth: Option<GrantDocument>,
+}
+
+/// `OAuthGrant` as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct GrantDocument {
+    client_id: String,
+    pub(super) client_name: String,
+    scope: String,
+    first_party: bool,
 }
 
 impl From<&SessionRecord> for SessionDocument {
@@ -56,6 +70,12 @@ impl From<&SessionRecord> for SessionDocument {
             last_used_from: Some(ClientDocument::from(&session.last_used_from)),
             amr: session.auth.amr(),
             auth_time: Some(DateTime::from_millis(session.auth.auth_time as i64 * 1000)),
+            oauth: session.grant.as_ref().map(|grant| GrantDocument {
+                client_id: grant.client_id.clone(),
+                client_name: grant.client_name.clone(),
+                scope: grant.scope.clone(),
+                first_party: grant.first_party,
+            }),
         }
     }
 }
@@ -79,6 +99,12 @@ impl From<SessionDocument> for SessionRecord {
             created_from: document.created_from.unwrap_or_default().into(),
             last_used_from: document.last_used_from.unwrap_or_default().into(),
             auth,
+            grant: document.oauth.map(|grant| OAuthGrant {
+                client_id: grant.client_id,
+                client_name: grant.client_name,
+                scope: grant.scope,
+                first_party: grant.first_party,
+            }),
         }
     }
 }

@@ -462,7 +462,7 @@ pub fn says(error: &DomainError) -> Said {
             "An account has this e-mail address already.".into(),
         ),
         E::UsernameTaken => Said::Field("username", "This username is taken.".into()),
-        E::ExternalIdTaken | E::LinkCodeInvalid | E::Forbidden => {
+        E::ExternalIdTaken | E::LinkCodeInvalid | E::Forbidden | E::ThirdPartyToken => {
             Said::Form("That is not allowed.".into())
         }
         E::InvalidCredentials => Said::Form("The e-mail address or the password is wrong.".into()),

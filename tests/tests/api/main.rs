@@ -32,6 +32,9 @@ mod mfa {
     mod e2e;
     pub mod handlers;
 }
+mod oidc {
+    mod handlers;
+}
 mod recovery {
     mod e2e;
     pub mod handlers;
