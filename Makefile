@@ -10,7 +10,7 @@ WITH_VENV := PATH="$(VENV_BIN):$$PATH"
 # Every Lambda binary: functions/src/bin/*.rs (but the local key tool) and api-docs.
 LAMBDA_BINS := $(patsubst functions/src/bin/%.rs,--bin %,$(filter-out %/signing-keys.rs,$(wildcard functions/src/bin/*.rs))) --bin api-docs
 
-.PHONY: help dev dev-release test build fmt lint clean-data bench bench-mfa bench-peers docs-ui examples schemathesis rotate-keys functions screenshots
+.PHONY: help dev dev-release test build fmt lint clean-data bench bench-mfa bench-peers docs-ui examples schemathesis rotate-keys functions screenshots client
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -53,6 +53,10 @@ examples: ## Run the sh examples of README.md and docs/ against a running API (A
 schemathesis: ## Fuzz a running API against openapi.yaml (API=http://127.0.0.1:9000)
 	scripts/bootstrap.sh
 	scripts/schemathesis.sh "$${API:-http://127.0.0.1:9000}"
+
+client: ## A new OAuth client's entry for the clients document; a confidential one's secret is printed once (NAME=... REDIRECT=https://app/cb[,...] [PUBLIC=1] [FIRST_PARTY=1])
+	@test -n "$(NAME)" -a -n "$(REDIRECT)" || { echo "usage: make client NAME=... REDIRECT=..." >&2; exit 2; }
+	@python3 scripts/oauth_client.py new "$(NAME)" "$(REDIRECT)" $(if $(PUBLIC),--public) $(if $(FIRST_PARTY),--first-party)
 
 rotate-keys: ## Rotate the local signing keys in .local/ (the rotation's own code); make dev picks them up
 	cargo run -q -p functions --bin signing-keys -- .local/signing-keys.json .local/public-keys.json

@@ -27,7 +27,10 @@
 #   LOGO_URL, ACCENT_COLOR,
 #   REQUIRE_VERIFIED_EMAIL and the mail limits (README, Configuration),
 #   MFA_KEY_FILE (default .local/mfa-key, created on the first run) or
-#   MFA_KEY_SECRET_ARN, TOTP_ISSUER, STEP_UP_MAX_AGE_SECONDS.
+#   MFA_KEY_SECRET_ARN, TOTP_ISSUER, STEP_UP_MAX_AGE_SECONDS,
+#   OAUTH_CLIENTS_FILE (default .local/oauth-clients.json, the demo clients
+#   demo-spa and demo-server, created on the first run) or
+#   OAUTH_CLIENTS_SECRET_ARN.
 # Example: PORT=9001 make dev   (a second API on :9001, database on :27018)
 set -euo pipefail
 
@@ -155,6 +158,13 @@ if [[ -z "${MFA_KEY_SECRET_ARN:-}" && -z "${MFA_KEY_FILE:-}" ]]; then
         log "creating the local MFA key in .local/"
         (umask 077 && random_hex 32 >"$MFA_KEY_FILE")
     fi
+fi
+
+if [[ -z "${OAUTH_CLIENTS_SECRET_ARN:-}" && -z "${OAUTH_CLIENTS_FILE:-}" ]]; then
+    # The OpenID Provider's clients (docs/oidc.md): the demo ones, so the
+    # flow can be tried by hand; `make client` prints more entries.
+    export OAUTH_CLIENTS_FILE="$REPO_ROOT/.local/oauth-clients.json"
+    log "$("$VENV/bin/python" scripts/oauth_client.py demo "$OAUTH_CLIENTS_FILE" "$REPO_ROOT/.local/demo-server-secret")"
 fi
 
 # Defaults for the rest; the functions have the same ones built in, except

@@ -132,6 +132,8 @@ target/debug/signing-keys "$SIGNING_KEYS_FILE" "$PUBLIC_KEYS_FILE" >/dev/null
 # The key that seals TOTP secrets: random per run, like the signing keys.
 export MFA_KEY_FILE="$tmp_dir/mfa-key"
 random_hex 32 >"$MFA_KEY_FILE"
+export OAUTH_CLIENTS_FILE="$tmp_dir/oauth-clients.json"
+"$VENV/bin/python" scripts/oauth_client.py demo "$OAUTH_CLIENTS_FILE" "$tmp_dir/demo-server-secret" >/dev/null
 
 step "cargo lambda watch (end-to-end server)"
 watch_port="$(free_port)"

@@ -304,11 +304,13 @@ pub async fn oauth_token(warm_ups: &[WarmUp]) -> OAuthToken {
     start(warm_ups, async {
         let env = ProcessEnvironment;
         let (signing, clients) = tokio::join!(load_signing(&env), load_clients(&env));
+        // The clients first: what this function adds to a signing route.
+        let clients = clients?;
         let signing = signing?;
         Ok(OAuthToken {
             store: warm(connect(&signing.database).await?)?,
             keys: signing.keys,
-            clients: clients?,
+            clients,
         })
     })
     .await
@@ -326,11 +328,12 @@ pub async fn oauth_userinfo(warm_ups: &[WarmUp]) -> OAuthUserInfo {
     start(warm_ups, async {
         let env = ProcessEnvironment;
         let (verifying, clients) = tokio::join!(load_verifying(&env), load_clients(&env));
+        let clients = clients?;
         let verifying = verifying?;
         Ok(OAuthUserInfo {
             store: warm(connect(&verifying.database).await?)?,
             keys: verifying.keys,
-            clients: clients?,
+            clients,
         })
     })
     .await

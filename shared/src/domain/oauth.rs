@@ -747,6 +747,20 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(whole.scope.to_string(), "openid email offline_access");
+        // A client's refresh token is refused at /auth/refresh, where no
+        // client authenticates.
+        let client_refresh = RefreshToken::parse(whole.pair.refresh_token.clone()).unwrap();
+        assert!(matches!(
+            sessions::refresh_from(
+                &store,
+                &issuer,
+                &client_refresh,
+                &ClientInfo::default(),
+                at(5)
+            )
+            .await,
+            Err(DomainError::InvalidRefreshToken)
+        ));
         // A login session's refresh token is not a client's.
         let (session, pair) = issuer.open_session(user, at(0));
         assert!(store.insert_session(&session).await.unwrap());

@@ -153,7 +153,13 @@ pub async fn refresh_from<S: Sessions>(
     client: &ClientInfo,
     now: Timestamp,
 ) -> Result<TokenPair, DomainError> {
-    let session = rotate(store, issuer, refresh_token, client, now, |_| true).await?;
+    // An OAuth client's session is refreshed at the token endpoint only,
+    // where the client authenticates (RFC 6749 §6): its refresh token alone
+    // is not enough here.
+    let session = rotate(store, issuer, refresh_token, client, now, |session| {
+        session.grant.is_none()
+    })
+    .await?;
     Ok(issuer.token_pair(&session))
 }
 

@@ -10,8 +10,9 @@
 
 use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{HeaderMap, Method, StatusCode};
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use super::edge::client_info;
 use super::problem::{refused, HttpError};
@@ -33,18 +34,20 @@ pub async fn token<S: AuthorizationCodes + Sessions + LoginAttempts>(
 ) -> Result<Response<Body>, Error> {
     let registry = clients.registry().await;
     let cors = Cors::of(&request, &registry, "POST, OPTIONS");
-    let span = tracing::info_span!("request", source_ip = %source_ip(&request));
-    let _entered = span.enter();
-    let response = match *request.method() {
-        Method::OPTIONS => cors.preflight(),
-        Method::POST => match grant(store, keys, &registry, &request).await {
-            Ok(tokens) => token_response(tokens),
-            Err(error) => oauth_error(&error),
-        },
-        _ => refused(&HttpError::MethodNotAllowed {
-            allow: Method::POST,
-        }),
-    };
+    let response = async {
+        match *request.method() {
+            Method::OPTIONS => cors.preflight(),
+            Method::POST => match grant(store, keys, &registry, &request).await {
+                Ok(tokens) => token_response(tokens),
+                Err(error) => oauth_error(&error),
+            },
+            _ => refused(&HttpError::MethodNotAllowed {
+                allow: Method::POST,
+            }),
+        }
+    }
+    .instrument(request_span(&request))
+    .await;
     Ok(cors.apply(response))
 }
 
@@ -298,16 +301,24 @@ pub async fn userinfo<S: Accounts + Sessions>(
 ) -> Result<Response<Body>, Error> {
     let registry = clients.registry().await;
     let cors = Cors::of(&request, &registry, "GET, POST, OPTIONS");
-    let span = tracing::info_span!("request", source_ip = %source_ip(&request));
-    let _entered = span.enter();
-    let response = match *request.method() {
-        Method::OPTIONS => cors.preflight(),
-        Method::GET | Method::POST => match claims(store, keys, &request).await {
-            Ok(claims) => no_store(StatusCode::OK, &claims),
-            Err(error) => bearer_error(&error),
-        },
-        _ => refused(&HttpError::MethodNotAllowed { allow: Method::GET }),
-    };
+    let response = async {
+        match *request.method() {
+            Method::OPTIONS => cors.preflight(),
+            Method::GET | Method::POST => match claims(store, keys, &request).await {
+                Ok(claims) => no_store(StatusCode::OK, &claims),
+                Err(error) => bearer_error(&error),
+            },
+            _ => {
+                let mut response = refused(&HttpError::MethodNotAllowed { allow: Method::GET });
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+                response
+            }
+        }
+    }
+    .instrument(request_span(&request))
+    .await;
     Ok(cors.apply(response))
 }
 
@@ -448,6 +459,16 @@ fn bearer_error(error: &BearerError) -> Response<Body> {
         HeaderValue::from_str(&challenge).expect("static challenges are header values"),
     );
     response
+}
+
+/// Every line logged while answering carries the request id and the
+/// client's address, as `edge::answer`'s do.
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .lambda_context_ref()
+        .map(|context| context.request_id.clone())
+        .unwrap_or_default();
+    tracing::info_span!("request", request_id, source_ip = %source_ip(request))
 }
 
 /// The CORS answer for a request's `Origin`: only a registered client's.

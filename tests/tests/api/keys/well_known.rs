@@ -60,13 +60,9 @@ async fn discovery_names_the_issuer_and_where_its_keys_are() {
         answer.body["id_token_signing_alg_values_supported"],
         serde_json::json!(["RS256"])
     );
-    // No endpoint that does not exist is claimed.
-    for absent in [
-        "authorization_endpoint",
-        "token_endpoint",
-        "userinfo_endpoint",
-        "response_types_supported",
-    ] {
+    // No endpoint that does not exist is claimed (the OpenID Provider's are
+    // checked by oidc::handlers): RP-initiated logout is not built yet.
+    for absent in ["end_session_endpoint", "registration_endpoint"] {
         assert_eq!(answer.body.get(absent), None::<&Value>, "{absent}");
     }
     app.drop().await;

@@ -663,3 +663,44 @@ async fn discovery_is_served_at_both_well_known_paths_and_says_only_what_is_impl
     assert!(!scopes.contains(&json!("phone")) && !scopes.contains(&json!("address")));
     app.drop().await;
 }
+
+/// An independent check: PyJWT (a JOSE library nobody here wrote) verifies
+/// the ID token against the published JWKS, as a relying party does.
+#[tokio::test]
+async fn pyjwt_verifies_the_id_token_against_the_jwks() {
+    let app = TestApp::new().await;
+    let ada = app.sign_up("ada").await;
+    let code = code(&app, &ada, "spa", "openid email").await;
+    let tokens = exchange_spa(&app, &code, VERIFIER).await;
+    let id_token = tokens.body["id_token"].as_str().unwrap();
+    let jwks = app
+        .call(
+            Function::Jwks,
+            Event::http_api("GET", "/.well-known/jwks.json"),
+        )
+        .await;
+    let script = "import json, os, jwt\n\
+        token = os.environ['ID_TOKEN']\n\
+        kid = jwt.get_unverified_header(token)['kid']\n\
+        keys = {k['kid']: k for k in json.loads(os.environ['JWKS'])['keys']}\n\
+        key = jwt.PyJWK(keys[kid]).key\n\
+        claims = jwt.decode(token, key, algorithms=['RS256'], audience='spa',\n\
+            issuer=os.environ['ISSUER'], options={'require': ['exp', 'iat', 'sub', 'aud', 'iss']})\n\
+        print(json.dumps(claims))";
+    let output = std::process::Command::new(api_tests::venv_program("python", "PYTHON_BIN"))
+        .args(["-c", script])
+        .env("ID_TOKEN", id_token)
+        .env("JWKS", jwks.body.to_string())
+        .env("ISSUER", "http://127.0.0.1:9000")
+        .output()
+        .expect("the project's .venv has python");
+    assert!(
+        output.status.success(),
+        "PyJWT refused the ID token: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let verified: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(verified["sub"], ada.user_id.as_str());
+    assert_eq!(verified["nonce"], "n-0S6_WzA2Mj");
+    app.drop().await;
+}

@@ -123,6 +123,21 @@ fn each_function_names_what_it_lacks_and_nothing_it_does_not_use() {
             "REFRESH_GRACE_SECONDS is invalid",
         ),
         ("jwks", vec![], "PUBLIC_BASE_URL is not set"),
+        // The OpenID Provider's functions need the clients besides their keys.
+        (
+            "oauth-token",
+            vec![database, base_url],
+            "OAUTH_CLIENTS_SECRET_ARN is not set",
+        ),
+        (
+            "oauth-userinfo",
+            vec![
+                database,
+                base_url,
+                ("OAUTH_CLIENTS_FILE", "/nonexistent/oauth-clients.json"),
+            ],
+            "OAUTH_CLIENTS_FILE is invalid",
+        ),
         (
             "rotate-signing-keys",
             vec![

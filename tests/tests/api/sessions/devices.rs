@@ -97,12 +97,15 @@ async fn the_listing_shows_each_login_and_refresh_client_and_which_is_current() 
     assert_eq!(phone["created_from"]["source_ip"], "192.0.2.1");
     assert_eq!(phone["last_used_from"]["user_agent"], "Phone/1.1");
     assert!(phone["last_used_at"].as_str().unwrap() >= phone["created_at"].as_str().unwrap());
-    // Exactly the documented members: no nonce, digest or generation.
+    // Exactly the documented members: no nonce, digest or generation; `client`
+    // names the OAuth client of a code exchange's session (null for a login).
+    assert_eq!(phone["client"], serde_json::Value::Null);
     let mut members: Vec<&String> = phone.as_object().unwrap().keys().collect();
     members.sort();
     assert_eq!(
         members,
         [
+            "client",
             "created_at",
             "created_from",
             "current",
