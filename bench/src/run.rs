@@ -97,10 +97,15 @@ pub struct Results {
 /// The HTTP functions of the template the options select, with their operations.
 /// HTTP functions the benchmark does not measure yet: the recovery and
 /// change routes (issue #12), whose invocations each need a mailed token or
-/// a fresh password check; and the pages for people (issue #20), whose
-/// routes each need a browser session or a pre-session and its CSRF token;
-/// listed, so that any other function it does not know still stops the run.
-const NOT_MEASURED: [&str; 9] = [
+/// a fresh password check; the pages for people (issue #20), whose routes
+/// each need a browser session or a pre-session and its CSRF token; and the
+/// OpenID Provider's token and userinfo functions (issue #21), whose
+/// invocations each need an authorization code or a client's token (issued
+/// through the pages' authorize endpoint); listed, so that any other
+/// function it does not know still stops the run.
+const NOT_MEASURED: [&str; 11] = [
+    "oauth-token",
+    "oauth-userinfo",
     "forgot-password",
     "reset-password",
     "verify-email",
