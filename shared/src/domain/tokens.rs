@@ -442,6 +442,41 @@ mod tests {
         format!("{signing_input}.{signature}")
     }
 
+    #[test]
+    fn an_id_token_hint_names_its_user_expired_or_signed_by_a_retired_key() {
+        let user = UserId::new();
+        let claims = json!({
+            "iss": "https://auth.example.com", "sub": user.to_hex(), "aud": "spa",
+            "iat": 1_000, "exp": 1_300,
+        });
+        let expired = signer().sign_id_token(&claims);
+        let hint = verifier().id_token_hint(&expired).unwrap();
+        assert_eq!(hint.user_id, user);
+        assert_eq!(hint.client_id, "spa");
+        // Rotated once: the signing key is retired, still published, still read.
+        let copy = KeySet::parse(&key_set().to_json()).unwrap();
+        let rotated = next_key_set(Some(copy), 0, Duration::ZERO).unwrap();
+        let after = TokenVerifier::new(&settings(), &rotated.public());
+        assert_eq!(after.id_token_hint(&expired).unwrap().user_id, user);
+        // Not a hint: an access token, another issuer's, a forged signature.
+        let access = signer().issue(&caller(), unix_now(), "j".into()).token;
+        assert_eq!(
+            verifier().id_token_hint(&access),
+            Err(TokenError::WrongType)
+        );
+        let mut foreign = claims.clone();
+        foreign["iss"] = json!("https://evil.example");
+        let foreign = signer().sign_id_token(&foreign);
+        assert_eq!(
+            verifier().id_token_hint(&foreign),
+            Err(TokenError::WrongIssuer)
+        );
+        let mut tampered = expired.clone();
+        tampered.pop();
+        tampered.push(if expired.ends_with('A') { 'B' } else { 'A' });
+        assert!(verifier().id_token_hint(&tampered).is_err());
+    }
+
     fn good_header() -> Value {
         json!({"alg": "RS256", "typ": "at+jwt", "kid": key_set().current().kid})
     }

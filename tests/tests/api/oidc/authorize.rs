@@ -521,3 +521,33 @@ async fn a_valid_id_token_hint_signs_out_at_once_and_goes_back_with_state() {
     assert_eq!(gone.status, 303, "signed out");
     app.drop().await;
 }
+
+#[tokio::test]
+async fn a_post_to_authorize_and_max_age_10000_go_straight_on() {
+    let app = TestApp::new().await;
+    let mut browser = signed_in(&app, "gil").await;
+    let recent = browser
+        .authorize(&app, &request("first", &[("max_age", "10000")]))
+        .await;
+    assert_eq!(recent.status, 302, "{}", recent.body);
+    assert!(param(&location(&recent), "code").is_some());
+    // The same request as a form POST (a relying party's page may send one):
+    // judged as its GET, without our CSRF token.
+    let parameters = request("first", &[("state", "posted")]);
+    let pairs: Vec<(&str, &str)> = parameters
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let event = Event::http_api("POST", "/oauth2/authorize")
+        .header("cookie", &browser.cookie_header())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .raw_body(&encode(&pairs));
+    let posted = app.page(event).await;
+    assert_eq!(posted.status, 302, "{}", posted.body);
+    let to = location(&posted);
+    assert_eq!(param(&to, "state").as_deref(), Some("posted"));
+    let code = param(&to, "code").unwrap();
+    let tokens = exchange(&app, "first", FIRST_REDIRECT, &code).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    app.drop().await;
+}
