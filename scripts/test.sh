@@ -80,7 +80,7 @@ step() {
     fi
     step_no=$((step_no + 1))
     step_started=$SECONDS
-    printf "\n==> [%d/10] %s\n" "$step_no" "$*" >&2
+    printf "\n==> [%d/11] %s\n" "$step_no" "$*" >&2
 }
 
 tmp_dir="$(mktemp -d "${TMPDIR:-/tmp}/user-mgmt-test.XXXXXX")"
