@@ -8,7 +8,7 @@
 #                                   runs when the file changed
 #   scripts/bootstrap.sh docs-ui    Swagger UI for GET /docs into functions/api-docs/ui/node_modules
 #                                   (npm ci); npm only runs when package-lock.json changed
-#   scripts/bootstrap.sh browser-tests  axe-core for the pages' browser test into
+#   scripts/bootstrap.sh browser-tests  axe-core and openid-client for the browser tests into
 #                                   tests/browser/node_modules (npm ci)
 #   scripts/bootstrap.sh chromium   Debian's chromium for scripts/docs-browser-test.sh, when
 #                                   /usr/bin/chromium is missing (apt-get, as root only)
@@ -109,9 +109,10 @@ bootstrap_docs_ui() {
     npm_ci "$repo_root/functions/api-docs/ui" "Swagger UI for /docs"
 }
 
-# axe-core, which the pages' browser test injects for its accessibility scan.
+# axe-core, which the pages' browser test injects for its accessibility scan,
+# and openid-client, the relying party of the OpenID Provider's story.
 bootstrap_browser_tests() {
-    npm_ci "$repo_root/tests/browser" "axe-core for the pages' accessibility scan"
+    npm_ci "$repo_root/tests/browser" "axe-core for the pages' accessibility scan, openid-client for the provider's"
 }
 
 # Debian's chromium, for scripts/docs-browser-test.sh. Only root installs it;

@@ -80,7 +80,7 @@ step() {
     fi
     step_no=$((step_no + 1))
     step_started=$SECONDS
-    printf "\n==> [%d/10] %s\n" "$step_no" "$*" >&2
+    printf "\n==> [%d/11] %s\n" "$step_no" "$*" >&2
 }
 
 tmp_dir="$(mktemp -d "${TMPDIR:-/tmp}/user-mgmt-test.XXXXXX")"
@@ -134,6 +134,22 @@ export MFA_KEY_FILE="$tmp_dir/mfa-key"
 random_hex 32 >"$MFA_KEY_FILE"
 export OAUTH_CLIENTS_FILE="$tmp_dir/oauth-clients.json"
 "$VENV/bin/python" scripts/oauth_client.py demo "$OAUTH_CLIENTS_FILE" "$tmp_dir/demo-server-secret" >/dev/null
+# The relying party of the openid-client story (tests/browser/oidc_story.py):
+# a third-party public client on a port of its own, with its exact
+# post-logout URI, in the document before the functions read it.
+rp_port="$(free_port)"
+"$VENV/bin/python" - "$OAUTH_CLIENTS_FILE" "$rp_port" <<'PY'
+import json, sys
+path, port = sys.argv[1], sys.argv[2]
+document = json.load(open(path))
+document["clients"].append({
+    "id": "openid-client-test", "name": "openid-client test RP", "type": "public",
+    "redirect_uris": [f"http://127.0.0.1:{port}/callback"],
+    "post_logout_redirect_uris": [f"http://127.0.0.1:{port}/signed-out"],
+    "scopes": ["openid", "profile", "email", "offline_access"],
+    "grants": ["authorization_code", "refresh_token"]})
+json.dump(document, open(path, "w"), indent=2)
+PY
 
 step "cargo lambda watch (end-to-end server)"
 watch_port="$(free_port)"
@@ -229,6 +245,14 @@ step "the pages in headless Chromium: the browser story, screenshots, axe-core, 
 # The same Chromium as the docs step, driven by Playwright; the same stack.
 # Screenshots go to target/pages/ (`make screenshots` copies two into docs/).
 "$VENV/bin/python" tests/browser/pages_story.py "$base_url" "$E2E_MAIL_DIR" || {
+    rc=$?
+    log "last lines of the cargo lambda watch log (function output):"
+    tail -n 60 "$watch_log" >&2 || true
+    exit "$rc"
+}
+
+step "the OpenID Provider with openid-client (a certified RP) in headless Chromium: password, TOTP, consent, code, refresh, logout"
+"$VENV/bin/python" tests/browser/oidc_story.py "$base_url" openid-client-test "$rp_port" || {
     rc=$?
     log "last lines of the cargo lambda watch log (function output):"
     tail -n 60 "$watch_log" >&2 || true

@@ -181,6 +181,7 @@ fn issuer(set: &KeySet, settings: &TokenSettings, lifetimes: SessionLifetimes) -
     use secrecy::ExposeSecret;
     Issuer {
         signer: TokenSigner::new(settings, set.current()),
+        verifier: TokenVerifier::new(settings, &set.public()),
         policy: SessionPolicy {
             secrets: crate::domain::refresh::SessionSecrets::new(
                 set.refresh_token_key.expose_secret(),

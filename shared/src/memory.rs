@@ -12,11 +12,12 @@ use serde_json::{json, Map, Value};
 use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{
-    Account, Accounts, AttemptCount, AuthorizationCodes, ChangeSide, CodeRecord, EmailChangeStep,
-    LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData, LinkedWrite, LoginAttempts, Mail,
-    MailRequest, MailRequests, MailTransport, MfaAccount, MfaChallenge, MfaStore, NewUser,
-    OneTimeToken, OneTimeTokens, Outbox, OutboxEntry, Profile, RevocationReason, SessionRecord,
-    SessionView, Sessions, StoreError, Stored, StoredCredentials, TokenPurpose, TotpFactor, Users,
+    Account, Accounts, AttemptCount, AuthorizationCodes, ChangeSide, CodeRecord, Consents,
+    EmailChangeStep, LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData, LinkedWrite,
+    LoginAttempts, Mail, MailRequest, MailRequests, MailTransport, MfaAccount, MfaChallenge,
+    MfaStore, NewUser, OneTimeToken, OneTimeTokens, Outbox, OutboxEntry, Profile, RevocationReason,
+    SessionRecord, SessionView, Sessions, StoreError, Stored, StoredCredentials, TokenPurpose,
+    TotpFactor, Users,
 };
 use crate::domain::refresh::SessionSecrets;
 use crate::domain::sealing::SealedSecret;
@@ -42,6 +43,8 @@ struct State {
     tokens: Vec<OneTimeToken>,
     challenges: Vec<MfaChallenge>,
     codes: Vec<CodeRecord>,
+    /// (user, client) → the scopes allowed.
+    consents: HashMap<(UserId, String), String>,
 }
 
 struct UserRow {
@@ -475,6 +478,29 @@ impl Sessions for MemoryStore {
             reason,
         });
         Ok(true)
+    }
+}
+
+impl Consents for MemoryStore {
+    async fn consented_scope(&self, user_id: UserId, client_id: &str) -> Stored<Option<String>> {
+        Ok(self
+            .state()
+            .consents
+            .get(&(user_id, client_id.to_string()))
+            .cloned())
+    }
+
+    async fn record_consent(
+        &self,
+        user_id: UserId,
+        client_id: &str,
+        scope: &str,
+        _now: Timestamp,
+    ) -> Stored<()> {
+        self.state()
+            .consents
+            .insert((user_id, client_id.to_string()), scope.to_string());
+        Ok(())
     }
 }
 
@@ -992,6 +1018,7 @@ pub fn test_issuer() -> Issuer {
     use secrecy::ExposeSecret;
     Issuer {
         signer: TokenSigner::new(&test_token_settings(), test_keys().current()),
+        verifier: TokenVerifier::new(&test_token_settings(), &test_keys().public()),
         policy: SessionPolicy {
             secrets: SessionSecrets::new(test_keys().refresh_token_key.expose_secret()),
             lifetime: Duration::from_secs(30 * 86_400),

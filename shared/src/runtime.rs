@@ -520,6 +520,9 @@ pub struct PagesRuntime {
     pub forgot_per_source: i64,
     pub links: LinkVerification,
     pub site: crate::pages::site::Site,
+    /// The OpenID Provider's clients: the authorization, consent and
+    /// logout pages are pages too (same session, same host).
+    pub clients: RegisteredClients,
 }
 
 pub async fn pages(warm_ups: &[WarmUp]) -> PagesRuntime {
@@ -531,9 +534,14 @@ pub async fn pages(warm_ups: &[WarmUp]) -> PagesRuntime {
         let links = config::link_verification(&env)?;
         let site = config::site(&env)?;
         let queue = MailQueue::from_environment(&env)?;
-        let (signing, mfa) = tokio::join!(load_signing(&env), config::mfa_settings(&env));
+        let (signing, mfa, clients) = tokio::join!(
+            load_signing(&env),
+            config::mfa_settings(&env),
+            load_clients(&env)
+        );
         let signing = signing?;
         Ok(PagesRuntime {
+            clients: clients?,
             store: warm(connect(&signing.database).await?)?,
             keys: signing.keys,
             queue,

@@ -82,6 +82,7 @@ pub fn test_clients() -> String {
     json!({"clients": [
         {"id": "spa", "name": "Demo SPA", "type": "public",
          "redirect_uris": ["http://localhost:8765/callback"],
+         "post_logout_redirect_uris": ["http://localhost:8765/signed-out"],
          "scopes": ["openid", "profile", "email", "offline_access"],
          "grants": ["authorization_code", "refresh_token"]},
         {"id": "server", "name": "Demo server", "type": "confidential",
@@ -378,6 +379,7 @@ impl TestApp {
                         forgot_per_source: FORGOT_PER_SOURCE,
                         links: self.config.links,
                         site: &site,
+                        clients: &self.clients,
                     };
                     users_core::pages::serve(&pages, request).await
                 })
@@ -604,6 +606,8 @@ pub struct Event {
     route: String,
     headers: serde_json::Map<String, Value>,
     query: Option<(String, String)>,
+    /// A whole query string (HTTP API only), repeats and all.
+    raw_query: Option<String>,
     path_user_id: Option<String>,
     path_session_id: Option<String>,
     body: Option<String>,
@@ -637,6 +641,7 @@ impl Event {
             route: route.to_string(),
             headers: serde_json::Map::new(),
             query: None,
+            raw_query: None,
             path_user_id: None,
             path_session_id: None,
             body: None,
@@ -688,6 +693,13 @@ impl Event {
         self
     }
 
+    /// A whole query string, sent as API Gateway's `rawQueryString` (which
+    /// is what the pages read, repeats kept).
+    pub fn raw_query(mut self, query: &str) -> Self {
+        self.raw_query = Some(query.to_string());
+        self
+    }
+
     pub fn request(self) -> Request {
         let mut path_parameters = self
             .path_user_id
@@ -703,7 +715,7 @@ impl Event {
                 "version": "2.0",
                 "routeKey": format!("{} {}", self.method, self.route),
                 "rawPath": self.path,
-                "rawQueryString": self.query.as_ref().map(|(k, v)| format!("{k}={v}")).unwrap_or_default(),
+                "rawQueryString": self.raw_query.clone().unwrap_or_else(|| self.query.as_ref().map(|(k, v)| format!("{k}={v}")).unwrap_or_default()),
                 "headers": self.headers,
                 "queryStringParameters": self.query.as_ref().map(|(k, v)| json!({ k: v })),
                 "pathParameters": path_parameters,

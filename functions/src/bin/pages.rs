@@ -1,6 +1,7 @@
 //! The pages for people (issue #20): sign-in, sign-up, the mailed links and
 //! the account, server-rendered HTML over the API's use cases. One function
-//! for every page: they share the session cookie, the CSRF key and the
+//! for every page (the OpenID Provider's authorization, consent and logout
+//! pages among them, issue #21): they share the session cookie, the CSRF key and the
 //! branding, and a person moves between them in one visit, so one warm
 //! environment serves the whole visit (docs/pages.md).
 
@@ -23,6 +24,7 @@ async fn main() -> Result<(), Error> {
         forgot_per_source: started.forgot_per_source,
         links: started.links,
         site: &started.site,
+        clients: &started.clients,
     };
     run(service_fn(|request| pages::serve(&context, request))).await
 }

@@ -170,7 +170,7 @@ pub enum AuthorizeOutcome {
 }
 
 /// `redirect_uri` with `pairs` added to its query (keeping what it has).
-fn with_query(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
+pub fn with_query(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
     let mut encoded = form_urlencoded::Serializer::new(String::new());
     for (name, value) in pairs {
         encoded.append_pair(name, value);

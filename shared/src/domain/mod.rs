@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod authorize;
 pub mod clients;
+pub mod consent;
 pub mod devices;
 pub mod error;
 pub mod events;

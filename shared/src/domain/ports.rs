@@ -811,3 +811,23 @@ pub trait AuthorizationCodes: Sync {
         session: SessionId,
     ) -> impl Future<Output = Stored<bool>> + Send;
 }
+
+/// What a person allowed a third-party client: per user and client, the
+/// union of the scopes granted so far (space-separated). A request for a
+/// subset needs no consent page (issue #21).
+pub trait Consents: Sync {
+    fn consented_scope(
+        &self,
+        user_id: UserId,
+        client_id: &str,
+    ) -> impl Future<Output = Stored<Option<String>>> + Send;
+
+    /// Sets what `user_id` allowed `client_id` (the caller passes the union).
+    fn record_consent(
+        &self,
+        user_id: UserId,
+        client_id: &str,
+        scope: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<()>> + Send;
+}

@@ -12,7 +12,7 @@ use super::error::DomainError;
 use super::ports::{RevocationReason, SessionRecord, Sessions};
 use super::records::{ClientInfo, OAuthGrant};
 use super::refresh::{self, PresentedCookie, PresentedToken, SessionSecrets};
-use super::tokens::{AccessToken, Authentication, Caller, TokenClient, TokenSigner};
+use super::tokens::{AccessToken, Authentication, Caller, TokenClient, TokenSigner, TokenVerifier};
 use super::values::{RefreshToken, SessionId, Timestamp, UserId};
 
 /// How sessions are kept: the derivation key and the lifetimes.
@@ -38,6 +38,9 @@ impl SessionPolicy {
 pub struct Issuer {
     pub signer: TokenSigner,
     pub policy: SessionPolicy,
+    /// The same key set's published halves: what reads back an
+    /// `id_token_hint` the provider signed, with any of its keys.
+    pub verifier: TokenVerifier,
 }
 
 /// What login and refresh hand out.

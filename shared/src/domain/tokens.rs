@@ -279,6 +279,50 @@ impl TokenVerifier {
     }
 }
 
+/// Who an `id_token_hint` names (OpenID Connect Core §3.1.2.1, RP-Initiated
+/// Logout §2): checked like any of our tokens but for its lifetime, since a
+/// hint is typically an ID token that expired long ago.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenHint {
+    pub user_id: UserId,
+    /// The client it was issued to (`aud`).
+    pub client_id: String,
+}
+
+#[derive(Deserialize)]
+struct HintClaims {
+    sub: String,
+    aud: String,
+}
+
+impl TokenVerifier {
+    /// The subject and audience of an ID token we signed with any published
+    /// key (current, next or retired), expired or not.
+    pub fn id_token_hint(&self, token: &str) -> Result<IdTokenHint, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        // An access token is no ID token: only `JWT` (what `sign_id_token` writes).
+        if header.typ.as_deref() != Some("JWT") {
+            return Err(TokenError::WrongType);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let mut validation = self.validation.clone();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["sub", "iss", "aud"]);
+        let data = jsonwebtoken::decode::<HintClaims>(token, key, &validation)
+            .map_err(|error| classify(error.kind()))?;
+        Ok(IdTokenHint {
+            user_id: UserId::parse(&data.claims.sub).map_err(|_| TokenError::Malformed)?,
+            client_id: data.claims.aud,
+        })
+    }
+}
+
 /// The `kid` of a token whose header passes: RS256, typed `at+jwt`, naming
 /// a key, and carrying none of the refused members.
 pub fn checked_header(token: &str) -> Result<String, TokenError> {
@@ -396,6 +440,41 @@ mod tests {
         let signature =
             jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, Algorithm::RS256).unwrap();
         format!("{signing_input}.{signature}")
+    }
+
+    #[test]
+    fn an_id_token_hint_names_its_user_expired_or_signed_by_a_retired_key() {
+        let user = UserId::new();
+        let claims = json!({
+            "iss": "https://auth.example.com", "sub": user.to_hex(), "aud": "spa",
+            "iat": 1_000, "exp": 1_300,
+        });
+        let expired = signer().sign_id_token(&claims);
+        let hint = verifier().id_token_hint(&expired).unwrap();
+        assert_eq!(hint.user_id, user);
+        assert_eq!(hint.client_id, "spa");
+        // Rotated once: the signing key is retired, still published, still read.
+        let copy = KeySet::parse(&key_set().to_json()).unwrap();
+        let rotated = next_key_set(Some(copy), 0, Duration::ZERO).unwrap();
+        let after = TokenVerifier::new(&settings(), &rotated.public());
+        assert_eq!(after.id_token_hint(&expired).unwrap().user_id, user);
+        // Not a hint: an access token, another issuer's, a forged signature.
+        let access = signer().issue(&caller(), unix_now(), "j".into()).token;
+        assert_eq!(
+            verifier().id_token_hint(&access),
+            Err(TokenError::WrongType)
+        );
+        let mut foreign = claims.clone();
+        foreign["iss"] = json!("https://evil.example");
+        let foreign = signer().sign_id_token(&foreign);
+        assert_eq!(
+            verifier().id_token_hint(&foreign),
+            Err(TokenError::WrongIssuer)
+        );
+        let mut tampered = expired.clone();
+        tampered.pop();
+        tampered.push(if expired.ends_with('A') { 'B' } else { 'A' });
+        assert!(verifier().id_token_hint(&tampered).is_err());
     }
 
     fn good_header() -> Value {

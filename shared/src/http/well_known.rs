@@ -45,9 +45,9 @@ pub async fn well_known(
 
 /// What is true of this provider, and only that (OpenID Connect Discovery
 /// 1.0 §3, RFC 8414 §2): the code flow with PKCE S256, the two grants, the
-/// client authentication methods, the scopes and claims served. No
-/// `end_session_endpoint` (RP-initiated logout comes with the pages), no
-/// request objects, no `phone` or `address` scope.
+/// client authentication methods, the scopes and claims served, and
+/// RP-Initiated Logout (served by the pages function). No request
+/// objects, no `phone` or `address` scope, no front- or back-channel logout.
 fn discovery(settings: &TokenSettings) -> serde_json::Value {
     let issuer = &settings.issuer;
     json!({
@@ -55,6 +55,7 @@ fn discovery(settings: &TokenSettings) -> serde_json::Value {
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "end_session_endpoint": format!("{issuer}/oauth2/logout"),
         "jwks_uri": format!("{issuer}{JWKS_PATH}"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

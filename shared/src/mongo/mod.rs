@@ -19,6 +19,7 @@ macro_rules! in_session {
 
 pub mod bson_json;
 mod codes;
+mod consents;
 mod devices;
 mod link_offers;
 mod linked;
@@ -121,6 +122,8 @@ pub struct MongoStore {
     tokens: Collection<Document>,
     /// OAuth authorization codes (their SHA-256 only).
     codes: Collection<Document>,
+    /// What people allowed third-party OAuth clients.
+    consents: Collection<Document>,
     deployment: Arc<OnceCell<Deployment>>,
 }
 
@@ -144,6 +147,7 @@ impl MongoStore {
             outbox: db.collection("outbox"),
             tokens: db.collection("one_time_tokens"),
             codes: db.collection("authorization_codes"),
+            consents: db.collection("oauth_consents"),
             client,
             deployment: Arc::new(OnceCell::new()),
         })

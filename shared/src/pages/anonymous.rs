@@ -7,10 +7,11 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
 use maud::{html, Markup};
 
+use super::oauth::return_origin;
 use super::views::{self, field, form, layout, Field};
 use super::web::{
-    answer_error, page, problem_page, redirect, Ctx, Holder, Pages, Problems, Store, Visit,
-    MFA_COOKIE, PRE_SESSION_COOKIE, SESSION_COOKIE,
+    answer_error, page, page_for, problem_page, redirect, Ctx, Holder, Pages, Problems, Store,
+    Visit, MFA_COOKIE, PRE_SESSION_COOKIE, SESSION_COOKIE,
 };
 use crate::domain::login::{Credentials, LoginOutcome};
 use crate::domain::mfa::{self, Proof};
@@ -52,12 +53,28 @@ fn signin_page(
     again: bool,
     problems: &Problems,
 ) -> Markup {
-    let notice = if again {
+    let notice = if again
+        && visit
+            .return_to()
+            .is_some_and(|to| to.starts_with("/oauth2/"))
+    {
+        Some("The app that sent you here asks you to sign in again.")
+    } else if again {
         Some("For this change, sign in again first.")
     } else {
         sign_in_notice(visit.query("notice"))
     };
-    let email = visit.echo("email");
+    let mut email = visit.echo("email");
+    if email.is_empty() {
+        // An app's `login_hint`, passed on by the authorization endpoint.
+        email = visit
+            .query("login_hint")
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(256)
+            .collect();
+    }
     layout(
         p.site,
         "Sign in",
@@ -87,20 +104,23 @@ pub async fn signin<S: Store, Q: MailRequests>(
     let issuer = p.keys.issuer().await;
     let again = visit.query("again").is_some() || visit.field("again") == "1";
     let ctx = Ctx::new(p.site, &issuer.policy.secrets, holder);
+    let registry = p.clients.registry().await;
+    let app = return_origin(&registry, visit.return_to().as_deref());
     if visit.method == Method::GET {
         if holder.caller().is_some() && !again {
             let to = visit.return_to().unwrap_or_else(|| "/account".into());
             return redirect(p.site, &to, &[]);
         }
         let markup = signin_page(p, visit, &ctx, again, &visit.problems());
-        return page(p.site, StatusCode::OK, markup, &ctx.cookies);
+        return page_for(p.site, StatusCode::OK, markup, &ctx.cookies, app.as_deref());
     }
     let rerender = |status, problems: Problems| {
-        page(
+        page_for(
             p.site,
             status,
             signin_page(p, visit, &ctx, again, &problems),
             &ctx.cookies,
+            app.as_deref(),
         )
     };
     let body = visit.fields_as_json(&["email", "password"]);
@@ -205,16 +225,19 @@ pub async fn signin_code<S: Store, Q: MailRequests>(
     };
     let issuer = p.keys.issuer().await;
     let ctx = Ctx::new(p.site, &issuer.policy.secrets, holder);
+    let registry = p.clients.registry().await;
+    let app = return_origin(&registry, visit.return_to().as_deref());
     if visit.method == Method::GET {
         let markup = code_page(p, visit, &ctx, &visit.problems());
-        return page(p.site, StatusCode::OK, markup, &ctx.cookies);
+        return page_for(p.site, StatusCode::OK, markup, &ctx.cookies, app.as_deref());
     }
     let rerender = |status, problems: Problems| {
-        page(
+        page_for(
             p.site,
             status,
             code_page(p, visit, &ctx, &problems),
             &ctx.cookies,
+            app.as_deref(),
         )
     };
     let Some(proof) = proof(visit.field("code")) else {

@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod anonymous;
+pub mod oauth;
 pub mod site;
 pub mod views;
 pub mod web;
@@ -21,7 +22,7 @@ use self::web::{check_post, page, refused, Holder, Pages, Store, Visit};
 use crate::domain::ports::MailRequests;
 
 /// The paths the pages function serves (and `functions.yaml` routes to it).
-pub const PATHS: [&str; 15] = [
+pub const PATHS: [&str; 19] = [
     "/signin",
     "/signin/code",
     "/signup",
@@ -37,6 +38,10 @@ pub const PATHS: [&str; 15] = [
     "/account/mfa",
     "/account/sessions",
     "/account/delete",
+    oauth::AUTHORIZE,
+    oauth::CONSENT,
+    oauth::LOGOUT,
+    oauth::LOGOUT_CONFIRM,
 ];
 
 /// Answers one page request: every failure is a page, never an `Err`.
@@ -82,7 +87,11 @@ async fn route<S: Store, Q: MailRequests>(
             }
             return response;
         }
-        if let Err(refusal) = check_post(p.site, &issuer.policy.secrets, &visit, &holder) {
+        let open = oauth::OPEN_POSTS.contains(&visit.path.as_str());
+        if open {
+            // A relying party's form: an authorization or logout request,
+            // judged as its GET is.
+        } else if let Err(refusal) = check_post(p.site, &issuer.policy.secrets, &visit, &holder) {
             return refused(p.site, refusal);
         }
     }
@@ -114,6 +123,10 @@ async fn dispatch<S: Store, Q: MailRequests>(
         "/account/mfa" => account::mfa(p, visit, holder).await,
         "/account/sessions" => account::sessions_page(p, visit, holder).await,
         "/account/delete" => account::delete(p, visit, holder).await,
+        oauth::AUTHORIZE => oauth::authorize(p, visit, holder).await,
+        oauth::CONSENT => oauth::consent_answer(p, visit, holder).await,
+        oauth::LOGOUT => oauth::logout(p, visit, holder).await,
+        oauth::LOGOUT_CONFIRM => oauth::logout_confirm(p, visit, holder).await,
         _ => page(p.site, StatusCode::NOT_FOUND, views::not_found(p.site), &[]),
     }
 }

@@ -18,7 +18,9 @@ use crate::domain::error::retry_after_seconds;
 use crate::domain::linking::LinkVerification;
 use crate::domain::login::LoginPolicy;
 use crate::domain::mfa::MfaSettings;
-use crate::domain::ports::{Accounts, LoginAttempts, MfaStore, OneTimeTokens, Sessions, Users};
+use crate::domain::ports::{
+    Accounts, AuthorizationCodes, Consents, LoginAttempts, MfaStore, OneTimeTokens, Sessions, Users,
+};
 use crate::domain::records::ClientInfo;
 use crate::domain::recovery::MailRequestPolicy;
 use crate::domain::refresh::{new_pre_session, SessionSecrets};
@@ -27,7 +29,7 @@ use crate::domain::tokens::Caller;
 use crate::domain::values::Timestamp;
 use crate::domain::{DomainError, FieldError};
 use crate::http::request::source_ip;
-use crate::keystore::SigningKeys;
+use crate::keystore::{RegisteredClients, SigningKeys};
 
 /// Largest form body read. The largest real form is well under 2 KiB; a
 /// larger one gets its form back with a message (413), never a 500.
@@ -37,16 +39,43 @@ pub const MAX_FORM_BYTES: usize = 16 * 1024;
 /// before sign-in) lives.
 pub const PRE_SESSION_SECONDS: u64 = 3600;
 
+/// The longest `return_to`: an authorization request with its PKCE
+/// challenge, nonce, state and redirect URI comes back through the sign-in
+/// whole (each authorization parameter is at most 2 KiB, most far less).
+pub const MAX_RETURN_TO_BYTES: usize = 8192;
+
 pub const SESSION_COOKIE: &str = "session";
 pub const PRE_SESSION_COOKIE: &str = "presession";
 /// The `mfa_token` between a sign-in's password and its code step: in an
 /// HttpOnly cookie, so that no page ever shows it.
 pub const MFA_COOKIE: &str = "mfa";
 
-/// What the pages need of the store: every use case they call.
-pub trait Store: Users + Sessions + LoginAttempts + MfaStore + Accounts + OneTimeTokens {}
+/// What the pages need of the store: every use case they call (the
+/// provider's authorization and consent pages among them).
+pub trait Store:
+    Users
+    + Sessions
+    + LoginAttempts
+    + MfaStore
+    + Accounts
+    + OneTimeTokens
+    + AuthorizationCodes
+    + Consents
+{
+}
 
-impl<S: Users + Sessions + LoginAttempts + MfaStore + Accounts + OneTimeTokens> Store for S {}
+impl<
+        S: Users
+            + Sessions
+            + LoginAttempts
+            + MfaStore
+            + Accounts
+            + OneTimeTokens
+            + AuthorizationCodes
+            + Consents,
+    > Store for S
+{
+}
 
 /// Everything the pages use, built once at start-up (`runtime::pages`).
 pub struct Pages<'a, S, Q> {
@@ -59,6 +88,8 @@ pub struct Pages<'a, S, Q> {
     pub forgot_per_source: i64,
     pub links: LinkVerification,
     pub site: &'a Site,
+    /// The OpenID Provider's registered clients (authorize, consent, logout).
+    pub clients: &'a RegisteredClients,
 }
 
 /// One request, read.
@@ -69,6 +100,10 @@ pub struct Visit {
     cookies: BTreeMap<String, String>,
     query: BTreeMap<String, String>,
     form: BTreeMap<String, String>,
+    /// The query's and the form's pairs in order, repeats kept: an
+    /// authorization request must see a repeated parameter to refuse it.
+    query_pairs: Vec<(String, String)>,
+    form_pairs: Vec<(String, String)>,
     /// The body was over `MAX_FORM_BYTES`: the form is empty.
     pub too_large: bool,
     pub source_ip: String,
@@ -121,13 +156,18 @@ impl Visit {
                     .collect()
             })
             .unwrap_or_default();
+        let query_pairs =
+            form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
         let bytes: &[u8] = request.body().as_ref();
         let too_large = bytes.len() > MAX_FORM_BYTES;
         let mut form = BTreeMap::new();
+        let mut form_pairs = Vec::new();
         if !too_large {
-            for (name, value) in form_urlencoded::parse(bytes) {
-                form.entry(name.into_owned())
-                    .or_insert_with(|| value.into_owned());
+            form_pairs = form_urlencoded::parse(bytes).into_owned().collect();
+            for (name, value) in &form_pairs {
+                form.entry(name.clone()).or_insert_with(|| value.clone());
             }
         }
         let source_ip = source_ip(request);
@@ -138,6 +178,8 @@ impl Visit {
             cookies,
             query,
             form,
+            query_pairs,
+            form_pairs,
             too_large,
             client: ClientInfo::new(user_agent.as_deref(), &source_ip),
             user_agent,
@@ -158,6 +200,16 @@ impl Visit {
         } else {
             Problems::default()
         }
+    }
+
+    /// The query's pairs, in order, repeats kept.
+    pub fn query_pairs(&self) -> &[(String, String)] {
+        &self.query_pairs
+    }
+
+    /// The form's pairs, in order, repeats kept.
+    pub fn form_pairs(&self) -> &[(String, String)] {
+        &self.form_pairs
     }
 
     pub fn cookie(&self, name: &str) -> Option<&str> {
@@ -208,13 +260,13 @@ impl Visit {
 
 /// `raw` if it is a path of this site: one leading `/`, not `//` or `/\`
 /// (which browsers read as another host), no backslash, control character
-/// or scheme anywhere, at most 512 bytes.
+/// or scheme anywhere, at most `MAX_RETURN_TO_BYTES`.
 pub fn local_path(raw: &str) -> Option<String> {
     let local = raw.starts_with('/')
         && !raw.starts_with("//")
         && !raw.contains('\\')
         && !raw.contains("://")
-        && raw.len() <= 512
+        && raw.len() <= MAX_RETURN_TO_BYTES
         && !raw.chars().any(|c| c.is_control() || c.is_whitespace());
     local.then(|| raw.to_string())
 }
@@ -344,12 +396,51 @@ pub fn check_post(
 
 /// A page, with the headers every page response carries.
 pub fn page(site: &Site, status: StatusCode, markup: Markup, cookies: &[String]) -> Response<Body> {
+    page_for(site, status, markup, cookies, None)
+}
+
+/// `page`, whose form's POST ends in a redirect to `form_action` (an app's
+/// validated origin): Chromium checks `form-action` on every redirect after
+/// a form is sent, so the policy must name where the chain ends.
+pub fn page_for(
+    site: &Site,
+    status: StatusCode,
+    markup: Markup,
+    cookies: &[String],
+    form_action: Option<&str>,
+) -> Response<Body> {
     let mut response = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
         .body(Body::Text(markup.into_string()))
         .expect("static headers are valid");
-    secure_headers(site, &mut response, cookies);
+    secure_headers(site, &mut response, cookies, form_action);
+    response
+}
+
+/// A redirect to a registered client URI (`location` is built from one the
+/// caller validated): `302 Found` after a GET, `303 See Other` after a POST.
+pub fn redirect_to_client(
+    site: &Site,
+    status: StatusCode,
+    location: &str,
+    cookies: &[String],
+) -> Response<Body> {
+    let Ok(value) = HeaderValue::from_str(location) else {
+        // A registered URI is ASCII; anything else is no place to send anyone.
+        return page(
+            site,
+            StatusCode::BAD_REQUEST,
+            views::not_found(site),
+            cookies,
+        );
+    };
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::LOCATION, value)
+        .body(Body::Empty)
+        .expect("static headers are valid");
+    secure_headers(site, &mut response, cookies, None);
     response
 }
 
@@ -363,7 +454,7 @@ pub fn redirect(site: &Site, location: &str, cookies: &[String]) -> Response<Bod
         )
         .body(Body::Empty)
         .expect("static headers are valid");
-    secure_headers(site, &mut response, cookies);
+    secure_headers(site, &mut response, cookies, None);
     response
 }
 
@@ -378,13 +469,18 @@ pub fn download(site: &Site, name: &'static str, text: String) -> Response<Body>
         )
         .body(Body::Text(text))
         .expect("static headers are valid");
-    secure_headers(site, &mut response, &[]);
+    secure_headers(site, &mut response, &[], None);
     response
 }
 
-fn secure_headers(site: &Site, response: &mut Response<Body>, cookies: &[String]) {
+fn secure_headers(
+    site: &Site,
+    response: &mut Response<Body>,
+    cookies: &[String],
+    form_action: Option<&str>,
+) {
     let headers = response.headers_mut();
-    let policy = site.content_security_policy(None);
+    let policy = site.content_security_policy(form_action);
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_str(&policy).expect("the policy is ASCII"),

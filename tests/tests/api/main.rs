@@ -33,6 +33,7 @@ mod mfa {
     pub mod handlers;
 }
 mod oidc {
+    mod authorize;
     mod handlers;
 }
 mod recovery {

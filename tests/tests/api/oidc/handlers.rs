@@ -658,7 +658,10 @@ async fn discovery_is_served_at_both_well_known_paths_and_says_only_what_is_impl
         document["authorization_response_iss_parameter_supported"],
         true
     );
-    assert!(document.get("end_session_endpoint").is_none());
+    assert_eq!(
+        document["end_session_endpoint"],
+        json!("http://127.0.0.1:9000/oauth2/logout")
+    );
     let scopes = document["scopes_supported"].as_array().unwrap();
     assert!(!scopes.contains(&json!("phone")) && !scopes.contains(&json!("address")));
     app.drop().await;
