@@ -6,7 +6,6 @@
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::Error as MongoError;
-use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 
 use super::{datetime, oid, timestamp, Atomic, MongoStore};
@@ -252,23 +251,31 @@ impl MongoStore {
                 user_id,
                 code_sha256,
             } => {
+                // The pull spends the code once (its filter names it); the
+                // count left is read after. Not one findAndModify: that costs
+                // a pass over the whole collection on SecantusDB when it
+                // matches (docs/performance.md).
+                let pulled = in_session!(
+                    session,
+                    users.update_one(
+                        doc! {
+                            "_id": user_id,
+                            "mfa.confirmed": true,
+                            "mfa.recovery_codes": code_sha256,
+                        },
+                        doc! { "$pull": { "mfa.recovery_codes": code_sha256 } },
+                    )
+                )?;
+                if pulled.modified_count == 0 {
+                    return Ok(0);
+                }
                 let after = in_session!(
                     session,
                     users
-                        .find_one_and_update(
-                            doc! {
-                                "_id": user_id,
-                                "mfa.confirmed": true,
-                                "mfa.recovery_codes": code_sha256,
-                            },
-                            doc! { "$pull": { "mfa.recovery_codes": code_sha256 } },
-                        )
+                        .find_one(doc! { "_id": user_id })
                         .projection(doc! { "mfa.recovery_codes": 1 })
-                        .return_document(ReturnDocument::After)
-                )?;
-                let Some(after) = after else {
-                    return Ok(0);
-                };
+                )?
+                .unwrap_or_default();
                 let codes_left = match after
                     .get_document("mfa")
                     .map(|mfa| mfa.get("recovery_codes"))

@@ -4,7 +4,6 @@
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime, Document};
 use mongodb::error::Error as MongoError;
-use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 
 use super::{datetime, oid, timestamp, Atomic, MongoStore};
@@ -220,14 +219,22 @@ impl Accounts for MongoStore {
             ChangeSide::New => CONFIRMED_NEW,
             ChangeSide::Current => CONFIRMED_CURRENT,
         };
-        let found = self
-            .users
-            .clone_with_type::<Document>()
-            .find_one_and_update(
+        // This side's confirmation, then what both sides have confirmed:
+        // an update and a read, not one findAndModify, which costs a pass
+        // over the whole collection on SecantusDB when it matches
+        // (docs/performance.md).
+        let users = self.users.clone_with_type::<Document>();
+        let marked = users
+            .update_one(
                 doc! { "_id": oid(user_id.bytes()), PENDING_EMAIL: email },
                 doc! { "$set": { confirmed: true } },
             )
-            .return_document(ReturnDocument::After)
+            .await?;
+        if marked.matched_count == 0 {
+            return Ok(EmailChangeStep::NotPending);
+        }
+        let found = users
+            .find_one(doc! { "_id": oid(user_id.bytes()), PENDING_EMAIL: email })
             .projection(doc! {
                 "email": 1, PENDING_NEEDS_CURRENT: 1, CONFIRMED_NEW: 1, CONFIRMED_CURRENT: 1,
             })
