@@ -779,6 +779,51 @@ impl Event {
     }
 }
 
+/// A browser's cookies, kept from the pages' `Set-Cookie` headers as a
+/// browser keeps them (`Max-Age=0` removes one): what the pages' and the
+/// provider's handler tests send back.
+#[derive(Debug, Default, Clone)]
+pub struct CookieJar {
+    cookies: Vec<(String, String)>,
+}
+
+impl CookieJar {
+    /// A jar holding one cookie (a browser replaying a copied cookie).
+    pub fn with(name: &str, value: &str) -> Self {
+        Self {
+            cookies: vec![(name.to_string(), value.to_string())],
+        }
+    }
+
+    pub fn keep(&mut self, page: &Page) {
+        for value in page.headers.get_all("set-cookie") {
+            let value = value.to_str().unwrap();
+            let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
+            let (name, cookie) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(kept, _)| kept != name);
+            if !attributes.contains("Max-Age=0") {
+                self.cookies.push((name.to_string(), cookie.to_string()));
+            }
+        }
+    }
+
+    /// The `Cookie` header.
+    pub fn header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(kept, _)| kept == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
 /// Status, headers and HTML body of a page's response.
 pub struct Page {
     pub status: u16,

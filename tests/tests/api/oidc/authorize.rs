@@ -3,7 +3,7 @@
 //! sign-in behind it, codes that exchange at the token endpoint), the
 //! consent page (Allow, Deny, remembered, CSRF) and RP-Initiated Logout.
 
-use api_tests::{Answer, Event, Function, Page, TestApp, PASSWORD};
+use api_tests::{Answer, CookieJar, Event, Function, Page, TestApp, PASSWORD};
 
 /// RFC 7636 Appendix B.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -64,28 +64,16 @@ fn request(client_id: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
 /// A browser: its cookies, as the pages set them.
 #[derive(Default)]
 struct Browser {
-    cookies: Vec<(String, String)>,
+    cookies: CookieJar,
 }
 
 impl Browser {
     fn keep(&mut self, page: &Page) {
-        for value in page.headers.get_all("set-cookie") {
-            let value = value.to_str().unwrap();
-            let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
-            let (name, cookie) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(kept, _)| kept != name);
-            if !attributes.contains("Max-Age=0") {
-                self.cookies.push((name.to_string(), cookie.to_string()));
-            }
-        }
+        self.cookies.keep(page);
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        self.cookies.header()
     }
 
     /// GETs a local URL (`/path?query`), as a top-level navigation.

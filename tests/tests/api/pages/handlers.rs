@@ -4,7 +4,7 @@
 //! everywhere"), `return_to`, mailed links that a GET never spends, escaping,
 //! and oversized bodies.
 
-use api_tests::{Event, Page, TestApp, PASSWORD};
+use api_tests::{CookieJar, Event, Page, TestApp, PASSWORD};
 use mongodb::bson::doc;
 use users_core::domain::ports::{MailRequest, MailRequests};
 use users_core::domain::values::UserId;
@@ -21,35 +21,20 @@ fn form(fields: &[(&str, &str)]) -> String {
 /// A browser: its cookies, as the pages set them.
 #[derive(Default, Clone)]
 struct Browser {
-    cookies: Vec<(String, String)>,
+    cookies: CookieJar,
 }
 
 impl Browser {
     fn keep(&mut self, page: &Page) {
-        for value in page.headers.get_all("set-cookie") {
-            let value = value.to_str().unwrap();
-            let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
-            let (name, cookie) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(kept, _)| kept != name);
-            if !attributes.contains("Max-Age=0") {
-                self.cookies.push((name.to_string(), cookie.to_string()));
-            }
-        }
+        self.cookies.keep(page);
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        self.cookies.header()
     }
 
     fn cookie(&self, name: &str) -> Option<&str> {
-        self.cookies
-            .iter()
-            .find(|(kept, _)| kept == name)
-            .map(|(_, value)| value.as_str())
+        self.cookies.get(name)
     }
 
     async fn get(&mut self, app: &TestApp, path: &str, query: Option<(&str, &str)>) -> Page {
@@ -303,7 +288,7 @@ async fn a_browser_session_is_a_device_fixed_at_sign_in_and_ended_everywhere() {
     let second = browser.cookie("session").unwrap().to_string();
     assert_ne!(second, cookie);
     let mut old = Browser {
-        cookies: vec![("session".into(), cookie.clone())],
+        cookies: CookieJar::with("session", &cookie),
     };
     assert_eq!(
         old.get(&app, "/account", None).await.status,
@@ -319,7 +304,7 @@ async fn a_browser_session_is_a_device_fixed_at_sign_in_and_ended_everywhere() {
     assert_eq!(out.status, 303);
     assert_eq!(app.sessions().count_documents(doc! {}).await.unwrap(), 0);
     let mut stale = Browser {
-        cookies: vec![("session".into(), second)],
+        cookies: CookieJar::with("session", &second),
     };
     let page = stale.get(&app, "/account", None).await;
     assert_eq!(page.status, 303);
