@@ -404,6 +404,19 @@ pub fn login_policy(env: &impl Environment) -> Result<LoginPolicy, ConfigError> 
     };
     Ok(LoginPolicy {
         require_verified_email,
+        ..LoginPolicy::default()
+    })
+}
+
+/// `DELETION_GRACE_DAYS`: 0 (the default: deletion at once, the original
+/// contract) to 30 days (docs/account-deletion.md recommends 7).
+pub fn deletion_grace(
+    env: &impl Environment,
+) -> Result<crate::domain::deletion::GracePeriod, ConfigError> {
+    let days = number(env, "DELETION_GRACE_DAYS", 0, 0..=30)?;
+    crate::domain::deletion::GracePeriod::days(days as u8).ok_or(ConfigError::Invalid {
+        variable: "DELETION_GRACE_DAYS",
+        reason: "must be 0 to 30".into(),
     })
 }
 

@@ -69,6 +69,8 @@ pub struct TestConfig {
     pub step_up_max_age: Duration,
     /// The OAuth clients document (`OAUTH_CLIENTS_FILE`'s content).
     pub oauth_clients: String,
+    /// `DELETION_GRACE_DAYS`: 0 (delete at once) unless a test sets one.
+    pub deletion_grace: users_core::domain::deletion::GracePeriod,
 }
 
 /// The secret of the confidential test client `server` (`TEST_CLIENTS`).
@@ -154,6 +156,7 @@ impl TestApp {
             links: LinkVerification::Off,
             step_up_max_age: Duration::from_secs(600),
             oauth_clients: test_clients(),
+            deletion_grace: Default::default(),
         };
         adjust(&mut config);
         let store = users_core::runtime::connect(&DatabaseSettings {
@@ -298,9 +301,15 @@ impl TestApp {
                 self.config.links,
                 request,
             )),
-            Function::DeleteUser => {
-                Box::pin(routes::delete_user(store, keys, self.config.links, request))
-            }
+            Function::DeleteUser => Box::pin(routes::delete_user(
+                store,
+                keys,
+                self.config.links,
+                &self.mail,
+                self.config.deletion_grace,
+                request,
+            )),
+            Function::RestoreAccount => Box::pin(routes::restore_account(store, request)),
             Function::Refresh => Box::pin(routes::refresh(store, signing, request)),
             Function::Logout => Box::pin(routes::logout(store, keys, request)),
             Function::LogoutAll => Box::pin(routes::logout_all(store, keys, request)),
@@ -380,6 +389,7 @@ impl TestApp {
                         links: self.config.links,
                         site: &site,
                         clients: &self.clients,
+                        deletion_grace: self.config.deletion_grace,
                     };
                     users_core::pages::serve(&pages, request).await
                 })
@@ -531,10 +541,11 @@ pub enum Function {
     Pages,
     OAuthToken,
     OAuthUserInfo,
+    RestoreAccount,
 }
 
 impl Function {
-    pub const ALL: [Function; 27] = [
+    pub const ALL: [Function; 28] = [
         Self::Register,
         Self::Login,
         Self::LinkExternalId,
@@ -562,6 +573,7 @@ impl Function {
         Self::Pages,
         Self::OAuthToken,
         Self::OAuthUserInfo,
+        Self::RestoreAccount,
     ];
 
     /// The binary (`functions/src/bin/<binary>.rs`) this stands for.
@@ -594,6 +606,7 @@ impl Function {
             Self::Pages => "pages",
             Self::OAuthToken => "oauth-token",
             Self::OAuthUserInfo => "oauth-userinfo",
+            Self::RestoreAccount => "restore-account",
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod authorize;
 pub mod clients;
 pub mod consent;
+pub mod deletion;
 pub mod devices;
 pub mod error;
 pub mod events;

@@ -34,6 +34,9 @@ pub struct StoredCredentials {
     pub email_verified: bool,
     /// Whether the account has a confirmed second factor.
     pub mfa: bool,
+    /// When the account is to be deleted, if its owner asked for that
+    /// under a grace period (`domain::deletion`): it cannot sign in.
+    pub deletion_scheduled_for: Option<Timestamp>,
 }
 
 /// The public view of a user with the linked data: no credential field can reach it.
@@ -100,6 +103,47 @@ pub trait Users: Sync {
         &self,
         user_id: UserId,
         session: Option<SessionId>,
+        now: Timestamp,
+        trust: LinkTrust,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+}
+
+/// Deletion with a grace period (`domain::deletion`, issue #24). The purge
+/// runs the one delete cascade of `Users::delete_user`.
+pub trait Deletions: Sync {
+    /// Marks the user to be deleted at `until`, if `session` of theirs is
+    /// open at `now` and no deletion is scheduled yet; ends every session of
+    /// the user, with a `UserDeletionScheduled` event, all or nothing.
+    /// False when nothing changed.
+    fn schedule_deletion(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Calls off the user's scheduled deletion if it is still ahead of
+    /// `now`, with a `UserDeletionCancelled` event; false when none was.
+    fn cancel_deletion(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Up to `limit` users whose deletion is due at `now`, earliest first.
+    fn due_deletions(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Stored<Vec<UserId>>> + Send;
+
+    /// `Users::delete_user`'s cascade (with its `UserDeleted` event), only
+    /// if the user's deletion is still due at `now`; false when nothing was
+    /// deleted (restored, or deleted already).
+    fn purge_user(
+        &self,
+        user_id: UserId,
         now: Timestamp,
         trust: LinkTrust,
     ) -> impl Future<Output = Stored<bool>> + Send;
@@ -406,6 +450,8 @@ pub enum TokenPurpose {
     /// The current address cancels the change to the pending address it is
     /// bound to.
     EmailChangeCancel,
+    /// Calls off the account's scheduled deletion.
+    AccountRestore,
 }
 
 impl TokenPurpose {
@@ -416,6 +462,7 @@ impl TokenPurpose {
             Self::EmailChange => "email_change",
             Self::EmailChangeCurrent => "email_change_current",
             Self::EmailChangeCancel => "email_change_cancel",
+            Self::AccountRestore => "account_restore",
         }
     }
 
@@ -426,6 +473,7 @@ impl TokenPurpose {
             Self::EmailChange,
             Self::EmailChangeCurrent,
             Self::EmailChangeCancel,
+            Self::AccountRestore,
         ]
         .into_iter()
         .find(|purpose| purpose.as_str() == raw)
@@ -593,6 +641,9 @@ pub enum MailRequest {
         user_id: UserId,
         change: FactorChange,
     },
+    /// A restore link to the account's address, valid until the deletion
+    /// scheduled for `until`.
+    AccountRestore { user_id: UserId, until: Timestamp },
 }
 
 /// A change of the second factor, as its notice names it.

@@ -8,6 +8,7 @@
 // (`e2e`, over HTTP through the one client in `e2e_client`).
 mod accounts {
     mod concurrency;
+    mod deletion;
     mod e2e;
     mod handlers;
 }

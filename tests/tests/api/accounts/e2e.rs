@@ -253,3 +253,56 @@ async fn both_slash_forms_and_errors_over_http() {
         .await;
     assert_eq!(status, 200);
 }
+
+/// Issue #24 over HTTP, as `make test` serves it (`DELETION_GRACE_DAYS`
+/// unset: 0): the delete keeps the original's `200` and body, and the
+/// restore route answers a wrong, malformed or missing token as a problem.
+/// The grace period's story is in `accounts::deletion` and `pages::handlers`.
+#[tokio::test]
+#[ignore = "needs a running `cargo lambda watch`: run through `make test`"]
+async fn the_default_delete_keeps_the_contract_and_restore_refuses_bad_tokens_over_http() {
+    let api = Api::from_env();
+    let (id, email, login) = api.sign_up("keeps", "/auth/register", "/auth/login").await;
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let (status, _, body) = api
+        .send(Method::DELETE, &format!("/users/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({ "message": "User and associated data deleted successfully" })
+    );
+    let (status, _, body) = api
+        .send(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({ "email": email, "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, 401, "deleted at once: {body}");
+
+    for (token, expected) in [
+        (json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 400),
+        (json!("not a token!"), 422),
+        (json!(7), 422),
+    ] {
+        let (status, content_type, body) = api
+            .send(
+                Method::POST,
+                "/auth/account/restore",
+                None,
+                Some(json!({ "token": token })),
+            )
+            .await;
+        assert_eq!(status, expected, "{body}");
+        assert_eq!(content_type, "application/problem+json");
+    }
+    let (status, _, body) = api
+        .send(Method::POST, "/auth/account/restore", None, None)
+        .await;
+    assert!(
+        matches!(status.as_u16(), 400 | 415 | 422),
+        "{status} {body}"
+    );
+}
