@@ -519,6 +519,17 @@ pub async fn mfa_settings(
     })
 }
 
+/// The export's bounds (issue #24): `STEP_UP_MAX_AGE_SECONDS` as the
+/// second factor's step-up reads it; the size and rate are fixed.
+pub fn export_settings(
+    env: &impl Environment,
+) -> Result<crate::domain::export::ExportSettings, ConfigError> {
+    Ok(crate::domain::export::ExportSettings {
+        step_up_max_age: seconds(env, "STEP_UP_MAX_AGE_SECONDS", 600, 60..=86_400)?,
+        ..Default::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,12 +12,12 @@ use serde_json::{json, Map, Value};
 use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{
-    Account, Accounts, AttemptCount, AuthorizationCodes, ChangeSide, CodeRecord, Consents,
-    Deletions, EmailChangeStep, LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData,
-    LinkedWrite, LoginAttempts, Mail, MailRequest, MailRequests, MailTransport, MfaAccount,
-    MfaChallenge, MfaStore, NewUser, OneTimeToken, OneTimeTokens, Outbox, OutboxEntry, Profile,
-    RevocationReason, SessionRecord, SessionView, Sessions, StoreError, Stored, StoredCredentials,
-    TokenPurpose, TotpFactor, Users,
+    Account, AccountData, Accounts, AttemptCount, AuthorizationCodes, ChangeSide, CodeRecord,
+    ConsentInfo, Consents, Deletions, EmailChangeStep, Exports, FactorInfo, LinkKind, LinkOffer,
+    LinkOffers, LinkTrust, LinkedData, LinkedWrite, LoginAttempts, Mail, MailRequest, MailRequests,
+    MailTransport, MfaAccount, MfaChallenge, MfaStore, NewUser, OneTimeToken, OneTimeTokens,
+    Outbox, OutboxEntry, Profile, RevocationReason, SessionRecord, SessionView, Sessions,
+    StoreError, Stored, StoredCredentials, TokenPurpose, TotpFactor, Users,
 };
 use crate::domain::refresh::SessionSecrets;
 use crate::domain::sealing::SealedSecret;
@@ -420,6 +420,53 @@ impl Deletions for MemoryStore {
             return Ok(false);
         }
         Ok(state.delete_cascade(user_id, now, trust))
+    }
+}
+
+impl Exports for MemoryStore {
+    async fn account_data(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+        trust: LinkTrust,
+    ) -> Stored<Option<AccountData>> {
+        let Some(profile) = self.full_profile(user_id, session, now, trust).await? else {
+            return Ok(None);
+        };
+        let sessions = self.list_sessions(user_id, now, 1000).await?;
+        let state = self.state();
+        let Some(row) = state.users.iter().find(|row| row.user.id == user_id) else {
+            return Ok(None);
+        };
+        let mut consents: Vec<ConsentInfo> = state
+            .consents
+            .iter()
+            .filter(|((user, _), _)| *user == user_id)
+            .map(|((_, client_id), scope)| ConsentInfo {
+                client_id: client_id.clone(),
+                scope: scope.clone(),
+                granted_at: None,
+            })
+            .collect();
+        consents.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Ok(Some(AccountData {
+            profile,
+            pending_email: row.pending.as_ref().map(|pending| pending.email.clone()),
+            deletion_scheduled_for: state.scheduled.get(&user_id).copied(),
+            sessions,
+            second_factor: row.mfa.as_ref().map(|(factor, codes)| FactorInfo {
+                confirmed: factor.confirmed,
+                recovery_codes_left: codes.len() as u64,
+            }),
+            consents,
+        }))
+    }
+
+    async fn record_export(&self, user_id: UserId, bytes: u64) -> Stored<()> {
+        self.state()
+            .record(Event::AccountExported { user_id, bytes });
+        Ok(())
     }
 }
 

@@ -162,6 +162,30 @@ pub async fn deletion_route(warm_ups: &[WarmUp]) -> DeletionRoute {
     .await
 }
 
+/// export-account (issue #24): the link policy and the export's bounds.
+pub struct ExportRoute {
+    pub store: MongoStore,
+    pub keys: PublishedKeys,
+    pub links: LinkVerification,
+    pub settings: crate::domain::export::ExportSettings,
+}
+
+pub async fn export_route(warm_ups: &[WarmUp]) -> ExportRoute {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let links = config::link_verification(&env)?;
+        let settings = config::export_settings(&env)?;
+        let verifying = load_verifying(&env).await?;
+        Ok(ExportRoute {
+            store: warm(connect(&verifying.database).await?)?,
+            keys: verifying.keys,
+            links,
+            settings,
+        })
+    })
+    .await
+}
+
 /// ingest-events: erasure follows the link policy.
 pub struct Ingest {
     pub store: MongoStore,

@@ -71,6 +71,8 @@ pub struct TestConfig {
     pub oauth_clients: String,
     /// `DELETION_GRACE_DAYS`: 0 (delete at once) unless a test sets one.
     pub deletion_grace: users_core::domain::deletion::GracePeriod,
+    /// The export's size bound: `export::MAX_BYTES` unless a test lowers it.
+    pub export_max_bytes: usize,
 }
 
 /// The secret of the confidential test client `server` (`TEST_CLIENTS`).
@@ -157,6 +159,7 @@ impl TestApp {
             step_up_max_age: Duration::from_secs(600),
             oauth_clients: test_clients(),
             deletion_grace: Default::default(),
+            export_max_bytes: users_core::domain::export::MAX_BYTES,
         };
         adjust(&mut config);
         let store = users_core::runtime::connect(&DatabaseSettings {
@@ -310,6 +313,16 @@ impl TestApp {
                 request,
             )),
             Function::RestoreAccount => Box::pin(routes::restore_account(store, request)),
+            Function::ExportAccount => {
+                let settings = users_core::domain::export::ExportSettings {
+                    step_up_max_age: self.config.step_up_max_age,
+                    max_bytes: self.config.export_max_bytes,
+                    ..Default::default()
+                };
+                Box::pin(async move {
+                    routes::export_account(store, keys, self.config.links, &settings, request).await
+                })
+            }
             Function::Refresh => Box::pin(routes::refresh(store, signing, request)),
             Function::Logout => Box::pin(routes::logout(store, keys, request)),
             Function::LogoutAll => Box::pin(routes::logout_all(store, keys, request)),
@@ -542,10 +555,11 @@ pub enum Function {
     OAuthToken,
     OAuthUserInfo,
     RestoreAccount,
+    ExportAccount,
 }
 
 impl Function {
-    pub const ALL: [Function; 28] = [
+    pub const ALL: [Function; 29] = [
         Self::Register,
         Self::Login,
         Self::LinkExternalId,
@@ -574,6 +588,7 @@ impl Function {
         Self::OAuthToken,
         Self::OAuthUserInfo,
         Self::RestoreAccount,
+        Self::ExportAccount,
     ];
 
     /// The binary (`functions/src/bin/<binary>.rs`) this stands for.
@@ -607,6 +622,7 @@ impl Function {
             Self::OAuthToken => "oauth-token",
             Self::OAuthUserInfo => "oauth-userinfo",
             Self::RestoreAccount => "restore-account",
+            Self::ExportAccount => "export-account",
         }
     }
 }

@@ -42,6 +42,11 @@ pub enum Event {
     UserDeletionCancelled {
         user_id: UserId,
     },
+    /// The owner downloaded their data (`GET /users/{id}/export`).
+    AccountExported {
+        user_id: UserId,
+        bytes: u64,
+    },
     /// Sessions ended by `logout_all` or by refresh-token reuse (not by a plain
     /// logout), so that downstream caches of the user's sessions can drop them.
     SessionsRevoked {
@@ -96,6 +101,7 @@ impl Event {
             Self::UserDeleted { .. } => "UserDeleted",
             Self::UserDeletionScheduled { .. } => "UserDeletionScheduled",
             Self::UserDeletionCancelled { .. } => "UserDeletionCancelled",
+            Self::AccountExported { .. } => "AccountExported",
             Self::SessionsRevoked { .. } => "SessionsRevoked",
             Self::SessionEnded { .. } => "SessionEnded",
             Self::PasswordReset { .. } => "PasswordReset",
@@ -139,6 +145,9 @@ impl Event {
                 "deletion_scheduled_for": deletion_scheduled_for.to_rfc3339(),
             }),
             Self::UserDeletionCancelled { user_id } => json!({ "user_id": user_id.to_hex() }),
+            Self::AccountExported { user_id, bytes } => {
+                json!({ "user_id": user_id.to_hex(), "bytes": bytes })
+            }
             Self::SessionsRevoked {
                 user_id,
                 reason,

@@ -17,6 +17,10 @@ use super::values::Timestamp;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// The largest export answered: 4 MiB, under Lambda's 6 MB response limit
+/// with room for the body's escaping in the API Gateway envelope.
+pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+
 /// The document's `format`, and its version (bumped on a breaking change).
 pub const FORMAT: &str = "user-management-api/account-export";
 pub const VERSION: u32 = 1;
@@ -26,7 +30,7 @@ pub const VERSION: u32 = 1;
 pub struct ExportSettings {
     /// `STEP_UP_MAX_AGE_SECONDS`: how recent the sign-in must be.
     pub step_up_max_age: Duration,
-    /// `EXPORT_MAX_BYTES`: a larger document is refused (413).
+    /// A larger document is refused (413): `MAX_BYTES` as deployed.
     pub max_bytes: usize,
     /// Exports per account per hour; then 429.
     pub per_hour: i64,
@@ -36,7 +40,7 @@ impl Default for ExportSettings {
     fn default() -> Self {
         Self {
             step_up_max_age: Duration::from_secs(600),
-            max_bytes: 8 * 1024 * 1024,
+            max_bytes: MAX_BYTES,
             per_hour: 3,
         }
     }
@@ -55,8 +59,7 @@ pub async fn export_account<S: Exports + LoginAttempts>(
         return Err(DomainError::ReauthenticationRequired);
     }
     let key = format!("export|{}", caller.user_id.to_hex());
-    let spent =
-        throttle::count_in_window(store, &key, Some(settings.per_hour), HOUR, now).await?;
+    let spent = throttle::count_in_window(store, &key, Some(settings.per_hour), HOUR, now).await?;
     if let Some(retry_after) = spent {
         audit::user_event("account_export_throttled", &caller.user_id.to_hex());
         return Err(DomainError::TooManyRequests { retry_after });
@@ -72,7 +75,9 @@ pub async fn export_account<S: Exports + LoginAttempts>(
             limit: settings.max_bytes,
         });
     }
-    store.record_export(caller.user_id, text.len() as u64).await?;
+    store
+        .record_export(caller.user_id, text.len() as u64)
+        .await?;
     audit::user_event("account_exported", &caller.user_id.to_hex());
     Ok(text)
 }
@@ -110,9 +115,7 @@ pub fn document(data: &AccountData, now: Timestamp) -> Value {
 }
 
 fn session(view: &SessionView) -> Value {
-    let client = |info: &super::records::ClientInfo| {
-        json!({ "user_agent": info.user_agent, "source_ip": info.source_ip })
-    };
+    let client = |info: &super::records::ClientInfo| json!({ "user_agent": info.user_agent, "source_ip": info.source_ip });
     json!({
         "id": view.id.to_hex(),
         "created_at": view.created_at.to_rfc3339(),

@@ -11,6 +11,7 @@ pub mod deletion;
 pub mod devices;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod field;
 pub mod inbound;
 pub mod keys;

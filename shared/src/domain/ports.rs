@@ -149,6 +149,49 @@ pub trait Deletions: Sync {
     ) -> impl Future<Output = Stored<bool>> + Send;
 }
 
+/// What an account export shows (`domain::export`, issue #24): nothing
+/// a secret could be read or derived from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountData {
+    pub profile: Profile,
+    pub pending_email: Option<String>,
+    pub deletion_scheduled_for: Option<Timestamp>,
+    /// Open sessions, newest first.
+    pub sessions: Vec<SessionView>,
+    pub second_factor: Option<FactorInfo>,
+    pub consents: Vec<ConsentInfo>,
+}
+
+/// A second factor as the export shows it: never its secret or codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FactorInfo {
+    pub confirmed: bool,
+    pub recovery_codes_left: u64,
+}
+
+/// What the user allowed one third-party client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentInfo {
+    pub client_id: String,
+    pub scope: String,
+    pub granted_at: Option<Timestamp>,
+}
+
+pub trait Exports: Sync {
+    /// Everything the export shows, if `session` of the user is open at `now`.
+    fn account_data(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+        trust: LinkTrust,
+    ) -> impl Future<Output = Stored<Option<AccountData>>> + Send;
+
+    /// Writes an `AccountExported` event (how many bytes) to the outbox.
+    fn record_export(&self, user_id: UserId, bytes: u64)
+        -> impl Future<Output = Stored<()>> + Send;
+}
+
 /// How an external id came to be linked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkKind {

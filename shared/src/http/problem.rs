@@ -173,6 +173,9 @@ fn mapping(error: &HttpError) -> Mapping {
         DomainError::EmailNotVerified => {
             Mapping::new(S::FORBIDDEN, "urn:problem:email-not-verified")
         }
+        DomainError::ExportTooLarge { .. } => {
+            Mapping::new(S::PAYLOAD_TOO_LARGE, "urn:problem:export-too-large")
+        }
         DomainError::AccountScheduledForDeletion { .. } => {
             Mapping::new(S::FORBIDDEN, "urn:problem:account-scheduled-for-deletion")
         }

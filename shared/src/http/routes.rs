@@ -2,7 +2,7 @@
 //! Every failure becomes a problem+json response in `answer`, and none
 //! escapes to the runtime as a 500.
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
@@ -13,11 +13,12 @@ use super::edge::{
 use super::problem::json_response;
 use super::request::{bearer_token, json_object, json_object_or_empty, query_parameter, source_ip};
 use crate::domain::deletion::{self, DeletionOutcome, GracePeriod};
+use crate::domain::export::{self, ExportSettings};
 use crate::domain::linking::{self, LinkVerification};
 use crate::domain::login::{LoginOutcome, LoginPolicy};
 use crate::domain::ports::{
-    Deletions, LinkOffers, LoginAttempts, MailRequests, MfaStore, OneTimeTokens, Profile, Sessions,
-    Users,
+    Deletions, Exports, LinkOffers, LoginAttempts, MailRequests, MfaStore, OneTimeTokens, Profile,
+    Sessions, Users,
 };
 use crate::domain::values::Timestamp;
 use crate::domain::{accounts, login as logins, sessions};
@@ -182,6 +183,33 @@ pub async fn restore_account<S: Deletions + OneTimeTokens>(
             StatusCode::OK,
             &json!({ "message": "The account was restored; sign in again" }),
         ))
+    })
+    .await
+}
+
+/// `GET /users/{user_id}/export`: the owner's data as one JSON document
+/// (`docs/export.schema.json`), after a recent sign-in, 3 an hour.
+pub async fn export_account<S: Exports + LoginAttempts>(
+    store: &S,
+    keys: &PublishedKeys,
+    links: LinkVerification,
+    settings: &ExportSettings,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    answer(&request, Method::GET, async {
+        let caller = authorized_caller(keys, &request).await?;
+        let now = Timestamp::now();
+        let text = export::export_account(store, &caller, settings, now, links.trust()).await?;
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"account-export.json\"",
+            )
+            .body(Body::Text(text))
+            .expect("static headers are valid"))
     })
     .await
 }

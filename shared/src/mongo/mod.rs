@@ -22,6 +22,7 @@ mod codes;
 mod consents;
 mod deletions;
 mod devices;
+mod export;
 mod link_offers;
 mod linked;
 mod login_attempts;

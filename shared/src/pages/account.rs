@@ -22,13 +22,13 @@ use crate::domain::values::{Password, SessionId, Timestamp};
 use crate::domain::{devices, login, sessions, DomainError};
 
 /// What a signed-in page starts from.
-struct Signed<'v> {
-    caller: &'v Caller,
-    ctx: Ctx,
+pub(super) struct Signed<'v> {
+    pub(super) caller: &'v Caller,
+    pub(super) ctx: Ctx,
 }
 
 /// The caller, or the redirect to sign in and come back.
-async fn signed<'v, S: Store, Q: MailRequests>(
+pub(super) async fn signed<'v, S: Store, Q: MailRequests>(
     p: &Pages<'_, S, Q>,
     visit: &Visit,
     holder: &'v Holder,
@@ -143,6 +143,7 @@ pub async fn account<S: Store, Q: MailRequests>(
                 li { a href="/account/email" { "Change your e-mail address" } }
                 li { a href="/account/mfa" { "Two-step sign-in" } }
                 li { a href="/account/sessions" { "Your devices" } }
+                li { a href=(super::export::EXPORT) { "Download your data" } }
                 li { a href="/account/delete" { "Delete your account" } }
             }
         },

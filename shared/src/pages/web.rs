@@ -19,8 +19,8 @@ use crate::domain::linking::LinkVerification;
 use crate::domain::login::LoginPolicy;
 use crate::domain::mfa::MfaSettings;
 use crate::domain::ports::{
-    Accounts, AuthorizationCodes, Consents, Deletions, LoginAttempts, MfaStore, OneTimeTokens,
-    Sessions, Users,
+    Accounts, AuthorizationCodes, Consents, Deletions, Exports, LoginAttempts, MfaStore,
+    OneTimeTokens, Sessions, Users,
 };
 use crate::domain::records::ClientInfo;
 use crate::domain::recovery::MailRequestPolicy;
@@ -56,6 +56,7 @@ pub const MFA_COOKIE: &str = "mfa";
 pub trait Store:
     Users
     + Deletions
+    + Exports
     + Sessions
     + LoginAttempts
     + MfaStore
@@ -69,6 +70,7 @@ pub trait Store:
 impl<
         S: Users
             + Deletions
+            + Exports
             + Sessions
             + LoginAttempts
             + MfaStore
@@ -591,6 +593,9 @@ pub fn says(error: &DomainError) -> Said {
             "This account is scheduled for deletion on {} (UTC). The link we mailed to its address keeps it; so does the button below, with your password.",
             until.to_rfc3339().replace('T', " at ").trim_end_matches('Z')
         )),
+        E::ExportTooLarge { .. } => Said::Form(
+            "Your data is too large to download here: ask us for it.".into(),
+        ),
         E::MfaAlreadyEnabled => Said::Form("Two-step sign-in is on already.".into()),
         E::MfaNotPending => {
             Said::Form("Start the set-up again: it was replaced or finished.".into())

@@ -10,6 +10,7 @@ mod accounts {
     mod concurrency;
     mod deletion;
     mod e2e;
+    mod export;
     mod handlers;
 }
 mod events {

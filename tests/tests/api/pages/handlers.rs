@@ -567,3 +567,35 @@ async fn a_scheduled_deletion_is_restored_on_the_sign_in_page_or_by_the_link_pag
     assert_ne!(again.status, 200);
     app.drop().await;
 }
+
+/// Issue #24: the account page links the export; its page's button (a POST
+/// with the CSRF token) downloads the same document as the API.
+#[tokio::test]
+async fn the_account_page_downloads_the_export() {
+    let app = TestApp::new().await;
+    let email = registered(&app, "downloader").await;
+    let mut browser = Browser::default();
+    let csrf = browser.csrf(&app, "/signin").await;
+    let signed_in = browser
+        .post(
+            &app,
+            "/signin",
+            &csrf,
+            &[("email", &email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303);
+    let account = browser.get(&app, "/account", None).await;
+    assert!(account.body.contains("href=\"/account/export\""));
+    let csrf = browser.csrf(&app, "/account/export").await;
+    let file = browser.post(&app, "/account/export", &csrf, &[]).await;
+    assert_eq!(file.status, 200, "{}", file.body);
+    assert_eq!(file.header("content-type"), "application/json");
+    assert!(file
+        .header("content-disposition")
+        .contains("account-export.json"));
+    let document: serde_json::Value = serde_json::from_str(&file.body).unwrap();
+    assert_eq!(document["profile"]["username"], "downloader");
+    assert_eq!(document["sessions"].as_array().unwrap().len(), 1);
+    app.drop().await;
+}
