@@ -138,7 +138,9 @@ pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore + Deletio
     };
     // Only after the password, as below: nobody else learns of the deletion.
     if let Some(until) = stored.deletion_scheduled_for {
-        if !policy.restore_scheduled_deletion {
+        // With a second factor the password alone proves too little to
+        // undo the owner's request: the mailed link restores such an account.
+        if !policy.restore_scheduled_deletion || stored.mfa {
             succeeded().await?;
             audit::user_event("login_scheduled_for_deletion", &stored.user_id.to_hex());
             return Err(DomainError::AccountScheduledForDeletion { until });

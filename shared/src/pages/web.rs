@@ -590,7 +590,7 @@ pub fn says(error: &DomainError) -> Said {
                 .into(),
         ),
         E::AccountScheduledForDeletion { until } => Said::Form(format!(
-            "This account is scheduled for deletion on {} (UTC). The link we mailed to its address keeps it; so does the button below, with your password.",
+            "This account is scheduled for deletion on {} (UTC). The link we mailed to its address keeps it; for an account without two-step sign-in, so does the button below, with your password.",
             until.to_rfc3339().replace('T', " at ").trim_end_matches('Z')
         )),
         E::ExportTooLarge { .. } => Said::Form(

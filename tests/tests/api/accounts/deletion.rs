@@ -309,3 +309,40 @@ async fn the_purge_reads_due_users_by_its_index_in_bounded_batches() {
     );
     app.drop().await;
 }
+
+#[tokio::test]
+async fn with_a_second_factor_only_the_mailed_link_restores() {
+    use users_core::domain::login::{login_with, Credentials, LoginPolicy};
+    use users_core::domain::values::{Email, Password};
+    use users_core::domain::DomainError;
+    let app = with_grace(7).await;
+    let (user, _, _) = crate::mfa::handlers::with_factor(&app, "guarded").await;
+    assert_eq!(delete(&app, &user).await.status, 202);
+    let issuer = app.signing.issuer().await;
+    let restoring = LoginPolicy {
+        restore_scheduled_deletion: true,
+        ..LoginPolicy::default()
+    };
+    let credentials = Credentials {
+        email: Email::parse_for_login("guarded@example.com").unwrap(),
+        password: Password::parse_for_login(PASSWORD.into()).unwrap(),
+        client: "192.0.2.1".into(),
+        user_agent: None,
+    };
+    let refused = login_with(
+        &app.store,
+        &issuer,
+        credentials,
+        restoring,
+        Timestamp::now(),
+    )
+    .await;
+    assert!(matches!(
+        refused,
+        Err(DomainError::AccountScheduledForDeletion { .. })
+    ));
+    assert_eq!(events(&app, "UserDeletionCancelled").await, 0);
+    let token = restore_token(&app).await;
+    assert_eq!(restore(&app, &token).await.status, 200);
+    app.drop().await;
+}
