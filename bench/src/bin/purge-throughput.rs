@@ -103,7 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let events = db
         .collection::<mongodb::bson::Document>("outbox")
-        .count_documents(doc! { "kind": "UserDeleted" })
+        .count_documents(doc! { "type": "UserDeleted" })
         .await?;
     println!(
         "purged {deleted} users in {elapsed:.2} s over {runs} run(s): {:.0} users/s \
