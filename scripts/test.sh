@@ -175,7 +175,8 @@ base_url="http://localhost:$watch_port"
 # code, which either mode takes.
 # The per-source limit of forgotten-password requests is lifted: every test
 # request comes from 127.0.0.1 (its handler tests cover it).
-PUBLIC_BASE_URL="$base_url" LINK_VERIFICATION=off \
+# CORS_ALLOWED_ORIGINS: the origin tests/tests/api/platform/cors.rs calls from.
+PUBLIC_BASE_URL="$base_url" LINK_VERIFICATION=off CORS_ALLOWED_ORIGINS=https://app.example \
     MONGODB_DB="$e2e_db" LINKED_COLLECTION=linked_collection RUST_LOG=info \
     MAIL_DIRECTORY="$E2E_MAIL_DIR" MAIL_SENDER=no-reply@example.com \
     FORGOT_PASSWORD_PER_SOURCE_PER_HOUR=1000000 \

@@ -26,6 +26,8 @@ from pathlib import Path
 import pyotp
 from playwright.sync_api import sync_playwright
 
+import axe_scan
+
 BASE = sys.argv[1].rstrip("/")
 CLIENT_ID = sys.argv[2]
 RP_PORT = sys.argv[3]
@@ -36,6 +38,7 @@ EMAIL = f"rp.{RUN}@example.com"
 PASSWORD = "correct horse battery staple"
 
 failures = []
+scanned = []  # (name, html): the provider's own pages, for axe-core
 
 
 def check(what, ok, detail=""):
@@ -111,12 +114,24 @@ def main():
             page.wait_for_url(re.compile(r"/oauth2/authorize"))
             check("consent page names the client's scopes",
                   "e-mail address" in page.content() and "Allow" in page.content())
+            scanned.append(("consent", page.content()))
             page.click("button[value=allow]")
             page.wait_for_selector("#rp-done, #rp-failed")
             check("back at the relying party, signed in", page.locator("#rp-done").count() == 1,
                   page.content()[:400])
             if failures:
                 raise SystemExit(f"{len(failures)} check(s) failed: {failures}")
+            # Logout without an ID token hint asks first (a link elsewhere
+            # must not sign people out); staying keeps the session.
+            asked = context.new_page()
+            asked.goto(f"{BASE}/oauth2/logout")
+            check("logout without a hint asks first",
+                  asked.locator("button[value=stay]").count() == 1, asked.content()[:400])
+            scanned.append(("logout confirmation", asked.content()))
+            asked.click("button[value=stay]")
+            asked.goto(f"{BASE}/account")
+            check("staying keeps the provider's browser session", "/account" in asked.url, asked.url)
+            asked.close()
             page.click("#logout")
             page.wait_for_selector("#rp-signed-out")
             account = context.new_page()
@@ -124,6 +139,7 @@ def main():
             check("the provider's browser session ended", "/signin" in account.url, account.url)
             check("no Content-Security-Policy violation (form-action to the app)",
                   not violations, "; ".join(violations))
+            axe_scan.scan(chromium, scanned, check)
         except BaseException:
             rp.kill()
             raise

@@ -27,11 +27,12 @@ from pathlib import Path
 import pyotp
 from playwright.sync_api import sync_playwright
 
+import axe_scan
+
 BASE = sys.argv[1].rstrip("/")
 MAIL_DIR = Path(sys.argv[2])
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "target" / "pages"
-AXE = REPO / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 RUN = f"{int(time.time())}{os.getpid()}"
 USERNAME = f"person_{RUN}"
 EMAIL = f"person.{RUN}@example.com"
@@ -252,24 +253,6 @@ def hostile(chromium):
     context.close()
 
 
-def scan(chromium):
-    """axe-core over every page's DOM, in a context of its own (CSP bypassed
-    for the injected script only there)."""
-    context = chromium.new_context(bypass_csp=True)
-    page = context.new_page()
-    total = 0
-    for name, html in scanned:
-        page.set_content(html)
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
-        total += len(result["violations"])
-        check(f"axe {name}: no serious or critical violation", not bad,
-              "; ".join(f"{v['id']} ({v['impact']}): {v['help']}" for v in bad))
-    print(f"axe: {len(scanned)} pages scanned, {total} violations of any impact")
-    context.close()
-
-
 def main():
     SHOTS.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -279,7 +262,7 @@ def main():
         try:
             story(chromium)
             hostile(chromium)
-            scan(chromium)
+            axe_scan.scan(chromium, scanned, check)
         finally:
             chromium.close()
     check("no Content-Security-Policy violation", not csp_violations, "; ".join(csp_violations))
