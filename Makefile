@@ -10,7 +10,7 @@ WITH_VENV := PATH="$(VENV_BIN):$$PATH"
 # Every Lambda binary: functions/src/bin/*.rs (but the local key tool) and api-docs.
 LAMBDA_BINS := $(patsubst functions/src/bin/%.rs,--bin %,$(filter-out %/signing-keys.rs,$(wildcard functions/src/bin/*.rs))) --bin api-docs
 
-.PHONY: help dev dev-release test build fmt lint clean-data bench bench-mfa bench-peers docs-ui examples schemathesis rotate-keys functions screenshots client
+.PHONY: help dev dev-release test build fmt lint clean-data bench bench-flows bench-mfa bench-peers docs-ui examples schemathesis rotate-keys functions screenshots client
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -66,6 +66,10 @@ bench: ## Lambda-faithful benchmark: init (also on one core), latency over a flo
 
 bench-peers: ## Ours (release) against FastAPI Users on the same database: register, login, profile p50s and ratios (USERS=15)
 	scripts/bench-peers.sh
+
+bench-flows: ## Latency of each page, a whole OpenID sign-in and each token grant (p50 of RUNS=20) against a running stack (API=http://localhost:9000)
+	scripts/bootstrap.sh
+	$(VENV_BIN)/python bench/scripts/flows_latency.py "$${API:-http://localhost:9000}" "$${RUNS:-20}"
 
 bench-mfa: ## Latency of a login with a second factor, both steps (p50 of RUNS=20) against a running API (API=http://127.0.0.1:9000)
 	scripts/bootstrap.sh

@@ -10,7 +10,7 @@
 #                                   (npm ci); npm only runs when package-lock.json changed
 #   scripts/bootstrap.sh browser-tests  axe-core and openid-client for the browser tests into
 #                                   tests/browser/node_modules (npm ci)
-#   scripts/bootstrap.sh chromium   Debian's chromium for scripts/docs-browser-test.sh, when
+#   scripts/bootstrap.sh chromium   Debian's chromium for the browser stories (tests/browser/), when
 #                                   /usr/bin/chromium is missing (apt-get, as root only)
 set -euo pipefail
 
@@ -115,7 +115,7 @@ bootstrap_browser_tests() {
     npm_ci "$repo_root/tests/browser" "axe-core for the pages' accessibility scan, openid-client for the provider's"
 }
 
-# Debian's chromium, for scripts/docs-browser-test.sh. Only root installs it;
+# Debian's chromium, for the browser stories (tests/browser/stories.py). Only root installs it;
 # anyone else is told how.
 bootstrap_chromium() {
     if [[ -x /usr/bin/chromium ]]; then

@@ -177,6 +177,9 @@ export JWT_AUDIENCE="${JWT_AUDIENCE:-user-management-api}"
 export LINK_VERIFICATION="${LINK_VERIFICATION:-required}"
 export ACCESS_TOKEN_TTL_SECONDS="${ACCESS_TOKEN_TTL_SECONDS:-1800}"
 export RUST_LOG="${RUST_LOG:-info}"
+# The API's CORS origins (template parameter CorsAllowedOrigins): the demo
+# SPA's, so a page served there can call the API as well as the provider.
+export CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-http://localhost:8765,http://127.0.0.1:8765}"
 # publish-events sends the outbox to this bus. The deployed one is named
 # <stack>-user-events (template.yaml); this name, as for a stack named
 # user-management-local, is one that no AWS account has unless it deployed

@@ -12,6 +12,13 @@ writes, between the markers that name it:
   Cargo.toml     the `cargo lambda watch` router, each path with and without
                  its trailing slash.
 
+A function that needs `cors` (the API's origins) or says `preflight: true`
+(it allows origins of its own) answers CORS itself: each of its paths gets an
+`OPTIONS` route to it, without the authorizer (a preflight carries no token),
+once per path (the first function declaring the path answers it). The
+template has no API-level CORS, which would answer preflights itself and
+drop the functions' headers (shared/src/http/cors.rs).
+
   scripts/functions.py write    rewrite both files from the declaration
   scripts/functions.py check    exit 1, with a diff, if either differs from
                                 what the declaration gives (make test runs it)
@@ -159,9 +166,26 @@ def replace_regions(text, regions, where):
     return "".join(out) + rest
 
 
+def with_preflights(functions):
+    """The functions, each that answers CORS with an `OPTIONS` route per path."""
+    answered, out = set(), []
+    for function in functions:
+        routes = list(function.get("routes") or [])
+        if "cors" in function.get("needs", []) or function.get("preflight"):
+            for route in list(routes):
+                if route["path"] in answered:
+                    continue
+                answered.add(route["path"])
+                routes.append(
+                    {"event": route["event"] + "Preflight", "method": "OPTIONS", "path": route["path"]}
+                )
+        out.append({**function, "routes": routes} if routes else function)
+    return out
+
+
 def generate():
     declaration = yaml.safe_load(DECLARATION.read_text())
-    needs, functions = declaration["needs"], declaration["functions"]
+    needs, functions = declaration["needs"], with_preflights(declaration["functions"])
     names = [function["name"] for function in functions]
     if len(set(names)) != len(names):
         sys.exit("functions.yaml: a function is declared twice")

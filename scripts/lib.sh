@@ -274,6 +274,9 @@ port_open() {
 # `cargo-lambda lambda watch` is what `cargo lambda watch` runs; called
 # directly, it takes the cargo it starts the functions with from CARGO, which
 # scripts/lambda-cargo fills (it drops AWS_LAMBDA_MAX_CONCURRENCY; see there).
+# --disable-cors: the watcher's default CORS layer answers every preflight
+# itself, as API Gateway's API-level CORS would; the functions answer CORS
+# (shared/src/http/cors.rs), locally as in AWS.
 # It is stopped with SIGINT, as by a Ctrl-C in its terminal: on SIGTERM
 # cargo-lambda 1.9 panicked in its shutdown in about 1 of 8 stops here ("A
 # Tokio 1.x context was found, but it is being shutdown"), on SIGINT in none.
@@ -283,7 +286,7 @@ start_watch() {
     local cmd=(env -u RUST_LOG
         CARGO="$REPO_ROOT/scripts/lambda-cargo" LAMBDA_CARGO_REAL="$(command -v cargo)"
         setsid "$VENV/bin/cargo-lambda" lambda watch
-        --invoke-address 127.0.0.1 --invoke-port "$port"
+        --invoke-address 127.0.0.1 --invoke-port "$port" --disable-cors
         --env-var "RUST_LOG=${RUST_LOG:-info}" "$@")
     if [[ "$logfile" == "-" ]]; then
         "${cmd[@]}" &

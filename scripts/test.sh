@@ -80,7 +80,7 @@ step() {
     fi
     step_no=$((step_no + 1))
     step_started=$SECONDS
-    printf "\n==> [%d/11] %s\n" "$step_no" "$*" >&2
+    printf "\n==> [%d/9] %s\n" "$step_no" "$*" >&2
 }
 
 tmp_dir="$(mktemp -d "${TMPDIR:-/tmp}/user-mgmt-test.XXXXXX")"
@@ -175,7 +175,8 @@ base_url="http://localhost:$watch_port"
 # code, which either mode takes.
 # The per-source limit of forgotten-password requests is lifted: every test
 # request comes from 127.0.0.1 (its handler tests cover it).
-PUBLIC_BASE_URL="$base_url" LINK_VERIFICATION=off \
+# CORS_ALLOWED_ORIGINS: the origin tests/tests/api/platform/cors.rs calls from.
+PUBLIC_BASE_URL="$base_url" LINK_VERIFICATION=off CORS_ALLOWED_ORIGINS=https://app.example \
     MONGODB_DB="$e2e_db" LINKED_COLLECTION=linked_collection RUST_LOG=info \
     MAIL_DIRECTORY="$E2E_MAIL_DIR" MAIL_SENDER=no-reply@example.com \
     FORGOT_PASSWORD_PER_SOURCE_PER_HOUR=1000000 \
@@ -237,22 +238,13 @@ step "independent verifier (PyJWT): discovery, JWKS and a fresh token; forgeries
     exit "$rc"
 }
 
-step "GET /docs in headless Chromium (every operation listed, no CSP violation)"
+step "the browser stories in one headless Chromium: /docs, the pages (axe-core, CSRF, CSP), openid-client"
+# Debian's Chromium, driven by Playwright, one process for every story
+# (tests/browser/stories.py), against this same stack. Screenshots go to
+# target/pages/ (`make screenshots` copies two into docs/) and target/api-docs.png.
 scripts/bootstrap.sh chromium
-scripts/docs-browser-test.sh "$base_url"
-
-step "the pages in headless Chromium: the browser story, screenshots, axe-core, CSRF and CSP"
-# The same Chromium as the docs step, driven by Playwright; the same stack.
-# Screenshots go to target/pages/ (`make screenshots` copies two into docs/).
-"$VENV/bin/python" tests/browser/pages_story.py "$base_url" "$E2E_MAIL_DIR" || {
-    rc=$?
-    log "last lines of the cargo lambda watch log (function output):"
-    tail -n 60 "$watch_log" >&2 || true
-    exit "$rc"
-}
-
-step "the OpenID Provider with openid-client (a certified RP) in headless Chromium: password, TOTP, consent, code, refresh, logout"
-"$VENV/bin/python" tests/browser/oidc_story.py "$base_url" openid-client-test "$rp_port" || {
+"$VENV/bin/python" tests/browser/stories.py "$base_url" "$E2E_MAIL_DIR" \
+    openid-client-test "$rp_port" || {
     rc=$?
     log "last lines of the cargo lambda watch log (function output):"
     tail -n 60 "$watch_log" >&2 || true

@@ -321,6 +321,8 @@ impl Seeder {
             Kind::ConfirmedFactor => "mfa",
             Kind::MfaChallenge => "challenged",
             Kind::OutboxBatch => "outbox",
+            Kind::AuthorizationCode => "code",
+            Kind::ClientSession => "rp",
         };
         let username = format!("{tag}{i}");
         let email = format!("{username}@example.com");
@@ -358,6 +360,37 @@ impl Seeder {
             Kind::VerificationToken => {
                 let request = MailRequest::EmailVerification { user_id };
                 subject.token = Some(seeder.mailed_token(&request, "verify-email").await?);
+                return Ok(subject);
+            }
+            Kind::AuthorizationCode => {
+                subject.token = Some(crate::operations::issue_code(&seeder.store, user_id).await?);
+                return Ok(subject);
+            }
+            Kind::ClientSession => {
+                // As the token endpoint opens it: the session of a grant.
+                let now = Timestamp::now();
+                let (session, _) = seeder.issuer.open_session_for(
+                    user_id,
+                    users_core::domain::records::Authentication::password(now),
+                    Default::default(),
+                    Some(crate::operations::bench_grant()),
+                    now,
+                );
+                seeder
+                    .store
+                    .insert_session(&session)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                let pair = seeder.issuer.token_pair(&session);
+                subject.session = Some(OpenSession {
+                    caller: Caller {
+                        user_id,
+                        session_id: session.id,
+                        auth: session.auth,
+                    },
+                    access_token: pair.access.token,
+                    refresh_token: pair.refresh_token,
+                });
                 return Ok(subject);
             }
             Kind::CancelToken => {

@@ -16,6 +16,8 @@ pub struct HttpEvent<'a> {
     pub user_id: Option<&'a str>,
     pub bearer: Option<&'a str>,
     pub body: Option<String>,
+    /// The body is a form (`application/x-www-form-urlencoded`), not JSON.
+    pub form: bool,
     /// Varies per invocation, as callers do.
     pub source_ip: String,
     pub request_id: &'a str,
@@ -58,7 +60,12 @@ impl HttpEvent<'_> {
             header("authorization", format!("Bearer {token}"));
         }
         if let Some(body) = &self.body {
-            header("content-type", "application/json".into());
+            let content_type = if self.form {
+                "application/x-www-form-urlencoded"
+            } else {
+                "application/json"
+            };
+            header("content-type", content_type.into());
             header("content-length", body.len().to_string());
         }
         let event = json!({

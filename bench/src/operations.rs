@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use users_core::domain::accounts::{self, Registration};
+use users_core::domain::authorize::{self, AuthorizeOutcome};
+use users_core::domain::clients::ClientRegistry;
 use users_core::domain::devices::{self, ClientInfo};
 use users_core::domain::inbound;
 use users_core::domain::keys::KeySet;
@@ -20,11 +22,13 @@ use users_core::domain::linking::{self, LinkVerification};
 use users_core::domain::login::{self, Credentials};
 use users_core::domain::mail_token::MailToken;
 use users_core::domain::mfa::{self, normalise_recovery_code, MfaSettings, Proof};
-use users_core::domain::ports::LinkTrust;
+use users_core::domain::oauth::{self, CodeGrant, SignedIn};
+use users_core::domain::ports::{Accounts, LinkTrust};
 use users_core::domain::ports::{
     EventSink, Mail, MailRequest, MailRequests, MailTransport, OutboxEntry,
 };
 use users_core::domain::publishing;
+use users_core::domain::records::{Authentication, OAuthGrant};
 use users_core::domain::recovery::{self, MailOutcome, MailRequestPolicy, MailSettings};
 use users_core::domain::sessions::{self, Issuer};
 use users_core::domain::tokens::Caller;
@@ -88,6 +92,77 @@ pub enum Operation {
     PublishEvents,
     /// `rotate-signing-keys`: the `createSecret` step (the key generation).
     RotateSigningKeys,
+    /// `pages`: the sign-in page, as a person's first visit gets it (a new
+    /// pre-session and its CSRF token; no database). The other pages' and
+    /// the whole sign-in's latencies: `make bench-flows`.
+    SignInPage,
+    /// `oauth-token`: the authorization_code grant of a public client (PKCE).
+    OAuthToken,
+    /// `oauth-userinfo`: the claims of a client's access token.
+    OAuthUserInfo,
+}
+
+/// The provider's client of the benchmark: public, third-party, PKCE.
+pub const BENCH_CLIENT: &str = "bench-spa";
+const BENCH_REDIRECT: &str = "http://localhost:8765/callback";
+/// A fixed PKCE pair (RFC 7636 S256): the challenge is BASE64URL(SHA256(verifier)).
+const PKCE_VERIFIER: &str = "bench-pkce-verifier-0123456789abcdefghijklmnopqrstuvwxyz";
+const PKCE_CHALLENGE: &str = "nNXSXIAPh_gvnj1fakhR9r29EIkizMk0nlEpUHWvF7c";
+
+/// The clients document of the run (`OAUTH_CLIENTS_FILE` or its secret).
+pub fn clients_document() -> String {
+    json!({ "clients": [{
+        "id": BENCH_CLIENT,
+        "name": "Benchmark SPA",
+        "type": "public",
+        "redirect_uris": [BENCH_REDIRECT],
+        "post_logout_redirect_uris": [],
+        "scopes": ["openid", "profile", "email", "offline_access"],
+        "grants": ["authorization_code", "refresh_token"],
+        "first_party": false,
+    }]})
+    .to_string()
+}
+
+fn bench_registry() -> Result<ClientRegistry, Error> {
+    ClientRegistry::parse(&clients_document()).map_err(|error| format!("{error:?}").into())
+}
+
+/// What a session opened by the bench client's code was granted.
+pub fn bench_grant() -> OAuthGrant {
+    OAuthGrant {
+        client_id: BENCH_CLIENT.into(),
+        client_name: "Benchmark SPA".into(),
+        scope: "openid profile email".into(),
+        first_party: false,
+    }
+}
+
+/// A code for `user_id`, as the authorize endpoint issues it after consent.
+pub async fn issue_code(store: &MongoStore, user_id: UserId) -> Result<String, Error> {
+    let parameters: Vec<(String, String)> = [
+        ("response_type", "code"),
+        ("client_id", BENCH_CLIENT),
+        ("redirect_uri", BENCH_REDIRECT),
+        ("scope", "openid profile email"),
+        ("code_challenge", PKCE_CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("nonce", "bench"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value.to_string()))
+    .collect();
+    let request = match authorize::validate(&parameters, &bench_registry()?) {
+        AuthorizeOutcome::Valid(request) => request,
+        _ => return Err("the benchmark's authorization request is refused".into()),
+    };
+    let signed_in = SignedIn {
+        user_id,
+        auth: Authentication::password(Timestamp::now()),
+    };
+    oauth::issue_code(store, signed_in, &request, Timestamp::now())
+        .await
+        .map_err(|error| error.to_string().into())
 }
 
 /// Messages per ingest-events batch: SQS's default batch size.
@@ -131,6 +206,9 @@ impl Operation {
             "ingest-events" => Self::IngestEvents,
             "publish-events" => Self::PublishEvents,
             "rotate-signing-keys" => Self::RotateSigningKeys,
+            "pages" => Self::SignInPage,
+            "oauth-token" => Self::OAuthToken,
+            "oauth-userinfo" => Self::OAuthUserInfo,
             _ => return None,
         })
     }
@@ -152,7 +230,10 @@ impl Operation {
     }
 
     pub fn uses_database(self) -> bool {
-        !matches!(self, Self::Docs | Self::Jwks | Self::RotateSigningKeys)
+        !matches!(
+            self,
+            Self::Docs | Self::Jwks | Self::RotateSigningKeys | Self::SignInPage
+        )
     }
 
     /// What a right answer looks like.
@@ -197,7 +278,9 @@ impl Operation {
             Self::DisableTotp | Self::RegenerateRecoveryCodes => Needs::Each(Kind::ConfirmedFactor),
             Self::VerifyMfa => Needs::Each(Kind::MfaChallenge),
             Self::PublishEvents => Needs::Each(Kind::OutboxBatch),
-            Self::Docs | Self::Jwks | Self::RotateSigningKeys => Needs::Nothing,
+            Self::OAuthToken => Needs::Each(Kind::AuthorizationCode),
+            Self::OAuthUserInfo => Needs::Shared(Kind::ClientSession),
+            Self::Docs | Self::Jwks | Self::RotateSigningKeys | Self::SignInPage => Needs::Nothing,
         }
     }
 }
@@ -242,6 +325,11 @@ pub enum Kind {
     /// Users with a session each, whose sessions `stage` ends just before
     /// the run, so that the outbox holds one batch of events.
     OutboxBatch,
+    /// An account and a code issued to the bench client (`token`).
+    AuthorizationCode,
+    /// An account with a session the bench client's code opened (its tokens
+    /// carry the client's scope).
+    ClientSession,
 }
 
 /// What an invocation (or floor) acts on.
@@ -334,12 +422,15 @@ pub fn event(
         user_id: None,
         bearer: None,
         body: None,
+        form: false,
         source_ip: crate::events::source_ip(i),
         request_id,
     };
     let (hex, session_route);
     let subject = match (operation, subject) {
-        (Operation::Docs | Operation::Jwks, _) => return Ok(event.to_bytes()),
+        (Operation::Docs | Operation::Jwks | Operation::SignInPage, _) => {
+            return Ok(event.to_bytes())
+        }
         (Operation::RotateSigningKeys, _) => {
             let secret = crate::process::secret_arn(crate::process::SIGNING_KEYS_SECRET);
             return Ok(crate::events::rotation(&secret, request_id));
@@ -395,6 +486,19 @@ pub fn event(
         Operation::VerifyEmail | Operation::CancelEmailChangeByLink => {
             event.body = body(json!({ "token": subject.token()? }));
         }
+        Operation::OAuthToken => {
+            event.form = true;
+            event.body = Some(form(&[
+                ("grant_type", "authorization_code"),
+                ("code", subject.token()?),
+                ("redirect_uri", BENCH_REDIRECT),
+                ("client_id", BENCH_CLIENT),
+                ("code_verifier", PKCE_VERIFIER),
+            ]));
+        }
+        Operation::OAuthUserInfo => {
+            event.bearer = Some(&subject.session()?.access_token);
+        }
         Operation::VerifyMfa => {
             event.body = body(json!({
                 "mfa_token": subject.token()?,
@@ -437,12 +541,22 @@ pub fn event(
         }
         Operation::Docs
         | Operation::Jwks
+        | Operation::SignInPage
         | Operation::SendMail
         | Operation::IngestEvents
         | Operation::PublishEvents
         | Operation::RotateSigningKeys => unreachable!("answered above"),
     }
     Ok(event.to_bytes())
+}
+
+/// An `application/x-www-form-urlencoded` body; the values here need no escaping.
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// What send-mail is sent: a password reset of the subject's address (the
@@ -556,6 +670,8 @@ pub enum Floor {
     Ingest(Vec<String>),
     Publish,
     Rotate,
+    Token(CodeGrant),
+    UserInfo(Caller),
 }
 
 impl Floor {
@@ -567,7 +683,7 @@ impl Floor {
         i: usize,
     ) -> Result<Option<Self>, Error> {
         let subject = match (operation, subject) {
-            (Operation::Docs | Operation::Jwks, _) => return Ok(None),
+            (Operation::Docs | Operation::Jwks | Operation::SignInPage, _) => return Ok(None),
             (Operation::RotateSigningKeys, _) => return Ok(Some(Self::Rotate)),
             (Operation::PublishEvents, _) => return Ok(Some(Self::Publish)),
             (_, Some(subject)) => subject,
@@ -633,8 +749,15 @@ impl Floor {
             Operation::VerifyMfa => Self::VerifyMfa(subject.token()?.to_string(), recovery()?),
             Operation::SendMail => Self::SendMail(mail_request(subject)?),
             Operation::IngestEvents => Self::Ingest(inbound_batch(subject, i)),
+            Operation::OAuthToken => Self::Token(CodeGrant {
+                code: subject.token()?.to_string(),
+                redirect_uri: BENCH_REDIRECT.into(),
+                code_verifier: Some(PKCE_VERIFIER.into()),
+            }),
+            Operation::OAuthUserInfo => Self::UserInfo(caller()?),
             Operation::Docs
             | Operation::Jwks
+            | Operation::SignInPage
             | Operation::PublishEvents
             | Operation::RotateSigningKeys => unreachable!("answered above"),
         }))
@@ -851,6 +974,26 @@ impl Floor {
                 )
                 .map_err(|error| format!("floor: key generation: {error}"))?;
                 std::hint::black_box(rotated);
+            }
+            Self::Token(grant) => {
+                let registry = bench_registry()?;
+                let client = registry.find(BENCH_CLIENT).ok_or("no bench client")?;
+                let tokens =
+                    oauth::exchange_code(store, issuer, client, &grant, ClientInfo::default(), now)
+                        .await
+                        .map_err(|error| format!("floor: {error:?}"))?;
+                std::hint::black_box(tokens.pair);
+            }
+            Self::UserInfo(caller) => {
+                // What userinfo reads behind the signature: the session, the account.
+                sessions::ensure_session_open(store, &caller, now)
+                    .await
+                    .map_err(failed)?;
+                let account = store
+                    .find_account(caller.user_id)
+                    .await
+                    .map_err(|error| format!("floor: {error}"))?;
+                std::hint::black_box(account);
             }
         }
         Ok(())

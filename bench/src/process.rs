@@ -83,6 +83,7 @@ pub const MONGODB_URI_SECRET: &str = "mongodb-uri-GhIjKl";
 pub const SIGNING_KEYS_SECRET: &str = "signing-keys-AbCdEf";
 pub const PUBLIC_KEYS_SECRET: &str = "public-keys-MnOpQr";
 pub const MFA_KEY_SECRET: &str = "mfa-key-StUvWx";
+pub const OAUTH_CLIENTS_SECRET: &str = "oauth-clients-YzAbCd";
 
 /// ARNs of the secrets in this account and region.
 pub fn secret_arn(name: &str) -> String {

@@ -13,8 +13,8 @@ use crate::monitor::{CommandLog, Recorded};
 use crate::operations::{self, Floor, Needs, Operation, Subject, PASSWORD};
 use crate::options::Options;
 use crate::process::{
-    secret_arn, Launch, Process, MFA_KEY_SECRET, MONGODB_URI_SECRET, PUBLIC_KEYS_SECRET,
-    SIGNING_KEYS_SECRET,
+    secret_arn, Launch, Process, MFA_KEY_SECRET, MONGODB_URI_SECRET, OAUTH_CLIENTS_SECRET,
+    PUBLIC_KEYS_SECRET, SIGNING_KEYS_SECRET,
 };
 use crate::study::{self, Study};
 use crate::template::{Function, Template, Variable};
@@ -97,24 +97,14 @@ pub struct Results {
     pub elapsed: Duration,
 }
 
-/// Functions the benchmark does not measure yet, knowingly: the pages for
-/// people (issue #20), whose every route needs a browser session or a
-/// pre-session and its CSRF token; and the OpenID Provider's (issue #21),
-/// whose invocations each need an authorization code or a client's token.
-/// Issue #24's `restore-account` (a scheduled deletion and its mailed token
-/// per invocation), `export-account` (3 per account per hour: a fresh
-/// account per invocation) and `purge-deletions`; the export's size and time
-/// and the purge's throughput are measured on their own
-/// (`bench/src/bin/export-size.rs`, `bench/src/bin/purge-throughput.rs`).
-/// Listed, so that any other function it does not know still stops the run.
-const NOT_MEASURED: [&str; 6] = [
-    "pages",
-    "oauth-token",
-    "oauth-userinfo",
-    "restore-account",
-    "export-account",
-    "purge-deletions",
-];
+/// Functions the benchmark does not measure yet, knowingly: issue #24's
+/// `restore-account` (a scheduled deletion and its mailed token per
+/// invocation), `export-account` (3 per account per hour: a fresh account per
+/// invocation) and `purge-deletions`; the export's size and time and the
+/// purge's throughput are measured on their own (`bench/src/bin/export-size.rs`,
+/// `bench/src/bin/purge-throughput.rs`). Listed, so that any other function
+/// it does not know still stops the run.
+const NOT_MEASURED: [&str; 3] = ["restore-account", "export-account", "purge-deletions"];
 
 /// The functions of the template the options select, with their
 /// operations. Every function must have one: one the benchmark does not know
@@ -596,6 +586,10 @@ pub struct Deployment {
     /// The material the TOTP secrets are sealed with.
     mfa_key: String,
     mfa_key_file: PathBuf,
+    /// The provider's clients document: the public client of the pages'
+    /// and the token endpoint's operations.
+    oauth_clients: String,
+    oauth_clients_file: PathBuf,
     /// Where send-mail delivers (`MAIL_DIRECTORY`), as under `make test`.
     mail_directory: PathBuf,
 }
@@ -620,6 +614,8 @@ impl Deployment {
             public_keys_file: dir.join("public-keys.json"),
             mfa_key: crate::random_hex(32)?,
             mfa_key_file: dir.join("mfa-key"),
+            oauth_clients: crate::operations::clients_document(),
+            oauth_clients_file: dir.join("oauth-clients.json"),
             mail_directory: dir.join("mail"),
         };
         std::fs::create_dir_all(&deployment.mail_directory)?;
@@ -627,6 +623,7 @@ impl Deployment {
             (&deployment.signing_keys_file, &deployment.signing_keys),
             (&deployment.public_keys_file, &deployment.public_keys),
             (&deployment.mfa_key_file, &deployment.mfa_key),
+            (&deployment.oauth_clients_file, &deployment.oauth_clients),
         ] {
             use std::os::unix::fs::OpenOptionsExt;
             let mut file = std::fs::File::options()
@@ -647,6 +644,7 @@ impl Deployment {
             (secret_arn(SIGNING_KEYS_SECRET), self.signing_keys.clone()),
             (secret_arn(PUBLIC_KEYS_SECRET), self.public_keys.clone()),
             (secret_arn(MFA_KEY_SECRET), self.mfa_key.clone()),
+            (secret_arn(OAUTH_CLIENTS_SECRET), self.oauth_clients.clone()),
         ]
     }
 }
@@ -678,6 +676,13 @@ pub fn function_env(
             ),
             "MFA_KEY_SECRET_ARN" if secrets => (name.clone(), secret_arn(MFA_KEY_SECRET)),
             "MFA_KEY_SECRET_ARN" => ("MFA_KEY_FILE".into(), path(&deployment.mfa_key_file)),
+            "OAUTH_CLIENTS_SECRET_ARN" if secrets => {
+                (name.clone(), secret_arn(OAUTH_CLIENTS_SECRET))
+            }
+            "OAUTH_CLIENTS_SECRET_ARN" => (
+                "OAUTH_CLIENTS_FILE".into(),
+                path(&deployment.oauth_clients_file),
+            ),
             other if other.ends_with("_ARN") => {
                 return Err(format!(
                     "{}: the benchmark has no stand-in for {other}",

@@ -139,9 +139,14 @@ impl Template {
     }
 }
 
-/// A variable's value: a scalar, or (read untagged) the name of a parameter.
+/// A variable's value: a scalar, or (read untagged) the name of a parameter,
+/// or `!Join [sep, !Ref List]` of a list parameter (read untagged, the pair),
+/// whose default is already the joined text.
 fn variable(value: &Yaml, parameters: &Yaml) -> Option<Variable> {
     let text = match value {
+        Yaml::Array(join) if join.len() == 2 && join[0].as_str().is_some() => {
+            return variable(&join[1], parameters)
+        }
         Yaml::String(text) => text.clone(),
         Yaml::Integer(n) => n.to_string(),
         Yaml::Real(text) => text.clone(),

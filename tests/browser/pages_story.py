@@ -1,5 +1,7 @@
 """The pages' browser story, in headless Chromium (Debian's, through Playwright).
 
+Run by tests/browser/stories.py (one Chromium for every story); alone:
+
     .venv/bin/python tests/browser/pages_story.py BASE_URL MAIL_DIR
 
 BASE_URL is the running stack as a person reaches it (http://localhost:PORT:
@@ -25,13 +27,15 @@ import time
 from pathlib import Path
 
 import pyotp
-from playwright.sync_api import sync_playwright
 
-BASE = sys.argv[1].rstrip("/")
-MAIL_DIR = Path(sys.argv[2])
+import axe_scan
+import stories
+
+# Set by run(): the stack as a person reaches it, and send-mail's directory.
+BASE = ""
+MAIL_DIR = Path()
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "target" / "pages"
-AXE = REPO / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 RUN = f"{int(time.time())}{os.getpid()}"
 USERNAME = f"person_{RUN}"
 EMAIL = f"person.{RUN}@example.com"
@@ -252,42 +256,20 @@ def hostile(chromium):
     context.close()
 
 
-def scan(chromium):
-    """axe-core over every page's DOM, in a context of its own (CSP bypassed
-    for the injected script only there)."""
-    context = chromium.new_context(bypass_csp=True)
-    page = context.new_page()
-    total = 0
-    for name, html in scanned:
-        page.set_content(html)
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
-        total += len(result["violations"])
-        check(f"axe {name}: no serious or critical violation", not bad,
-              "; ".join(f"{v['id']} ({v['impact']}): {v['help']}" for v in bad))
-    print(f"axe: {len(scanned)} pages scanned, {total} violations of any impact")
-    context.close()
-
-
-def main():
+def run(chromium, base, mail_dir):
+    """The story, the hostile requests and the scan; returns the failed checks."""
+    global BASE, MAIL_DIR
+    BASE, MAIL_DIR = base.rstrip("/"), Path(mail_dir)
     SHOTS.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
-        try:
-            story(chromium)
-            hostile(chromium)
-            scan(chromium)
-        finally:
-            chromium.close()
+    story(chromium)
+    hostile(chromium)
+    axe_scan.scan(chromium, scanned, check)
     check("no Content-Security-Policy violation", not csp_violations, "; ".join(csp_violations))
     print(f"pages browser story: {len(scanned)} pages, {time.time() - started:.1f} s,"
           f" screenshots in {SHOTS.relative_to(REPO)}")
-    if failures:
-        raise SystemExit(f"{len(failures)} check(s) failed: {failures}")
+    return failures
 
 
 if __name__ == "__main__":
-    main()
+    stories.alone(lambda chromium: run(chromium, sys.argv[1], sys.argv[2]))

@@ -9,6 +9,7 @@ use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::json;
 
+use super::cors::Cors;
 use super::problem::{json_response, refused, HttpError};
 use super::request::{bearer_token, path_user_id, source_ip};
 use crate::domain::accounts;
@@ -21,8 +22,8 @@ use crate::keystore::PublishedKeys;
 
 pub(super) type Answer = Result<Response<Body>, HttpError>;
 
-/// Runs `work` for a request made with `method`; any other method is a 405
-/// naming it. Every failure is answered (and logged) here.
+/// Runs `work` for a request made with `method`; `OPTIONS` is a CORS
+/// preflight; any other method is a 405 naming it. Every failure is answered (and logged) here.
 pub(super) async fn answer(
     request: &Request,
     method: Method,
@@ -36,13 +37,18 @@ pub(super) async fn answer(
         .map(|context| context.request_id.clone())
         .unwrap_or_default();
     let span = tracing::info_span!("request", request_id, source_ip = %source_ip(request));
+    // CORS is answered here for every API route (`http::cors`): a
+    // preflight never reaches the work.
+    let cors = Cors::api(request);
     async move {
         let answer = if request.method() == method {
             work.await
+        } else if request.method() == Method::OPTIONS {
+            return Ok(cors.preflight());
         } else {
             Err(HttpError::MethodNotAllowed { allow: method })
         };
-        Ok(answer.unwrap_or_else(|error| refused(&error)))
+        Ok(cors.apply(answer.unwrap_or_else(|error| refused(&error))))
     }
     .instrument(span)
     .await

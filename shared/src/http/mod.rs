@@ -2,6 +2,7 @@
 //! (`routes`), every error answered as problem+json (`problem`).
 
 pub mod bodies;
+pub mod cors;
 pub mod devices;
 pub mod edge;
 pub mod mfa;

@@ -4,9 +4,8 @@
 //! problem+json: relying-party libraries read `error`. `oauth_error` is the
 //! one place an `OAuthError` becomes a response.
 //!
-//! Browser apps call both from their own origin: API Gateway's API-level
-//! CORS would answer preflights itself, so these answer `OPTIONS` and the
-//! CORS headers themselves, for the registered clients' origins only.
+//! Browser apps call both from their own origin: these answer `OPTIONS` and
+//! the CORS headers for the registered clients' origins only (`http::cors`).
 
 use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{HeaderMap, Method, StatusCode};
@@ -14,6 +13,7 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::{json, Value};
 use tracing::Instrument;
 
+use super::cors::Cors;
 use super::edge::client_info;
 use super::problem::{refused, HttpError};
 use super::request::{source_ip, MAX_BODY_BYTES};
@@ -33,7 +33,9 @@ pub async fn token<S: AuthorizationCodes + Sessions + LoginAttempts>(
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let registry = clients.registry().await;
-    let cors = Cors::of(&request, &registry, "POST, OPTIONS");
+    let cors = Cors::of(&request, "POST, OPTIONS", |origin| {
+        registry.allows_origin(origin)
+    });
     let response = async {
         match *request.method() {
             Method::OPTIONS => cors.preflight(),
@@ -300,7 +302,9 @@ pub async fn userinfo<S: Accounts + Sessions>(
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let registry = clients.registry().await;
-    let cors = Cors::of(&request, &registry, "GET, POST, OPTIONS");
+    let cors = Cors::of(&request, "GET, POST, OPTIONS", |origin| {
+        registry.allows_origin(origin)
+    });
     let response = async {
         match *request.method() {
             Method::OPTIONS => cors.preflight(),
@@ -469,60 +473,4 @@ fn request_span(request: &Request) -> tracing::Span {
         .map(|context| context.request_id.clone())
         .unwrap_or_default();
     tracing::info_span!("request", request_id, source_ip = %source_ip(request))
-}
-
-/// The CORS answer for a request's `Origin`: only a registered client's.
-struct Cors {
-    origin: Option<HeaderValue>,
-    methods: &'static str,
-}
-
-impl Cors {
-    fn of(request: &Request, registry: &ClientRegistry, methods: &'static str) -> Self {
-        let origin = request
-            .headers()
-            .get(header::ORIGIN)
-            .filter(|origin| {
-                origin
-                    .to_str()
-                    .is_ok_and(|origin| registry.allows_origin(origin))
-            })
-            .cloned();
-        Self { origin, methods }
-    }
-
-    /// `204` to a preflight: with the allowances for a registered origin,
-    /// without them (so the browser refuses) for any other.
-    fn preflight(&self) -> Response<Body> {
-        let mut response = Response::builder()
-            .status(StatusCode::NO_CONTENT)
-            .body(Body::Empty)
-            .expect("static response");
-        if self.origin.is_some() {
-            let headers = response.headers_mut();
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static(self.methods),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("authorization, content-type"),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("600"),
-            );
-        }
-        response
-    }
-
-    fn apply(&self, mut response: Response<Body>) -> Response<Body> {
-        let headers = response.headers_mut();
-        // The answer depends on the origin: caches must key on it.
-        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        if let Some(origin) = &self.origin {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        }
-        response
-    }
 }

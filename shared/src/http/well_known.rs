@@ -8,6 +8,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
+use super::cors;
 use super::problem::{json_response, refused, HttpError};
 use crate::domain::keys::REREAD_INTERVAL;
 use crate::domain::tokens::TokenSettings;
@@ -33,7 +34,10 @@ pub async fn well_known(
             } else {
                 discovery(settings)
             };
-            Ok(cacheable(json_response(StatusCode::OK, &body)))
+            Ok(cors::public(cacheable(json_response(
+                StatusCode::OK,
+                &body,
+            ))))
         } else {
             Err(HttpError::MethodNotAllowed { allow: Method::GET })
         }

@@ -49,6 +49,7 @@ mod sessions {
 }
 // The route table, start-up, the adapter without transactions, and faults.
 mod platform {
+    mod cors;
     mod faults;
     mod routes;
     mod standalone;

@@ -196,12 +196,36 @@ fn show(routes: impl IntoIterator<Item = Route>) -> Vec<String> {
 #[test]
 fn every_deployed_route_is_described_and_every_described_route_deployed() {
     let described = openapi_routes();
-    // The pages are HTML for people, not API operations: not in openapi.yaml.
-    let deployed: BTreeSet<Route> = template_routes()
-        .into_iter()
-        .filter(|(_, binary)| binary != PAGES)
-        .map(|(route, _)| route)
+    let template = template_routes();
+    // The pages are HTML for people, not API operations: not in openapi.yaml;
+    // nor are the CORS preflights (`OPTIONS`), checked below.
+    let deployed: BTreeSet<Route> = template
+        .iter()
+        .filter(|((method, _), binary)| *binary != PAGES && method != "OPTIONS")
+        .map(|(route, _)| route.clone())
         .collect();
+    // A preflight goes to a function that serves the path (it answers from
+    // the same CORS rules as the real request), and only the API's own paths
+    // and the provider's JSON endpoints have one: never a page.
+    let stray_preflights: Vec<String> = template
+        .iter()
+        .filter(|((method, path), binary)| {
+            method == "OPTIONS"
+                && (*binary == PAGES
+                    || !template.iter().any(|((other, other_path), other_binary)| {
+                        other != "OPTIONS" && other_path == path && other_binary == *binary
+                    }))
+        })
+        .map(|((method, path), binary)| format!("{method} {path} -> {binary}"))
+        .collect();
+    assert!(
+        stray_preflights.is_empty(),
+        "stray preflight routes: {stray_preflights:?}"
+    );
+    assert!(
+        template.contains_key(&("OPTIONS".to_string(), "/oauth2/token".to_string())),
+        "the token endpoint has no preflight route"
+    );
     assert!(!described.is_empty(), "openapi.yaml describes no operation");
     assert!(
         !deployed.is_empty(),
@@ -245,7 +269,7 @@ fn every_served_route_is_described_and_every_described_route_served() {
             Some(methods) => served_not_described.extend(
                 methods
                     .iter()
-                    .filter(|method| !described_methods.contains(method))
+                    .filter(|method| *method != "OPTIONS" && !described_methods.contains(method))
                     .map(|method| format!("{method} {path}")),
             ),
         }
