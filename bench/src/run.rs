@@ -97,6 +97,15 @@ pub struct Results {
     pub elapsed: Duration,
 }
 
+/// Functions the benchmark does not measure yet, knowingly: issue #24's
+/// `restore-account` (a scheduled deletion and its mailed token per
+/// invocation), `export-account` (3 per account per hour: a fresh account per
+/// invocation) and `purge-deletions`; the export's size and time and the
+/// purge's throughput are measured on their own (`bench/src/bin/export-size.rs`,
+/// `bench/src/bin/purge-throughput.rs`). Listed, so that any other function
+/// it does not know still stops the run.
+const NOT_MEASURED: [&str; 3] = ["restore-account", "export-account", "purge-deletions"];
+
 /// The functions of the template the options select, with their
 /// operations. Every function must have one: one the benchmark does not know
 /// stops the run, so that the table cannot silently shrink.
@@ -104,6 +113,9 @@ pub fn select(template: &Template, options: &Options) -> Result<Vec<(Function, O
     let mut selected = Vec::new();
     for function in &template.functions {
         if !options.functions.is_empty() && !options.functions.contains(&function.binary) {
+            continue;
+        }
+        if NOT_MEASURED.contains(&function.binary.as_str()) {
             continue;
         }
         let operation = Operation::for_binary(&function.binary).ok_or_else(|| {

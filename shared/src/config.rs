@@ -404,6 +404,19 @@ pub fn login_policy(env: &impl Environment) -> Result<LoginPolicy, ConfigError> 
     };
     Ok(LoginPolicy {
         require_verified_email,
+        ..LoginPolicy::default()
+    })
+}
+
+/// `DELETION_GRACE_DAYS`: 0 (the default: deletion at once, the original
+/// contract) to 30 days (docs/account-deletion.md recommends 7).
+pub fn deletion_grace(
+    env: &impl Environment,
+) -> Result<crate::domain::deletion::GracePeriod, ConfigError> {
+    let days = number(env, "DELETION_GRACE_DAYS", 0, 0..=30)?;
+    crate::domain::deletion::GracePeriod::days(days as u8).ok_or(ConfigError::Invalid {
+        variable: "DELETION_GRACE_DAYS",
+        reason: "must be 0 to 30".into(),
     })
 }
 
@@ -503,6 +516,17 @@ pub async fn mfa_settings(
             .var("TOTP_ISSUER")
             .unwrap_or_else(|| "User Management API".into()),
         step_up_max_age: seconds(env, "STEP_UP_MAX_AGE_SECONDS", 600, 60..=86_400)?,
+    })
+}
+
+/// The export's bounds (issue #24): `STEP_UP_MAX_AGE_SECONDS` as the
+/// second factor's step-up reads it; the size and rate are fixed.
+pub fn export_settings(
+    env: &impl Environment,
+) -> Result<crate::domain::export::ExportSettings, ConfigError> {
+    Ok(crate::domain::export::ExportSettings {
+        step_up_max_age: seconds(env, "STEP_UP_MAX_AGE_SECONDS", 600, 60..=86_400)?,
+        ..Default::default()
     })
 }
 

@@ -21,6 +21,7 @@ pub mod mail;
 pub mod memory;
 pub mod mongo;
 pub mod pages;
+pub mod purge;
 #[cfg(feature = "keygen")]
 pub mod rotation;
 pub mod runtime;

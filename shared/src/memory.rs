@@ -12,12 +12,12 @@ use serde_json::{json, Map, Value};
 use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{
-    Account, Accounts, AttemptCount, AuthorizationCodes, ChangeSide, CodeRecord, Consents,
-    EmailChangeStep, LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData, LinkedWrite,
-    LoginAttempts, Mail, MailRequest, MailRequests, MailTransport, MfaAccount, MfaChallenge,
-    MfaStore, NewUser, OneTimeToken, OneTimeTokens, Outbox, OutboxEntry, Profile, RevocationReason,
-    SessionRecord, SessionView, Sessions, StoreError, Stored, StoredCredentials, TokenPurpose,
-    TotpFactor, Users,
+    Account, AccountData, Accounts, AttemptCount, AuthorizationCodes, ChangeSide, CodeRecord,
+    ConsentInfo, Consents, Deletions, EmailChangeStep, Exports, FactorInfo, LinkKind, LinkOffer,
+    LinkOffers, LinkTrust, LinkedData, LinkedWrite, LoginAttempts, Mail, MailRequest, MailRequests,
+    MailTransport, MfaAccount, MfaChallenge, MfaStore, NewUser, OneTimeToken, OneTimeTokens,
+    Outbox, OutboxEntry, Profile, RevocationReason, SessionRecord, SessionView, Sessions,
+    StoreError, Stored, StoredCredentials, TokenPurpose, TotpFactor, Users,
 };
 use crate::domain::refresh::SessionSecrets;
 use crate::domain::sealing::SealedSecret;
@@ -45,6 +45,8 @@ struct State {
     codes: Vec<CodeRecord>,
     /// (user, client) → the scopes allowed.
     consents: HashMap<(UserId, String), String>,
+    /// Users whose deletion is scheduled, and when (`Deletions`).
+    scheduled: HashMap<UserId, Timestamp>,
 }
 
 struct UserRow {
@@ -192,12 +194,14 @@ impl Users for MemoryStore {
     }
 
     async fn find_credentials(&self, email: &Email) -> Stored<Option<StoredCredentials>> {
-        Ok(self
-            .state()
+        let state = self.state();
+        let state_scheduled = &state.scheduled;
+        Ok(state
             .users
             .iter()
             .find(|row| &row.user.email == email)
             .map(|row| StoredCredentials {
+                deletion_scheduled_for: state_scheduled.get(&row.user.id).copied(),
                 user_id: row.user.id,
                 hashed_password: row.user.hashed_password.clone(),
                 email_verified: row.email_verified,
@@ -315,8 +319,17 @@ impl Users for MemoryStore {
         if session.is_some_and(|session| !state.open(user_id, session, now)) {
             return Ok(false);
         }
+        Ok(state.delete_cascade(user_id, now, trust))
+    }
+}
+
+impl State {
+    /// The one delete cascade: the immediate delete, the erasure and the
+    /// scheduled purge all run it.
+    fn delete_cascade(&mut self, user_id: UserId, now: Timestamp, trust: LinkTrust) -> bool {
+        let state = self;
         let Some(index) = state.users.iter().position(|row| row.user.id == user_id) else {
-            return Ok(false);
+            return false;
         };
         let row = state.users.remove(index);
         let external_id = row.trusted_external_id(trust).cloned();
@@ -337,18 +350,133 @@ impl Users for MemoryStore {
             }
         }
         state.sessions.retain(|s| s.user_id != user_id);
+        state.scheduled.remove(&user_id);
         state.record(Event::UserDeleted {
             user_id,
             external_id,
         });
+        true
+    }
+}
+
+impl Deletions for MemoryStore {
+    async fn schedule_deletion(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Stored<bool> {
+        let mut state = self.state();
+        if !state.open(user_id, session, now) || state.scheduled.contains_key(&user_id) {
+            return Ok(false);
+        }
+        state.scheduled.insert(user_id, until);
+        state.sessions.retain(|s| s.user_id != user_id);
+        state.record(Event::UserDeletionScheduled {
+            user_id,
+            deletion_scheduled_for: until,
+        });
         Ok(true)
+    }
+
+    async fn cancel_deletion(&self, user_id: UserId, now: Timestamp) -> Stored<bool> {
+        let mut state = self.state();
+        if state
+            .scheduled
+            .get(&user_id)
+            .is_none_or(|until| *until <= now)
+        {
+            return Ok(false);
+        }
+        state.scheduled.remove(&user_id);
+        state.record(Event::UserDeletionCancelled { user_id });
+        Ok(true)
+    }
+
+    async fn due_deletions(&self, now: Timestamp, limit: usize) -> Stored<Vec<UserId>> {
+        let state = self.state();
+        let mut due: Vec<(Timestamp, UserId)> = state
+            .scheduled
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(user_id, until)| (*until, *user_id))
+            .collect();
+        due.sort_by_key(|(until, user_id)| (*until, user_id.to_hex()));
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|(_, user_id)| user_id)
+            .collect())
+    }
+
+    async fn purge_user(&self, user_id: UserId, now: Timestamp, trust: LinkTrust) -> Stored<bool> {
+        let mut state = self.state();
+        if state
+            .scheduled
+            .get(&user_id)
+            .is_none_or(|until| *until > now)
+        {
+            return Ok(false);
+        }
+        Ok(state.delete_cascade(user_id, now, trust))
+    }
+}
+
+impl Exports for MemoryStore {
+    async fn account_data(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+        trust: LinkTrust,
+    ) -> Stored<Option<AccountData>> {
+        let Some(profile) = self.full_profile(user_id, session, now, trust).await? else {
+            return Ok(None);
+        };
+        let sessions = self.list_sessions(user_id, now, 1000).await?;
+        let state = self.state();
+        let Some(row) = state.users.iter().find(|row| row.user.id == user_id) else {
+            return Ok(None);
+        };
+        let mut consents: Vec<ConsentInfo> = state
+            .consents
+            .iter()
+            .filter(|((user, _), _)| *user == user_id)
+            .map(|((_, client_id), scope)| ConsentInfo {
+                client_id: client_id.clone(),
+                scope: scope.clone(),
+                granted_at: None,
+            })
+            .collect();
+        consents.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Ok(Some(AccountData {
+            profile,
+            pending_email: row.pending.as_ref().map(|pending| pending.email.clone()),
+            deletion_scheduled_for: state.scheduled.get(&user_id).copied(),
+            sessions,
+            second_factor: row.mfa.as_ref().map(|(factor, codes)| FactorInfo {
+                confirmed: factor.confirmed,
+                recovery_codes_left: codes.len() as u64,
+            }),
+            consents,
+        }))
+    }
+
+    async fn record_export(&self, user_id: UserId, bytes: u64) -> Stored<()> {
+        self.state()
+            .record(Event::AccountExported { user_id, bytes });
+        Ok(())
     }
 }
 
 impl Sessions for MemoryStore {
     async fn insert_session(&self, session: &SessionRecord) -> Stored<bool> {
         let mut state = self.state();
-        if !state.users.iter().any(|row| row.user.id == session.user_id) {
+        // No session for an account scheduled for deletion, as for one deleted.
+        if !state.users.iter().any(|row| row.user.id == session.user_id)
+            || state.scheduled.contains_key(&session.user_id)
+        {
             return Ok(false);
         }
         state.sessions.push(session.clone());

@@ -134,6 +134,58 @@ pub async fn linked_route(warm_ups: &[WarmUp]) -> LinkedRoute {
     .await
 }
 
+/// delete-user: the link policy, and what a deletion with a grace period
+/// needs (issue #24): `DELETION_GRACE_DAYS` and the queue of the restore mail.
+pub struct DeletionRoute {
+    pub store: MongoStore,
+    pub keys: PublishedKeys,
+    pub links: LinkVerification,
+    pub queue: MailQueue,
+    pub grace: crate::domain::deletion::GracePeriod,
+}
+
+pub async fn deletion_route(warm_ups: &[WarmUp]) -> DeletionRoute {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let links = config::link_verification(&env)?;
+        let grace = config::deletion_grace(&env)?;
+        let queue = MailQueue::from_environment(&env)?;
+        let verifying = load_verifying(&env).await?;
+        Ok(DeletionRoute {
+            store: warm(connect(&verifying.database).await?)?,
+            keys: verifying.keys,
+            links,
+            queue,
+            grace,
+        })
+    })
+    .await
+}
+
+/// export-account (issue #24): the link policy and the export's bounds.
+pub struct ExportRoute {
+    pub store: MongoStore,
+    pub keys: PublishedKeys,
+    pub links: LinkVerification,
+    pub settings: crate::domain::export::ExportSettings,
+}
+
+pub async fn export_route(warm_ups: &[WarmUp]) -> ExportRoute {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let links = config::link_verification(&env)?;
+        let settings = config::export_settings(&env)?;
+        let verifying = load_verifying(&env).await?;
+        Ok(ExportRoute {
+            store: warm(connect(&verifying.database).await?)?,
+            keys: verifying.keys,
+            links,
+            settings,
+        })
+    })
+    .await
+}
+
 /// ingest-events: erasure follows the link policy.
 pub struct Ingest {
     pub store: MongoStore,
@@ -523,6 +575,8 @@ pub struct PagesRuntime {
     /// The OpenID Provider's clients: the authorization, consent and
     /// logout pages are pages too (same session, same host).
     pub clients: RegisteredClients,
+    /// `DELETION_GRACE_DAYS` (issue #24): the account page's delete.
+    pub deletion_grace: crate::domain::deletion::GracePeriod,
 }
 
 pub async fn pages(warm_ups: &[WarmUp]) -> PagesRuntime {
@@ -534,6 +588,7 @@ pub async fn pages(warm_ups: &[WarmUp]) -> PagesRuntime {
         let links = config::link_verification(&env)?;
         let site = config::site(&env)?;
         let queue = MailQueue::from_environment(&env)?;
+        let deletion_grace = config::deletion_grace(&env)?;
         let (signing, mfa, clients) = tokio::join!(
             load_signing(&env),
             config::mfa_settings(&env),
@@ -551,6 +606,7 @@ pub async fn pages(warm_ups: &[WarmUp]) -> PagesRuntime {
             forgot_per_source,
             links,
             site,
+            deletion_grace,
         })
     })
     .await

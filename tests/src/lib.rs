@@ -69,6 +69,10 @@ pub struct TestConfig {
     pub step_up_max_age: Duration,
     /// The OAuth clients document (`OAUTH_CLIENTS_FILE`'s content).
     pub oauth_clients: String,
+    /// `DELETION_GRACE_DAYS`: 0 (delete at once) unless a test sets one.
+    pub deletion_grace: users_core::domain::deletion::GracePeriod,
+    /// The export's size bound: `export::MAX_BYTES` unless a test lowers it.
+    pub export_max_bytes: usize,
 }
 
 /// The secret of the confidential test client `server` (`TEST_CLIENTS`).
@@ -154,6 +158,8 @@ impl TestApp {
             links: LinkVerification::Off,
             step_up_max_age: Duration::from_secs(600),
             oauth_clients: test_clients(),
+            deletion_grace: Default::default(),
+            export_max_bytes: users_core::domain::export::MAX_BYTES,
         };
         adjust(&mut config);
         let store = users_core::runtime::connect(&DatabaseSettings {
@@ -298,8 +304,24 @@ impl TestApp {
                 self.config.links,
                 request,
             )),
-            Function::DeleteUser => {
-                Box::pin(routes::delete_user(store, keys, self.config.links, request))
+            Function::DeleteUser => Box::pin(routes::delete_user(
+                store,
+                keys,
+                self.config.links,
+                &self.mail,
+                self.config.deletion_grace,
+                request,
+            )),
+            Function::RestoreAccount => Box::pin(routes::restore_account(store, request)),
+            Function::ExportAccount => {
+                let settings = users_core::domain::export::ExportSettings {
+                    step_up_max_age: self.config.step_up_max_age,
+                    max_bytes: self.config.export_max_bytes,
+                    ..Default::default()
+                };
+                Box::pin(async move {
+                    routes::export_account(store, keys, self.config.links, &settings, request).await
+                })
             }
             Function::Refresh => Box::pin(routes::refresh(store, signing, request)),
             Function::Logout => Box::pin(routes::logout(store, keys, request)),
@@ -380,6 +402,7 @@ impl TestApp {
                         links: self.config.links,
                         site: &site,
                         clients: &self.clients,
+                        deletion_grace: self.config.deletion_grace,
                     };
                     users_core::pages::serve(&pages, request).await
                 })
@@ -531,10 +554,12 @@ pub enum Function {
     Pages,
     OAuthToken,
     OAuthUserInfo,
+    RestoreAccount,
+    ExportAccount,
 }
 
 impl Function {
-    pub const ALL: [Function; 27] = [
+    pub const ALL: [Function; 29] = [
         Self::Register,
         Self::Login,
         Self::LinkExternalId,
@@ -562,6 +587,8 @@ impl Function {
         Self::Pages,
         Self::OAuthToken,
         Self::OAuthUserInfo,
+        Self::RestoreAccount,
+        Self::ExportAccount,
     ];
 
     /// The binary (`functions/src/bin/<binary>.rs`) this stands for.
@@ -594,6 +621,8 @@ impl Function {
             Self::Pages => "pages",
             Self::OAuthToken => "oauth-token",
             Self::OAuthUserInfo => "oauth-userinfo",
+            Self::RestoreAccount => "restore-account",
+            Self::ExportAccount => "export-account",
         }
     }
 }

@@ -6,9 +6,16 @@ use users_core::telemetry;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let route = runtime::linked_route(&[]).await;
+    let route = runtime::deletion_route(&[]).await;
     run(service_fn(|request| {
-        routes::delete_user(&route.store, &route.keys, route.links, request)
+        routes::delete_user(
+            &route.store,
+            &route.keys,
+            route.links,
+            &route.queue,
+            route.grace,
+            request,
+        )
     }))
     .await
 }

@@ -25,6 +25,7 @@ async fn main() -> Result<(), Error> {
         links: started.links,
         site: &started.site,
         clients: &started.clients,
+        deletion_grace: started.deletion_grace,
     };
     run(service_fn(|request| pages::serve(&context, request))).await
 }

@@ -64,6 +64,13 @@ pub enum DomainError {
     MfaNotPending,
     #[error("no second factor is enabled")]
     MfaNotEnabled,
+    /// The owner asked for the account's deletion (`DELETION_GRACE_DAYS`):
+    /// it cannot sign in until restored by the mailed link.
+    #[error("this account is scheduled for deletion on {}; the link mailed to its address restores it", .until.to_rfc3339())]
+    AccountScheduledForDeletion { until: super::values::Timestamp },
+    /// The account's export is larger than the documented bound.
+    #[error("the export is larger than {limit} bytes; ask the operator for it")]
+    ExportTooLarge { limit: usize },
     /// Step-up: the operation needs a login more recent than the token's.
     #[error("this operation needs a recent login: sign in again")]
     ReauthenticationRequired,

@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::ports::RevocationReason;
-use super::values::{SessionId, UserId};
+use super::values::{SessionId, Timestamp, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -30,6 +30,22 @@ pub enum Event {
     UserDeleted {
         user_id: UserId,
         external_id: Option<String>,
+    },
+    /// The owner asked for deletion under `DELETION_GRACE_DAYS`: every
+    /// session ended; the account is deleted at `deletion_scheduled_for`
+    /// (`UserDeleted` then) unless restored first.
+    UserDeletionScheduled {
+        user_id: UserId,
+        deletion_scheduled_for: Timestamp,
+    },
+    /// A scheduled deletion was called off by the restore link.
+    UserDeletionCancelled {
+        user_id: UserId,
+    },
+    /// The owner downloaded their data (`GET /users/{id}/export`).
+    AccountExported {
+        user_id: UserId,
+        bytes: u64,
     },
     /// Sessions ended by `logout_all` or by refresh-token reuse (not by a plain
     /// logout), so that downstream caches of the user's sessions can drop them.
@@ -83,6 +99,9 @@ impl Event {
             Self::ExternalIdLinked { .. } => "ExternalIdLinked",
             Self::ExternalIdUnlinked { .. } => "ExternalIdUnlinked",
             Self::UserDeleted { .. } => "UserDeleted",
+            Self::UserDeletionScheduled { .. } => "UserDeletionScheduled",
+            Self::UserDeletionCancelled { .. } => "UserDeletionCancelled",
+            Self::AccountExported { .. } => "AccountExported",
             Self::SessionsRevoked { .. } => "SessionsRevoked",
             Self::SessionEnded { .. } => "SessionEnded",
             Self::PasswordReset { .. } => "PasswordReset",
@@ -118,6 +137,17 @@ impl Event {
                 user_id,
                 external_id,
             } => json!({ "user_id": user_id.to_hex(), "external_id": external_id }),
+            Self::UserDeletionScheduled {
+                user_id,
+                deletion_scheduled_for,
+            } => json!({
+                "user_id": user_id.to_hex(),
+                "deletion_scheduled_for": deletion_scheduled_for.to_rfc3339(),
+            }),
+            Self::UserDeletionCancelled { user_id } => json!({ "user_id": user_id.to_hex() }),
+            Self::AccountExported { user_id, bytes } => {
+                json!({ "user_id": user_id.to_hex(), "bytes": bytes })
+            }
             Self::SessionsRevoked {
                 user_id,
                 reason,

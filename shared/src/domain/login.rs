@@ -1,9 +1,10 @@
 //! Login, and the throttle in front of it.
 
+use super::deletion;
 use super::error::DomainError;
 use super::mfa::{self, MfaPending};
 use super::passwords::{self, Verification};
-use super::ports::{LoginAttempts, MfaStore, Sessions, Users};
+use super::ports::{Deletions, LoginAttempts, MfaStore, Sessions, Users};
 use super::records::ClientInfo;
 use super::sessions::{Issuer, TokenPair};
 pub use super::throttle::{
@@ -47,10 +48,14 @@ fn keys(email: &Email, client: &str) -> (String, String) {
 pub struct LoginPolicy {
     /// `REQUIRE_VERIFIED_EMAIL`: refuse accounts whose address is unproven.
     pub require_verified_email: bool,
+    /// The person asked, with this password, to call off the account's
+    /// scheduled deletion (the sign-in page's button): never implied by
+    /// signing in. Without it such an account is refused.
+    pub restore_scheduled_deletion: bool,
 }
 
 /// `login_with` under the default policy.
-pub async fn login<S: Users + Sessions + LoginAttempts + MfaStore>(
+pub async fn login<S: Users + Sessions + LoginAttempts + MfaStore + Deletions>(
     store: &S,
     issuer: &Issuer,
     credentials: Credentials,
@@ -62,7 +67,7 @@ pub async fn login<S: Users + Sessions + LoginAttempts + MfaStore>(
 /// Throttled per e-mail and address, within a budget per e-mail; an unknown
 /// e-mail and a wrong password give the same error after the same argon2
 /// work, so neither the answer nor its timing tells whether an account exists.
-pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore>(
+pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore + Deletions>(
     store: &S,
     issuer: &Issuer,
     credentials: Credentials,
@@ -131,6 +136,24 @@ pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore>(
         )?;
         Ok::<_, DomainError>(())
     };
+    // Only after the password, as below: nobody else learns of the deletion.
+    if let Some(until) = stored.deletion_scheduled_for {
+        // With a second factor the password alone proves too little to
+        // undo the owner's request: the mailed link restores such an account.
+        if !policy.restore_scheduled_deletion || stored.mfa {
+            succeeded().await?;
+            audit::user_event("login_scheduled_for_deletion", &stored.user_id.to_hex());
+            return Err(DomainError::AccountScheduledForDeletion { until });
+        }
+        // A deletion already due cannot be called off: it is refused as above.
+        if let Err(error) = deletion::restore(store, stored.user_id, now).await {
+            succeeded().await?;
+            return Err(match error {
+                DomainError::MailTokenInvalid => DomainError::AccountScheduledForDeletion { until },
+                other => other,
+            });
+        }
+    }
     // Only after the password: without it, nobody learns which accounts are unverified.
     if policy.require_verified_email && !stored.email_verified {
         succeeded().await?;

@@ -34,6 +34,9 @@ pub struct StoredCredentials {
     pub email_verified: bool,
     /// Whether the account has a confirmed second factor.
     pub mfa: bool,
+    /// When the account is to be deleted, if its owner asked for that
+    /// under a grace period (`domain::deletion`): it cannot sign in.
+    pub deletion_scheduled_for: Option<Timestamp>,
 }
 
 /// The public view of a user with the linked data: no credential field can reach it.
@@ -103,6 +106,90 @@ pub trait Users: Sync {
         now: Timestamp,
         trust: LinkTrust,
     ) -> impl Future<Output = Stored<bool>> + Send;
+}
+
+/// Deletion with a grace period (`domain::deletion`, issue #24). The purge
+/// runs the one delete cascade of `Users::delete_user`.
+pub trait Deletions: Sync {
+    /// Marks the user to be deleted at `until`, if `session` of theirs is
+    /// open at `now` and no deletion is scheduled yet; ends every session of
+    /// the user, with a `UserDeletionScheduled` event, all or nothing.
+    /// False when nothing changed.
+    fn schedule_deletion(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Calls off the user's scheduled deletion if it is still ahead of
+    /// `now`, with a `UserDeletionCancelled` event; false when none was.
+    fn cancel_deletion(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// Up to `limit` users whose deletion is due at `now`, earliest first.
+    fn due_deletions(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Stored<Vec<UserId>>> + Send;
+
+    /// `Users::delete_user`'s cascade (with its `UserDeleted` event), only
+    /// if the user's deletion is still due at `now`; false when nothing was
+    /// deleted (restored, or deleted already).
+    fn purge_user(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+        trust: LinkTrust,
+    ) -> impl Future<Output = Stored<bool>> + Send;
+}
+
+/// What an account export shows (`domain::export`, issue #24): nothing
+/// a secret could be read or derived from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountData {
+    pub profile: Profile,
+    pub pending_email: Option<String>,
+    pub deletion_scheduled_for: Option<Timestamp>,
+    /// Open sessions, newest first.
+    pub sessions: Vec<SessionView>,
+    pub second_factor: Option<FactorInfo>,
+    pub consents: Vec<ConsentInfo>,
+}
+
+/// A second factor as the export shows it: never its secret or codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FactorInfo {
+    pub confirmed: bool,
+    pub recovery_codes_left: u64,
+}
+
+/// What the user allowed one third-party client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentInfo {
+    pub client_id: String,
+    pub scope: String,
+    pub granted_at: Option<Timestamp>,
+}
+
+pub trait Exports: Sync {
+    /// Everything the export shows, if `session` of the user is open at `now`.
+    fn account_data(
+        &self,
+        user_id: UserId,
+        session: SessionId,
+        now: Timestamp,
+        trust: LinkTrust,
+    ) -> impl Future<Output = Stored<Option<AccountData>>> + Send;
+
+    /// Writes an `AccountExported` event (how many bytes) to the outbox.
+    fn record_export(&self, user_id: UserId, bytes: u64)
+        -> impl Future<Output = Stored<()>> + Send;
 }
 
 /// How an external id came to be linked.
@@ -406,6 +493,8 @@ pub enum TokenPurpose {
     /// The current address cancels the change to the pending address it is
     /// bound to.
     EmailChangeCancel,
+    /// Calls off the account's scheduled deletion.
+    AccountRestore,
 }
 
 impl TokenPurpose {
@@ -416,6 +505,7 @@ impl TokenPurpose {
             Self::EmailChange => "email_change",
             Self::EmailChangeCurrent => "email_change_current",
             Self::EmailChangeCancel => "email_change_cancel",
+            Self::AccountRestore => "account_restore",
         }
     }
 
@@ -426,6 +516,7 @@ impl TokenPurpose {
             Self::EmailChange,
             Self::EmailChangeCurrent,
             Self::EmailChangeCancel,
+            Self::AccountRestore,
         ]
         .into_iter()
         .find(|purpose| purpose.as_str() == raw)
@@ -593,6 +684,9 @@ pub enum MailRequest {
         user_id: UserId,
         change: FactorChange,
     },
+    /// A restore link to the account's address, valid until the deletion
+    /// scheduled for `until`.
+    AccountRestore { user_id: UserId, until: Timestamp },
 }
 
 /// A change of the second factor, as its notice names it.

@@ -515,11 +515,62 @@ impl Timestamp {
     pub fn until(self, later: Self) -> Duration {
         Duration::from_millis((later.0 - self.0).max(0) as u64)
     }
+
+    /// RFC 3339 in UTC to the second (`2026-12-14T10:00:00Z`): what the
+    /// API's answers and events say of a scheduled deletion.
+    pub fn to_rfc3339(self) -> String {
+        let seconds = self.0.div_euclid(1000);
+        let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            second_of_day / 3600,
+            second_of_day / 60 % 60,
+            second_of_day % 60
+        )
+    }
+}
+
+/// The proleptic Gregorian date of a day since 1970-01-01 (the inverse of
+/// `days_from_civil`, Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_to_the_second() {
+        for raw in [
+            "1970-01-01T00:00:00Z",
+            "2000-02-29T23:59:59Z",
+            "2026-12-14T10:00:00Z",
+            "2100-03-01T00:00:01Z",
+        ] {
+            let instant = Timestamp::parse_rfc3339(raw).unwrap();
+            assert_eq!(instant.to_rfc3339(), raw);
+        }
+        assert_eq!(
+            Timestamp::from_millis(1_700_000_000_999).to_rfc3339(),
+            "2023-11-14T22:13:20Z"
+        );
+    }
 
     #[test]
     fn email_is_normalised_and_checked() {

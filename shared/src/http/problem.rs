@@ -173,6 +173,12 @@ fn mapping(error: &HttpError) -> Mapping {
         DomainError::EmailNotVerified => {
             Mapping::new(S::FORBIDDEN, "urn:problem:email-not-verified")
         }
+        DomainError::ExportTooLarge { .. } => {
+            Mapping::new(S::PAYLOAD_TOO_LARGE, "urn:problem:export-too-large")
+        }
+        DomainError::AccountScheduledForDeletion { .. } => {
+            Mapping::new(S::FORBIDDEN, "urn:problem:account-scheduled-for-deletion")
+        }
         DomainError::MailUnavailable { .. } => {
             Mapping::new(S::SERVICE_UNAVAILABLE, "urn:problem:mail-unavailable")
                 .with_header(retry_after(1))
@@ -209,6 +215,10 @@ pub fn problem_response(error: &HttpError) -> Response<Body> {
     });
     if !mapping.fields.is_empty() {
         problem["errors"] = json!(mapping.fields);
+    }
+    // An extension member (RFC 9457 §3.2): when the account goes.
+    if let HttpError::Domain(DomainError::AccountScheduledForDeletion { until }) = error {
+        problem["deletion_scheduled_for"] = json!(until.to_rfc3339());
     }
     let mut response = json_response(mapping.status, &problem);
     let headers = response.headers_mut();

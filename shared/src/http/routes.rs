@@ -2,7 +2,7 @@
 //! Every failure becomes a problem+json response in `answer`, and none
 //! escapes to the runtime as a 500.
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
@@ -12,15 +12,20 @@ use super::edge::{
 };
 use super::problem::json_response;
 use super::request::{bearer_token, json_object, json_object_or_empty, query_parameter, source_ip};
+use crate::domain::deletion::{self, DeletionOutcome, GracePeriod};
+use crate::domain::export::{self, ExportSettings};
 use crate::domain::linking::{self, LinkVerification};
 use crate::domain::login::{LoginOutcome, LoginPolicy};
-use crate::domain::ports::{LinkOffers, LoginAttempts, MfaStore, Profile, Sessions, Users};
+use crate::domain::ports::{
+    Deletions, Exports, LinkOffers, LoginAttempts, MailRequests, MfaStore, OneTimeTokens, Profile,
+    Sessions, Users,
+};
 use crate::domain::values::Timestamp;
 use crate::domain::{accounts, login as logins, sessions};
 use crate::keystore::{PublishedKeys, SigningKeys};
 
 /// `POST /auth/login`, under `REQUIRE_VERIFIED_EMAIL` (`policy`).
-pub async fn login<S: Users + Sessions + LoginAttempts + MfaStore>(
+pub async fn login<S: Users + Sessions + LoginAttempts + MfaStore + Deletions>(
     store: &S,
     keys: &SigningKeys,
     policy: LoginPolicy,
@@ -134,20 +139,77 @@ pub async fn get_full_profile<S: Users>(
     .await
 }
 
-/// `DELETE /users/{user_id}/`
-pub async fn delete_user<S: Users>(
+/// `DELETE /users/{user_id}/`: deleted at once (200, the original's
+/// answer) or, under `DELETION_GRACE_DAYS`, scheduled (202 with the date).
+pub async fn delete_user<S: Users + Deletions, Q: MailRequests>(
     store: &S,
     keys: &PublishedKeys,
     links: LinkVerification,
+    queue: &Q,
+    grace: GracePeriod,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::DELETE, async {
         let caller = authorized_caller(keys, &request).await?;
-        accounts::delete_user(store, &caller, Timestamp::now(), links.trust()).await?;
+        let now = Timestamp::now();
+        let outcome =
+            deletion::request_deletion(store, queue, &caller, grace, now, links.trust()).await?;
+        Ok(match outcome {
+            DeletionOutcome::Deleted => json_response(
+                StatusCode::OK,
+                &json!({ "message": "User and associated data deleted successfully" }),
+            ),
+            DeletionOutcome::Scheduled { until } => json_response(
+                StatusCode::ACCEPTED,
+                &json!({
+                    "message": "User scheduled for deletion; the link mailed to the account's address restores it",
+                    "deletion_scheduled_for": until.to_rfc3339(),
+                }),
+            ),
+        })
+    })
+    .await
+}
+
+/// `POST /auth/account/restore`: the mailed link calls a scheduled deletion off.
+pub async fn restore_account<S: Deletions + OneTimeTokens>(
+    store: &S,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    answer(&request, Method::POST, async {
+        let token = bodies::mail_token(&json_object(&request)?)?;
+        deletion::restore_by_link(store, &token, Timestamp::now()).await?;
         Ok(json_response(
             StatusCode::OK,
-            &json!({ "message": "User and associated data deleted successfully" }),
+            &json!({ "message": "The account was restored; sign in again" }),
         ))
+    })
+    .await
+}
+
+/// `GET /users/{user_id}/export`: the owner's data as one JSON document
+/// (`docs/export.schema.json`), after a recent sign-in, 3 an hour.
+pub async fn export_account<S: Exports + LoginAttempts>(
+    store: &S,
+    keys: &PublishedKeys,
+    links: LinkVerification,
+    settings: &ExportSettings,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    answer(&request, Method::GET, async {
+        let caller = authorized_caller(keys, &request).await?;
+        let now = Timestamp::now();
+        let text = export::export_account(store, &caller, settings, now, links.trust()).await?;
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"account-export.json\"",
+            )
+            .body(Body::Text(text))
+            .expect("static headers are valid"))
     })
     .await
 }

@@ -40,6 +40,9 @@ pub fn request_json(request: &MailRequest) -> Value {
         MailRequest::MfaChangedNotice { user_id, change } => json!({
             "purpose": purpose, "user_id": user_id.to_hex(), "change": change.as_str(),
         }),
+        MailRequest::AccountRestore { user_id, until } => json!({
+            "purpose": purpose, "user_id": user_id.to_hex(), "until": until.to_rfc3339(),
+        }),
     }
 }
 
@@ -76,6 +79,11 @@ pub fn parse_request(body: &str) -> Result<MailRequest, String> {
             user_id: user_id()?,
             change: FactorChange::parse(field("change")?)
                 .ok_or_else(|| "`change` is invalid".to_string())?,
+        }),
+        "account_restore" => Ok(MailRequest::AccountRestore {
+            user_id: user_id()?,
+            until: Timestamp::parse_rfc3339(field("until")?)
+                .ok_or_else(|| "`until` is invalid".to_string())?,
         }),
         _ => Err("unknown `purpose`".into()),
     }
@@ -255,6 +263,11 @@ mod tests {
             },
             MailRequest::PasswordChangedNotice {
                 user_id: UserId::new(),
+            },
+            // To the second: the queue carries the deletion's time as RFC 3339.
+            MailRequest::AccountRestore {
+                user_id: UserId::new(),
+                until: Timestamp::from_millis(1_796_000_000_000),
             },
         ];
         for request in requests {

@@ -38,7 +38,10 @@ pub fn render(mail: &Mail, app_base_url: &str) -> OutgoingMail {
 
 fn lifetime(ttl: Duration) -> String {
     let minutes = ttl.as_secs() / 60;
-    if minutes >= 120 && minutes.is_multiple_of(60) {
+    if minutes >= 2 * 1440 {
+        // A restore link: until the deletion, some seconds short of whole days.
+        format!("about {} days", (minutes + 720) / 1440)
+    } else if minutes >= 120 && minutes.is_multiple_of(60) {
         format!("{} hours", minutes / 60)
     } else {
         format!("{minutes} minutes")
@@ -75,6 +78,13 @@ fn link_mail(
             "Someone, hopefully you, asked to make this the e-mail address of their account.",
             "Confirm the new address",
             "If it was not you, ignore this mail: nothing changes.",
+        ),
+        TokenPurpose::AccountRestore => (
+            "restore-account",
+            "Your account is scheduled for deletion",
+            "The deletion of the account with this e-mail address was requested, and every device was signed out. It will be deleted for good when the link below expires.",
+            "Keep my account",
+            "If you asked for the deletion and want it, ignore this mail.",
         ),
         // Sent together in `change_notice`, never on their own; a total
         // match keeps a new purpose from compiling without its text.

@@ -20,7 +20,9 @@ macro_rules! in_session {
 pub mod bson_json;
 mod codes;
 mod consents;
+mod deletions;
 mod devices;
+mod export;
 mod link_offers;
 mod linked;
 mod login_attempts;
@@ -198,6 +200,13 @@ impl MongoStore {
                     .partial_filter_expression(doc! { "external_id": { "$type": "string" } })
                     .build(),
             ),
+            // The scheduled purge's read (issue #24): scheduled users only.
+            // Sparse rather than partial: SecantusDB plans a range read on a
+            // sparse index, not on a partial one (MongoDB on either).
+            index(
+                doc! { deletions::SCHEDULED: 1 },
+                named("users_deletion_due").sparse(true).build(),
+            ),
         ]);
         let linked = self.linked.create_indexes([
             index(doc! { "user_id": 1 }, named("linked_user_id").build()),
@@ -342,11 +351,24 @@ impl MongoStore {
             Atomic::DeleteUser {
                 user_id,
                 session_id,
+                due,
                 now,
                 trust,
             } => {
-                self.delete_steps(session, *user_id, *session_id, *now, *trust)
+                self.delete_steps(session, *user_id, *session_id, *due, *now, *trust)
                     .await
+            }
+            Atomic::ScheduleDeletion {
+                user_id,
+                session_id,
+                now,
+                until,
+            } => {
+                self.schedule_deletion_steps(session, *user_id, *session_id, *now, *until)
+                    .await
+            }
+            Atomic::CancelDeletion { user_id, now } => {
+                self.cancel_deletion_steps(session, *user_id, *now).await
             }
             Atomic::RevokeSessions {
                 user_id,
@@ -401,8 +423,23 @@ enum Atomic {
     DeleteUser {
         user_id: ObjectId,
         session_id: Option<ObjectId>,
+        /// The scheduled purge: only if the user's deletion is due by then.
+        due: Option<DateTime>,
         now: DateTime,
         trust: LinkTrust,
+    },
+    /// Marks the user for deletion at `until` and ends every session, if
+    /// `session_id` is open at `now`, with a `UserDeletionScheduled` event.
+    ScheduleDeletion {
+        user_id: ObjectId,
+        session_id: ObjectId,
+        now: DateTime,
+        until: DateTime,
+    },
+    /// Unmarks it while still ahead of `now`, with `UserDeletionCancelled`.
+    CancelDeletion {
+        user_id: ObjectId,
+        now: DateTime,
     },
     /// Every session of the user, or only `only`, with a `SessionsRevoked` event.
     RevokeSessions {

@@ -123,7 +123,11 @@ impl Sessions for MongoStore {
         let touched = self
             .users
             .update_one(
-                doc! { "_id": oid(session.user_id.bytes()) },
+                // An account scheduled for deletion gets no session either.
+                doc! {
+                    "_id": oid(session.user_id.bytes()),
+                    super::deletions::SCHEDULED: { "$exists": false },
+                },
                 doc! { "$set": { "last_login_at": datetime(session.created_at) } },
             )
             .await?;

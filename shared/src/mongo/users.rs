@@ -43,6 +43,8 @@ struct CredentialsRecord {
     email_verified: bool,
     #[serde(default)]
     mfa: Option<MfaFlag>,
+    #[serde(default)]
+    deletion_scheduled_for: Option<DateTime>,
 }
 
 /// Whether the account's factor is confirmed (mongo::mfa has the rest).
@@ -75,15 +77,17 @@ impl Users for MongoStore {
             .users
             .clone_with_type::<CredentialsRecord>()
             .find_one(doc! { "email": email.as_str() })
-            .projection(
-                doc! { "_id": 1, "hashed_password": 1, "email_verified": 1, "mfa.confirmed": 1 },
-            )
+            .projection(doc! {
+                "_id": 1, "hashed_password": 1, "email_verified": 1, "mfa.confirmed": 1,
+                super::deletions::SCHEDULED: 1,
+            })
             .await?;
         Ok(found.map(|record| StoredCredentials {
             user_id: UserId::from_bytes(record.user_id.bytes()),
             hashed_password: record.hashed_password,
             email_verified: record.email_verified,
             mfa: record.mfa.is_some_and(|mfa| mfa.confirmed),
+            deletion_scheduled_for: record.deletion_scheduled_for.map(super::timestamp),
         }))
     }
 
@@ -191,9 +195,7 @@ impl Users for MongoStore {
         Ok(Some(profile_from(user_id, document)))
     }
 
-    /// Atomic where the deployment has transactions; elsewhere linked data goes
-    /// first, the user after and the event last, so a failure midway leaves the
-    /// user in place to retry.
+    /// `delete_cascade` (below), the one the scheduled purge runs too.
     async fn delete_user(
         &self,
         user_id: UserId,
@@ -201,10 +203,30 @@ impl Users for MongoStore {
         now: Timestamp,
         trust: LinkTrust,
     ) -> Stored<bool> {
+        self.delete_cascade(user_id, session, None, now, trust)
+            .await
+    }
+}
+
+impl MongoStore {
+    /// The one delete cascade, for the immediate delete (with the caller's
+    /// session), the erasure (without) and the scheduled purge (`due`: only
+    /// if the user's deletion is due then). Atomic where the deployment has
+    /// transactions; elsewhere linked data goes first, the user after and
+    /// the event last, so a failure midway leaves the user in place to retry.
+    pub(super) async fn delete_cascade(
+        &self,
+        user_id: UserId,
+        session: Option<SessionId>,
+        due: Option<Timestamp>,
+        now: Timestamp,
+        trust: LinkTrust,
+    ) -> Stored<bool> {
         let deleted = self
             .atomically(Atomic::DeleteUser {
                 user_id: oid(user_id.bytes()),
                 session_id: session.map(|session| oid(session.bytes())),
+                due: due.map(datetime),
                 now: datetime(now),
                 trust,
             })
@@ -332,6 +354,7 @@ impl MongoStore {
         mut session: Option<&mut ClientSession>,
         user_id: ObjectId,
         session_id: Option<ObjectId>,
+        due: Option<DateTime>,
         now: DateTime,
         trust: LinkTrust,
     ) -> Result<u64, MongoError> {
@@ -344,10 +367,16 @@ impl MongoStore {
             }
         }
         let users = self.users.clone_with_type::<Document>();
+        // The scheduled purge deletes only a user whose deletion is still
+        // due: restored since, it stays whole.
+        let mut this_user = doc! { "_id": user_id };
+        if let Some(due) = due {
+            this_user.insert(super::deletions::SCHEDULED, doc! { "$lte": due });
+        }
         let user = in_session!(
             session,
             users
-                .find_one(doc! { "_id": user_id })
+                .find_one(this_user.clone())
                 .projection(doc! { "external_id": 1, "external_id_proven": 1 })
         )?;
         let Some(user) = user else {
@@ -406,7 +435,7 @@ impl MongoStore {
                 })
             )?;
         }
-        let deleted = in_session!(session, self.users.delete_one(doc! { "_id": user_id }))?;
+        let deleted = in_session!(session, self.users.delete_one(this_user))?;
         in_session!(
             session,
             self.sessions.delete_many(doc! { "user_id": user_id })

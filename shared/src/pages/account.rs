@@ -13,21 +13,22 @@ use super::web::{
     answer_error, page, problem_page, redirect, Ctx, Holder, Pages, Problems, Store, Visit,
     SESSION_COOKIE,
 };
+use crate::domain::deletion::{self, DeletionOutcome};
 use crate::domain::mfa::{self, Proof};
 use crate::domain::ports::MailRequests;
 use crate::domain::recovery::{self, EmailChangeConfirmation};
 use crate::domain::tokens::Caller;
 use crate::domain::values::{Password, SessionId, Timestamp};
-use crate::domain::{accounts, devices, login, sessions, DomainError};
+use crate::domain::{devices, login, sessions, DomainError};
 
 /// What a signed-in page starts from.
-struct Signed<'v> {
-    caller: &'v Caller,
-    ctx: Ctx,
+pub(super) struct Signed<'v> {
+    pub(super) caller: &'v Caller,
+    pub(super) ctx: Ctx,
 }
 
 /// The caller, or the redirect to sign in and come back.
-async fn signed<'v, S: Store, Q: MailRequests>(
+pub(super) async fn signed<'v, S: Store, Q: MailRequests>(
     p: &Pages<'_, S, Q>,
     visit: &Visit,
     holder: &'v Holder,
@@ -142,6 +143,7 @@ pub async fn account<S: Store, Q: MailRequests>(
                 li { a href="/account/email" { "Change your e-mail address" } }
                 li { a href="/account/mfa" { "Two-step sign-in" } }
                 li { a href="/account/sessions" { "Your devices" } }
+                li { a href=(super::export::EXPORT) { "Download your data" } }
                 li { a href="/account/delete" { "Delete your account" } }
             }
         },
@@ -706,7 +708,7 @@ fn delete_page(
         "Delete your account",
         true,
         html! {
-            p { "This deletes your account for good: your username, e-mail address, password, two-step sign-in and recovery codes, every signed-in device, and the data linked to the account. It cannot be undone." }
+            (super::deletion::delete_warning(p.deletion_grace))
             (views::alert(problems.form.as_deref()))
             (form("/account/delete", &ctx.csrf, html! {
                 (field(&Field::new("password", "Password", "password", "current-password").error(problems.field("password"))))
@@ -760,12 +762,16 @@ pub async fn delete<S: Store, Q: MailRequests>(
             now,
         )
         .await?;
-        accounts::delete_user(p.store, caller, now, p.links.trust()).await
+        let (grace, trust) = (p.deletion_grace, p.links.trust());
+        deletion::request_deletion(p.store, p.queue, caller, grace, now, trust).await
     };
     match deleted.await {
-        Ok(()) => redirect(
+        Ok(outcome) => redirect(
             p.site,
-            "/signin?notice=deleted",
+            match outcome {
+                DeletionOutcome::Deleted => "/signin?notice=deleted",
+                DeletionOutcome::Scheduled { .. } => "/signin?notice=scheduled",
+            },
             &[p.site.set_cookie(SESSION_COOKIE, "", 0)],
         ),
         Err(DomainError::InvalidCredentials) => {

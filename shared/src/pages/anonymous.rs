@@ -7,18 +7,20 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
 use maud::{html, Markup};
 
+use super::deletion;
 use super::oauth::return_origin;
 use super::views::{self, field, form, layout, Field};
 use super::web::{
     answer_error, page, page_for, problem_page, redirect, Ctx, Holder, Pages, Problems, Store,
     Visit, MFA_COOKIE, PRE_SESSION_COOKIE, SESSION_COOKIE,
 };
-use crate::domain::login::{Credentials, LoginOutcome};
+use crate::domain::login::{Credentials, LoginOutcome, LoginPolicy};
 use crate::domain::mfa::{self, Proof};
 use crate::domain::ports::{MailRequest, MailRequests};
 use crate::domain::recovery::{self, EmailConfirmed, MailToken};
 use crate::domain::sessions::{self, browser_cookie_for, Issuer, TokenPair};
 use crate::domain::values::Timestamp;
+use crate::domain::DomainError;
 use crate::domain::{accounts, login};
 use crate::http::bodies;
 use crate::http::recovery::FORGOT_ANSWER;
@@ -29,6 +31,7 @@ fn sign_in_notice(code: Option<&str>) -> Option<&'static str> {
         "signed-out" => "You are signed out.",
         "everywhere" => "You are signed out on every device.",
         "deleted" => "Your account and everything linked to it were deleted.",
+        "scheduled" => "Your account is scheduled for deletion and every device was signed out. The link we mailed you keeps it.",
         "reset" => "Your password was changed: sign in with the new one.",
         "password" => "Your password was changed: every other device was signed out.",
         _ => return None,
@@ -90,6 +93,7 @@ fn signin_page(
             }))
             p { a href="/forgot-password" { "Forgot your password?" } }
             p { "No account yet? " a href="/signup" { "Create one" } }
+            @if problems.restore_offer { (deletion::restore_offer(visit, ctx)) }
         },
     )
 }
@@ -137,7 +141,11 @@ pub async fn signin<S: Store, Q: MailRequests>(
         }
     };
     let now = Timestamp::now();
-    match login::login_with(p.store, &issuer, credentials, p.login, now).await {
+    let policy = LoginPolicy {
+        restore_scheduled_deletion: deletion::restoring(visit),
+        ..p.login
+    };
+    match login::login_with(p.store, &issuer, credentials, policy, now).await {
         Ok(LoginOutcome::Tokens(pair)) => signed_in(p, visit, holder, &issuer, pair).await,
         Ok(LoginOutcome::MfaRequired(pending)) => {
             let mut to = "/signin/code".to_string();
@@ -149,6 +157,11 @@ pub async fn signin<S: Store, Q: MailRequests>(
                 .site
                 .set_cookie(MFA_COOKIE, &pending.mfa_token, pending.expires_in);
             redirect(p.site, &to, &[cookie])
+        }
+        Err(error @ DomainError::AccountScheduledForDeletion { .. }) => {
+            answer_error(p.site, visit, error, |status, problems| {
+                rerender(status, problems.offering_restore())
+            })
         }
         Err(error) => answer_error(p.site, visit, error, rerender),
     }

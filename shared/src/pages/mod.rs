@@ -9,6 +9,8 @@
 
 pub mod account;
 pub mod anonymous;
+pub mod deletion;
+pub mod export;
 pub mod oauth;
 pub mod site;
 pub mod views;
@@ -22,7 +24,7 @@ use self::web::{check_post, page, refused, Holder, Pages, Store, Visit};
 use crate::domain::ports::MailRequests;
 
 /// The paths the pages function serves (and `functions.yaml` routes to it).
-pub const PATHS: [&str; 19] = [
+pub const PATHS: [&str; 21] = [
     "/signin",
     "/signin/code",
     "/signup",
@@ -42,6 +44,8 @@ pub const PATHS: [&str; 19] = [
     oauth::CONSENT,
     oauth::LOGOUT,
     oauth::LOGOUT_CONFIRM,
+    deletion::RESTORE,
+    export::EXPORT,
 ];
 
 /// Answers one page request: every failure is a page, never an `Err`.
@@ -127,6 +131,8 @@ async fn dispatch<S: Store, Q: MailRequests>(
         oauth::CONSENT => oauth::consent_answer(p, visit, holder).await,
         oauth::LOGOUT => oauth::logout(p, visit, holder).await,
         oauth::LOGOUT_CONFIRM => oauth::logout_confirm(p, visit, holder).await,
+        deletion::RESTORE => deletion::restore(p, visit, holder).await,
+        export::EXPORT => export::export_page_or_file(p, visit, holder).await,
         _ => page(p.site, StatusCode::NOT_FOUND, views::not_found(p.site), &[]),
     }
 }

@@ -19,7 +19,8 @@ use crate::domain::linking::LinkVerification;
 use crate::domain::login::LoginPolicy;
 use crate::domain::mfa::MfaSettings;
 use crate::domain::ports::{
-    Accounts, AuthorizationCodes, Consents, LoginAttempts, MfaStore, OneTimeTokens, Sessions, Users,
+    Accounts, AuthorizationCodes, Consents, Deletions, Exports, LoginAttempts, MfaStore,
+    OneTimeTokens, Sessions, Users,
 };
 use crate::domain::records::ClientInfo;
 use crate::domain::recovery::MailRequestPolicy;
@@ -54,6 +55,8 @@ pub const MFA_COOKIE: &str = "mfa";
 /// provider's authorization and consent pages among them).
 pub trait Store:
     Users
+    + Deletions
+    + Exports
     + Sessions
     + LoginAttempts
     + MfaStore
@@ -66,6 +69,8 @@ pub trait Store:
 
 impl<
         S: Users
+            + Deletions
+            + Exports
             + Sessions
             + LoginAttempts
             + MfaStore
@@ -90,6 +95,8 @@ pub struct Pages<'a, S, Q> {
     pub site: &'a Site,
     /// The OpenID Provider's registered clients (authorize, consent, logout).
     pub clients: &'a RegisteredClients,
+    /// `DELETION_GRACE_DAYS` (issue #24): the account page's delete.
+    pub deletion_grace: crate::domain::deletion::GracePeriod,
 }
 
 /// One request, read.
@@ -582,6 +589,13 @@ pub fn says(error: &DomainError) -> Said {
             "Confirm your e-mail address first: follow the link we mailed you when you signed up."
                 .into(),
         ),
+        E::AccountScheduledForDeletion { until } => Said::Form(format!(
+            "This account is scheduled for deletion on {} (UTC). The link we mailed to its address keeps it; for an account without two-step sign-in, so does the button below, with your password.",
+            until.to_rfc3339().replace('T', " at ").trim_end_matches('Z')
+        )),
+        E::ExportTooLarge { .. } => Said::Form(
+            "Your data is too large to download here: ask us for it.".into(),
+        ),
         E::MfaAlreadyEnabled => Said::Form("Two-step sign-in is on already.".into()),
         E::MfaNotPending => {
             Said::Form("Start the set-up again: it was replaced or finished.".into())
@@ -605,7 +619,9 @@ pub fn answer_error(
             StatusCode::TOO_MANY_REQUESTS
         }
         DomainError::InvalidCredentials | DomainError::InvalidMfaCode => StatusCode::UNAUTHORIZED,
-        DomainError::EmailNotVerified => StatusCode::FORBIDDEN,
+        DomainError::EmailNotVerified | DomainError::AccountScheduledForDeletion { .. } => {
+            StatusCode::FORBIDDEN
+        }
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     match says(&error) {
@@ -669,9 +685,18 @@ pub fn return_path(visit: &Visit) -> String {
 pub struct Problems {
     pub fields: BTreeMap<String, String>,
     pub form: Option<String>,
+    /// The sign-in page offers to restore an account scheduled for deletion.
+    pub restore_offer: bool,
 }
 
 impl Problems {
+    pub fn offering_restore(self) -> Self {
+        Self {
+            restore_offer: true,
+            ..self
+        }
+    }
+
     pub fn of_fields(errors: Vec<FieldError>) -> Self {
         let mut problems = Self::default();
         for error in errors {

@@ -8,7 +8,9 @@
 // (`e2e`, over HTTP through the one client in `e2e_client`).
 mod accounts {
     mod concurrency;
+    mod deletion;
     mod e2e;
+    mod export;
     mod handlers;
 }
 mod events {

@@ -41,6 +41,7 @@ impl MailRequest {
             Self::PasswordReset { .. } => Some(TokenPurpose::PasswordReset),
             Self::EmailVerification { .. } => Some(TokenPurpose::EmailVerification),
             Self::EmailChange { .. } => Some(TokenPurpose::EmailChange),
+            Self::AccountRestore { .. } => Some(TokenPurpose::AccountRestore),
             Self::PasswordChangedNotice { .. }
             | Self::EmailChangedNotice { .. }
             | Self::MfaChangedNotice { .. } => None,
@@ -79,7 +80,8 @@ where
         | MailRequest::EmailChange { user_id, .. }
         | MailRequest::PasswordChangedNotice { user_id }
         | MailRequest::EmailChangedNotice { user_id, .. }
-        | MailRequest::MfaChangedNotice { user_id, .. } => store.find_account(*user_id).await?,
+        | MailRequest::MfaChangedNotice { user_id, .. }
+        | MailRequest::AccountRestore { user_id, .. } => store.find_account(*user_id).await?,
     };
     let Some(account) = account else {
         return Ok(MailOutcome::NoAccount);
@@ -119,6 +121,15 @@ where
             TokenPurpose::EmailVerification,
             account.email.clone(),
             settings.verification_ttl,
+        ),
+        // Valid until the deletion it calls off: after that, nothing is left to restore.
+        MailRequest::AccountRestore { until, .. } if *until <= now => {
+            return Ok(MailOutcome::NothingToDo)
+        }
+        MailRequest::AccountRestore { until, .. } => (
+            TokenPurpose::AccountRestore,
+            account.email.clone(),
+            now.until(*until),
         ),
         MailRequest::EmailChange { new_email, .. } => {
             if account.pending_email.as_deref() != Some(new_email.as_str()) {

@@ -253,3 +253,158 @@ async fn both_slash_forms_and_errors_over_http() {
         .await;
     assert_eq!(status, 200);
 }
+
+/// Issue #24 over HTTP, as `make test` serves it (`DELETION_GRACE_DAYS`
+/// unset: 0): the delete keeps the original's `200` and body, and the
+/// restore route answers a wrong, malformed or missing token as a problem.
+/// The grace period's story is in `accounts::deletion` and `pages::handlers`.
+#[tokio::test]
+#[ignore = "needs a running `cargo lambda watch`: run through `make test`"]
+async fn the_default_delete_keeps_the_contract_and_restore_refuses_bad_tokens_over_http() {
+    let api = Api::from_env();
+    let (id, email, login) = api.sign_up("keeps", "/auth/register", "/auth/login").await;
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let (status, _, body) = api
+        .send(Method::DELETE, &format!("/users/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({ "message": "User and associated data deleted successfully" })
+    );
+    let (status, _, body) = api
+        .send(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({ "email": email, "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(status, 401, "deleted at once: {body}");
+
+    for (token, expected) in [
+        (json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 400),
+        (json!("not a token!"), 422),
+        (json!(7), 422),
+    ] {
+        let (status, content_type, body) = api
+            .send(
+                Method::POST,
+                "/auth/account/restore",
+                None,
+                Some(json!({ "token": token })),
+            )
+            .await;
+        assert_eq!(status, expected, "{body}");
+        assert_eq!(content_type, "application/problem+json");
+    }
+    let (status, _, body) = api
+        .send(Method::POST, "/auth/account/restore", None, None)
+        .await;
+    assert!(
+        matches!(status.as_u16(), 400 | 415 | 422),
+        "{status} {body}"
+    );
+}
+
+/// Issue #24's export over HTTP: the document answers what the user did,
+/// Python's `jsonschema` (an implementation independent of ours) finds it
+/// valid against docs/export.schema.json, it holds no secret the test
+/// knows, and another user's id is 403.
+#[tokio::test]
+#[ignore = "needs a running `cargo lambda watch`: run through `make test`"]
+async fn the_export_over_http_matches_its_schema_and_holds_no_secret() {
+    let api = Api::from_env();
+    let (id, email, login) = api.sign_up("export", "/auth/register", "/auth/login").await;
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let refresh = login["refresh_token"].as_str().unwrap().to_string();
+    let external_id = format!("crm-{}", ObjectId::new().to_hex());
+    let (status, _, body) = api
+        .send(
+            Method::PUT,
+            &format!("/users/{id}/link_id/"),
+            Some(&token),
+            Some(json!({ "external_id": external_id })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    linked_collection()
+        .await
+        .insert_one(doc! { "_id": &external_id, "plan": "gold" })
+        .await
+        .unwrap();
+
+    let reply = api
+        .0
+        .call(
+            Method::GET,
+            &format!("/users/{id}/export"),
+            None,
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.content_type, "application/json");
+    let document = reply.body;
+    assert_eq!(document["profile"]["email"], email);
+    assert_eq!(document["profile"]["external_id"], external_id);
+    assert_eq!(document["linked_data"][0]["plan"], "gold");
+    assert_eq!(document["sessions"].as_array().unwrap().len(), 1);
+
+    let text = document.to_string();
+    let stored = collection("users")
+        .await
+        .find_one(doc! { "_id": ObjectId::parse_str(&id).unwrap() })
+        .await
+        .unwrap()
+        .unwrap();
+    for secret in [
+        PASSWORD,
+        token.as_str(),
+        refresh.as_str(),
+        stored.get_str("hashed_password").unwrap(),
+    ] {
+        assert!(!text.contains(secret), "the export holds a secret");
+    }
+
+    let schema =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/export.schema.json");
+    let python = api_tests::venv_program("python", "PYTHON_BIN");
+    let mut check = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import json, sys, jsonschema; \
+             jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.load(sys.stdin))",
+        ])
+        .arg(&schema)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = check.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the export does not match docs/export.schema.json: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // Another user's id: 403.
+    let (other, _, _) = api.sign_up("export", "/auth/register", "/auth/login").await;
+    let (status, _, body) = api
+        .send(
+            Method::GET,
+            &format!("/users/{other}/export"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+}

@@ -57,7 +57,7 @@ async fn mfa_token(app: &TestApp, name: &str) -> String {
 }
 
 /// Signs up `name` and enables a factor: (user, secret, recovery codes).
-async fn with_factor(app: &TestApp, name: &str) -> (SignedUp, String, Vec<String>) {
+pub(crate) async fn with_factor(app: &TestApp, name: &str) -> (SignedUp, String, Vec<String>) {
     let user = app.sign_up(name).await;
     let enrolled = enrol(app, &user, PASSWORD).await;
     assert_eq!(enrolled.status, 200, "{}", enrolled.body);

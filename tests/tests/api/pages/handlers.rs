@@ -475,3 +475,127 @@ async fn forgot_password_answers_alike_whether_or_not_the_account_exists() {
     assert!(answers[0].contains("If an account has this address"));
     app.drop().await;
 }
+
+/// Issue #24 on the pages, under a grace period: the account page's delete
+/// schedules; the sign-in page then says when, and restores only when asked,
+/// with the password again; the mailed link's page restores with a button.
+#[tokio::test]
+async fn a_scheduled_deletion_is_restored_on_the_sign_in_page_or_by_the_link_page() {
+    let app = TestApp::with_config(&api_tests::mongodb_uri(), |config| {
+        config.deletion_grace = users_core::domain::deletion::GracePeriod::days(7).unwrap();
+    })
+    .await;
+    let email = registered(&app, "leaving").await;
+    let mut browser = Browser::default();
+    let sign_in = |browser: &mut Browser, extra: Option<(&'static str, &'static str)>| {
+        let (app, email) = (&app, email.clone());
+        let mut browser = std::mem::take(browser);
+        async move {
+            let csrf = browser.csrf(app, "/signin").await;
+            let mut fields = vec![("email", email.as_str()), ("password", PASSWORD)];
+            fields.extend(extra);
+            let page = browser.post(app, "/signin", &csrf, &fields).await;
+            (browser, page)
+        }
+    };
+    let (mut signed, page) = sign_in(&mut browser, None).await;
+    assert_eq!(page.status, 303);
+    let csrf = signed.csrf(&app, "/account/delete").await;
+    let page = signed.get(&app, "/account/delete", None).await;
+    assert!(page.body.contains("after 7 days"), "{}", page.body);
+    let deleted = signed
+        .post(&app, "/account/delete", &csrf, &[("password", PASSWORD)])
+        .await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    assert_eq!(deleted.header("location"), "/signin?notice=scheduled");
+    let notice = signed
+        .get(&app, "/signin", Some(("notice", "scheduled")))
+        .await;
+    assert!(notice.body.contains("scheduled for deletion"));
+
+    // Signing in is refused, with the date and the offer; never a silent restore.
+    let (mut browser, refused) = sign_in(&mut Browser::default(), None).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("scheduled for deletion on"));
+    assert!(refused.body.contains("Keep my account and sign in"));
+    assert!(browser.cookie("session").is_none());
+    let scheduled = || async {
+        app.users()
+            .find_one(doc! { "email": &email })
+            .await
+            .unwrap()
+            .unwrap()
+            .contains_key("deletion_scheduled_for")
+    };
+    assert!(scheduled().await);
+    // The offer, with the password again: restored and signed in.
+    let (restored_browser, restored) = sign_in(&mut browser, Some(("restore", "1"))).await;
+    assert_eq!(restored.status, 303, "{}", restored.body);
+    assert_eq!(restored.header("location"), "/account");
+    assert!(restored_browser.cookie("session").is_some());
+    assert!(!scheduled().await);
+
+    // Scheduled again; this time the mailed link's page restores.
+    let mut signed = restored_browser;
+    let csrf = signed.csrf(&app, "/account/delete").await;
+    let deleted = signed
+        .post(&app, "/account/delete", &csrf, &[("password", PASSWORD)])
+        .await;
+    assert_eq!(deleted.status, 303);
+    let mailbox = Mailbox::default();
+    for request in app.mail.take_requests() {
+        mailbox.request_mail(&request).await.unwrap();
+    }
+    mailbox.deliver(&app).await;
+    let token = mailbox.link_for(&email, "restore-account");
+    let mut person = Browser::default();
+    let page = person
+        .get(&app, "/restore-account", Some(("token", &token)))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(scheduled().await, "a GET spends nothing");
+    let csrf = page.hidden("csrf").unwrap();
+    let done = person
+        .post(&app, "/restore-account", &csrf, &[("token", &token)])
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Your account is kept"));
+    assert!(!scheduled().await);
+    let again = person
+        .post(&app, "/restore-account", &csrf, &[("token", &token)])
+        .await;
+    assert_ne!(again.status, 200);
+    app.drop().await;
+}
+
+/// Issue #24: the account page links the export; its page's button (a POST
+/// with the CSRF token) downloads the same document as the API.
+#[tokio::test]
+async fn the_account_page_downloads_the_export() {
+    let app = TestApp::new().await;
+    let email = registered(&app, "downloader").await;
+    let mut browser = Browser::default();
+    let csrf = browser.csrf(&app, "/signin").await;
+    let signed_in = browser
+        .post(
+            &app,
+            "/signin",
+            &csrf,
+            &[("email", &email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303);
+    let account = browser.get(&app, "/account", None).await;
+    assert!(account.body.contains("href=\"/account/export\""));
+    let csrf = browser.csrf(&app, "/account/export").await;
+    let file = browser.post(&app, "/account/export", &csrf, &[]).await;
+    assert_eq!(file.status, 200, "{}", file.body);
+    assert_eq!(file.header("content-type"), "application/json");
+    assert!(file
+        .header("content-disposition")
+        .contains("account-export.json"));
+    let document: serde_json::Value = serde_json::from_str(&file.body).unwrap();
+    assert_eq!(document["profile"]["username"], "downloader");
+    assert_eq!(document["sessions"].as_array().unwrap().len(), 1);
+    app.drop().await;
+}

@@ -268,3 +268,100 @@ async fn wait_for<F: std::future::IntoFuture<Output = mongodb::error::Result<u64
         .await
         .expect("the restarted database answers")
 }
+
+/// Issue #24: the scheduled purge killed mid-batch (its database killed
+/// under it) and run again: every user whole or entirely gone, never half,
+/// and `UserDeleted` once per deleted user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_purge_killed_mid_batch_and_run_again_leaves_no_user_half_deleted() {
+    use users_core::domain::deletion::GracePeriod;
+    use users_core::domain::values::Timestamp;
+    const USERS: usize = 12;
+    let mut database = Database::start();
+    let app = TestApp::with_config(&database.uri(), |config| {
+        config.deletion_grace = GracePeriod::days(1).unwrap();
+    })
+    .await;
+    let mut users = Vec::new();
+    for n in 0..USERS {
+        let user = app.sign_up(&format!("purge{n}")).await;
+        let user_id = ObjectId::parse_str(&user.user_id).unwrap();
+        let link = Event::http_api("PUT", "/users/{user_id}/link_id")
+            .user_id(&user.user_id)
+            .bearer(&user.access_token)
+            .json(json!({ "external_id": format!("crm-{n}") }));
+        assert_eq!(app.call(Function::LinkExternalId, link).await.status, 200);
+        app.linked()
+            .insert_many([
+                doc! { "_id": format!("crm-{n}"), "plan": "gold" },
+                doc! { "_id": format!("note-{n}-a"), "user_id": user_id },
+                doc! { "_id": format!("note-{n}-b"), "user_id": &user.user_id },
+            ])
+            .await
+            .unwrap();
+        let delete = Event::http_api("DELETE", "/users/{user_id}")
+            .user_id(&user.user_id)
+            .bearer(&user.access_token);
+        assert_eq!(app.call(Function::DeleteUser, delete).await.status, 202);
+        users.push((user, user_id));
+    }
+    database.stop();
+    database.restart();
+    let due = Timestamp::now().plus(Duration::from_secs(2 * 86_400));
+
+    let purge = users_core::purge::run(&app.store, app.config.links, due);
+    // Kill the server as soon as the first user is gone: the others are then
+    // somewhere between not started and half done.
+    let crash = async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while app
+            .users()
+            .count_documents(doc! {})
+            .await
+            .unwrap_or(USERS as u64)
+            == USERS as u64
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        database.kill();
+    };
+    let (outcome, ()) = tokio::join!(purge, crash);
+    assert!(
+        outcome.is_err(),
+        "the crash came after the whole batch: {outcome:?}"
+    );
+    database.restart();
+
+    let mut deleted = 0;
+    for (n, (user, user_id)) in users.iter().enumerate() {
+        let exists = wait_for(app.users().count_documents(doc! { "_id": user_id })).await == 1;
+        let linked = wait_for(app.linked().count_documents(doc! {
+            "$or": [{ "_id": format!("crm-{n}") }, { "user_id": { "$in": [user_id, &user.user_id] } }]
+        }))
+        .await;
+        if exists {
+            assert_eq!(linked, 3, "user {n} survived with part of its data");
+        } else {
+            assert_eq!(
+                linked, 0,
+                "user {n} is gone but {linked} of its documents are not"
+            );
+            deleted += 1;
+        }
+    }
+    eprintln!("purge killed after {deleted} of {USERS} users");
+    let outbox = app.outbox();
+    let events = |kind: &'static str| outbox.count_documents(doc! { "type": kind });
+    assert_eq!(wait_for(events("UserDeleted")).await, deleted);
+
+    // Run again: it finishes, and each user's `UserDeleted` is there once.
+    let summary = users_core::purge::run(&app.store, app.config.links, due)
+        .await
+        .unwrap();
+    assert_eq!(summary.deleted, USERS as u64 - deleted);
+    assert_eq!(app.users().count_documents(doc! {}).await.unwrap(), 0);
+    assert_eq!(app.linked().count_documents(doc! {}).await.unwrap(), 0);
+    assert_eq!(app.sessions().count_documents(doc! {}).await.unwrap(), 0);
+    assert_eq!(events("UserDeleted").await.unwrap(), USERS as u64);
+}

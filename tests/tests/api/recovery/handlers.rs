@@ -394,6 +394,7 @@ async fn require_verified_email_refuses_an_unverified_login_only_after_the_passw
     let user = app.sign_up("unproven").await;
     let strict = LoginPolicy {
         require_verified_email: true,
+        ..LoginPolicy::default()
     };
     let wrong = login_with(&app, "unproven@example.com", "wrong password!", strict)
         .await
