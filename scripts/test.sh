@@ -80,7 +80,7 @@ step() {
     fi
     step_no=$((step_no + 1))
     step_started=$SECONDS
-    printf "\n==> [%d/11] %s\n" "$step_no" "$*" >&2
+    printf "\n==> [%d/12] %s\n" "$step_no" "$*" >&2
 }
 
 tmp_dir="$(mktemp -d "${TMPDIR:-/tmp}/user-mgmt-test.XXXXXX")"
@@ -253,6 +253,14 @@ step "the pages in headless Chromium: the browser story, screenshots, axe-core, 
 
 step "the OpenID Provider with openid-client (a certified RP) in headless Chromium: password, TOTP, consent, code, refresh, logout"
 "$VENV/bin/python" tests/browser/oidc_story.py "$base_url" openid-client-test "$rp_port" || {
+    rc=$?
+    log "last lines of the cargo lambda watch log (function output):"
+    tail -n 60 "$watch_log" >&2 || true
+    exit "$rc"
+}
+
+step "passkeys through the pages in headless Chromium: the WebAuthn virtual authenticator, button and conditional sign-in, axe-core"
+"$VENV/bin/python" tests/browser/passkeys_story.py "$base_url" || {
     rc=$?
     log "last lines of the cargo lambda watch log (function output):"
     tail -n 60 "$watch_log" >&2 || true

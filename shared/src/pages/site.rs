@@ -65,7 +65,7 @@ impl Site {
             .map(|origin| format!(" {origin}"))
             .unwrap_or_default();
         format!(
-            "default-src 'none'; style-src {}; img-src 'self' data:{logo}; form-action 'self'{extra}; \
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src {}; img-src 'self' data:{logo}; form-action 'self'{extra}; \
              frame-ancestors 'none'; base-uri 'none'",
             self.style_hash
         )
