@@ -65,7 +65,7 @@ impl Site {
             .map(|origin| format!(" {origin}"))
             .unwrap_or_default();
         format!(
-            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src {}; img-src 'self' data:{logo}; form-action 'self'{extra}; \
+            "default-src 'none'; style-src {}; script-src 'self'; connect-src 'self'; img-src 'self' data:{logo}; form-action 'self'{extra}; \
              frame-ancestors 'none'; base-uri 'none'",
             self.style_hash
         )
@@ -124,6 +124,9 @@ mod tests {
         assert!(site.style.contains("#aa0000"));
         let policy = site.content_security_policy(None);
         assert!(policy.starts_with("default-src 'none'; style-src 'sha256-"));
+        // Scripts only as files from this origin (/passkeys.js), never inline.
+        assert!(policy.contains("; script-src 'self'; connect-src 'self';"));
+        assert!(!policy.contains("unsafe"));
         assert!(policy.contains("img-src 'self' data: https://cdn.example.com;"));
         assert!(policy.contains("form-action 'self';"));
         assert!(policy.contains("frame-ancestors 'none'"));
