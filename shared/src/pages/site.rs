@@ -49,8 +49,10 @@ impl Site {
     }
 
     /// The `Content-Security-Policy` of every page: nothing but the hashed
-    /// stylesheet, images from here, `data:` (the QR code) and the logo's
-    /// origin, forms to this origin only, no framing, no `<base>`.
+    /// stylesheet, scripts from this origin only (the passkeys' file, no
+    /// inline script) and requests to it, images from here, `data:` (the QR
+    /// code) and the logo's origin, forms to this origin only, no framing,
+    /// no `<base>`.
     /// `form_action` adds one origin to `form-action`: Chromium applies it to
     /// the redirects after a POST, so a page whose POST redirects to an app
     /// (the OpenID provider's sign-in, next) passes that app's validated
