@@ -238,13 +238,21 @@ step "independent verifier (PyJWT): discovery, JWKS and a fresh token; forgeries
     exit "$rc"
 }
 
-step "the browser stories in one headless Chromium: /docs, the pages (axe-core, CSRF, CSP), openid-client"
+step "the browser stories in one headless Chromium: /docs, the pages (axe-core, CSRF, CSP), openid-client, passkeys"
 # Debian's Chromium, driven by Playwright, one process for every story
 # (tests/browser/stories.py), against this same stack. Screenshots go to
 # target/pages/ (`make screenshots` copies two into docs/) and target/api-docs.png.
 scripts/bootstrap.sh chromium
 "$VENV/bin/python" tests/browser/stories.py "$base_url" "$E2E_MAIL_DIR" \
     openid-client-test "$rp_port" || {
+    rc=$?
+    log "last lines of the cargo lambda watch log (function output):"
+    tail -n 60 "$watch_log" >&2 || true
+    exit "$rc"
+}
+
+step "passkeys through the pages in headless Chromium: the WebAuthn virtual authenticator, button and conditional sign-in, axe-core"
+"$VENV/bin/python" tests/browser/passkeys_story.py "$base_url" || {
     rc=$?
     log "last lines of the cargo lambda watch log (function output):"
     tail -n 60 "$watch_log" >&2 || true

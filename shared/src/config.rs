@@ -530,6 +530,64 @@ pub fn export_settings(
     })
 }
 
+/// The passkeys' relying party: its id (`PASSKEY_RP_ID`, default the host of
+/// `PUBLIC_BASE_URL`), the origins whose pages may use it (`PASSKEY_ORIGINS`,
+/// comma-separated, default `PUBLIC_BASE_URL`'s origin), its name
+/// (`SITE_NAME`) and how recent a login adding or removing one needs
+/// (`STEP_UP_MAX_AGE_SECONDS`). A loopback address is no valid RP ID in
+/// browsers: there the default is `localhost`, and its origin too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeySettings {
+    pub rp_id: String,
+    pub rp_name: String,
+    pub origins: Vec<String>,
+    pub step_up_max_age: Duration,
+}
+
+pub fn passkey_settings(env: &impl Environment) -> Result<PasskeySettings, ConfigError> {
+    let base = base_url(env, "PUBLIC_BASE_URL")?;
+    let url = url::Url::parse(&base).map_err(|error| ConfigError::Invalid {
+        variable: "PUBLIC_BASE_URL",
+        reason: error.to_string(),
+    })?;
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let host = if is_loopback(&host) || host == "[::1]" {
+        "localhost".to_string()
+    } else {
+        host
+    };
+    let default_origin = match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    };
+    let rp_id = env
+        .var("PASSKEY_RP_ID")
+        .filter(|value| !value.is_empty())
+        .unwrap_or_else(|| host.clone());
+    let origins: Vec<String> = match env.var("PASSKEY_ORIGINS").filter(|value| !value.is_empty()) {
+        Some(list) => list
+            .split(',')
+            .map(|origin| origin.trim().trim_end_matches('/').to_string())
+            .filter(|origin| !origin.is_empty())
+            .collect(),
+        None => vec![default_origin],
+    };
+    if origins.is_empty() {
+        return Err(ConfigError::Invalid {
+            variable: "PASSKEY_ORIGINS",
+            reason: "names no origin".into(),
+        });
+    }
+    Ok(PasskeySettings {
+        rp_id,
+        rp_name: env
+            .var("SITE_NAME")
+            .unwrap_or_else(|| "User Management API".into()),
+        origins,
+        step_up_max_age: seconds(env, "STEP_UP_MAX_AGE_SECONDS", 600, 60..=86_400)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,8 @@ pub mod mail;
 pub mod memory;
 pub mod mongo;
 pub mod pages;
+#[cfg(feature = "passkeys")]
+pub mod passkeys;
 pub mod purge;
 #[cfg(feature = "keygen")]
 pub mod rotation;

@@ -332,6 +332,121 @@ pub async fn mfa_verify(warm_ups: &[WarmUp]) -> MfaVerify {
     .await
 }
 
+/// The passkeys' relying party, or the init error naming what is wrong.
+#[cfg(feature = "passkeys")]
+fn relying_party(env: &impl Environment) -> Result<crate::passkeys::RelyingParty, InitError> {
+    let settings = config::passkey_settings(env)?;
+    crate::passkeys::RelyingParty::new(&settings).map_err(|reason| {
+        InitError::Config(ConfigError::Invalid {
+            variable: "PASSKEY_RP_ID",
+            reason,
+        })
+    })
+}
+
+/// Listing passkeys (list-passkeys) and removing one (remove-passkey): no
+/// WebAuthn, so no webauthn-rs.
+pub struct PasskeyAccount {
+    pub store: MongoStore,
+    pub keys: PublishedKeys,
+    pub queue: MailQueue,
+    pub step_up_max_age: Duration,
+}
+
+pub async fn passkey_account(warm_ups: &[WarmUp]) -> PasskeyAccount {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let step_up_max_age = config::passkey_settings(&env)?.step_up_max_age;
+        let verifying = load_verifying(&env).await?;
+        let queue = MailQueue::from_environment(&env)?;
+        Ok(PasskeyAccount {
+            store: warm(connect(&verifying.database).await?)?,
+            keys: verifying.keys,
+            queue,
+            step_up_max_age,
+        })
+    })
+    .await
+}
+
+/// Registering a passkey (passkey-register-options, add-passkey).
+#[cfg(feature = "passkeys")]
+pub struct PasskeyRegistration {
+    pub store: MongoStore,
+    pub keys: PublishedKeys,
+    pub queue: MailQueue,
+    pub rp: crate::passkeys::RelyingParty,
+}
+
+#[cfg(feature = "passkeys")]
+pub async fn passkey_registration(warm_ups: &[WarmUp]) -> PasskeyRegistration {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let rp = relying_party(&env)?;
+        let verifying = load_verifying(&env).await?;
+        let queue = MailQueue::from_environment(&env)?;
+        Ok(PasskeyRegistration {
+            store: warm(connect(&verifying.database).await?)?,
+            keys: verifying.keys,
+            queue,
+            rp,
+        })
+    })
+    .await
+}
+
+/// Beginning a passkey sign-in (passkey-sign-in-options): no keys.
+#[cfg(feature = "passkeys")]
+pub struct PasskeyOptions {
+    pub store: MongoStore,
+    pub rp: crate::passkeys::RelyingParty,
+}
+
+#[cfg(feature = "passkeys")]
+pub async fn passkey_options(warm_ups: &[WarmUp]) -> PasskeyOptions {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let rp = relying_party(&env)?;
+        let database = config::load_database(&env).await?;
+        Ok(PasskeyOptions {
+            store: warm(connect(&database).await?)?,
+            rp,
+        })
+    })
+    .await
+}
+
+/// The pages' passkey POSTs (passkey-pages): the pages' settings and the
+/// relying party.
+#[cfg(feature = "passkeys")]
+pub async fn passkey_pages(warm_ups: &[WarmUp]) -> (PagesRuntime, crate::passkeys::RelyingParty) {
+    let rp = start(&[], async { relying_party(&ProcessEnvironment) }).await;
+    (pages(warm_ups).await, rp)
+}
+
+/// Finishing a passkey sign-in (passkey-sign-in): signs tokens.
+#[cfg(feature = "passkeys")]
+pub struct PasskeySignIn {
+    pub store: MongoStore,
+    pub keys: SigningKeys,
+    pub rp: crate::passkeys::RelyingParty,
+}
+
+#[cfg(feature = "passkeys")]
+pub async fn passkey_sign_in(warm_ups: &[WarmUp]) -> PasskeySignIn {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let rp = relying_party(&env)?;
+        let signing = load_signing(&env).await?;
+        Ok(PasskeySignIn {
+            store: warm(connect(&signing.database).await?)?,
+            keys: signing.keys,
+            rp,
+        })
+    })
+    .await
+}
+
 /// The registered OAuth clients, or the init error naming their variable.
 async fn load_clients(env: &impl Environment) -> Result<RegisteredClients, InitError> {
     let source = config::clients_source(env)?;

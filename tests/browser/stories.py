@@ -44,6 +44,7 @@ def main():
     import docs_story
     import oidc_story
     import pages_story
+    import passkeys_story
 
     stories = [
         ("GET /docs (Swagger UI): every operation, no CSP violation",
@@ -52,6 +53,9 @@ def main():
          lambda chromium: pages_story.run(chromium, base, mail_dir)),
         ("the OpenID Provider with openid-client (a certified RP)",
          lambda chromium: oidc_story.run(chromium, base, client_id, rp_port)),
+        ("passkeys through the pages: the WebAuthn virtual authenticator, button and"
+         " conditional sign-in, axe-core",
+         lambda chromium: passkeys_story.run(chromium, base)),
     ]
     failed = []
     with sync_playwright() as playwright:

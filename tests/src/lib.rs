@@ -27,6 +27,7 @@ use users_core::mongo::MongoStore;
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// A registered, logged-in user.
+#[derive(Clone)]
 pub struct SignedUp {
     pub user_id: String,
     pub access_token: String,
@@ -129,6 +130,8 @@ pub struct TestApp {
     pub signing: SigningKeys,
     pub published: PublishedKeys,
     pub clients: RegisteredClients,
+    /// The passkeys' relying party: `localhost`, origin http://localhost:9000.
+    pub passkeys: users_core::passkeys::RelyingParty,
     pub db: mongodb::Database,
     pub config: TestConfig,
 }
@@ -203,9 +206,21 @@ impl TestApp {
             issuer: "Test API".into(),
             step_up_max_age: config.step_up_max_age,
         };
+        let passkeys = users_core::passkeys::RelyingParty::new(
+            &users_core::config::passkey_settings(&users_core::env::Vars(&[
+                ("PUBLIC_BASE_URL", config.public_base_url.as_str()),
+                (
+                    "STEP_UP_MAX_AGE_SECONDS",
+                    &config.step_up_max_age.as_secs().to_string(),
+                ),
+            ]))
+            .expect("the test relying party is valid"),
+        )
+        .expect("the test relying party is valid");
         Self {
             store,
             mfa,
+            passkeys,
             mail: Default::default(),
             mail_policy: Default::default(),
             signing,
@@ -407,6 +422,24 @@ impl TestApp {
                     users_core::pages::serve(&pages, request).await
                 })
             }
+            Function::PasskeyPages => {
+                let site = self.site();
+                Box::pin(async move {
+                    let pages = users_core::pages::web::Pages {
+                        store,
+                        queue: &self.mail,
+                        keys: signing,
+                        mfa: &self.mfa,
+                        login: users_core::domain::login::LoginPolicy::default(),
+                        mail_policy: &self.mail_policy,
+                        forgot_per_source: FORGOT_PER_SOURCE,
+                        links: self.config.links,
+                        site: &site,
+                        clients: &self.clients,
+                    };
+                    users_core::pages::passkeys::serve(&pages, &self.passkeys, request).await
+                })
+            }
             Function::OAuthToken => Box::pin(users_core::http::oauth::token(
                 store,
                 signing,
@@ -417,6 +450,42 @@ impl TestApp {
                 store,
                 keys,
                 &self.clients,
+                request,
+            )),
+            Function::PasskeyRegisterOptions => {
+                Box::pin(users_core::http::passkeys::begin_registration(
+                    store,
+                    keys,
+                    &self.passkeys,
+                    request,
+                ))
+            }
+            Function::AddPasskey => Box::pin(users_core::http::passkeys::finish_registration(
+                store,
+                keys,
+                &self.mail,
+                &self.passkeys,
+                request,
+            )),
+            Function::ListPasskeys => {
+                Box::pin(users_core::http::passkeys::list(store, keys, request))
+            }
+            Function::RemovePasskey => Box::pin(users_core::http::passkeys::remove(
+                store,
+                keys,
+                &self.mail,
+                self.config.step_up_max_age,
+                request,
+            )),
+            Function::PasskeySignInOptions => Box::pin(users_core::http::passkeys::begin_sign_in(
+                store,
+                &self.passkeys,
+                request,
+            )),
+            Function::PasskeySignIn => Box::pin(users_core::http::passkeys::finish_sign_in(
+                store,
+                signing,
+                &self.passkeys,
                 request,
             )),
         };
@@ -556,10 +625,18 @@ pub enum Function {
     OAuthUserInfo,
     RestoreAccount,
     ExportAccount,
+    PasskeyRegisterOptions,
+    AddPasskey,
+    ListPasskeys,
+    RemovePasskey,
+    PasskeySignInOptions,
+    PasskeySignIn,
+    /// The pages' passkey POSTs: HTML, as `Pages`.
+    PasskeyPages,
 }
 
 impl Function {
-    pub const ALL: [Function; 29] = [
+    pub const ALL: [Function; 36] = [
         Self::Register,
         Self::Login,
         Self::LinkExternalId,
@@ -589,6 +666,13 @@ impl Function {
         Self::OAuthUserInfo,
         Self::RestoreAccount,
         Self::ExportAccount,
+        Self::PasskeyRegisterOptions,
+        Self::AddPasskey,
+        Self::ListPasskeys,
+        Self::RemovePasskey,
+        Self::PasskeySignInOptions,
+        Self::PasskeySignIn,
+        Self::PasskeyPages,
     ];
 
     /// The binary (`functions/src/bin/<binary>.rs`) this stands for.
@@ -623,6 +707,13 @@ impl Function {
             Self::OAuthUserInfo => "oauth-userinfo",
             Self::RestoreAccount => "restore-account",
             Self::ExportAccount => "export-account",
+            Self::PasskeyRegisterOptions => "passkey-register-options",
+            Self::AddPasskey => "add-passkey",
+            Self::ListPasskeys => "list-passkeys",
+            Self::RemovePasskey => "remove-passkey",
+            Self::PasskeySignInOptions => "passkey-sign-in-options",
+            Self::PasskeySignIn => "passkey-sign-in",
+            Self::PasskeyPages => "passkey-pages",
         }
     }
 }

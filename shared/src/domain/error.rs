@@ -71,6 +71,19 @@ pub enum DomainError {
     /// The account's export is larger than the documented bound.
     #[error("the export is larger than {limit} bytes; ask the operator for it")]
     ExportTooLarge { limit: usize },
+    /// The account has `passkeys::MAX_PASSKEYS` already.
+    #[error("this account has the most passkeys it may have; remove one first")]
+    TooManyPasskeys,
+    #[error("no passkey of this user has this id")]
+    PasskeyNotFound,
+    /// The authenticator's credential is registered already (to anyone).
+    #[error("this passkey is registered already")]
+    PasskeyTaken,
+    /// Any failed ceremony: the state unknown, expired or spent, the
+    /// credential unknown or another user's, or its verification failed
+    /// (which one is logged, not said).
+    #[error("the passkey was not accepted; start again")]
+    PasskeyRefused,
     /// Step-up: the operation needs a login more recent than the token's.
     #[error("this operation needs a recent login: sign in again")]
     ReauthenticationRequired,

@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::ports::RevocationReason;
-use super::values::{SessionId, Timestamp, UserId};
+use super::values::{PasskeyId, SessionId, Timestamp, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -90,6 +90,15 @@ pub enum Event {
         user_id: UserId,
         codes_left: u64,
     },
+    /// Ids only: never the credential, its name or its public key.
+    PasskeyAdded {
+        user_id: UserId,
+        passkey_id: PasskeyId,
+    },
+    PasskeyRemoved {
+        user_id: UserId,
+        passkey_id: PasskeyId,
+    },
 }
 
 impl Event {
@@ -111,6 +120,8 @@ impl Event {
             Self::MfaEnabled { .. } => "MfaEnabled",
             Self::MfaDisabled { .. } => "MfaDisabled",
             Self::RecoveryCodeUsed { .. } => "RecoveryCodeUsed",
+            Self::PasskeyAdded { .. } => "PasskeyAdded",
+            Self::PasskeyRemoved { .. } => "PasskeyRemoved",
         }
     }
 
@@ -184,6 +195,14 @@ impl Event {
                 user_id,
                 codes_left,
             } => json!({ "user_id": user_id.to_hex(), "codes_left": codes_left }),
+            Self::PasskeyAdded {
+                user_id,
+                passkey_id,
+            }
+            | Self::PasskeyRemoved {
+                user_id,
+                passkey_id,
+            } => json!({ "user_id": user_id.to_hex(), "passkey_id": passkey_id.to_hex() }),
         };
         match detail {
             Value::Object(fields) => fields,

@@ -21,6 +21,7 @@ pub mod mail_token;
 pub mod mfa;
 pub mod notices;
 pub mod oauth;
+pub mod passkeys;
 pub mod passwords;
 pub mod ports;
 pub mod publishing;

@@ -698,6 +698,8 @@ pub enum FactorChange {
     Enabled,
     Disabled,
     RecoveryCodesRegenerated,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl FactorChange {
@@ -707,6 +709,8 @@ impl FactorChange {
             Self::Enabled => "enabled",
             Self::Disabled => "disabled",
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
         }
     }
 
@@ -716,6 +720,8 @@ impl FactorChange {
             Self::Enabled,
             Self::Disabled,
             Self::RecoveryCodesRegenerated,
+            Self::PasskeyAdded,
+            Self::PasskeyRemoved,
         ]
         .into_iter()
         .find(|change| change.as_str() == raw)

@@ -72,6 +72,19 @@ pub struct Authentication {
     /// A TOTP or recovery code was checked besides the password.
     pub otp: bool,
     pub auth_time: u64,
+    /// A passkey signed the login (alone, or after the password).
+    pub passkey: Option<PasskeyUse>,
+}
+
+/// What a passkey assertion proved (RFC 8176 `amr`): possession of a key
+/// (`pop`), device-bound (`hwk`) or synced (`swk`), and whether the
+/// authenticator verified its user (PIN or biometrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasskeyUse {
+    /// Whether a password was checked before it (the passkey as second factor).
+    pub after_password: bool,
+    pub synced: bool,
+    pub user_verified: bool,
 }
 
 impl Authentication {
@@ -79,6 +92,7 @@ impl Authentication {
         Self {
             otp: false,
             auth_time: at.as_secs(),
+            passkey: None,
         }
     }
 
@@ -86,15 +100,53 @@ impl Authentication {
         Self {
             otp: true,
             auth_time: at.as_secs(),
+            passkey: None,
         }
     }
 
+    pub fn passkey(passkey: PasskeyUse, at: Timestamp) -> Self {
+        Self {
+            otp: false,
+            auth_time: at.as_secs(),
+            passkey: Some(passkey),
+        }
+    }
+
+    /// RFC 8176 values: `pwd` (and `otp`) as before; a passkey adds `pop`
+    /// and `hwk` or `swk`, and `mfa` when it was a second factor or its
+    /// authenticator verified the user.
     pub fn amr(self) -> Vec<String> {
-        let mut methods = vec!["pwd".to_string()];
+        let mut methods = Vec::new();
+        if self.passkey.is_none_or(|passkey| passkey.after_password) {
+            methods.push("pwd".to_string());
+        }
         if self.otp {
             methods.push("otp".into());
         }
+        if let Some(passkey) = self.passkey {
+            methods.push("pop".into());
+            methods.push(if passkey.synced { "swk" } else { "hwk" }.into());
+            if passkey.after_password || passkey.user_verified {
+                methods.push("mfa".into());
+            }
+        }
         methods
+    }
+
+    /// The inverse of `amr` (tokens and sessions store the list). An empty
+    /// list is a password login from before `amr` was stored.
+    pub fn from_amr(amr: &[String], auth_time: u64) -> Self {
+        let has = |method: &str| amr.iter().any(|stored| stored == method);
+        let passkey = has("pop").then(|| PasskeyUse {
+            after_password: has("pwd"),
+            synced: has("swk"),
+            user_verified: has("mfa"),
+        });
+        Self {
+            otp: has("otp"),
+            auth_time,
+            passkey,
+        }
     }
 
     /// Whether the login is at most `max_age` old at `now`.

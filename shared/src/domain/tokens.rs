@@ -254,10 +254,7 @@ impl TokenVerifier {
             .map_err(|error| classify(error.kind()))?;
         let user_id = UserId::parse(&data.claims.sub).map_err(|_| TokenError::Malformed)?;
         let session_id = SessionId::parse(&data.claims.sid).map_err(|_| TokenError::Malformed)?;
-        let auth = Authentication {
-            otp: data.claims.amr.iter().any(|method| method == "otp"),
-            auth_time: data.claims.auth_time,
-        };
+        let auth = Authentication::from_amr(&data.claims.amr, data.claims.auth_time);
         let claims = data.claims;
         let client = match (claims.client_id, claims.scope) {
             (Some(client_id), Some(scope)) => Some(TokenClient {

@@ -388,6 +388,11 @@ twelve_byte_id!(
     EventId,
     "event_id"
 );
+twelve_byte_id!(
+    /// A registered passkey's id (ours, not the authenticator's credential id).
+    PasskeyId,
+    "passkey_id"
+);
 
 fn new_id_bytes() -> [u8; 12] {
     use rand_core::{OsRng, RngCore};

@@ -7,6 +7,7 @@ pub mod devices;
 pub mod edge;
 pub mod mfa;
 pub mod oauth;
+pub mod passkeys;
 pub mod problem;
 pub mod recovery;
 pub mod request;

@@ -192,6 +192,10 @@ fn mapping(error: &HttpError) -> Mapping {
         }
         DomainError::MfaNotPending => Mapping::new(S::CONFLICT, "urn:problem:mfa-not-pending"),
         DomainError::MfaNotEnabled => Mapping::new(S::CONFLICT, "urn:problem:mfa-not-enabled"),
+        DomainError::TooManyPasskeys => Mapping::new(S::CONFLICT, "urn:problem:too-many-passkeys"),
+        DomainError::PasskeyTaken => Mapping::new(S::CONFLICT, "urn:problem:passkey-taken"),
+        DomainError::PasskeyNotFound => Mapping::new(S::NOT_FOUND, "urn:problem:passkey-not-found"),
+        DomainError::PasskeyRefused => Mapping::new(S::UNAUTHORIZED, "urn:problem:passkey-refused"),
         DomainError::Forbidden => Mapping::new(S::FORBIDDEN, BLANK),
         DomainError::ThirdPartyToken => {
             Mapping::new(S::FORBIDDEN, "urn:problem:insufficient-scope")

@@ -218,6 +218,14 @@ fn factor_notice(to: &str, change: FactorChange) -> OutgoingMail {
             "New recovery codes",
             "New recovery codes were made for your account; the old ones no longer work.",
         ),
+        FactorChange::PasskeyAdded => (
+            "A passkey was added",
+            "A passkey was added to your account: it signs in without the password.",
+        ),
+        FactorChange::PasskeyRemoved => (
+            "A passkey was removed",
+            "A passkey was removed from your account: it no longer signs in.",
+        ),
     };
     notice(
         to,

@@ -23,6 +23,9 @@ struct CodeDocument {
     scope: String,
     user_id: ObjectId,
     otp: bool,
+    /// The sign-in's `amr` (codes from before it: `otp` alone says it).
+    #[serde(default)]
+    amr: Option<Vec<String>>,
     auth_time: i64,
     valid_until: DateTime,
     expires_at: DateTime,
@@ -40,6 +43,7 @@ impl From<&CodeRecord> for CodeDocument {
             scope: code.scope.clone(),
             user_id: oid(code.user_id.bytes()),
             otp: code.auth.otp,
+            amr: Some(code.auth.amr()),
             auth_time: i64::try_from(code.auth.auth_time).unwrap_or(i64::MAX),
             valid_until: datetime(code.valid_until),
             expires_at: datetime(code.expires_at),
@@ -58,9 +62,20 @@ impl From<CodeDocument> for CodeRecord {
             nonce: document.nonce,
             scope: document.scope,
             user_id: UserId::from_bytes(document.user_id.bytes()),
-            auth: Authentication {
-                otp: document.otp,
-                auth_time: u64::try_from(document.auth_time).unwrap_or(0),
+            auth: {
+                let auth_time = u64::try_from(document.auth_time).unwrap_or(0);
+                match document.amr {
+                    Some(amr) => Authentication::from_amr(&amr, auth_time),
+                    None if document.otp => Authentication {
+                        otp: true,
+                        auth_time,
+                        passkey: None,
+                    },
+                    None => Authentication {
+                        auth_time,
+                        ..Authentication::default()
+                    },
+                }
             },
             valid_until: timestamp(document.valid_until),
             expires_at: timestamp(document.expires_at),

@@ -28,6 +28,7 @@ mod linked;
 mod login_attempts;
 mod mfa;
 mod outbox;
+mod passkeys;
 mod recovery;
 mod sessions;
 mod users;
@@ -126,6 +127,9 @@ pub struct MongoStore {
     codes: Collection<Document>,
     /// What people allowed third-party OAuth clients.
     consents: Collection<Document>,
+    /// Registered passkeys, and the state of begun WebAuthn ceremonies.
+    passkeys: Collection<Document>,
+    passkey_ceremonies: Collection<Document>,
     deployment: Arc<OnceCell<Deployment>>,
 }
 
@@ -150,6 +154,8 @@ impl MongoStore {
             tokens: db.collection("one_time_tokens"),
             codes: db.collection("authorization_codes"),
             consents: db.collection("oauth_consents"),
+            passkeys: db.collection("passkeys"),
+            passkey_ceremonies: db.collection("passkey_ceremonies"),
             client,
             deployment: Arc::new(OnceCell::new()),
         })
@@ -268,8 +274,21 @@ impl MongoStore {
             doc! { "expires_at": 1 },
             expires("authorization_codes_expire"),
         ));
+        let passkeys = self.passkeys.create_indexes([
+            index(
+                doc! { "credential_id": 1 },
+                named(passkeys::CREDENTIAL_INDEX).unique(true).build(),
+            ),
+            index(doc! { "user_id": 1 }, named("passkeys_user_id").build()),
+        ]);
+        let passkey_ceremonies = self.passkey_ceremonies.create_index(index(
+            doc! { "expires_at": 1 },
+            expires("passkey_ceremonies_expire"),
+        ));
         // One round trip per collection, all at once: this runs at every cold start.
         tokio::try_join!(
+            passkeys.into_future(),
+            passkey_ceremonies.into_future(),
             codes.into_future(),
             tokens.into_future(),
             mfa_challenges.into_future(),

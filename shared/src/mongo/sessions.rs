@@ -83,10 +83,8 @@ impl From<&SessionRecord> for SessionDocument {
 impl From<SessionDocument> for SessionRecord {
     fn from(document: SessionDocument) -> Self {
         let created_at = document.created_at.unwrap_or(document.rotated_at);
-        let auth = Authentication {
-            otp: document.amr.iter().any(|method| method == "otp"),
-            auth_time: timestamp(document.auth_time.unwrap_or(created_at)).as_secs(),
-        };
+        let auth_time = timestamp(document.auth_time.unwrap_or(created_at)).as_secs();
+        let auth = Authentication::from_amr(&document.amr, auth_time);
         Self {
             id: SessionId::from_bytes(document.id.bytes()),
             user_id: UserId::from_bytes(document.user_id.bytes()),

@@ -440,6 +440,10 @@ impl MongoStore {
             session,
             self.sessions.delete_many(doc! { "user_id": user_id })
         )?;
+        in_session!(
+            session,
+            self.passkeys.delete_many(doc! { "user_id": user_id })
+        )?;
         if deleted.deleted_count == 0 {
             return Ok(0);
         }

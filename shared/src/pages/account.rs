@@ -144,6 +144,7 @@ pub async fn account<S: Store, Q: MailRequests>(
                 li { a href="/account/mfa" { "Two-step sign-in" } }
                 li { a href="/account/sessions" { "Your devices" } }
                 li { a href=(super::export::EXPORT) { "Download your data" } }
+                li { a href=(super::passkeys::ACCOUNT_PATH) { "Passkeys" } }
                 li { a href="/account/delete" { "Delete your account" } }
             }
         },

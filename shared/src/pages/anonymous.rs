@@ -87,10 +87,11 @@ fn signin_page(
             (views::alert(problems.form.as_deref()))
             (form("/signin", &ctx.csrf, html! {
                 (hidden_return_to(visit, again))
-                (field(&Field::new("email", "E-mail address", "email", "username").value(&email).error(problems.field("email"))))
+                (field(&Field::new("email", "E-mail address", "email", "username webauthn").value(&email).error(problems.field("email"))))
                 (field(&Field::new("password", "Password", "password", "current-password").error(problems.field("password"))))
                 button type="submit" { "Sign in" }
             }))
+            (super::passkeys::signin_form(ctx, visit.return_to()))
             p { a href="/forgot-password" { "Forgot your password?" } }
             p { "No account yet? " a href="/signup" { "Create one" } }
             @if problems.restore_offer { (deletion::restore_offer(visit, ctx)) }
@@ -170,7 +171,7 @@ pub async fn signin<S: Store, Q: MailRequests>(
 /// A sign-in succeeded (`pair` opened its session): a new session cookie, the
 /// pre-session and code-step cookies dropped (no fixation), any session this
 /// browser had before ended, and on to `return_to`.
-async fn signed_in<S: Store, Q: MailRequests>(
+pub(super) async fn signed_in<S: Store, Q: MailRequests>(
     p: &Pages<'_, S, Q>,
     visit: &Visit,
     holder: &Holder,

@@ -12,6 +12,7 @@ pub mod anonymous;
 pub mod deletion;
 pub mod export;
 pub mod oauth;
+pub mod passkeys;
 pub mod site;
 pub mod views;
 pub mod web;
@@ -24,7 +25,7 @@ use self::web::{check_post, page, refused, Holder, Pages, Store, Visit};
 use crate::domain::ports::MailRequests;
 
 /// The paths the pages function serves (and `functions.yaml` routes to it).
-pub const PATHS: [&str; 21] = [
+pub const PATHS: [&str; 22] = [
     "/signin",
     "/signin/code",
     "/signup",
@@ -40,6 +41,7 @@ pub const PATHS: [&str; 21] = [
     "/account/mfa",
     "/account/sessions",
     "/account/delete",
+    passkeys::ACCOUNT_PATH,
     oauth::AUTHORIZE,
     oauth::CONSENT,
     oauth::LOGOUT,
@@ -127,6 +129,8 @@ async fn dispatch<S: Store, Q: MailRequests>(
         "/account/mfa" => account::mfa(p, visit, holder).await,
         "/account/sessions" => account::sessions_page(p, visit, holder).await,
         "/account/delete" => account::delete(p, visit, holder).await,
+        passkeys::ACCOUNT_PATH => passkeys::account_page(p, visit, holder).await,
+        passkeys::SCRIPT_PATH => passkeys::script(),
         oauth::AUTHORIZE => oauth::authorize(p, visit, holder).await,
         oauth::CONSENT => oauth::consent_answer(p, visit, holder).await,
         oauth::LOGOUT => oauth::logout(p, visit, holder).await,

@@ -49,8 +49,10 @@ impl Site {
     }
 
     /// The `Content-Security-Policy` of every page: nothing but the hashed
-    /// stylesheet, images from here, `data:` (the QR code) and the logo's
-    /// origin, forms to this origin only, no framing, no `<base>`.
+    /// stylesheet, scripts from this origin only (the passkeys' file, no
+    /// inline script) and requests to it, images from here, `data:` (the QR
+    /// code) and the logo's origin, forms to this origin only, no framing,
+    /// no `<base>`.
     /// `form_action` adds one origin to `form-action`: Chromium applies it to
     /// the redirects after a POST, so a page whose POST redirects to an app
     /// (the OpenID provider's sign-in, next) passes that app's validated
@@ -65,7 +67,7 @@ impl Site {
             .map(|origin| format!(" {origin}"))
             .unwrap_or_default();
         format!(
-            "default-src 'none'; style-src {}; img-src 'self' data:{logo}; form-action 'self'{extra}; \
+            "default-src 'none'; style-src {}; script-src 'self'; connect-src 'self'; img-src 'self' data:{logo}; form-action 'self'{extra}; \
              frame-ancestors 'none'; base-uri 'none'",
             self.style_hash
         )
@@ -124,6 +126,9 @@ mod tests {
         assert!(site.style.contains("#aa0000"));
         let policy = site.content_security_policy(None);
         assert!(policy.starts_with("default-src 'none'; style-src 'sha256-"));
+        // Scripts only as files from this origin (/passkeys.js), never inline.
+        assert!(policy.contains("; script-src 'self'; connect-src 'self';"));
+        assert!(!policy.contains("unsafe"));
         assert!(policy.contains("img-src 'self' data: https://cdn.example.com;"));
         assert!(policy.contains("form-action 'self';"));
         assert!(policy.contains("frame-ancestors 'none'"));

@@ -64,6 +64,7 @@ pub trait Store:
     + OneTimeTokens
     + AuthorizationCodes
     + Consents
+    + crate::domain::passkeys::PasskeyStore
 {
 }
 
@@ -77,7 +78,8 @@ impl<
             + Accounts
             + OneTimeTokens
             + AuthorizationCodes
-            + Consents,
+            + Consents
+            + crate::domain::passkeys::PasskeyStore,
     > Store for S
 {
 }
@@ -601,6 +603,10 @@ pub fn says(error: &DomainError) -> Said {
             Said::Form("Start the set-up again: it was replaced or finished.".into())
         }
         E::MfaNotEnabled => Said::Form("Two-step sign-in is off.".into()),
+        E::TooManyPasskeys => Said::Form("This account has 20 passkeys: remove one first.".into()),
+        E::PasskeyNotFound => Said::Form("That passkey is removed already.".into()),
+        E::PasskeyTaken => Said::Form("That passkey is registered already.".into()),
+        E::PasskeyRefused => Said::Form("The passkey was not accepted: try again.".into()),
         E::SessionNotFound => Said::Form("That device is signed out already.".into()),
         E::MailUnavailable { .. } | E::Unavailable { .. } | E::Internal { .. } => Said::Failure,
     }

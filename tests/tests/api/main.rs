@@ -38,6 +38,11 @@ mod oidc {
     mod authorize;
     mod handlers;
 }
+mod passkeys {
+    mod authenticator;
+    mod e2e;
+    mod handlers;
+}
 mod recovery {
     mod e2e;
     pub mod handlers;

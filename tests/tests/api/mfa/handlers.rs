@@ -331,6 +331,7 @@ pub(crate) async fn token_authenticated_at(
         auth: Authentication {
             otp: true,
             auth_time,
+            passkey: None,
         },
     };
     TokenSigner::new(&app.config.token_settings(), app.config.key_set().current())

@@ -131,7 +131,13 @@ async fn every_page_sends_the_security_headers() {
             assert!(page.header("content-type").starts_with("text/html"));
             assert!(page.body.starts_with("<!DOCTYPE html><html lang=\"en\">"));
             assert!(page.body.contains("name=\"viewport\""));
-            assert!(!page.body.contains("<script"), "{path}: no script");
+            // No inline script: only the passkeys' file, from this origin.
+            let scripts = page.body.matches("<script").count();
+            let files = page
+                .body
+                .matches("<script src=\"/passkeys.js\" defer></script>")
+                .count();
+            assert_eq!(scripts, files, "{path}: an inline script");
         }
     }
     // The signed-in pages send a visitor without a session to sign in, and back.
@@ -597,5 +603,87 @@ async fn the_account_page_downloads_the_export() {
     let document: serde_json::Value = serde_json::from_str(&file.body).unwrap();
     assert_eq!(document["profile"]["username"], "downloader");
     assert_eq!(document["sessions"].as_array().unwrap().len(), 1);
+    app.drop().await;
+}
+
+/// Passkeys on the pages (docs/passkeys.md): the list page and its script,
+/// the sign-in page's passkey form, and the passkey-pages function's POSTs,
+/// which take the pages' session and CSRF token (the ceremonies themselves
+/// are tested in passkeys::handlers and, in Chromium, tests/browser).
+#[tokio::test]
+async fn the_passkey_pages_list_and_their_posts_need_the_session_and_csrf_token() {
+    use api_tests::Function;
+    let app = TestApp::new().await;
+    let email = registered(&app, "pagepasskey").await;
+    let mut browser = Browser::default();
+    let signin = browser.get(&app, "/signin", None).await;
+    assert!(
+        signin.body.contains("id=\"passkey-signin\""),
+        "{}",
+        signin.body
+    );
+    assert!(signin.body.contains("autocomplete=\"username webauthn\""));
+    let csrf = signin.hidden("csrf").unwrap();
+    let page = browser
+        .post(
+            &app,
+            "/signin",
+            &csrf,
+            &[("email", &email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let account = browser.get(&app, "/account", None).await;
+    assert!(account.body.contains("href=\"/account/passkeys\""));
+    let page = browser.get(&app, "/account/passkeys", None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("You have no passkeys yet."));
+    assert!(page
+        .body
+        .contains("<script src=\"/passkeys.js\" defer></script>"));
+    let csrf = page.hidden("csrf").unwrap();
+    let script = browser.get(&app, "/passkeys.js", None).await;
+    assert_eq!(script.status, 200);
+    assert!(script.header("content-type").starts_with("text/javascript"));
+    assert!(script.body.contains("parseCreationOptionsFromJSON"));
+
+    let options = |body: String, cookie: String| {
+        Event::http_api("POST", "/account/passkeys/options")
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", "http://localhost:9000")
+            .header("sec-fetch-site", "same-origin")
+            .raw_body(&body)
+    };
+    let cookie = browser.cookie_header();
+    let refused = app
+        .respond(
+            Function::PasskeyPages,
+            options(String::new(), cookie.clone()),
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    let answer = api_tests::Answer::from_response(
+        app.respond(
+            Function::PasskeyPages,
+            options(form(&[("csrf", &csrf)]), cookie.clone()),
+        )
+        .await,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["publicKey"]["rp"]["id"], "localhost");
+    assert!(answer.body["ceremony"].is_string());
+    // Without a session: where to sign in, as JSON for the script.
+    let mut stranger = Browser::default();
+    let csrf = stranger.csrf(&app, "/signin").await;
+    let answer = api_tests::Answer::from_response(
+        app.respond(
+            Function::PasskeyPages,
+            options(form(&[("csrf", &csrf)]), stranger.cookie_header()),
+        )
+        .await,
+    );
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.body["signin"], "/signin?return_to=/account/passkeys");
     app.drop().await;
 }

@@ -1,0 +1,14 @@
+use lambda_http::{run, service_fn, Error};
+use users_core::http::passkeys;
+use users_core::runtime;
+use users_core::telemetry;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let route = runtime::passkey_account(&[]).await;
+    run(service_fn(|request| {
+        passkeys::list(&route.store, &route.keys, request)
+    }))
+    .await
+}

@@ -1,0 +1,101 @@
+// Passkeys on the pages (docs/passkeys.md): sign-in on /signin (a button,
+// and the e-mail field's autofill through conditional mediation) and adding
+// one on /account/passkeys. Served from this origin as /passkeys.js under the
+// pages' Content-Security-Policy (script-src 'self'); the pages work without
+// it, with the password. The server verifies everything: this only carries
+// the options to the browser's WebAuthn and its answer back in a form.
+"use strict";
+
+(() => {
+  const webauthn =
+    window.PublicKeyCredential &&
+    typeof PublicKeyCredential.parseRequestOptionsFromJSON === "function";
+
+  const say = (form, text) => {
+    const out = form.querySelector("[data-passkey-status]");
+    if (out) out.textContent = text;
+  };
+
+  // Carries a credential back in the form, which the server then checks.
+  const submitWith = (form, ceremony, credential) => {
+    form.elements.ceremony.value = ceremony;
+    form.elements.credential.value = JSON.stringify(credential.toJSON());
+    form.submit();
+  };
+
+  const signin = document.getElementById("passkey-signin");
+  if (signin) {
+    if (!webauthn) {
+      signin.hidden = true;
+    } else {
+      let waiting = null; // the conditional request, aborted by the button
+      const sign = async (conditional) => {
+        const answer = await fetch("/auth/passkey/options", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "{}",
+          credentials: "same-origin",
+        });
+        if (!answer.ok) throw new Error("the sign-in could not start");
+        const begun = await answer.json();
+        const request = {
+          publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(begun.publicKey),
+        };
+        if (conditional) {
+          waiting = new AbortController();
+          request.mediation = "conditional";
+          request.signal = waiting.signal;
+        }
+        const credential = await navigator.credentials.get(request);
+        if (credential) submitWith(signin, begun.ceremony, credential);
+      };
+      signin.addEventListener("submit", (event) => {
+        event.preventDefault();
+        if (waiting) waiting.abort();
+        waiting = null;
+        say(signin, "");
+        sign(false).catch(() =>
+          say(signin, "No passkey was used. Try again, or sign in with your password.")
+        );
+      });
+      if (typeof PublicKeyCredential.isConditionalMediationAvailable === "function") {
+        PublicKeyCredential.isConditionalMediationAvailable().then((available) => {
+          if (available) sign(true).catch(() => {});
+        });
+      }
+    }
+  }
+
+  const add = document.getElementById("passkey-add");
+  if (add) {
+    if (!webauthn) {
+      add.hidden = true;
+      const note = document.getElementById("passkey-unsupported");
+      if (note) note.hidden = false;
+    } else {
+      add.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        say(add, "");
+        try {
+          const answer = await fetch("/account/passkeys/options", {
+            method: "POST",
+            body: new URLSearchParams({ csrf: add.elements.csrf.value }),
+            credentials: "same-origin",
+          });
+          const begun = await answer.json();
+          if (!answer.ok) {
+            if (begun.signin) window.location.assign(begun.signin);
+            else say(add, begun.message || "The passkey could not be added.");
+            return;
+          }
+          const credential = await navigator.credentials.create({
+            publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(begun.publicKey),
+          });
+          submitWith(add, begun.ceremony, credential);
+        } catch (error) {
+          say(add, "No passkey was made. Try again.");
+        }
+      });
+    }
+  }
+})();

@@ -1,0 +1,357 @@
+//! The WebAuthn ceremonies, on webauthn-rs (the `passkeys` feature: only the
+//! functions in functions/passkeys link it). Every check of a response (the
+//! challenge, origin, RP ID hash, flags, signature, counter) is the
+//! library's; this module keeps the state between begin and finish
+//! (`domain::passkeys::PasskeyStore`), binds it to its user or holder, and
+//! turns a verified assertion into a session.
+//!
+//! Policy: webauthn-rs's passkey ceremonies require user verification, so a
+//! passkey is a whole sign-in on its own (`amr` has `mfa`). Registration
+//! asks for a discoverable credential where the authenticator can make one
+//! (`residentKey: preferred`), so that sign-in needs no e-mail.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, Credential, DiscoverableAuthentication, Passkey,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, Url, Uuid, WebauthnError,
+};
+use webauthn_rs::{Webauthn, WebauthnBuilder};
+
+use crate::config::PasskeySettings;
+use crate::domain::audit;
+use crate::domain::devices::ClientInfo;
+use crate::domain::error::DomainError;
+use crate::domain::notices::notify;
+use crate::domain::passkeys::{
+    self as stored, parse_name, step_up, Ceremony, CeremonyPurpose, PasskeyRecord, PasskeyStore,
+    CEREMONY_TTL, MAX_PASSKEYS,
+};
+use crate::domain::ports::{
+    FactorChange, LoginAttempts, MailRequest, MailRequests, MfaStore, Sessions,
+};
+use crate::domain::records::{Authentication, PasskeyUse};
+use crate::domain::sessions::{ensure_session_open, Issuer, TokenPair};
+use crate::domain::throttle;
+use crate::domain::tokens::Caller;
+use crate::domain::values::{PasskeyId, Timestamp, UserId};
+
+/// Ceremonies one address may begin per minute (each is a stored document).
+pub const BEGINS_PER_MINUTE: i64 = 60;
+
+/// The relying party: its id, the origins it accepts, and how recent a login
+/// adding or removing a passkey needs.
+pub struct RelyingParty {
+    webauthn: Webauthn,
+    pub step_up_max_age: Duration,
+}
+
+impl RelyingParty {
+    pub fn new(settings: &PasskeySettings) -> Result<Self, String> {
+        let mut origins = settings
+            .origins
+            .iter()
+            .map(|origin| Url::parse(origin).map_err(|error| format!("origin {origin}: {error}")));
+        let first = origins.next().ok_or_else(|| "no origin".to_string())??;
+        let mut builder = WebauthnBuilder::new(&settings.rp_id, &first)
+            .map_err(|error| format!("RP ID {} and origin {first}: {error}", settings.rp_id))?
+            .rp_name(&settings.rp_name);
+        let rest: Vec<Url> = origins.collect::<Result<_, _>>()?;
+        for origin in &rest {
+            builder = builder.append_allowed_origin(origin);
+        }
+        let webauthn = builder.build().map_err(|error| error.to_string())?;
+        Ok(Self {
+            webauthn,
+            step_up_max_age: settings.step_up_max_age,
+        })
+    }
+}
+
+/// The WebAuthn user handle of a user: their id's twelve bytes, zero-padded
+/// to a UUID (webauthn-rs's type). An id, no personal data.
+fn user_handle(user_id: UserId) -> Uuid {
+    let mut bytes = [0u8; 16];
+    bytes[..12].copy_from_slice(&user_id.bytes());
+    Uuid::from_bytes(bytes)
+}
+
+/// A begun ceremony: what the client keeps (`ceremony`) and passes to the
+/// browser (`options`).
+pub struct Begun<T> {
+    pub ceremony: String,
+    pub options: T,
+    pub expires_in: u64,
+}
+
+fn refused(why: &str, error: impl std::fmt::Display) -> DomainError {
+    tracing::info!(%error, "passkey refused: {why}");
+    DomainError::PasskeyRefused
+}
+
+fn internal(error: impl std::fmt::Display) -> DomainError {
+    DomainError::Internal {
+        cause: error.to_string(),
+    }
+}
+
+/// Counts a begin against the address's budget.
+async fn admit_begin<S: LoginAttempts>(
+    store: &S,
+    client: &str,
+    now: Timestamp,
+) -> Result<(), DomainError> {
+    let key = format!("passkey-begin|{client}");
+    match throttle::count_in_window(
+        store,
+        &key,
+        Some(BEGINS_PER_MINUTE),
+        Duration::from_secs(60),
+        now,
+    )
+    .await?
+    {
+        None => Ok(()),
+        Some(retry_after) => Err(DomainError::TooManyRequests { retry_after }),
+    }
+}
+
+async fn keep<S: PasskeyStore, T>(
+    store: &S,
+    purpose: CeremonyPurpose,
+    state: &impl serde::Serialize,
+    options: T,
+    now: Timestamp,
+) -> Result<Begun<T>, DomainError> {
+    let (ceremony, digest) = stored::new_ceremony_id();
+    store
+        .insert_ceremony(&Ceremony {
+            digest,
+            purpose,
+            state: serde_json::to_string(state).map_err(internal)?,
+            expires_at: now.plus(CEREMONY_TTL),
+        })
+        .await?;
+    Ok(Begun {
+        ceremony,
+        options,
+        expires_in: CEREMONY_TTL.as_secs(),
+    })
+}
+
+/// The ceremony `id`, taken (single use), if it is for `purpose`.
+async fn take<S: PasskeyStore>(
+    store: &S,
+    id: &str,
+    purpose: &CeremonyPurpose,
+    now: Timestamp,
+) -> Result<Ceremony, DomainError> {
+    let ceremony = store
+        .take_ceremony(&stored::ceremony_digest(id), now)
+        .await?
+        .ok_or_else(|| refused("ceremony", "unknown, expired or used"))?;
+    if &ceremony.purpose != purpose {
+        return Err(refused("ceremony", "begun for another purpose or user"));
+    }
+    Ok(ceremony)
+}
+
+/// `POST /users/{id}/passkeys/options`: after a recent login, with room for one more.
+pub async fn begin_registration<S: PasskeyStore + Sessions + MfaStore + LoginAttempts>(
+    store: &S,
+    rp: &RelyingParty,
+    caller: &Caller,
+    client: &str,
+    now: Timestamp,
+) -> Result<Begun<CreationChallengeResponse>, DomainError> {
+    step_up(rp.step_up_max_age, caller, now)?;
+    admit_begin(store, client, now).await?;
+    let (account, existing, ()) = tokio::try_join!(
+        async { Ok(store.mfa_account(caller.user_id).await?) },
+        async { Ok(store.passkeys_of(caller.user_id).await?) },
+        ensure_session_open(store, caller, now),
+    )?;
+    let account = account.ok_or(DomainError::UnknownUser)?;
+    if existing.len() as u64 >= MAX_PASSKEYS {
+        return Err(DomainError::TooManyPasskeys);
+    }
+    // The authenticator refuses to make a second credential for this account.
+    let exclude = existing
+        .iter()
+        .filter_map(|passkey| URL_SAFE_NO_PAD.decode(&passkey.credential_id).ok())
+        .collect();
+    let (mut options, state) = rp
+        .webauthn
+        .start_passkey_registration(
+            user_handle(caller.user_id),
+            &account.email,
+            &account.email,
+            Some(exclude),
+        )
+        .map_err(internal)?;
+    if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+        // Discoverable where possible (usernameless sign-in); not required,
+        // so security keys without room for one still register.
+        selection.resident_key = Some(webauthn_rs_proto::ResidentKeyRequirement::Preferred);
+    }
+    let purpose = CeremonyPurpose::Register(caller.user_id);
+    keep(store, purpose, &state, options, now).await
+}
+
+/// `POST /users/{id}/passkeys`: the authenticator's answer to a begun registration.
+#[allow(clippy::too_many_arguments)]
+pub async fn finish_registration<S: PasskeyStore + Sessions, Q: MailRequests>(
+    store: &S,
+    queue: &Q,
+    rp: &RelyingParty,
+    caller: &Caller,
+    ceremony: &str,
+    name: &str,
+    credential: RegisterPublicKeyCredential,
+    now: Timestamp,
+) -> Result<PasskeyRecord, DomainError> {
+    step_up(rp.step_up_max_age, caller, now)?;
+    let name = parse_name(name).map_err(DomainError::invalid)?;
+    let purpose = CeremonyPurpose::Register(caller.user_id);
+    let (ceremony, ()) = tokio::try_join!(
+        take(store, ceremony, &purpose, now),
+        ensure_session_open(store, caller, now),
+    )?;
+    let state: PasskeyRegistration = serde_json::from_str(&ceremony.state).map_err(internal)?;
+    let passkey = rp
+        .webauthn
+        .finish_passkey_registration(&credential, &state)
+        .map_err(|error| refused("registration", error))?;
+    if store.count_passkeys(caller.user_id).await? >= MAX_PASSKEYS {
+        return Err(DomainError::TooManyPasskeys);
+    }
+    let inner = Credential::from(passkey.clone());
+    let record = PasskeyRecord {
+        id: PasskeyId::new(),
+        user_id: caller.user_id,
+        credential_id: URL_SAFE_NO_PAD.encode(passkey.cred_id().as_slice()),
+        name,
+        credential: serde_json::to_string(&passkey).map_err(internal)?,
+        counter: inner.counter,
+        backup_eligible: inner.backup_eligible,
+        backup_state: inner.backup_state,
+        created_at: now,
+        last_used_at: None,
+    };
+    if !store.insert_passkey(&record).await? {
+        return Err(DomainError::PasskeyTaken);
+    }
+    audit::user_event("passkey_added", &caller.user_id.to_hex());
+    let change = FactorChange::PasskeyAdded;
+    notify(
+        queue,
+        MailRequest::MfaChangedNotice {
+            user_id: caller.user_id,
+            change,
+        },
+    )
+    .await;
+    Ok(record)
+}
+
+/// `POST /auth/passkey/options`: a discoverable-credential request (the
+/// authenticator names the account); its state is bound to the ceremony id
+/// the caller keeps (the page's session, or the app).
+pub async fn begin_sign_in<S: PasskeyStore + LoginAttempts>(
+    store: &S,
+    rp: &RelyingParty,
+    client: &str,
+    now: Timestamp,
+) -> Result<Begun<RequestChallengeResponse>, DomainError> {
+    admit_begin(store, client, now).await?;
+    let (mut options, state) = rp
+        .webauthn
+        .start_discoverable_authentication()
+        .map_err(internal)?;
+    // The client decides how to ask (a button, or the autofill's
+    // `mediation: 'conditional'`); the options are the same.
+    options.mediation = None;
+    keep(store, CeremonyPurpose::SignIn, &state, options, now).await
+}
+
+/// `POST /auth/passkey/verify`: a verified assertion opens a session.
+pub async fn finish_sign_in<S: PasskeyStore + Sessions>(
+    store: &S,
+    issuer: &Issuer,
+    rp: &RelyingParty,
+    ceremony: &str,
+    credential: PublicKeyCredential,
+    client: ClientInfo,
+    now: Timestamp,
+) -> Result<TokenPair, DomainError> {
+    let ceremony = take(store, ceremony, &CeremonyPurpose::SignIn, now).await?;
+    let state: DiscoverableAuthentication =
+        serde_json::from_str(&ceremony.state).map_err(internal)?;
+    let credential_id = URL_SAFE_NO_PAD.encode(credential.get_credential_id());
+    let record = store
+        .passkey_by_credential(&credential_id)
+        .await?
+        .ok_or_else(|| refused("sign-in", "unknown credential"))?;
+    // The authenticator's user handle must name the credential's owner.
+    let handle = credential
+        .get_user_unique_id()
+        .and_then(|bytes| Uuid::from_slice(bytes).ok());
+    if handle != Some(user_handle(record.user_id)) {
+        return Err(refused("sign-in", "user handle of another user"));
+    }
+    let passkey: Passkey = serde_json::from_str(&record.credential).map_err(internal)?;
+    let result = rp
+        .webauthn
+        .finish_discoverable_authentication_v2(&credential, state, &passkey)
+        .map_err(|error| match error {
+            WebauthnError::CredentialPossibleCompromise => {
+                tracing::warn!(
+                    user_id = %record.user_id,
+                    passkey_id = %record.id.to_hex(),
+                    "passkey signature counter went backwards: possible clone, refused"
+                );
+                DomainError::PasskeyRefused
+            }
+            other => refused("sign-in", other),
+        })?;
+    let used = used(record.clone(), passkey, &result, now)?;
+    // Compare-and-swap on the counter: two assertions racing with one value
+    // cannot both pass.
+    if !store.record_passkey_use(&used, record.counter).await? {
+        return Err(refused("sign-in", "counter changed meanwhile"));
+    }
+    let auth = Authentication::passkey(
+        PasskeyUse {
+            after_password: false,
+            synced: used.backup_eligible,
+            user_verified: result.user_verified(),
+        },
+        now,
+    );
+    let (session, pair) = issuer.open_session_as(used.user_id, auth, client, now);
+    if !store.insert_session(&session).await? {
+        return Err(DomainError::PasskeyRefused);
+    }
+    tracing::info!(user_id = %used.user_id, session_id = %session.id, "signed in with a passkey");
+    Ok(pair)
+}
+
+/// The record after a verified use: new counter, flags and last use.
+fn used(
+    mut record: PasskeyRecord,
+    mut passkey: Passkey,
+    result: &webauthn_rs::prelude::AuthenticationResult,
+    now: Timestamp,
+) -> Result<PasskeyRecord, DomainError> {
+    passkey.update_credential(result);
+    let inner = Credential::from(passkey.clone());
+    record.credential = serde_json::to_string(&passkey).map_err(internal)?;
+    record.counter = inner.counter;
+    record.backup_eligible = inner.backup_eligible;
+    record.backup_state = inner.backup_state;
+    record.last_used_at = Some(now);
+    Ok(record)
+}

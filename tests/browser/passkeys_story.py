@@ -1,0 +1,222 @@
+"""Passkeys through the pages, in headless Chromium with the DevTools WebAuthn
+virtual authenticator (Debian's Chromium, through Playwright).
+
+Run by tests/browser/stories.py (one Chromium for every story); alone:
+
+    .venv/bin/python tests/browser/passkeys_story.py BASE_URL
+
+BASE_URL is the running stack on a host name (http://localhost:PORT: an IP
+address is no WebAuthn RP ID). A person signs up and in with the password,
+adds a passkey on /account/passkeys (a ctap2 `internal` authenticator with
+resident keys and user verification), signs out, and signs in with the
+"Sign in with a passkey" button on a load without the conditional request
+(no e-mail typed); then the sign-in page on its own starts a request with
+`mediation: 'conditional'`, which headless Chromium answers at once with the
+credential, and that resolves into a signed-in session. The passkey is
+renamed and removed; with the first authenticator removed, a second one
+without user verification cannot add a passkey (verification is required).
+axe-core scans the new pages (0 serious or critical violations); no page may
+log a Content-Security-Policy violation.
+"""
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import axe_scan
+import stories
+
+# Set by run(): the stack as a person reaches it.
+BASE = ""
+REPO = Path(__file__).resolve().parents[2]
+RUN = f"{int(time.time())}{os.getpid()}"
+USERNAME = f"passkey_{RUN}"
+EMAIL = f"passkey.{RUN}@example.com"
+PASSWORD = "correct horse battery staple"
+
+failures = []
+csp_violations = []
+scanned = []  # (name, html)
+
+# Every load records the mediation of each WebAuthn request in
+# sessionStorage (it survives the form's navigation), and a load whose URL
+# ends in #no-autofill, or follows sign_out's flag, has no conditional
+# request (as a browser without autofill support): the button's test, and
+# the page sign-out lands on, which headless Chromium would otherwise answer
+# at once with the stored passkey (signing straight back in).
+INIT = """
+(() => {
+  const get = navigator.credentials.get.bind(navigator.credentials);
+  navigator.credentials.get = (options) => {
+    const seen = JSON.parse(sessionStorage.getItem("mediations") || "[]");
+    seen.push((options && options.mediation) || "none");
+    sessionStorage.setItem("mediations", JSON.stringify(seen));
+    return get(options);
+  };
+  const noAutofill = location.hash === "#no-autofill" || sessionStorage.getItem("no-autofill");
+  if (noAutofill && window.PublicKeyCredential) {
+    PublicKeyCredential.isConditionalMediationAvailable = async () => false;
+  }
+})();
+"""
+
+
+def check(what, ok, detail=""):
+    print(f"{'ok ' if ok else 'FAIL'} {what}" + (f": {detail}" if detail and not ok else ""))
+    if not ok:
+        failures.append(what)
+
+
+def watch(page):
+    def on_console(message):
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            csp_violations.append(message.text)
+
+    page.on("console", on_console)
+    return page
+
+
+def authenticator(cdp, verifies):
+    options = {
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": True,
+        "hasUserVerification": verifies,
+        "isUserVerified": verifies,
+        "automaticPresenceSimulation": True,
+    }
+    return cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})["authenticatorId"]
+
+
+def mediations(page):
+    return page.evaluate("JSON.parse(sessionStorage.getItem('mediations') || '[]')")
+
+
+def sign_out(page):
+    """Signs out; the landing sign-in page makes no conditional request, and
+    the mediations recorded so far are forgotten."""
+    page.goto(f"{BASE}/signout")
+    page.evaluate("sessionStorage.setItem('no-autofill', '1')")
+    page.click("main button[type=submit]")
+    page.wait_for_url(re.compile(r"/signin"))
+    check("signed out", "You are signed out." in page.content())
+    page.evaluate("sessionStorage.removeItem('mediations'); sessionStorage.removeItem('no-autofill')")
+
+
+def story(chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    context.add_init_script(INIT)
+    page = watch(context.new_page())
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    first = authenticator(cdp, True)
+
+    # Sign up, and in with the password.
+    page.goto(f"{BASE}/signup")
+    page.fill("#username", USERNAME)
+    page.fill("#email", EMAIL)
+    page.fill("#password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.goto(f"{BASE}/signin#no-autofill")
+    page.fill("#email", EMAIL)
+    page.fill("#password", PASSWORD)
+    page.click("form[action='/signin'] button[type=submit]")
+    page.wait_for_url(re.compile(r"/account$"))
+    check("the account page links to the passkeys", page.locator("a[href='/account/passkeys']").count() == 1)
+
+    # Add a passkey.
+    page.goto(f"{BASE}/account/passkeys")
+    check("no passkeys yet", "You have no passkeys yet." in page.content())
+    scanned.append(("passkeys-empty", page.content()))
+    page.fill("#passkey-add input[name=name]", "Laptop")
+    page.click("#passkey-add button[type=submit]")
+    page.wait_for_url(re.compile(r"/account/passkeys\?notice=added$"), timeout=20_000)
+    listed = page.locator("ul.devices li")
+    check("one passkey listed", listed.count() == 1, str(listed.count()))
+    check("its name", "Laptop" in listed.first.inner_text())
+    credentials = cdp.send("WebAuthn.getCredentials", {"authenticatorId": first})["credentials"]
+    check("the authenticator holds one discoverable credential",
+          len(credentials) == 1 and credentials[0]["isResidentCredential"], str(credentials))
+    scanned.append(("passkeys-one", page.content()))
+
+    # Sign out; sign in with the button, no e-mail typed, no conditional request.
+    sign_out(page)
+    page.goto(f"{BASE}/signin#no-autofill")
+    scanned.append(("signin", page.content()))
+    check("the e-mail field offers passkeys in its autofill",
+          page.get_attribute("#email", "autocomplete") == "username webauthn")
+    page.click("#passkey-signin button[type=submit]")
+    page.wait_for_url(re.compile(r"/account$"), timeout=20_000)
+    check("signed in with the button", USERNAME in page.content())
+    check("the button's request was not conditional", mediations(page) == ["none"], str(mediations(page)))
+
+    # Sign out; the sign-in page itself starts a conditional request, which
+    # headless Chromium answers at once: signed in.
+    sign_out(page)
+    page.goto(f"{BASE}/signin")
+    page.wait_for_url(re.compile(r"/account$"), timeout=20_000)
+    check("the sign-in page asked with mediation 'conditional'",
+          mediations(page) == ["conditional"], str(mediations(page)))
+    check("the conditional request signed in", USERNAME in page.content())
+
+    # Rename, then remove (the passkey sign-in is a recent login: step-up).
+    page.goto(f"{BASE}/account/passkeys")
+    check("last use recorded", "last used: never" not in page.locator("ul.devices li").first.inner_text())
+    item = page.locator("ul.devices li").first
+    item.locator("input[name=name]").fill("Work laptop")
+    item.locator("button", has_text="Rename").click()
+    page.wait_for_url(re.compile(r"notice=renamed$"))
+    check("renamed", "Work laptop" in page.locator("ul.devices li").first.inner_text())
+    page.locator("ul.devices li").first.locator("button", has_text="Remove").click()
+    page.wait_for_url(re.compile(r"notice=removed$"))
+    check("removed", page.locator("ul.devices li").count() == 0)
+
+    # Another authenticator, without user verification: refused.
+    cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": first})
+    authenticator(cdp, False)
+    page.fill("#passkey-add input[name=name]", "No screen lock")
+    page.click("#passkey-add button[type=submit]")
+    status = page.locator("#passkey-add [data-passkey-status]")
+    try:
+        status.filter(has_text="No passkey was made").wait_for(timeout=20_000)
+        refused = True
+    except Exception:
+        refused = False
+    check("an authenticator without user verification makes no passkey", refused, status.inner_text())
+    page.goto(f"{BASE}/account/passkeys")
+    check("still no passkey", page.locator("ul.devices li").count() == 0)
+    context.close()
+
+
+def hostile(chromium):
+    """The passkey POSTs without their CSRF token: 403."""
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(f"{BASE}/signin")
+    for path in ("/signin/passkey", "/account/passkeys/options", "/account/passkeys/add"):
+        answer = context.request.post(f"{BASE}{path}", form={"ceremony": "x", "credential": "{}"},
+                                      max_redirects=0)
+        check(f"POST {path} without a CSRF token: 403", answer.status == 403, str(answer.status))
+    script = context.request.get(f"{BASE}/passkeys.js")
+    check("the script is served as JavaScript",
+          script.status == 200 and script.headers["content-type"].startswith("text/javascript"))
+    context.close()
+
+
+def run(chromium, base):
+    """The story, the hostile requests and the scan; returns the failed checks."""
+    global BASE
+    BASE = base.rstrip("/")
+    started = time.time()
+    story(chromium)
+    hostile(chromium)
+    axe_scan.scan(chromium, scanned, check)
+    check("no Content-Security-Policy violation", not csp_violations, "; ".join(csp_violations))
+    print(f"passkeys browser story: {time.time() - started:.1f} s")
+    return failures
+
+
+if __name__ == "__main__":
+    stories.alone(lambda chromium: run(chromium, sys.argv[1]))
