@@ -100,9 +100,20 @@ pub struct Results {
 /// Functions the benchmark does not measure yet, knowingly: the pages for
 /// people (issue #20), whose every route needs a browser session or a
 /// pre-session and its CSRF token; and the OpenID Provider's (issue #21),
-/// whose invocations each need an authorization code or a client's token.
+/// whose invocations each need an authorization code or a client's token,
+/// and so do revocation and introspection (issue #22); registration (#22)
+/// needs `DYNAMIC_CLIENT_REGISTRATION=open`, which the bench's template
+/// parameters do not set (its p50 and the token endpoint's come from
+/// `scripts/measure_oauth.py`, docs/oidc.md).
 /// Listed, so that any other function it does not know still stops the run.
-const NOT_MEASURED: [&str; 3] = ["pages", "oauth-token", "oauth-userinfo"];
+const NOT_MEASURED: [&str; 6] = [
+    "pages",
+    "oauth-token",
+    "oauth-userinfo",
+    "oauth-revoke",
+    "oauth-introspect",
+    "oauth-register",
+];
 
 /// The functions of the template the options select, with their
 /// operations. Every function must have one: one the benchmark does not know

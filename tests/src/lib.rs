@@ -69,17 +69,34 @@ pub struct TestConfig {
     pub step_up_max_age: Duration,
     /// The OAuth clients document (`OAUTH_CLIENTS_FILE`'s content).
     pub oauth_clients: String,
+    /// `DYNAMIC_CLIENT_REGISTRATION` (off, as deployed by default) and its
+    /// per-source budget.
+    pub registration: users_core::domain::registration::RegistrationPolicy,
+    /// The token, revocation and introspection budgets, as deployed by default.
+    pub oauth_limits: users_core::domain::oauth::OAuthLimits,
 }
 
 /// The secret of the confidential test client `server` (`TEST_CLIENTS`).
 pub const SERVER_CLIENT_SECRET: &str = "server-secret-of-the-handler-tests-0123456789";
 
+/// The resources (RFC 8707) of the tests' clients document.
+pub const TEST_RESOURCES: [&str; 2] = ["https://mcp.example", "https://api.example/v1"];
+
 /// The OAuth clients of the tests: `spa` (public, third-party, every scope),
-/// `server` (confidential, secret `SERVER_CLIENT_SECRET`) and `first`
-/// (public, first-party).
+/// `server` (confidential, secret `SERVER_CLIENT_SECRET`), `first`
+/// (public, first-party), `machine` (confidential, `client_credentials`
+/// for both resources) and `mcp-resource` (confidential, the resource
+/// server of `https://mcp.example`, which introspects its tokens); the
+/// confidential ones share the secret.
 pub fn test_clients() -> String {
     let digest = users_core::domain::clients::secret_digest(SERVER_CLIENT_SECRET);
-    json!({"clients": [
+    json!({"resources": TEST_RESOURCES, "clients": [
+        {"id": "machine", "name": "A machine", "type": "confidential",
+         "secret_sha256": digest, "scopes": ["email"],
+         "grants": ["client_credentials"], "resources": TEST_RESOURCES},
+        {"id": "mcp-resource", "name": "The MCP server", "type": "confidential",
+         "secret_sha256": digest, "scopes": ["openid"],
+         "grants": ["client_credentials"], "resources": ["https://MCP.example/"]},
         {"id": "spa", "name": "Demo SPA", "type": "public",
          "redirect_uris": ["http://localhost:8765/callback"],
          "post_logout_redirect_uris": ["http://localhost:8765/signed-out"],
@@ -154,6 +171,11 @@ impl TestApp {
             links: LinkVerification::Off,
             step_up_max_age: Duration::from_secs(600),
             oauth_clients: test_clients(),
+            registration: users_core::domain::registration::RegistrationPolicy {
+                mode: users_core::domain::registration::RegistrationMode::Off,
+                per_source_per_hour: 10,
+            },
+            oauth_limits: users_core::domain::oauth::OAuthLimits::default(),
         };
         adjust(&mut config);
         let store = users_core::runtime::connect(&DatabaseSettings {
@@ -330,7 +352,13 @@ impl TestApp {
             Function::Jwks => {
                 let settings = self.config.token_settings();
                 Box::pin(async move {
-                    users_core::http::well_known::well_known(keys, &settings, request).await
+                    users_core::http::well_known::well_known(
+                        keys,
+                        &settings,
+                        self.config.registration.mode,
+                        request,
+                    )
+                    .await
                 })
             }
             Function::ForgotPassword => Box::pin(recovery::forgot_password(
@@ -388,12 +416,32 @@ impl TestApp {
                 store,
                 signing,
                 &self.clients,
+                self.config.oauth_limits,
                 request,
             )),
             Function::OAuthUserInfo => Box::pin(users_core::http::oauth::userinfo(
                 store,
                 keys,
                 &self.clients,
+                request,
+            )),
+            Function::OAuthRevoke => Box::pin(users_core::http::oauth::revoke(
+                store,
+                signing,
+                &self.clients,
+                self.config.oauth_limits,
+                request,
+            )),
+            Function::OAuthIntrospect => Box::pin(users_core::http::oauth::introspect(
+                store,
+                signing,
+                &self.clients,
+                self.config.oauth_limits,
+                request,
+            )),
+            Function::OAuthRegister => Box::pin(users_core::http::oauth::register(
+                store,
+                self.config.registration,
                 request,
             )),
         };
@@ -531,10 +579,13 @@ pub enum Function {
     Pages,
     OAuthToken,
     OAuthUserInfo,
+    OAuthRevoke,
+    OAuthIntrospect,
+    OAuthRegister,
 }
 
 impl Function {
-    pub const ALL: [Function; 27] = [
+    pub const ALL: [Function; 30] = [
         Self::Register,
         Self::Login,
         Self::LinkExternalId,
@@ -562,6 +613,9 @@ impl Function {
         Self::Pages,
         Self::OAuthToken,
         Self::OAuthUserInfo,
+        Self::OAuthRevoke,
+        Self::OAuthIntrospect,
+        Self::OAuthRegister,
     ];
 
     /// The binary (`functions/src/bin/<binary>.rs`) this stands for.
@@ -594,6 +648,9 @@ impl Function {
             Self::Pages => "pages",
             Self::OAuthToken => "oauth-token",
             Self::OAuthUserInfo => "oauth-userinfo",
+            Self::OAuthRevoke => "oauth-revoke",
+            Self::OAuthIntrospect => "oauth-introspect",
+            Self::OAuthRegister => "oauth-register",
         }
     }
 }

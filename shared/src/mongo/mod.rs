@@ -27,6 +27,7 @@ mod login_attempts;
 mod mfa;
 mod outbox;
 mod recovery;
+mod registered_clients;
 mod sessions;
 mod users;
 
@@ -124,6 +125,8 @@ pub struct MongoStore {
     codes: Collection<Document>,
     /// What people allowed third-party OAuth clients.
     consents: Collection<Document>,
+    /// Dynamically registered OAuth clients (RFC 7591).
+    registered_clients: Collection<registered_clients::RegisteredClientDocument>,
     deployment: Arc<OnceCell<Deployment>>,
 }
 
@@ -148,6 +151,7 @@ impl MongoStore {
             tokens: db.collection("one_time_tokens"),
             codes: db.collection("authorization_codes"),
             consents: db.collection("oauth_consents"),
+            registered_clients: db.collection("oauth_registered_clients"),
             client,
             deployment: Arc::new(OnceCell::new()),
         })
@@ -259,8 +263,19 @@ impl MongoStore {
             doc! { "expires_at": 1 },
             expires("authorization_codes_expire"),
         ));
+        let registered_clients = self.registered_clients.create_index(index(
+            doc! { "expires_at": 1 },
+            expires("registered_clients_expire"),
+        ));
+        // A user's consents, for the account page's apps and the deletion.
+        let consents = self.consents.create_index(index(
+            doc! { "user_id": 1 },
+            named("oauth_consents_user_id").build(),
+        ));
         // One round trip per collection, all at once: this runs at every cold start.
         tokio::try_join!(
+            registered_clients.into_future(),
+            consents.into_future(),
             codes.into_future(),
             tokens.into_future(),
             mfa_challenges.into_future(),

@@ -142,6 +142,7 @@ pub async fn account<S: Store, Q: MailRequests>(
                 li { a href="/account/email" { "Change your e-mail address" } }
                 li { a href="/account/mfa" { "Two-step sign-in" } }
                 li { a href="/account/sessions" { "Your devices" } }
+                (super::apps::link())
                 li { a href="/account/delete" { "Delete your account" } }
             }
         },

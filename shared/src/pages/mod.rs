@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod anonymous;
+pub mod apps;
 pub mod oauth;
 pub mod site;
 pub mod views;
@@ -22,7 +23,7 @@ use self::web::{check_post, page, refused, Holder, Pages, Store, Visit};
 use crate::domain::ports::MailRequests;
 
 /// The paths the pages function serves (and `functions.yaml` routes to it).
-pub const PATHS: [&str; 19] = [
+pub const PATHS: [&str; 20] = [
     "/signin",
     "/signin/code",
     "/signup",
@@ -38,6 +39,7 @@ pub const PATHS: [&str; 19] = [
     "/account/mfa",
     "/account/sessions",
     "/account/delete",
+    apps::APPS,
     oauth::AUTHORIZE,
     oauth::CONSENT,
     oauth::LOGOUT,
@@ -118,6 +120,7 @@ async fn dispatch<S: Store, Q: MailRequests>(
         }
         "/signout" => anonymous::signout(p, visit, holder).await,
         "/account" => account::account(p, visit, holder).await,
+        apps::APPS => apps::apps_page(p, visit, holder).await,
         "/account/password" => account::password(p, visit, holder).await,
         "/account/email" => account::email(p, visit, holder).await,
         "/account/mfa" => account::mfa(p, visit, holder).await,

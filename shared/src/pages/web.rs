@@ -19,7 +19,8 @@ use crate::domain::linking::LinkVerification;
 use crate::domain::login::LoginPolicy;
 use crate::domain::mfa::MfaSettings;
 use crate::domain::ports::{
-    Accounts, AuthorizationCodes, Consents, LoginAttempts, MfaStore, OneTimeTokens, Sessions, Users,
+    Accounts, AuthorizationCodes, Consents, DynamicClients, LoginAttempts, MfaStore, OneTimeTokens,
+    Sessions, Users,
 };
 use crate::domain::records::ClientInfo;
 use crate::domain::recovery::MailRequestPolicy;
@@ -61,6 +62,7 @@ pub trait Store:
     + OneTimeTokens
     + AuthorizationCodes
     + Consents
+    + DynamicClients
 {
 }
 
@@ -72,7 +74,8 @@ impl<
             + Accounts
             + OneTimeTokens
             + AuthorizationCodes
-            + Consents,
+            + Consents
+            + DynamicClients,
     > Store for S
 {
 }
