@@ -312,10 +312,7 @@ pub async fn oauth_register(warm_ups: &[WarmUp]) -> OAuthRegister {
     .await
 }
 
-/// The token endpoint (oauth-token), and revocation and introspection
-/// (oauth-revoke, oauth-introspect), which need the same: the signing key
-/// set (its refresh-token key proves a refresh token was issued) and the
-/// registered clients.
+/// The token endpoint (oauth-token): signs tokens for registered clients.
 pub struct OAuthToken {
     pub store: MongoStore,
     pub keys: SigningKeys,
@@ -334,6 +331,33 @@ pub async fn oauth_token(warm_ups: &[WarmUp]) -> OAuthToken {
         Ok(OAuthToken {
             store: warm(connect(&signing.database).await?)?,
             keys: signing.keys,
+            clients,
+            limits,
+        })
+    })
+    .await
+}
+
+/// Revocation and introspection (oauth-revoke, oauth-introspect): the
+/// public keys (access tokens), the sessions (refresh tokens, by their
+/// stored digest) and the registered clients; no private key.
+pub struct OAuthTokenAdmin {
+    pub store: MongoStore,
+    pub keys: PublishedKeys,
+    pub clients: RegisteredClients,
+    pub limits: crate::domain::oauth::OAuthLimits,
+}
+
+pub async fn oauth_token_admin(warm_ups: &[WarmUp]) -> OAuthTokenAdmin {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let (verifying, clients) = tokio::join!(load_verifying(&env), load_clients(&env));
+        let clients = clients?;
+        let limits = config::oauth_limits(&env)?;
+        let verifying = verifying?;
+        Ok(OAuthTokenAdmin {
+            store: warm(connect(&verifying.database).await?)?,
+            keys: verifying.keys,
             clients,
             limits,
         })

@@ -35,11 +35,13 @@ MCP_PORT, MCP_CLIENT_ID, MCP_SECRET = sys.argv[2], sys.argv[3], sys.argv[4]
 MCP_URL = f"http://127.0.0.1:{MCP_PORT}/mcp"
 REPO = Path(__file__).resolve().parents[2]
 NODE_DIR = REPO / "tests" / "browser"
+AXE = NODE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 RUN = f"{int(time.time())}{os.getpid()}"
 EMAIL = f"agent.{RUN}@example.com"
 PASSWORD = "correct horse battery staple"
 
 failures = []
+scanned = []
 
 
 def check(what, ok, detail=""):
@@ -120,6 +122,7 @@ def mcp_story():
                 page.click("main button[type=submit]")
                 page.wait_for_url(re.compile(r"/oauth2/authorize"))
                 content = page.content()
+                scanned.append(("consent, unverified app", content))
                 check("the consent page warns that the app is unverified",
                       "Unverified app" in content and "Agents test MCP client" in content)
                 check("the consent page names the resource", MCP_URL in content)
@@ -129,6 +132,7 @@ def mcp_story():
                 check("the SDK client called, refreshed and called again", waiting == "WAITING")
                 apps = context.new_page()
                 apps.goto(f"{BASE}/account/apps")
+                scanned.append(("apps with access", apps.content()))
                 check("apps with access lists the MCP client",
                       "Agents test MCP client" in apps.content(), apps.content()[:400])
                 apps.click("button:has-text('Remove access')")
@@ -136,6 +140,7 @@ def mcp_story():
                 check("the app is gone from the list",
                       "Agents test MCP client" not in apps.content())
                 check("no Content-Security-Policy violation", not violations, "; ".join(violations))
+                scan(chromium)
             finally:
                 chromium.close()
         client.stdin.write("removed\n")
@@ -150,6 +155,21 @@ def mcp_story():
             if process and process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def scan(chromium):
+    """axe-core over the new pages' DOM, as pages_story.py scans the others
+    (a context of its own, CSP bypassed there for the injected script only)."""
+    context = chromium.new_context(bypass_csp=True)
+    page = context.new_page()
+    for name, html in scanned:
+        page.set_content(html)
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        check(f"axe {name}: no serious or critical violation", not bad,
+              "; ".join(f"{v['id']} ({v['impact']}): {v['help']}" for v in bad))
+    context.close()
 
 
 def main():

@@ -427,14 +427,14 @@ impl TestApp {
             )),
             Function::OAuthRevoke => Box::pin(users_core::http::oauth::revoke(
                 store,
-                signing,
+                keys,
                 &self.clients,
                 self.config.oauth_limits,
                 request,
             )),
             Function::OAuthIntrospect => Box::pin(users_core::http::oauth::introspect(
                 store,
-                signing,
+                keys,
                 &self.clients,
                 self.config.oauth_limits,
                 request,

@@ -6,7 +6,7 @@ use users_core::telemetry;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let route = runtime::oauth_token(&[]).await;
+    let route = runtime::oauth_token_admin(&[]).await;
     run(service_fn(|request| {
         oauth::introspect(
             &route.store,

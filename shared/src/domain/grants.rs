@@ -4,16 +4,21 @@
 //! session: revoking either token of a grant ends the session, and with it
 //! every token of that grant at once; introspection says `active` only while
 //! the session is open, not merely while the signature holds.
+//!
+//! Neither needs a private key: an access token is checked against the
+//! published keys, a refresh token against its session's stored digest
+//! (only the current one matches).
 
 use serde_json::{json, Value};
 
 use super::clients::{Client, GrantType, Scopes};
 use super::oauth::{OAuthError, Tokens};
 use super::ports::{SessionRecord, Sessions};
-use super::refresh::PresentedToken;
+use super::refresh::{self, PresentedToken};
 use super::resources::select;
 use super::sessions::{Issuer, TokenPair};
-use super::tokens::Inspected;
+use super::tokens::{Inspected, TokenVerifier};
+use super::totp::constant_time_eq;
 use super::values::{SessionId, Timestamp, UserId};
 
 /// The `client_credentials` grant: a token whose subject is the client,
@@ -66,21 +71,21 @@ pub fn client_credentials(
 enum Presented {
     /// A JWT we signed, unexpired (audience not checked).
     Access(Inspected),
-    /// One of our refresh tokens, its MAC checked against its session.
-    Refresh(SessionRecord, PresentedToken),
+    /// The current refresh token of an open session.
+    Refresh(SessionRecord),
     /// Anything else: expired, forged, unknown or ended.
     Unknown,
 }
 
 async fn read<S: Sessions>(
     store: &S,
-    issuer: &Issuer,
+    verifier: &TokenVerifier,
     token: &str,
     now: Timestamp,
 ) -> Result<Presented, OAuthError> {
     // A JWT has dots; a refresh token is base64url without any.
     if token.contains('.') {
-        return Ok(match issuer.verifier.inspect(token) {
+        return Ok(match verifier.inspect(token) {
             Ok(claims) => Presented::Access(claims),
             Err(_) => Presented::Unknown,
         });
@@ -91,10 +96,13 @@ async fn read<S: Sessions>(
     let Some(session) = store.find_session(presented.session_id, now).await? else {
         return Ok(Presented::Unknown);
     };
-    if !issuer.policy.secrets.was_issued(&presented, &session.nonce) {
+    // Only the current token's digest is stored: a replaced one (or a
+    // forged one) matches nothing.
+    let digest = refresh::digest(token);
+    if !constant_time_eq(digest.as_bytes(), session.refresh_digest.as_bytes()) {
         return Ok(Presented::Unknown);
     }
-    Ok(Presented::Refresh(session, presented))
+    Ok(Presented::Refresh(session))
 }
 
 /// The user session a user's access token belongs to.
@@ -116,19 +124,19 @@ fn client_of(session: &SessionRecord) -> Option<&str> {
 /// token is. A machine token has no session: `unsupported_token_type`.
 pub async fn revoke<S: Sessions>(
     store: &S,
-    issuer: &Issuer,
+    verifier: &TokenVerifier,
     client: &Client,
     token: &str,
     now: Timestamp,
 ) -> Result<(), OAuthError> {
-    let (user_id, session_id) = match read(store, issuer, token, now).await? {
+    let (user_id, session_id) = match read(store, verifier, token, now).await? {
         Presented::Access(claims) if claims.client_id.as_deref() == Some(client.id.as_str()) => {
             match session_of(&claims) {
                 Some(session) => session,
                 None => return Err(OAuthError::UnsupportedTokenType),
             }
         }
-        Presented::Refresh(session, _) if client_of(&session) == Some(client.id.as_str()) => {
+        Presented::Refresh(session) if client_of(&session) == Some(client.id.as_str()) => {
             (session.user_id, session.id)
         }
         _ => return Ok(()),
@@ -145,7 +153,8 @@ pub async fn revoke<S: Sessions>(
 /// token is `{"active": false}`.
 pub async fn introspect<S: Sessions>(
     store: &S,
-    issuer: &Issuer,
+    verifier: &TokenVerifier,
+    issuer: &str,
     client: &Client,
     token: &str,
     now: Timestamp,
@@ -156,7 +165,7 @@ pub async fn introspect<S: Sessions>(
         ));
     }
     let inactive = json!({ "active": false });
-    match read(store, issuer, token, now).await? {
+    match read(store, verifier, token, now).await? {
         Presented::Access(claims) => {
             let own = claims.client_id.as_deref() == Some(client.id.as_str());
             let meant_for = client
@@ -194,8 +203,7 @@ pub async fn introspect<S: Sessions>(
             }
             Ok(answer)
         }
-        Presented::Refresh(session, presented) => {
-            let current = presented.generation == session.generation;
+        Presented::Refresh(session) => {
             let Some(grant) = session
                 .grant
                 .as_ref()
@@ -203,16 +211,13 @@ pub async fn introspect<S: Sessions>(
             else {
                 return Ok(inactive);
             };
-            if !current {
-                return Ok(inactive);
-            }
             Ok(json!({
                 "active": true,
                 "token_type": "refresh_token",
                 "client_id": grant.client_id,
                 "scope": grant.scope,
                 "sub": session.user_id.to_hex(),
-                "iss": issuer.signer.issuer(),
+                "iss": issuer,
                 "exp": session.expires_at.as_secs(),
             }))
         }

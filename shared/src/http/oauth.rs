@@ -146,7 +146,7 @@ fn token_response(tokens: Tokens) -> Response<Body> {
 /// not the token was known, so that nobody learns which tokens exist.
 pub async fn revoke<S: Sessions + LoginAttempts + DynamicClients>(
     store: &S,
-    keys: &SigningKeys,
+    keys: &PublishedKeys,
     clients: &RegisteredClients,
     limits: OAuthLimits,
     request: Request,
@@ -159,8 +159,8 @@ pub async fn revoke<S: Sessions + LoginAttempts + DynamicClients>(
             Method::POST => {
                 let revoked = async {
                     let (client, token) = token_request(store, &registry, limits, &request).await?;
-                    let issuer = keys.issuer().await;
-                    grants::revoke(store, &issuer, &client, &token, Timestamp::now()).await
+                    let verifier = keys.verifier().await;
+                    grants::revoke(store, &verifier, &client, &token, Timestamp::now()).await
                 };
                 match revoked.await {
                     Ok(()) => no_store(StatusCode::OK, &json!({})),
@@ -181,7 +181,7 @@ pub async fn revoke<S: Sessions + LoginAttempts + DynamicClients>(
 /// since no browser holds a client secret.
 pub async fn introspect<S: Sessions + LoginAttempts + DynamicClients>(
     store: &S,
-    keys: &SigningKeys,
+    keys: &PublishedKeys,
     clients: &RegisteredClients,
     limits: OAuthLimits,
     request: Request,
@@ -192,8 +192,9 @@ pub async fn introspect<S: Sessions + LoginAttempts + DynamicClients>(
             Method::POST => {
                 let answer = async {
                     let (client, token) = token_request(store, &registry, limits, &request).await?;
-                    let issuer = keys.issuer().await;
-                    grants::introspect(store, &issuer, &client, &token, Timestamp::now()).await
+                    let verifier = keys.verifier().await;
+                    let now = Timestamp::now();
+                    grants::introspect(store, &verifier, keys.issuer(), &client, &token, now).await
                 };
                 match answer.await {
                     Ok(answer) => no_store(StatusCode::OK, &answer),
