@@ -115,19 +115,20 @@ pub fn validate(metadata: &Value) -> Result<RegisteredClient, RegistrationError>
         .ok_or(Bad("the body must be a JSON object"))?;
     let strings = |name: &str| -> Result<Option<Vec<String>>, RegistrationError> {
         match metadata.get(name) {
-            None | Some(Value::Null) => Ok(None),
+            None => Ok(None),
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|item| item.as_str().map(str::to_string))
                 .collect::<Option<Vec<_>>>()
                 .map(Some)
                 .ok_or(Bad("a list member is not a string")),
+            // `null` too: the member is there, of the wrong type.
             Some(_) => Err(Bad("a list member is not a list")),
         }
     };
     let text = |name: &str| -> Result<Option<&str>, RegistrationError> {
         match metadata.get(name) {
-            None | Some(Value::Null) => Ok(None),
+            None => Ok(None),
             Some(Value::String(value)) => Ok(Some(value.as_str())),
             Some(_) => Err(Bad("a text member is not a string")),
         }
@@ -371,6 +372,11 @@ mod tests {
                 json!({"redirect_uris": ["https://a.example/cb"], "client_name": 7}),
                 false,
             ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "scope": null}),
+                false,
+            ),
+            (json!({"redirect_uris": null}), false),
             (json!([]), false),
         ] {
             match validate(&bad) {
