@@ -150,6 +150,28 @@ document["clients"].append({
     "grants": ["authorization_code", "refresh_token"]})
 json.dump(document, open(path, "w"), indent=2)
 PY
+# Issue #22: the MCP server of the agents story (tests/browser/agents_story.py)
+# is a configured resource, on a port of its own; a confidential client gets
+# machine tokens for it, and the MCP server introspects with one of its own.
+mcp_port="$(free_port)"
+export E2E_MCP_RESOURCE="http://127.0.0.1:$mcp_port/mcp"
+export E2E_MACHINE_CLIENT=machine-test E2E_MACHINE_SECRET="$(random_hex 32)"
+mcp_server_secret="$(random_hex 32)"
+"$VENV/bin/python" - "$OAUTH_CLIENTS_FILE" "$E2E_MCP_RESOURCE" "$E2E_MACHINE_SECRET" "$mcp_server_secret" <<'PY'
+import hashlib, json, sys
+path, resource, machine, server = sys.argv[1:]
+digest = lambda secret: hashlib.sha256(secret.encode()).hexdigest()
+document = json.load(open(path))
+document["resources"] = [resource]
+document["clients"] += [
+    {"id": "machine-test", "name": "machine test", "type": "confidential",
+     "secret_sha256": digest(machine), "scopes": ["email"],
+     "grants": ["client_credentials"], "resources": [resource]},
+    {"id": "mcp-server-test", "name": "MCP server test", "type": "confidential",
+     "secret_sha256": digest(server), "scopes": ["openid"],
+     "grants": ["client_credentials"], "resources": [resource]}]
+json.dump(document, open(path, "w"), indent=2)
+PY
 
 step "cargo lambda watch (end-to-end server)"
 watch_port="$(free_port)"
@@ -174,12 +196,17 @@ base_url="http://localhost:$watch_port"
 # handler tests (tests/tests/api/linking/handlers.rs), and the examples link with a
 # code, which either mode takes.
 # The per-source limit of forgotten-password requests is lifted: every test
-# request comes from 127.0.0.1 (its handler tests cover it).
+# request comes from 127.0.0.1 (its handler tests cover it), and so is that
+# of client registrations, open here for the agents story, and of the
+# token, revocation and introspection requests (issue #22; the defaults
+# have their handler tests).
 # CORS_ALLOWED_ORIGINS: the origin tests/tests/api/platform/cors.rs calls from.
 PUBLIC_BASE_URL="$base_url" LINK_VERIFICATION=off CORS_ALLOWED_ORIGINS=https://app.example \
     MONGODB_DB="$e2e_db" LINKED_COLLECTION=linked_collection RUST_LOG=info \
     MAIL_DIRECTORY="$E2E_MAIL_DIR" MAIL_SENDER=no-reply@example.com \
     FORGOT_PASSWORD_PER_SOURCE_PER_HOUR=1000000 \
+    DYNAMIC_CLIENT_REGISTRATION=open CLIENT_REGISTRATIONS_PER_SOURCE_PER_HOUR=1000000 \
+    OAUTH_REQUESTS_PER_SOURCE_PER_MINUTE=1000000 OAUTH_REQUESTS_PER_CLIENT_PER_MINUTE=1000000 \
     start_watch "$watch_port" "$watch_log" --ignore-changes
 start_mail_pump "$watch_port" "$tmp_dir/mail-pump.log"
 log "waiting (up to 120 s) for $base_url/auth/login to answer 422"
@@ -238,21 +265,13 @@ step "independent verifier (PyJWT): discovery, JWKS and a fresh token; forgeries
     exit "$rc"
 }
 
-step "the browser stories in one headless Chromium: /docs, the pages (axe-core, CSRF, CSP), openid-client, passkeys"
+step "the browser stories in one headless Chromium: /docs, the pages (axe-core, CSRF, CSP), openid-client, passkeys, agents (openid-client machine client, the MCP SDK)"
 # Debian's Chromium, driven by Playwright, one process for every story
 # (tests/browser/stories.py), against this same stack. Screenshots go to
 # target/pages/ (`make screenshots` copies two into docs/) and target/api-docs.png.
 scripts/bootstrap.sh chromium
 "$VENV/bin/python" tests/browser/stories.py "$base_url" "$E2E_MAIL_DIR" \
-    openid-client-test "$rp_port" || {
-    rc=$?
-    log "last lines of the cargo lambda watch log (function output):"
-    tail -n 60 "$watch_log" >&2 || true
-    exit "$rc"
-}
-
-step "passkeys through the pages in headless Chromium: the WebAuthn virtual authenticator, button and conditional sign-in, axe-core"
-"$VENV/bin/python" tests/browser/passkeys_story.py "$base_url" || {
+    openid-client-test "$rp_port" "$mcp_port" mcp-server-test "$mcp_server_secret" || {
     rc=$?
     log "last lines of the cargo lambda watch log (function output):"
     tail -n 60 "$watch_log" >&2 || true

@@ -135,6 +135,7 @@ pub fn bench_grant() -> OAuthGrant {
         client_name: "Benchmark SPA".into(),
         scope: "openid profile email".into(),
         first_party: false,
+        resources: Vec::new(),
     }
 }
 
@@ -753,6 +754,7 @@ impl Floor {
                 code: subject.token()?.to_string(),
                 redirect_uri: BENCH_REDIRECT.into(),
                 code_verifier: Some(PKCE_VERIFIER.into()),
+                resources: Vec::new(),
             }),
             Operation::OAuthUserInfo => Self::UserInfo(caller()?),
             Operation::Docs

@@ -588,6 +588,53 @@ pub fn passkey_settings(env: &impl Environment) -> Result<PasskeySettings, Confi
     })
 }
 
+/// `OAUTH_REQUESTS_PER_SOURCE_PER_MINUTE` and
+/// `OAUTH_REQUESTS_PER_CLIENT_PER_MINUTE` (issue #22): the token,
+/// revocation and introspection endpoints' budgets.
+pub fn oauth_limits(
+    env: &impl Environment,
+) -> Result<crate::domain::oauth::OAuthLimits, ConfigError> {
+    let defaults = crate::domain::oauth::OAuthLimits::default();
+    Ok(crate::domain::oauth::OAuthLimits {
+        per_source_per_minute: number(
+            env,
+            "OAUTH_REQUESTS_PER_SOURCE_PER_MINUTE",
+            defaults.per_source_per_minute as u64,
+            1..=1_000_000,
+        )? as i64,
+        per_client_per_minute: number(
+            env,
+            "OAUTH_REQUESTS_PER_CLIENT_PER_MINUTE",
+            defaults.per_client_per_minute as u64,
+            1..=1_000_000,
+        )? as i64,
+    })
+}
+
+/// `DYNAMIC_CLIENT_REGISTRATION` (`off`, the default, or `open`) and
+/// `CLIENT_REGISTRATIONS_PER_SOURCE_PER_HOUR` (issue #22).
+pub fn registration_policy(
+    env: &impl Environment,
+) -> Result<crate::domain::registration::RegistrationPolicy, ConfigError> {
+    use crate::domain::registration::{RegistrationMode, RegistrationPolicy};
+    let raw = env
+        .var("DYNAMIC_CLIENT_REGISTRATION")
+        .unwrap_or_else(|| "off".into());
+    let mode = RegistrationMode::parse(&raw).ok_or(ConfigError::Invalid {
+        variable: "DYNAMIC_CLIENT_REGISTRATION",
+        reason: "must be `off` or `open`".into(),
+    })?;
+    Ok(RegistrationPolicy {
+        mode,
+        per_source_per_hour: number(
+            env,
+            "CLIENT_REGISTRATIONS_PER_SOURCE_PER_HOUR",
+            10,
+            1..=1_000_000,
+        )? as i64,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,6 +84,17 @@ impl PublishedKeys {
         }
     }
 
+    /// The verifier of the published keys as of at most `REREAD_INTERVAL`
+    /// ago (revocation and introspection read tokens of any audience).
+    pub async fn verifier(&self) -> Arc<TokenVerifier> {
+        self.fresh().await.1
+    }
+
+    /// `iss` of the tokens these keys verify.
+    pub fn issuer(&self) -> &str {
+        &self.settings.issuer
+    }
+
     /// The published keys as of at most `REREAD_INTERVAL` ago.
     pub async fn keys(&self) -> Arc<PublicKeySet> {
         self.fresh().await.0

@@ -13,11 +13,12 @@ use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{
     Account, AccountData, Accounts, AttemptCount, AuthorizationCodes, ChangeSide, CodeRecord,
-    ConsentInfo, Consents, Deletions, EmailChangeStep, Exports, FactorInfo, LinkKind, LinkOffer,
-    LinkOffers, LinkTrust, LinkedData, LinkedWrite, LoginAttempts, Mail, MailRequest, MailRequests,
-    MailTransport, MfaAccount, MfaChallenge, MfaStore, NewUser, OneTimeToken, OneTimeTokens,
-    Outbox, OutboxEntry, Profile, RevocationReason, SessionRecord, SessionView, Sessions,
-    StoreError, Stored, StoredCredentials, TokenPurpose, TotpFactor, Users,
+    ConsentInfo, ConsentView, Consents, Deletions, DynamicClients, EmailChangeStep, Exports,
+    FactorInfo, LinkKind, LinkOffer, LinkOffers, LinkTrust, LinkedData, LinkedWrite, LoginAttempts,
+    Mail, MailRequest, MailRequests, MailTransport, MfaAccount, MfaChallenge, MfaStore, NewUser,
+    OneTimeToken, OneTimeTokens, Outbox, OutboxEntry, Profile, RegisteredClient, RevocationReason,
+    SessionRecord, SessionView, Sessions, StoreError, Stored, StoredCredentials, TokenPurpose,
+    TotpFactor, Users,
 };
 use crate::domain::refresh::SessionSecrets;
 use crate::domain::sealing::SealedSecret;
@@ -47,6 +48,7 @@ struct State {
     consents: HashMap<(UserId, String), String>,
     /// Users whose deletion is scheduled, and when (`Deletions`).
     scheduled: HashMap<UserId, Timestamp>,
+    registered_clients: Vec<RegisteredClient>,
 }
 
 struct UserRow {
@@ -332,6 +334,7 @@ impl State {
             return false;
         };
         let row = state.users.remove(index);
+        state.consents.retain(|(user, _), _| *user != user_id);
         let external_id = row.trusted_external_id(trust).cloned();
         if let Some(external_id) = &external_id {
             // A versioned record leaves its tombstone, so that a late, older
@@ -581,6 +584,7 @@ impl Sessions for MemoryStore {
                 created_from: s.created_from.clone(),
                 last_used_from: s.last_used_from.clone(),
                 client_name: s.grant.as_ref().map(|grant| grant.client_name.clone()),
+                client_id: s.grant.as_ref().map(|grant| grant.client_id.clone()),
             })
             .collect();
         open.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
@@ -628,6 +632,62 @@ impl Consents for MemoryStore {
         self.state()
             .consents
             .insert((user_id, client_id.to_string()), scope.to_string());
+        Ok(())
+    }
+
+    async fn list_consents(&self, user_id: UserId, limit: usize) -> Stored<Vec<ConsentView>> {
+        let mut listed: Vec<ConsentView> = self
+            .state()
+            .consents
+            .iter()
+            .filter(|((user, _), _)| *user == user_id)
+            .map(|((_, client_id), scope)| ConsentView {
+                client_id: client_id.clone(),
+                scope: scope.clone(),
+                granted_at: Timestamp::from_millis(0),
+            })
+            .collect();
+        listed.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        listed.truncate(limit);
+        Ok(listed)
+    }
+
+    async fn delete_consent(&self, user_id: UserId, client_id: &str) -> Stored<()> {
+        self.state()
+            .consents
+            .remove(&(user_id, client_id.to_string()));
+        Ok(())
+    }
+}
+
+impl DynamicClients for MemoryStore {
+    async fn insert_registered_client(&self, client: &RegisteredClient) -> Stored<()> {
+        self.state().registered_clients.push(client.clone());
+        Ok(())
+    }
+
+    async fn find_registered_client(
+        &self,
+        client_id: &str,
+        now: Timestamp,
+    ) -> Stored<Option<RegisteredClient>> {
+        Ok(self
+            .state()
+            .registered_clients
+            .iter()
+            .find(|client| client.client_id == client_id && client.expires_at > now)
+            .cloned())
+    }
+
+    async fn touch_registered_client(&self, client_id: &str, expires_at: Timestamp) -> Stored<()> {
+        let mut state = self.state();
+        if let Some(client) = state
+            .registered_clients
+            .iter_mut()
+            .find(|client| client.client_id == client_id)
+        {
+            client.expires_at = expires_at;
+        }
         Ok(())
     }
 }

@@ -460,11 +460,31 @@ async fn load_clients(env: &impl Environment) -> Result<RegisteredClients, InitE
     })
 }
 
+/// Dynamic client registration (oauth-register): the database and the policy.
+pub struct OAuthRegister {
+    pub store: MongoStore,
+    pub policy: crate::domain::registration::RegistrationPolicy,
+}
+
+pub async fn oauth_register(warm_ups: &[WarmUp]) -> OAuthRegister {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let policy = config::registration_policy(&env)?;
+        let settings = config::load_database(&env).await?;
+        Ok(OAuthRegister {
+            store: warm(connect(&settings).await?)?,
+            policy,
+        })
+    })
+    .await
+}
+
 /// The token endpoint (oauth-token): signs tokens for registered clients.
 pub struct OAuthToken {
     pub store: MongoStore,
     pub keys: SigningKeys,
     pub clients: RegisteredClients,
+    pub limits: crate::domain::oauth::OAuthLimits,
 }
 
 pub async fn oauth_token(warm_ups: &[WarmUp]) -> OAuthToken {
@@ -473,11 +493,40 @@ pub async fn oauth_token(warm_ups: &[WarmUp]) -> OAuthToken {
         let (signing, clients) = tokio::join!(load_signing(&env), load_clients(&env));
         // The clients first: what this function adds to a signing route.
         let clients = clients?;
+        let limits = config::oauth_limits(&env)?;
         let signing = signing?;
         Ok(OAuthToken {
             store: warm(connect(&signing.database).await?)?,
             keys: signing.keys,
             clients,
+            limits,
+        })
+    })
+    .await
+}
+
+/// Revocation and introspection (oauth-revoke, oauth-introspect): the
+/// public keys (access tokens), the sessions (refresh tokens, by their
+/// stored digest) and the registered clients; no private key.
+pub struct OAuthTokenAdmin {
+    pub store: MongoStore,
+    pub keys: PublishedKeys,
+    pub clients: RegisteredClients,
+    pub limits: crate::domain::oauth::OAuthLimits,
+}
+
+pub async fn oauth_token_admin(warm_ups: &[WarmUp]) -> OAuthTokenAdmin {
+    start(warm_ups, async {
+        let env = ProcessEnvironment;
+        let (verifying, clients) = tokio::join!(load_verifying(&env), load_clients(&env));
+        let clients = clients?;
+        let limits = config::oauth_limits(&env)?;
+        let verifying = verifying?;
+        Ok(OAuthTokenAdmin {
+            store: warm(connect(&verifying.database).await?)?,
+            keys: verifying.keys,
+            clients,
+            limits,
         })
     })
     .await
@@ -510,17 +559,24 @@ pub async fn oauth_userinfo(warm_ups: &[WarmUp]) -> OAuthUserInfo {
 pub struct Jwks {
     pub keys: PublishedKeys,
     pub settings: TokenSettings,
+    /// Whether discovery names the registration endpoint.
+    pub registration: crate::domain::registration::RegistrationMode,
 }
 
 pub async fn jwks(warm_ups: &[WarmUp]) -> Jwks {
     start(warm_ups, async {
         let env = ProcessEnvironment;
         let settings = config::token_settings(&env)?;
+        let registration = config::registration_policy(&env)?.mode;
         let source = config::key_source(&env, KeySetKind::Public)?;
         let keys = PublishedKeys::load(source, settings.clone())
             .await
             .map_err(|reason| key_set_error(&env, KeySetKind::Public, reason))?;
-        Ok(Jwks { keys, settings })
+        Ok(Jwks {
+            keys,
+            settings,
+            registration,
+        })
     })
     .await
 }

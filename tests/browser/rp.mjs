@@ -7,6 +7,7 @@
 // PKCE S256, state, nonce) and redirects the browser to our authorize
 // endpoint; /callback takes the code (openid-client checks state, iss,
 // the ID token's signature, iss, aud, nonce, exp), reads userinfo, refreshes,
+// revokes the refresh token (RFC 7009) and sees the grant's tokens refused,
 // and links /logout; /logout sends the browser to our end_session_endpoint
 // with the ID token as hint; /signed-out checks the state that comes back
 // and ends the process: exit 0 when every step passed. oidc_story.py drives
@@ -69,6 +70,15 @@ async function callback(request, response) {
         && refreshed.refresh_token && refreshed.refresh_token !== tokens.refresh_token);
     const again = await client.fetchUserInfo(config, refreshed.access_token, claims.sub);
     check('userinfo with the refreshed token', again.sub === claims.sub);
+    // RFC 7009 (issue #22): revoking the refresh token ends the grant, so
+    // the access token of the same session stops working at once too.
+    await client.tokenRevocation(config, refreshed.refresh_token, { token_type_hint: 'refresh_token' });
+    const refused = await client.refreshTokenGrant(config, refreshed.refresh_token).then(
+      () => 'accepted', (error) => error.error ?? error.code ?? String(error));
+    check('a revoked refresh token is refused (invalid_grant)', refused === 'invalid_grant', refused);
+    const after = await client.fetchUserInfo(config, refreshed.access_token, claims.sub).then(
+      () => 'accepted', (error) => String(error.status ?? error.cause?.status ?? error.code));
+    check('the access token of the revoked grant is refused (401)', after === '401', after);
     answer(response, 200,
       `<!DOCTYPE html><title>RP</title><p id="rp-done">Signed in as ${claims.sub}</p>`
       + '<p><a id="logout" href="/logout">Sign out</a></p>');

@@ -1,12 +1,14 @@
 """Every browser story of `make test`, in one headless Chromium (Debian's,
 through Playwright), against the one running stack.
 
-    .venv/bin/python tests/browser/stories.py BASE_URL MAIL_DIR CLIENT_ID RP_PORT
+    .venv/bin/python tests/browser/stories.py BASE_URL MAIL_DIR CLIENT_ID RP_PORT \
+        MCP_PORT MCP_CLIENT_ID MCP_SECRET
 
 BASE_URL is the stack as a person reaches it (http://localhost:PORT: cookies
 and passkeys need a host name); MAIL_DIR is where send-mail writes its .eml
 files; CLIENT_ID and RP_PORT are the openid-client relying party's
-(scripts/test.sh registers it). Each story runs in contexts of its own and
+(scripts/test.sh registers it); MCP_PORT, MCP_CLIENT_ID and MCP_SECRET the
+agents story's MCP server's port and its introspection client. Each story runs in contexts of its own and
 returns its failed checks; one failing story does not stop the next.
 """
 
@@ -39,8 +41,9 @@ def alone(story):
 
 
 def main():
-    base, mail_dir, client_id, rp_port = sys.argv[1:5]
+    base, mail_dir, client_id, rp_port, mcp_port, mcp_client_id, mcp_secret = sys.argv[1:8]
     # Imported here: each story module imports this one for `alone`.
+    import agents_story
     import docs_story
     import oidc_story
     import pages_story
@@ -56,6 +59,9 @@ def main():
         ("passkeys through the pages: the WebAuthn virtual authenticator, button and"
          " conditional sign-in, axe-core",
          lambda chromium: passkeys_story.run(chromium, base)),
+        ("agents: openid-client's client credentials, introspection, revocation; the MCP"
+         " TypeScript SDK registers, signs in, calls and refreshes",
+         lambda chromium: agents_story.run(chromium, base, mcp_port, mcp_client_id, mcp_secret)),
     ]
     failed = []
     with sync_playwright() as playwright:

@@ -74,17 +74,34 @@ pub struct TestConfig {
     pub deletion_grace: users_core::domain::deletion::GracePeriod,
     /// The export's size bound: `export::MAX_BYTES` unless a test lowers it.
     pub export_max_bytes: usize,
+    /// `DYNAMIC_CLIENT_REGISTRATION` (off, as deployed by default) and its
+    /// per-source budget.
+    pub registration: users_core::domain::registration::RegistrationPolicy,
+    /// The token, revocation and introspection budgets, as deployed by default.
+    pub oauth_limits: users_core::domain::oauth::OAuthLimits,
 }
 
 /// The secret of the confidential test client `server` (`TEST_CLIENTS`).
 pub const SERVER_CLIENT_SECRET: &str = "server-secret-of-the-handler-tests-0123456789";
 
+/// The resources (RFC 8707) of the tests' clients document.
+pub const TEST_RESOURCES: [&str; 2] = ["https://mcp.example", "https://api.example/v1"];
+
 /// The OAuth clients of the tests: `spa` (public, third-party, every scope),
-/// `server` (confidential, secret `SERVER_CLIENT_SECRET`) and `first`
-/// (public, first-party).
+/// `server` (confidential, secret `SERVER_CLIENT_SECRET`), `first`
+/// (public, first-party), `machine` (confidential, `client_credentials`
+/// for both resources) and `mcp-resource` (confidential, the resource
+/// server of `https://mcp.example`, which introspects its tokens); the
+/// confidential ones share the secret.
 pub fn test_clients() -> String {
     let digest = users_core::domain::clients::secret_digest(SERVER_CLIENT_SECRET);
-    json!({"clients": [
+    json!({"resources": TEST_RESOURCES, "clients": [
+        {"id": "machine", "name": "A machine", "type": "confidential",
+         "secret_sha256": digest, "scopes": ["email"],
+         "grants": ["client_credentials"], "resources": TEST_RESOURCES},
+        {"id": "mcp-resource", "name": "The MCP server", "type": "confidential",
+         "secret_sha256": digest, "scopes": ["openid"],
+         "grants": ["client_credentials"], "resources": ["https://MCP.example/"]},
         {"id": "spa", "name": "Demo SPA", "type": "public",
          "redirect_uris": ["http://localhost:8765/callback"],
          "post_logout_redirect_uris": ["http://localhost:8765/signed-out"],
@@ -163,6 +180,11 @@ impl TestApp {
             oauth_clients: test_clients(),
             deletion_grace: Default::default(),
             export_max_bytes: users_core::domain::export::MAX_BYTES,
+            registration: users_core::domain::registration::RegistrationPolicy {
+                mode: users_core::domain::registration::RegistrationMode::Off,
+                per_source_per_hour: 10,
+            },
+            oauth_limits: users_core::domain::oauth::OAuthLimits::default(),
         };
         adjust(&mut config);
         let store = users_core::runtime::connect(&DatabaseSettings {
@@ -367,7 +389,13 @@ impl TestApp {
             Function::Jwks => {
                 let settings = self.config.token_settings();
                 Box::pin(async move {
-                    users_core::http::well_known::well_known(keys, &settings, request).await
+                    users_core::http::well_known::well_known(
+                        keys,
+                        &settings,
+                        self.config.registration.mode,
+                        request,
+                    )
+                    .await
                 })
             }
             Function::ForgotPassword => Box::pin(recovery::forgot_password(
@@ -436,6 +464,7 @@ impl TestApp {
                         links: self.config.links,
                         site: &site,
                         clients: &self.clients,
+                        deletion_grace: self.config.deletion_grace,
                     };
                     users_core::pages::passkeys::serve(&pages, &self.passkeys, request).await
                 })
@@ -444,6 +473,7 @@ impl TestApp {
                 store,
                 signing,
                 &self.clients,
+                self.config.oauth_limits,
                 request,
             )),
             Function::OAuthUserInfo => Box::pin(users_core::http::oauth::userinfo(
@@ -486,6 +516,25 @@ impl TestApp {
                 store,
                 signing,
                 &self.passkeys,
+                request,
+            )),
+            Function::OAuthRevoke => Box::pin(users_core::http::oauth::revoke(
+                store,
+                keys,
+                &self.clients,
+                self.config.oauth_limits,
+                request,
+            )),
+            Function::OAuthIntrospect => Box::pin(users_core::http::oauth::introspect(
+                store,
+                keys,
+                &self.clients,
+                self.config.oauth_limits,
+                request,
+            )),
+            Function::OAuthRegister => Box::pin(users_core::http::oauth::register(
+                store,
+                self.config.registration,
                 request,
             )),
         };
@@ -633,10 +682,13 @@ pub enum Function {
     PasskeySignIn,
     /// The pages' passkey POSTs: HTML, as `Pages`.
     PasskeyPages,
+    OAuthRevoke,
+    OAuthIntrospect,
+    OAuthRegister,
 }
 
 impl Function {
-    pub const ALL: [Function; 36] = [
+    pub const ALL: [Function; 39] = [
         Self::Register,
         Self::Login,
         Self::LinkExternalId,
@@ -673,6 +725,9 @@ impl Function {
         Self::PasskeySignInOptions,
         Self::PasskeySignIn,
         Self::PasskeyPages,
+        Self::OAuthRevoke,
+        Self::OAuthIntrospect,
+        Self::OAuthRegister,
     ];
 
     /// The binary (`functions/src/bin/<binary>.rs`) this stands for.
@@ -714,6 +769,9 @@ impl Function {
             Self::PasskeySignInOptions => "passkey-sign-in-options",
             Self::PasskeySignIn => "passkey-sign-in",
             Self::PasskeyPages => "passkey-pages",
+            Self::OAuthRevoke => "oauth-revoke",
+            Self::OAuthIntrospect => "oauth-introspect",
+            Self::OAuthRegister => "oauth-register",
         }
     }
 }

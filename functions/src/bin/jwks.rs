@@ -8,7 +8,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let route = runtime::jwks(&[]).await;
     run(service_fn(|request| {
-        well_known::well_known(&route.keys, &route.settings, request)
+        well_known::well_known(&route.keys, &route.settings, route.registration, request)
     }))
     .await
 }

@@ -8,7 +8,13 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let route = runtime::oauth_token(&[]).await;
     run(service_fn(|request| {
-        oauth::token(&route.store, &route.keys, &route.clients, request)
+        oauth::token(
+            &route.store,
+            &route.keys,
+            &route.clients,
+            route.limits,
+            request,
+        )
     }))
     .await
 }

@@ -51,6 +51,8 @@ pub enum AuthorizeErrorCode {
     RequestNotSupported,
     RequestUriNotSupported,
     RegistrationNotSupported,
+    /// RFC 8707 §2: a `resource` that is malformed or not served.
+    InvalidTarget,
 }
 
 impl AuthorizeErrorCode {
@@ -69,6 +71,7 @@ impl AuthorizeErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }
@@ -137,6 +140,9 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// Read by the authorize endpoint (which may accept an expired one).
     pub id_token_hint: Option<String>,
+    /// RFC 8707 resources (normalised, configured ones only): the
+    /// audiences the grant's access tokens may have.
+    pub resources: Vec<String>,
 }
 
 impl AuthorizationRequest {
@@ -219,7 +225,7 @@ pub fn validate(parameters: &[(String, String)], clients: &ClientRegistry) -> Au
             state: state.clone(),
         })
     };
-    match checked(parameters, client, &all) {
+    match checked(parameters, client, clients.resources(), &all) {
         Ok(checked) => AuthorizeOutcome::Valid(AuthorizationRequest {
             client_id: client.id.clone(),
             redirect_uri: redirect_uri.to_string(),
@@ -236,6 +242,7 @@ type Refusal = (AuthorizeErrorCode, &'static str);
 fn checked<'a>(
     parameters: &'a [(String, String)],
     client: &Client,
+    known_resources: &[String],
     all: &impl Fn(&str) -> Vec<&'a str>,
 ) -> Result<AuthorizationRequest, Refusal> {
     use AuthorizeErrorCode as E;
@@ -334,7 +341,11 @@ fn checked<'a>(
                 .ok_or((E::InvalidRequest, "max_age must be a number of seconds"))?,
         ),
     };
+    // Repeatable (RFC 8707 §2); each must be a resource we issue for.
+    let resources = super::resources::select(&all("resource"), known_resources)
+        .map_err(|_| (E::InvalidTarget, "a resource is not one this server serves"))?;
     Ok(AuthorizationRequest {
+        resources,
         client_id: String::new(),
         redirect_uri: String::new(),
         scopes,

@@ -18,6 +18,7 @@ use std::fmt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::resources::normalise;
 use super::totp::constant_time_eq;
 use super::values::hex;
 
@@ -106,6 +107,9 @@ pub enum ClientType {
 pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
+    /// A machine token for the client itself (RFC 6749 §4.4, issue #22):
+    /// confidential clients with resources only.
+    ClientCredentials,
 }
 
 impl GrantType {
@@ -113,6 +117,7 @@ impl GrantType {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
         }
     }
 }
@@ -129,6 +134,7 @@ pub struct Client {
     /// Hex SHA-256 of the secret; confidential clients only.
     #[serde(default)]
     pub secret_sha256: Option<String>,
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
@@ -138,6 +144,15 @@ pub struct Client {
     /// Ours (skips consent, may use the `/users/*` routes).
     #[serde(default)]
     pub first_party: bool,
+    /// The resources (RFC 8707) of its machine tokens (`client_credentials`),
+    /// among the document's `resources`; normal forms once parsed. A
+    /// confidential client also introspects the tokens meant for these.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// Registered dynamically (RFC 7591), not configured: nobody vouched
+    /// for it, and the consent page says so.
+    #[serde(skip)]
+    pub registered: bool,
 }
 
 fn scope_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Scopes, D::Error> {
@@ -247,12 +262,17 @@ pub enum ClientsError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientRegistry {
     clients: Vec<Client>,
+    /// The resources (RFC 8707) tokens may be issued for, normalised.
+    resources: Vec<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Document {
     clients: Vec<Client>,
+    /// The APIs (MCP servers…) this provider issues tokens for, by URL.
+    #[serde(default)]
+    resources: Vec<String>,
 }
 
 /// Longest client id accepted anywhere.
@@ -260,21 +280,48 @@ pub const CLIENT_ID_MAX_CHARS: usize = 128;
 
 impl ClientRegistry {
     pub fn parse(document: &str) -> Result<Self, ClientsError> {
-        let document: Document = serde_json::from_str(document)
+        let mut document: Document = serde_json::from_str(document)
             .map_err(|error| ClientsError::Malformed(error.to_string()))?;
+        let mut resources = Vec::new();
+        for raw in &document.resources {
+            let normal = normalise(raw).ok_or_else(|| {
+                ClientsError::Malformed(format!("resource {raw:?} is not an absolute URL"))
+            })?;
+            if !resources.contains(&normal) {
+                resources.push(normal);
+            }
+        }
         let mut seen = BTreeSet::new();
-        for client in &document.clients {
+        for client in &mut document.clients {
             if !seen.insert(client.id.clone()) {
                 return Err(ClientsError::Duplicate(client.id.clone()));
             }
-            check(client).map_err(|reason| ClientsError::Invalid {
+            let invalid = |reason| ClientsError::Invalid {
                 id: client.id.clone(),
                 reason,
-            })?;
+            };
+            let raw: Vec<&str> = client.resources.iter().map(String::as_str).collect();
+            let selected = super::resources::select(&raw, &resources)
+                .map_err(|_| invalid("a resource is not among the document's resources"))?;
+            client.resources = selected;
+            check(client).map_err(invalid)?;
         }
         Ok(Self {
             clients: document.clients,
+            resources,
         })
+    }
+
+    /// This registry and `client` (a registered client, for one request).
+    pub fn with_client(&self, client: Client) -> Self {
+        let mut extended = self.clone();
+        extended.clients.push(client);
+        extended
+    }
+
+    /// The configured resources, normalised.
+    pub fn resources(&self) -> &[String] {
+        &self.resources
     }
 
     pub fn find(&self, id: &str) -> Option<&Client> {
@@ -305,8 +352,16 @@ fn check(client: &Client) -> Result<(), &'static str> {
         (ClientType::Public, Some(_)) => return Err("a public client has no secret"),
         (ClientType::Public, None) => {}
     }
-    if client.redirect_uris.is_empty() {
+    if client.grants.is_empty() {
+        return Err("at least one grant is needed");
+    }
+    if client.allows(GrantType::AuthorizationCode) && client.redirect_uris.is_empty() {
         return Err("at least one redirect URI is needed");
+    }
+    if client.allows(GrantType::ClientCredentials)
+        && (client.is_public() || client.resources.is_empty())
+    {
+        return Err("client_credentials is for confidential clients with resources");
     }
     for uri in client
         .redirect_uris
@@ -319,8 +374,8 @@ fn check(client: &Client) -> Result<(), &'static str> {
             return Err("a redirect URI has a fragment");
         }
     }
-    if !client.allows(GrantType::AuthorizationCode) {
-        return Err("grants must include authorization_code");
+    if client.allows(GrantType::RefreshToken) && !client.allows(GrantType::AuthorizationCode) {
+        return Err("refresh_token comes with authorization_code");
     }
     Ok(())
 }

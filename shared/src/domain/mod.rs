@@ -3,6 +3,7 @@
 //! adapters (`http`, `sqs`, `eventbridge`, `mongo`) sit around it.
 
 pub mod accounts;
+pub mod apps;
 pub mod audit;
 pub mod authorize;
 pub mod clients;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod field;
+pub mod grants;
 pub mod inbound;
 pub mod keys;
 pub mod linking;
@@ -29,6 +31,8 @@ pub mod qr;
 pub mod records;
 pub mod recovery;
 pub mod refresh;
+pub mod registration;
+pub mod resources;
 pub mod rs256;
 pub mod sealing;
 pub mod sessions;

@@ -20,6 +20,7 @@ use super::ports::{
     Sessions,
 };
 use super::records::{Authentication, ClientInfo};
+use super::resources::select;
 use super::sessions::{self, Issuer, TokenPair};
 use super::throttle::{self, Admission};
 use super::totp::constant_time_eq;
@@ -52,6 +53,13 @@ pub enum OAuthError {
     UnsupportedGrantType,
     #[error("{0}")]
     InvalidScope(&'static str),
+    /// RFC 8707 §2: a resource that is malformed, unknown or not granted.
+    #[error("{0}")]
+    InvalidTarget(&'static str),
+    /// RFC 7009 §2.2.1: a token this server cannot revoke (a machine token
+    /// has no session to end; it lives its few minutes).
+    #[error("machine tokens cannot be revoked; they expire within minutes")]
+    UnsupportedTokenType,
     /// Throttled or unavailable: the domain's own errors.
     #[error(transparent)]
     Domain(#[from] DomainError),
@@ -61,6 +69,68 @@ impl From<super::records::StoreError> for OAuthError {
     fn from(error: super::records::StoreError) -> Self {
         Self::Domain(error.into())
     }
+}
+
+/// The request budgets of the token, revocation and introspection
+/// endpoints (issue #22), per source address and per client, per minute:
+/// beyond them `429` with `Retry-After`, before any other work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OAuthLimits {
+    pub per_source_per_minute: i64,
+    pub per_client_per_minute: i64,
+}
+
+impl Default for OAuthLimits {
+    fn default() -> Self {
+        Self {
+            per_source_per_minute: 600,
+            per_client_per_minute: 1200,
+        }
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Counts one request from `source` (an address) against its budget.
+pub async fn admit_source<S: LoginAttempts>(
+    store: &S,
+    limits: OAuthLimits,
+    source: &str,
+    now: Timestamp,
+) -> Result<(), OAuthError> {
+    spend(
+        store,
+        &format!("oauth|{source}"),
+        limits.per_source_per_minute,
+        now,
+    )
+    .await
+}
+
+/// Counts one request of an authenticated client against its budget.
+pub async fn admit_client<S: LoginAttempts>(
+    store: &S,
+    limits: OAuthLimits,
+    client_id: &str,
+    now: Timestamp,
+) -> Result<(), OAuthError> {
+    let key = format!("oauth-client|{client_id}");
+    spend(store, &key, limits.per_client_per_minute, now).await
+}
+
+async fn spend<S: LoginAttempts>(
+    store: &S,
+    key: &str,
+    limit: i64,
+    now: Timestamp,
+) -> Result<(), OAuthError> {
+    if let Some(retry_after) =
+        throttle::count_in_window(store, key, Some(limit), MINUTE, now).await?
+    {
+        tracing::warn!(audit = "oauth_requests_throttled", "audit");
+        return Err(DomainError::TooManyRequests { retry_after }.into());
+    }
+    Ok(())
 }
 
 /// Who signed in, and how: what the authorize endpoint knows once the
@@ -88,6 +158,7 @@ pub async fn issue_code<S: AuthorizationCodes>(
         code_challenge: request.code_challenge.clone(),
         nonce: request.nonce.clone(),
         scope: request.scopes.to_string(),
+        resources: request.resources.clone(),
         user_id: signed_in.user_id,
         auth: signed_in.auth,
         valid_until: now.plus(CODE_LIFETIME),
@@ -130,6 +201,14 @@ pub enum ClientCredentials {
     Secret { client_id: String, secret: String },
     /// `none`: a public client, which proves itself with PKCE.
     None { client_id: String },
+}
+
+impl ClientCredentials {
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Secret { client_id, .. } | Self::None { client_id } => client_id,
+        }
+    }
 }
 
 /// The authenticated client. A confidential client's wrong secret is
@@ -180,6 +259,9 @@ pub struct CodeGrant {
     pub code: String,
     pub redirect_uri: String,
     pub code_verifier: Option<String>,
+    /// RFC 8707 `resource`s of the token request (raw): the access token's
+    /// audiences, among those of the authorization request.
+    pub resources: Vec<String>,
 }
 
 /// What the token endpoint answers with.
@@ -246,12 +328,14 @@ pub async fn exchange_code<S: AuthorizationCodes + Sessions>(
         }
         (None, None) => {}
     }
+    let audience = narrowed(&grant.resources, &code.resources)?;
     let scope = Scopes::parse(&code.scope).unwrap_or_default();
     let oauth_grant = OAuthGrant {
         client_id: client.id.clone(),
         client_name: client.name.clone(),
         scope: code.scope.clone(),
         first_party: client.first_party,
+        resources: code.resources.clone(),
     };
     let (mut session, _) =
         issuer.open_session_for(code.user_id, code.auth, from, Some(oauth_grant), now);
@@ -272,7 +356,7 @@ pub async fn exchange_code<S: AuthorizationCodes + Sessions>(
         }
         return Err(OAuthError::InvalidGrant("the code was already used"));
     }
-    let pair = issuer.token_pair(&session);
+    let pair = issuer.token_pair_scoped(&session, None, Some(&audience));
     let id_token = scope
         .contains(Scope::OpenId)
         .then(|| id_token(issuer, &session, code.nonce.as_deref(), now));
@@ -282,6 +366,18 @@ pub async fn exchange_code<S: AuthorizationCodes + Sessions>(
         refresh,
         id_token,
         scope,
+    })
+}
+
+/// The resources a token request names (raw), each among `granted`; none
+/// named, all of `granted` (RFC 8707 §2.2: a token request may narrow).
+fn narrowed(requested: &[String], granted: &[String]) -> Result<Vec<String>, OAuthError> {
+    if requested.is_empty() {
+        return Ok(granted.to_vec());
+    }
+    let raw: Vec<&str> = requested.iter().map(String::as_str).collect();
+    select(&raw, granted).map_err(|_| {
+        OAuthError::InvalidTarget("a resource was not granted, or is not one this server serves")
     })
 }
 
@@ -316,12 +412,14 @@ async fn revoke_for_reuse<S: Sessions>(
 /// included), for the client whose code opened the session and only if it
 /// was granted `offline_access`. `scope` may narrow what the new access
 /// token carries, never widen it.
+#[allow(clippy::too_many_arguments)]
 pub async fn refresh_grant<S: Sessions>(
     store: &S,
     issuer: &Issuer,
     client: &Client,
     refresh_token: &RefreshToken,
     scope: Option<&Scopes>,
+    resources: &[String],
     from: &ClientInfo,
     now: Timestamp,
 ) -> Result<Tokens, OAuthError> {
@@ -337,17 +435,18 @@ pub async fn refresh_grant<S: Sessions>(
         })
     };
     // Checked before the rotation, so a refusal changes nothing.
-    if let Some(requested) = scope {
+    if scope.is_some() || !resources.is_empty() {
         let presented = super::refresh::PresentedToken::parse(refresh_token.expose());
         if let Some(presented) = presented {
             if let Some(session) = store.find_session(presented.session_id, now).await? {
                 if belongs(&session) {
                     let granted = granted(&session);
-                    if !requested.is_subset(&granted) {
+                    if scope.is_some_and(|requested| !requested.is_subset(&granted)) {
                         return Err(OAuthError::InvalidScope(
                             "a refresh may narrow the scope, never widen it",
                         ));
                     }
+                    narrowed(resources, &granted_resources(&session))?;
                 }
             }
         }
@@ -362,7 +461,8 @@ pub async fn refresh_grant<S: Sessions>(
         })?;
     let granted = granted(&session);
     let scope = scope.cloned().unwrap_or(granted);
-    let pair = issuer.token_pair_scoped(&session, Some(scope.to_string()));
+    let audience = narrowed(resources, &granted_resources(&session))?;
+    let pair = issuer.token_pair_scoped(&session, Some(scope.to_string()), Some(&audience));
     let id_token = scope
         .contains(Scope::OpenId)
         .then(|| id_token(issuer, &session, None, now));
@@ -372,6 +472,14 @@ pub async fn refresh_grant<S: Sessions>(
         id_token,
         scope,
     })
+}
+
+fn granted_resources(session: &SessionRecord) -> Vec<String> {
+    session
+        .grant
+        .as_ref()
+        .map(|grant| grant.resources.clone())
+        .unwrap_or_default()
 }
 
 fn granted(session: &SessionRecord) -> Scopes {
@@ -471,6 +579,7 @@ mod tests {
             code: code.into(),
             redirect_uri: "http://localhost:8765/callback".into(),
             code_verifier: Some(VERIFIER.into()),
+            resources: Vec::new(),
         }
     }
 
@@ -577,6 +686,7 @@ mod tests {
             &client,
             &refresh,
             None,
+            &[],
             &ClientInfo::default(),
             at(3)
         )
@@ -683,6 +793,7 @@ mod tests {
                 &client,
                 &refresh,
                 None,
+                &[],
                 &ClientInfo::default(),
                 at(2)
             )
@@ -710,6 +821,7 @@ mod tests {
                 &client,
                 &refresh,
                 Some(&wider),
+                &[],
                 &ClientInfo::default(),
                 at(2)
             )
@@ -723,6 +835,7 @@ mod tests {
             &client,
             &refresh,
             Some(&narrower),
+            &[],
             &ClientInfo::default(),
             at(3),
         )
@@ -741,6 +854,7 @@ mod tests {
             &client,
             &next,
             None,
+            &[],
             &ClientInfo::default(),
             at(4),
         )
@@ -772,6 +886,7 @@ mod tests {
                 &client,
                 &login_refresh,
                 None,
+                &[],
                 &ClientInfo::default(),
                 at(5)
             )

@@ -276,6 +276,8 @@ pub struct SessionView {
     pub last_used_from: ClientInfo,
     /// The name of the OAuth client that opened it, if one did.
     pub client_name: Option<String>,
+    /// And its id.
+    pub client_id: Option<String>,
 }
 
 /// Why sessions were ended, for the `SessionsRevoked` event.
@@ -888,6 +890,8 @@ pub struct CodeRecord {
     pub nonce: Option<String>,
     /// Space-separated, as granted.
     pub scope: String,
+    /// RFC 8707 resources of the request, normalised.
+    pub resources: Vec<String>,
     pub user_id: UserId,
     pub auth: Authentication,
     pub valid_until: Timestamp,
@@ -929,5 +933,66 @@ pub trait Consents: Sync {
         client_id: &str,
         scope: &str,
         now: Timestamp,
+    ) -> impl Future<Output = Stored<()>> + Send;
+
+    /// Every client `user_id` allowed something (issue #22's "apps with
+    /// access"), at most `limit`.
+    fn list_consents(
+        &self,
+        user_id: UserId,
+        limit: usize,
+    ) -> impl Future<Output = Stored<Vec<ConsentView>>> + Send;
+
+    /// Forgets what `user_id` allowed `client_id`.
+    fn delete_consent(
+        &self,
+        user_id: UserId,
+        client_id: &str,
+    ) -> impl Future<Output = Stored<()>> + Send;
+}
+
+/// One remembered consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentView {
+    pub client_id: String,
+    /// Space-separated.
+    pub scope: String,
+    pub granted_at: Timestamp,
+}
+
+/// A client registered dynamically (RFC 7591, issue #22): public and
+/// third-party, kept while it is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredClient {
+    pub client_id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    /// Space-separated.
+    pub scope: String,
+    /// Whether it asked for `refresh_token` too.
+    pub refresh: bool,
+    pub created_at: Timestamp,
+    /// When the store forgets it: 30 days after its last use.
+    pub expires_at: Timestamp,
+}
+
+/// The dynamically registered clients.
+pub trait DynamicClients: Sync {
+    fn insert_registered_client(
+        &self,
+        client: &RegisteredClient,
+    ) -> impl Future<Output = Stored<()>> + Send;
+
+    fn find_registered_client(
+        &self,
+        client_id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Stored<Option<RegisteredClient>>> + Send;
+
+    /// Moves its expiry to `expires_at` (it was used).
+    fn touch_registered_client(
+        &self,
+        client_id: &str,
+        expires_at: Timestamp,
     ) -> impl Future<Output = Stored<()>> + Send;
 }

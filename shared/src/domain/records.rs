@@ -164,6 +164,9 @@ pub struct OAuthGrant {
     /// Space-separated, as granted at the code's issue.
     pub scope: String,
     pub first_party: bool,
+    /// RFC 8707 resources granted (normalised): the audiences its access
+    /// tokens may have; none, the API's own audience.
+    pub resources: Vec<String>,
 }
 
 /// A secret as stored: which key sealed it, the nonce and the ciphertext

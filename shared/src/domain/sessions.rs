@@ -114,12 +114,24 @@ impl Issuer {
     /// always gives the same pair.
     pub fn token_pair(&self, session: &SessionRecord) -> TokenPair {
         let scope = session.grant.as_ref().map(|grant| grant.scope.clone());
-        self.token_pair_scoped(session, scope)
+        self.token_pair_scoped(session, scope, None)
     }
 
-    /// `token_pair`, its access token limited to `scope` (a refresh that
-    /// narrows; the session keeps what was granted).
-    pub fn token_pair_scoped(&self, session: &SessionRecord, scope: Option<String>) -> TokenPair {
+    /// `token_pair`, its access token limited to `scope` and `resources`
+    /// (a refresh that narrows; the session keeps what was granted). The
+    /// access token's `aud` is the resources, or the API without any.
+    pub fn token_pair_scoped(
+        &self,
+        session: &SessionRecord,
+        scope: Option<String>,
+        resources: Option<&[String]>,
+    ) -> TokenPair {
+        let granted = session
+            .grant
+            .as_ref()
+            .map(|grant| grant.resources.as_slice())
+            .unwrap_or_default();
+        let resources = resources.unwrap_or(granted);
         let caller = Caller {
             user_id: session.user_id,
             session_id: session.id,
@@ -136,6 +148,7 @@ impl Issuer {
             access: self.signer.issue_for(
                 &caller,
                 client.as_ref(),
+                resources,
                 session.rotated_at.as_secs(),
                 jti,
             ),

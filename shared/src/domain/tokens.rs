@@ -57,7 +57,7 @@ struct Claims {
     nbf: u64,
     exp: u64,
     iss: String,
-    aud: String,
+    aud: Audience,
     jti: String,
     /// The session this token belongs to: ending the session ends the token.
     sid: String,
@@ -78,6 +78,74 @@ struct Claims {
     /// use the account routes. A client token without it is third-party.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     first_party: Option<bool>,
+}
+
+/// `aud`: the API's own audience, or the RFC 8707 resources a client's
+/// token was issued for (one string when one, as RFC 7519 §4.1.3 allows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// `resources`, or `default` when there are none.
+    pub fn of(resources: &[String], default: &str) -> Self {
+        match resources {
+            [] => Self::One(default.to_string()),
+            [one] => Self::One(one.clone()),
+            many => Self::Many(many.to_vec()),
+        }
+    }
+
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(one) => one == audience,
+            Self::Many(many) => many.iter().any(|one| one == audience),
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Self::One(one) => vec![one.clone()],
+            Self::Many(many) => many.clone(),
+        }
+    }
+}
+
+/// A machine token's claims (`client_credentials`, RFC 9068 §2.2): the
+/// client is the subject; no user, no session, so no `sid`, and no
+/// verifier of the account routes ever takes it.
+#[derive(Debug, Serialize)]
+struct MachineClaims<'a> {
+    sub: &'a str,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    iss: &'a str,
+    aud: Audience,
+    jti: String,
+    client_id: &'a str,
+    scope: &'a str,
+}
+
+/// What introspection (RFC 7662) reads of any access token we signed,
+/// whatever its audience: a user's (with `sid`) or a machine's (without).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Inspected {
+    pub sub: String,
+    pub iat: u64,
+    pub exp: u64,
+    pub iss: String,
+    pub aud: Audience,
+    pub jti: String,
+    #[serde(default)]
+    pub sid: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// A freshly signed access token, as login returns it.
@@ -150,14 +218,16 @@ impl TokenSigner {
     /// (PKCS#1 v1.5 signatures are deterministic), which is what lets a
     /// refresh retried within the grace window answer identically.
     pub fn issue(&self, caller: &Caller, issued_at: u64, jti: String) -> AccessToken {
-        self.issue_for(caller, None, issued_at, jti)
+        self.issue_for(caller, None, &[], issued_at, jti)
     }
 
-    /// `issue`, for `client` when the token is an OAuth client's.
+    /// `issue`, for `client` when the token is an OAuth client's, meant for
+    /// `resources` (RFC 8707) when it names any, else for the API.
     pub fn issue_for(
         &self,
         caller: &Caller,
         client: Option<&TokenClient>,
+        resources: &[String],
         issued_at: u64,
         jti: String,
     ) -> AccessToken {
@@ -168,7 +238,7 @@ impl TokenSigner {
             nbf: issued_at,
             exp: issued_at + ttl,
             iss: self.settings.issuer.clone(),
-            aud: self.settings.audience.clone(),
+            aud: Audience::of(resources, &self.settings.audience),
             jti,
             sid: caller.session_id.to_hex(),
             amr: caller.auth.amr(),
@@ -176,6 +246,40 @@ impl TokenSigner {
             client_id: client.map(|client| client.client_id.clone()),
             scope: client.map(|client| client.scope.clone()),
             first_party: client.map(|client| client.first_party),
+        };
+        let header = Header {
+            typ: Some(TOKEN_TYPE.into()),
+            kid: Some(self.kid.clone()),
+            ..Header::new(Algorithm::RS256)
+        };
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .expect("a checked RSA key signs");
+        AccessToken {
+            token,
+            expires_in: ttl,
+        }
+    }
+
+    /// A machine token of `client_id` (the `client_credentials` grant) for
+    /// `resources`, with a random `jti`.
+    pub fn issue_machine(
+        &self,
+        client_id: &str,
+        scope: &str,
+        resources: &[String],
+        issued_at: u64,
+    ) -> AccessToken {
+        let ttl = self.settings.access_token_ttl.as_secs();
+        let claims = MachineClaims {
+            sub: client_id,
+            iat: issued_at,
+            nbf: issued_at,
+            exp: issued_at + ttl,
+            iss: &self.settings.issuer,
+            aud: Audience::of(resources, &self.settings.audience),
+            jti: super::refresh::new_nonce(),
+            client_id,
+            scope,
         };
         let header = Header {
             typ: Some(TOKEN_TYPE.into()),
@@ -244,6 +348,19 @@ impl TokenVerifier {
 
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
         self.verify_access(token).map(|verified| verified.caller)
+    }
+
+    /// Any access token we signed with a published key, unexpired, whatever
+    /// its audience: what introspection and revocation read. Whether it is
+    /// still active (its session open) is the caller's question.
+    pub fn inspect(&self, token: &str) -> Result<Inspected, TokenError> {
+        let kid = checked_header(token)?;
+        let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let mut validation = self.validation.clone();
+        validation.validate_aud = false;
+        let data = jsonwebtoken::decode::<Inspected>(token, key, &validation)
+            .map_err(|error| classify(error.kind()))?;
+        Ok(data.claims)
     }
 
     /// `verify`, with the client the token was issued to.

@@ -17,19 +17,24 @@ use super::cors::Cors;
 use super::edge::client_info;
 use super::problem::{refused, HttpError};
 use super::request::{source_ip, MAX_BODY_BYTES};
-use crate::domain::clients::{ClientRegistry, Scope, Scopes};
-use crate::domain::oauth::{self, ClientCredentials, CodeGrant, OAuthError, Tokens};
-use crate::domain::ports::{Accounts, AuthorizationCodes, LoginAttempts, Sessions};
+use std::sync::Arc;
+
+use crate::domain::clients::{Client, ClientRegistry, Scope, Scopes};
+use crate::domain::grants;
+use crate::domain::oauth::{self, ClientCredentials, CodeGrant, OAuthError, OAuthLimits, Tokens};
+use crate::domain::ports::{Accounts, AuthorizationCodes, DynamicClients, LoginAttempts, Sessions};
+use crate::domain::registration::{self, RegistrationError, RegistrationPolicy};
 use crate::domain::sessions::ensure_session_open;
 use crate::domain::values::{RefreshToken, Timestamp};
 use crate::domain::DomainError;
 use crate::keystore::{PublishedKeys, RegisteredClients, SigningKeys};
 
 /// `POST /oauth2/token`.
-pub async fn token<S: AuthorizationCodes + Sessions + LoginAttempts>(
+pub async fn token<S: AuthorizationCodes + Sessions + LoginAttempts + DynamicClients>(
     store: &S,
     keys: &SigningKeys,
     clients: &RegisteredClients,
+    limits: OAuthLimits,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let registry = clients.registry().await;
@@ -39,7 +44,8 @@ pub async fn token<S: AuthorizationCodes + Sessions + LoginAttempts>(
     let response = async {
         match *request.method() {
             Method::OPTIONS => cors.preflight(),
-            Method::POST => match grant(store, keys, &registry, &request).await {
+            Method::POST => match grant(store, keys, Arc::clone(&registry), limits, &request).await
+            {
                 Ok(tokens) => token_response(tokens),
                 Err(error) => oauth_error(&error),
             },
@@ -53,21 +59,27 @@ pub async fn token<S: AuthorizationCodes + Sessions + LoginAttempts>(
     Ok(cors.apply(response))
 }
 
-async fn grant<S: AuthorizationCodes + Sessions + LoginAttempts>(
+async fn grant<S: AuthorizationCodes + Sessions + LoginAttempts + DynamicClients>(
     store: &S,
     keys: &SigningKeys,
-    registry: &ClientRegistry,
+    registry: Arc<ClientRegistry>,
+    limits: OAuthLimits,
     request: &Request,
 ) -> Result<Tokens, OAuthError> {
+    let now = Timestamp::now();
+    oauth::admit_source(store, limits, &source_ip(request), now).await?;
     let form = form(request)?;
     let credentials = credentials(request.headers(), &form)?;
-    let now = Timestamp::now();
     let grant_type = form
         .one("grant_type")
         .ok_or(OAuthError::InvalidRequest("grant_type is missing"))?;
-    let client = oauth::authenticate(store, registry, &credentials, now).await?;
+    let registry =
+        registration::with_registered(store, registry, Some(credentials.client_id()), now).await?;
+    let client = oauth::authenticate(store, &registry, &credentials, now).await?;
+    // Counted once authenticated: nobody spends a confidential client's budget.
+    oauth::admit_client(store, limits, &client.id, now).await?;
     let issuer = keys.issuer().await;
-    match grant_type {
+    let tokens = match grant_type {
         "authorization_code" => {
             let grant = CodeGrant {
                 code: form
@@ -79,6 +91,7 @@ async fn grant<S: AuthorizationCodes + Sessions + LoginAttempts>(
                     .ok_or(OAuthError::InvalidRequest("redirect_uri is missing"))?
                     .to_string(),
                 code_verifier: form.one("code_verifier").map(str::to_string),
+                resources: form.resources(),
             };
             oauth::exchange_code(store, &issuer, client, &grant, client_info(request), now).await
         }
@@ -88,13 +101,7 @@ async fn grant<S: AuthorizationCodes + Sessions + LoginAttempts>(
                 .ok_or(OAuthError::InvalidRequest("refresh_token is missing"))?;
             let refresh_token = RefreshToken::parse(raw.to_string())
                 .map_err(|_| OAuthError::InvalidGrant("the refresh token is invalid"))?;
-            let scope = match form.one("scope") {
-                None => None,
-                Some(raw) => Some(
-                    Scopes::parse(raw)
-                        .ok_or(OAuthError::InvalidScope("a scope is not supported"))?,
-                ),
-            };
+            let scope = form.scope()?;
             let from = client_info(request);
             oauth::refresh_grant(
                 store,
@@ -102,13 +109,23 @@ async fn grant<S: AuthorizationCodes + Sessions + LoginAttempts>(
                 client,
                 &refresh_token,
                 scope.as_ref(),
+                &form.resources(),
                 &from,
                 now,
             )
             .await
         }
+        "client_credentials" => {
+            let scope = form.scope()?;
+            grants::client_credentials(&issuer, client, scope.as_ref(), &form.resources(), now)
+        }
         _ => Err(OAuthError::UnsupportedGrantType),
+    }?;
+    // A registered client in use is kept; failing to note it costs no token.
+    if let Err(error) = registration::used(store, client, now).await {
+        tracing::warn!(%error, client_id = %client.id, "a registered client's use was not recorded");
     }
+    Ok(tokens)
 }
 
 fn token_response(tokens: Tokens) -> Response<Body> {
@@ -127,6 +144,190 @@ fn token_response(tokens: Tokens) -> Response<Body> {
     no_store(StatusCode::OK, &body)
 }
 
+/// `POST /oauth2/revoke` (RFC 7009): `200` with an empty body whether or
+/// not the token was known, so that nobody learns which tokens exist.
+pub async fn revoke<S: Sessions + LoginAttempts + DynamicClients>(
+    store: &S,
+    keys: &PublishedKeys,
+    clients: &RegisteredClients,
+    limits: OAuthLimits,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    let registry = clients.registry().await;
+    let cors = Cors::of(&request, "POST, OPTIONS", |origin| {
+        registry.allows_origin(origin)
+    });
+    let response = async {
+        match *request.method() {
+            Method::OPTIONS => cors.preflight(),
+            Method::POST => {
+                let revoked = async {
+                    let (client, token) = token_request(store, &registry, limits, &request).await?;
+                    let verifier = keys.verifier().await;
+                    grants::revoke(store, &verifier, &client, &token, Timestamp::now()).await
+                };
+                match revoked.await {
+                    Ok(()) => no_store(StatusCode::OK, &json!({})),
+                    Err(error) => oauth_error(&error),
+                }
+            }
+            _ => refused(&HttpError::MethodNotAllowed {
+                allow: Method::POST,
+            }),
+        }
+    }
+    .instrument(request_span(&request))
+    .await;
+    Ok(cors.apply(response))
+}
+
+/// `POST /oauth2/introspect` (RFC 7662), for confidential clients: no CORS,
+/// since no browser holds a client secret.
+pub async fn introspect<S: Sessions + LoginAttempts + DynamicClients>(
+    store: &S,
+    keys: &PublishedKeys,
+    clients: &RegisteredClients,
+    limits: OAuthLimits,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    let registry = clients.registry().await;
+    let response = async {
+        match *request.method() {
+            Method::POST => {
+                let answer = async {
+                    let (client, token) = token_request(store, &registry, limits, &request).await?;
+                    let verifier = keys.verifier().await;
+                    let now = Timestamp::now();
+                    grants::introspect(store, &verifier, keys.issuer(), &client, &token, now).await
+                };
+                match answer.await {
+                    Ok(answer) => no_store(StatusCode::OK, &answer),
+                    Err(error) => oauth_error(&error),
+                }
+            }
+            _ => refused(&HttpError::MethodNotAllowed {
+                allow: Method::POST,
+            }),
+        }
+    }
+    .instrument(request_span(&request))
+    .await;
+    Ok(response)
+}
+
+/// The authenticated client and the `token` of a revocation or
+/// introspection request (`token_type_hint` is a hint: the token's form
+/// says what it is).
+async fn token_request<S: LoginAttempts + DynamicClients>(
+    store: &S,
+    registry: &Arc<ClientRegistry>,
+    limits: OAuthLimits,
+    request: &Request,
+) -> Result<(Client, String), OAuthError> {
+    let now = Timestamp::now();
+    oauth::admit_source(store, limits, &source_ip(request), now).await?;
+    let form = form(request)?;
+    let credentials = credentials(request.headers(), &form)?;
+    let registry = registration::with_registered(
+        store,
+        Arc::clone(registry),
+        Some(credentials.client_id()),
+        now,
+    )
+    .await?;
+    let client = oauth::authenticate(store, &registry, &credentials, now)
+        .await?
+        .clone();
+    oauth::admit_client(store, limits, &client.id, now).await?;
+    let token = form
+        .one("token")
+        .ok_or(OAuthError::InvalidRequest("token is missing"))?;
+    if token.len() > MAX_TOKEN_CHARS {
+        return Err(OAuthError::InvalidRequest("token is too long"));
+    }
+    Ok((client, token.to_string()))
+}
+
+/// `POST /oauth2/register` (RFC 7591): a JSON body of client metadata;
+/// `201` with the new public client, RFC 7591 §3.2.2's errors, `403` when
+/// registration is off, `429` past the source address's hourly budget.
+pub async fn register<S: DynamicClients + LoginAttempts>(
+    store: &S,
+    policy: RegistrationPolicy,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    let response = async {
+        if request.method() != Method::POST {
+            return refused(&HttpError::MethodNotAllowed {
+                allow: Method::POST,
+            });
+        }
+        let registered = async {
+            if policy.mode == registration::RegistrationMode::Off {
+                return Err(RegistrationError::Off);
+            }
+            let metadata = metadata(&request)?;
+            registration::register(
+                store,
+                policy,
+                &metadata,
+                &source_ip(&request),
+                Timestamp::now(),
+            )
+            .await
+        };
+        match registered.await {
+            Ok(client) => no_store(StatusCode::CREATED, &registration::response(&client)),
+            Err(error) => registration_error(error),
+        }
+    }
+    .instrument(request_span(&request))
+    .await;
+    Ok(response)
+}
+
+/// The JSON object of a registration request.
+fn metadata(request: &Request) -> Result<Value, RegistrationError> {
+    let essence = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase());
+    if essence.as_deref() != Some("application/json") {
+        return Err(RegistrationError::InvalidClientMetadata(
+            "the body must be application/json",
+        ));
+    }
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(RegistrationError::InvalidClientMetadata(
+            "the body is too large",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|_| RegistrationError::InvalidClientMetadata("the body is not JSON"))
+}
+
+fn registration_error(error: RegistrationError) -> Response<Body> {
+    use StatusCode as S;
+    let description = error.to_string();
+    let (status, code) = match error {
+        RegistrationError::Off => (S::FORBIDDEN, "access_denied"),
+        RegistrationError::InvalidRedirectUri(_) => (S::BAD_REQUEST, "invalid_redirect_uri"),
+        RegistrationError::InvalidClientMetadata(_) => (S::BAD_REQUEST, "invalid_client_metadata"),
+        RegistrationError::Domain(domain) => return oauth_error(&OAuthError::Domain(domain)),
+    };
+    tracing::info!(error = %description, code, "registration refused");
+    no_store(
+        status,
+        &json!({ "error": code, "error_description": description }),
+    )
+}
+
+/// Longer than any token of ours.
+const MAX_TOKEN_CHARS: usize = 8192;
+
 /// The one table of what each token-endpoint error means over HTTP
 /// (RFC 6749 §5.2; throttles and outages as the API answers them).
 pub fn oauth_error(error: &OAuthError) -> Response<Body> {
@@ -138,6 +339,8 @@ pub fn oauth_error(error: &OAuthError) -> Response<Body> {
         OAuthError::UnauthorizedClient(_) => (S::BAD_REQUEST, "unauthorized_client"),
         OAuthError::UnsupportedGrantType => (S::BAD_REQUEST, "unsupported_grant_type"),
         OAuthError::InvalidScope(_) => (S::BAD_REQUEST, "invalid_scope"),
+        OAuthError::InvalidTarget(_) => (S::BAD_REQUEST, "invalid_target"),
+        OAuthError::UnsupportedTokenType => (S::BAD_REQUEST, "unsupported_token_type"),
         OAuthError::Domain(domain) => match domain {
             DomainError::TooManyAttempts { .. } | DomainError::TooManyRequests { .. } => {
                 (S::TOO_MANY_REQUESTS, "temporarily_unavailable")
@@ -208,10 +411,28 @@ impl Form {
             .find(|(key, value)| key == name && !value.is_empty())
             .map(|(_, value)| value.as_str())
     }
+
+    /// Every `resource` (RFC 8707 §2: the one repeatable parameter).
+    fn resources(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(key, value)| key == "resource" && !value.is_empty())
+            .map(|(_, value)| value.clone())
+            .collect()
+    }
+
+    /// `scope`, if present: known scopes only.
+    fn scope(&self) -> Result<Option<Scopes>, OAuthError> {
+        self.one("scope")
+            .map(|raw| {
+                Scopes::parse(raw).ok_or(OAuthError::InvalidScope("a scope is not supported"))
+            })
+            .transpose()
+    }
 }
 
 /// `application/x-www-form-urlencoded`, at most `MAX_BODY_BYTES`, with no
-/// parameter repeated (RFC 6749 §3.2).
+/// parameter repeated (RFC 6749 §3.2) but `resource` (RFC 8707).
 fn form(request: &Request) -> Result<Form, OAuthError> {
     let essence = request
         .headers()
@@ -230,7 +451,7 @@ fn form(request: &Request) -> Result<Form, OAuthError> {
     }
     let pairs: Vec<(String, String)> = form_urlencoded::parse(bytes).into_owned().collect();
     for (index, (name, _)) in pairs.iter().enumerate() {
-        if pairs[..index].iter().any(|(earlier, _)| earlier == name) {
+        if name != "resource" && pairs[..index].iter().any(|(earlier, _)| earlier == name) {
             return Err(OAuthError::InvalidRequest("a parameter is repeated"));
         }
     }

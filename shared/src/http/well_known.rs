@@ -11,6 +11,7 @@ use serde_json::json;
 use super::cors;
 use super::problem::{json_response, refused, HttpError};
 use crate::domain::keys::REREAD_INTERVAL;
+use crate::domain::registration::RegistrationMode;
 use crate::domain::tokens::TokenSettings;
 use crate::keystore::PublishedKeys;
 
@@ -22,6 +23,7 @@ pub const AUTHORIZATION_SERVER_PATH: &str = "/.well-known/oauth-authorization-se
 pub async fn well_known(
     keys: &PublishedKeys,
     settings: &TokenSettings,
+    registration: RegistrationMode,
     request: Request,
 ) -> Result<Response<Body>, Error> {
     let path = request.uri().path().trim_end_matches('/');
@@ -32,7 +34,7 @@ pub async fn well_known(
             let body = if path.ends_with(JWKS_PATH) {
                 keys.keys().await.jwks()
             } else {
-                discovery(settings)
+                discovery(settings, registration)
             };
             Ok(cors::public(cacheable(json_response(
                 StatusCode::OK,
@@ -48,22 +50,27 @@ pub async fn well_known(
 }
 
 /// What is true of this provider, and only that (OpenID Connect Discovery
-/// 1.0 §3, RFC 8414 §2): the code flow with PKCE S256, the two grants, the
+/// 1.0 §3, RFC 8414 §2): the code flow with PKCE S256, the three grants,
+/// revocation and introspection (issue #22), the
 /// client authentication methods, the scopes and claims served, and
 /// RP-Initiated Logout (served by the pages function). No request
 /// objects, no `phone` or `address` scope, no front- or back-channel logout.
-fn discovery(settings: &TokenSettings) -> serde_json::Value {
+fn discovery(settings: &TokenSettings, registration: RegistrationMode) -> serde_json::Value {
     let issuer = &settings.issuer;
-    json!({
+    let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "end_session_endpoint": format!("{issuer}/oauth2/logout"),
         "jwks_uri": format!("{issuer}{JWKS_PATH}"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
@@ -78,7 +85,12 @@ fn discovery(settings: &TokenSettings) -> serde_json::Value {
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
-    })
+    });
+    // RFC 8414 §2: only when anyone may register (issue #22).
+    if registration == RegistrationMode::Open {
+        document["registration_endpoint"] = json!(format!("{issuer}/oauth2/register"));
+    }
+    document
 }
 
 /// Verifiers may keep the answer as long as the functions keep their keys.

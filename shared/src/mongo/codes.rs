@@ -21,6 +21,8 @@ struct CodeDocument {
     code_challenge: Option<String>,
     nonce: Option<String>,
     scope: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<String>,
     user_id: ObjectId,
     otp: bool,
     /// The sign-in's `amr` (codes from before it: `otp` alone says it).
@@ -41,6 +43,7 @@ impl From<&CodeRecord> for CodeDocument {
             code_challenge: code.code_challenge.clone(),
             nonce: code.nonce.clone(),
             scope: code.scope.clone(),
+            resources: code.resources.clone(),
             user_id: oid(code.user_id.bytes()),
             otp: code.auth.otp,
             amr: Some(code.auth.amr()),
@@ -61,6 +64,7 @@ impl From<CodeDocument> for CodeRecord {
             code_challenge: document.code_challenge,
             nonce: document.nonce,
             scope: document.scope,
+            resources: document.resources,
             user_id: UserId::from_bytes(document.user_id.bytes()),
             auth: {
                 let auth_time = u64::try_from(document.auth_time).unwrap_or(0);

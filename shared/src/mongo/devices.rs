@@ -70,10 +70,12 @@ struct ListedDocument {
     oauth: Option<ClientName>,
 }
 
-/// The one field of a session's OAuth grant that its listing shows.
+/// The fields of a session's OAuth grant that its listing shows.
 #[derive(Debug, Deserialize)]
 struct ClientName {
     client_name: String,
+    #[serde(default)]
+    client_id: Option<String>,
 }
 
 impl From<ListedDocument> for SessionView {
@@ -84,6 +86,10 @@ impl From<ListedDocument> for SessionView {
             last_used_at: timestamp(document.rotated_at),
             created_from: document.created_from.unwrap_or_default().into(),
             last_used_from: document.last_used_from.unwrap_or_default().into(),
+            client_id: document
+                .oauth
+                .as_ref()
+                .and_then(|grant| grant.client_id.clone()),
             client_name: document.oauth.map(|grant| grant.client_name),
         }
     }
@@ -111,6 +117,7 @@ impl MongoStore {
                 "created_from": 1,
                 "last_used_from": 1,
                 "oauth.client_name": 1,
+                "oauth.client_id": 1,
             })
             .limit(limit)
             .await?;

@@ -30,6 +30,7 @@ mod mfa;
 mod outbox;
 mod passkeys;
 mod recovery;
+mod registered_clients;
 mod sessions;
 mod users;
 
@@ -130,6 +131,8 @@ pub struct MongoStore {
     /// Registered passkeys, and the state of begun WebAuthn ceremonies.
     passkeys: Collection<Document>,
     passkey_ceremonies: Collection<Document>,
+    /// Dynamically registered OAuth clients (RFC 7591).
+    registered_clients: Collection<registered_clients::RegisteredClientDocument>,
     deployment: Arc<OnceCell<Deployment>>,
 }
 
@@ -156,6 +159,7 @@ impl MongoStore {
             consents: db.collection("oauth_consents"),
             passkeys: db.collection("passkeys"),
             passkey_ceremonies: db.collection("passkey_ceremonies"),
+            registered_clients: db.collection("oauth_registered_clients"),
             client,
             deployment: Arc::new(OnceCell::new()),
         })
@@ -285,10 +289,21 @@ impl MongoStore {
             doc! { "expires_at": 1 },
             expires("passkey_ceremonies_expire"),
         ));
+        let registered_clients = self.registered_clients.create_index(index(
+            doc! { "expires_at": 1 },
+            expires("registered_clients_expire"),
+        ));
+        // A user's consents, for the account page's apps and the deletion.
+        let consents = self.consents.create_index(index(
+            doc! { "user_id": 1 },
+            named("oauth_consents_user_id").build(),
+        ));
         // One round trip per collection, all at once: this runs at every cold start.
         tokio::try_join!(
             passkeys.into_future(),
             passkey_ceremonies.into_future(),
+            registered_clients.into_future(),
+            consents.into_future(),
             codes.into_future(),
             tokens.into_future(),
             mfa_challenges.into_future(),

@@ -53,6 +53,8 @@ pub(super) struct GrantDocument {
     pub(super) client_name: String,
     scope: String,
     first_party: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<String>,
 }
 
 impl From<&SessionRecord> for SessionDocument {
@@ -75,6 +77,7 @@ impl From<&SessionRecord> for SessionDocument {
                 client_name: grant.client_name.clone(),
                 scope: grant.scope.clone(),
                 first_party: grant.first_party,
+                resources: grant.resources.clone(),
             }),
         }
     }
@@ -102,6 +105,7 @@ impl From<SessionDocument> for SessionRecord {
                 client_name: grant.client_name,
                 scope: grant.scope,
                 first_party: grant.first_party,
+                resources: grant.resources,
             }),
         }
     }

@@ -243,6 +243,10 @@ impl MongoStore {
             self.sessions
                 .delete_many(doc! { "user_id": oid(user_id.bytes()) })
                 .await?;
+            // What the person allowed OAuth clients goes with them (#22).
+            self.consents
+                .delete_many(doc! { "user_id": oid(user_id.bytes()) })
+                .await?;
         }
         Ok(deleted)
     }

@@ -145,6 +145,7 @@ pub async fn account<S: Store, Q: MailRequests>(
                 li { a href="/account/sessions" { "Your devices" } }
                 li { a href=(super::export::EXPORT) { "Download your data" } }
                 li { a href=(super::passkeys::ACCOUNT_PATH) { "Passkeys" } }
+                (super::apps::link())
                 li { a href="/account/delete" { "Delete your account" } }
             }
         },

@@ -109,8 +109,7 @@ pub async fn signin<S: Store, Q: MailRequests>(
     let issuer = p.keys.issuer().await;
     let again = visit.query("again").is_some() || visit.field("again") == "1";
     let ctx = Ctx::new(p.site, &issuer.policy.secrets, holder);
-    let registry = p.clients.registry().await;
-    let app = return_origin(&registry, visit.return_to().as_deref());
+    let app = return_origin(p, visit.return_to().as_deref()).await;
     if visit.method == Method::GET {
         if holder.caller().is_some() && !again {
             let to = visit.return_to().unwrap_or_else(|| "/account".into());
@@ -239,8 +238,7 @@ pub async fn signin_code<S: Store, Q: MailRequests>(
     };
     let issuer = p.keys.issuer().await;
     let ctx = Ctx::new(p.site, &issuer.policy.secrets, holder);
-    let registry = p.clients.registry().await;
-    let app = return_origin(&registry, visit.return_to().as_deref());
+    let app = return_origin(p, visit.return_to().as_deref()).await;
     if visit.method == Method::GET {
         let markup = code_page(p, visit, &ctx, &visit.problems());
         return page_for(p.site, StatusCode::OK, markup, &ctx.cookies, app.as_deref());

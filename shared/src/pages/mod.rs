@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod anonymous;
+pub mod apps;
 pub mod deletion;
 pub mod export;
 pub mod oauth;
@@ -25,7 +26,7 @@ use self::web::{check_post, page, refused, Holder, Pages, Store, Visit};
 use crate::domain::ports::MailRequests;
 
 /// The paths the pages function serves (and `functions.yaml` routes to it).
-pub const PATHS: [&str; 22] = [
+pub const PATHS: [&str; 23] = [
     "/signin",
     "/signin/code",
     "/signup",
@@ -42,6 +43,7 @@ pub const PATHS: [&str; 22] = [
     "/account/sessions",
     "/account/delete",
     passkeys::ACCOUNT_PATH,
+    apps::APPS,
     oauth::AUTHORIZE,
     oauth::CONSENT,
     oauth::LOGOUT,
@@ -124,6 +126,7 @@ async fn dispatch<S: Store, Q: MailRequests>(
         }
         "/signout" => anonymous::signout(p, visit, holder).await,
         "/account" => account::account(p, visit, holder).await,
+        apps::APPS => apps::apps_page(p, visit, holder).await,
         "/account/password" => account::password(p, visit, holder).await,
         "/account/email" => account::email(p, visit, holder).await,
         "/account/mfa" => account::mfa(p, visit, holder).await,

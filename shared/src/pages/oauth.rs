@@ -8,6 +8,8 @@
 //! browser sees: an error page when the client or its redirect URI cannot
 //! be trusted, a redirect to the client otherwise.
 
+use std::sync::Arc;
+
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Response};
 use maud::{html, Markup};
@@ -22,6 +24,7 @@ use crate::domain::authorize::{
 use crate::domain::clients::{Client, ClientRegistry, Scope};
 use crate::domain::oauth::{self, SignedIn};
 use crate::domain::ports::MailRequests;
+use crate::domain::registration;
 use crate::domain::sessions;
 use crate::domain::tokens::Caller;
 use crate::domain::values::Timestamp;
@@ -57,7 +60,7 @@ pub async fn authorize<S: Store, Q: MailRequests>(
     } else {
         visit.query_pairs()
     };
-    let registry = p.clients.registry().await;
+    let registry = clients_for(p, parameters).await;
     let issuer = p.keys.issuer().await;
     let request = match authorize::validate(parameters, &registry) {
         AuthorizeOutcome::Valid(request) => request,
@@ -257,15 +260,42 @@ fn origin_of(uri: &str) -> Option<String> {
     origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
+/// The clients an authorization request's `parameters` may name: the
+/// configured ones, and the registered client (RFC 7591) its `client_id`
+/// names, if any; a database failure leaves the configured ones.
+async fn clients_for<S: Store, Q: MailRequests>(
+    p: &Pages<'_, S, Q>,
+    parameters: &[(String, String)],
+) -> Arc<ClientRegistry> {
+    let base = p.clients.registry().await;
+    let client_id = parameters
+        .iter()
+        .find(|(name, _)| name == "client_id")
+        .map(|(_, value)| value.as_str());
+    match registration::with_registered(p.store, Arc::clone(&base), client_id, Timestamp::now())
+        .await
+    {
+        Ok(registry) => registry,
+        Err(error) => {
+            tracing::error!(%error, "reading a registered client failed");
+            base
+        }
+    }
+}
+
 /// The origin a sign-in's `return_to` leads to in the end: the validated
 /// redirect URI's, when `return_to` is an authorization request (the
 /// sign-in page's CSP must let its POST's redirects end there).
-pub fn return_origin(clients: &ClientRegistry, return_to: Option<&str>) -> Option<String> {
+pub async fn return_origin<S: Store, Q: MailRequests>(
+    p: &Pages<'_, S, Q>,
+    return_to: Option<&str>,
+) -> Option<String> {
     let query = return_to?.strip_prefix(AUTHORIZE)?.strip_prefix('?')?;
     let parameters: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
-    match authorize::validate(&parameters, clients) {
+    let clients = clients_for(p, &parameters).await;
+    match authorize::validate(&parameters, &clients) {
         AuthorizeOutcome::Valid(request) => origin_of(&request.redirect_uri),
         AuthorizeOutcome::Redirect(error) => origin_of(&error.redirect_uri),
         AuthorizeOutcome::Page(_) => None,
@@ -316,6 +346,12 @@ fn consent_page<S: Store, Q: MailRequests>(
         &format!("Allow {}?", client.name),
         true,
         html! {
+            @if client.registered {
+                p class="alert" role="alert" {
+                    strong { "Unverified app. " }
+                    "“" (client.name) "” registered itself; nobody here checked who runs it or whether its name is true. Allow it only if you started this from an app you trust."
+                }
+            }
             p { strong { (client.name) } " asks to:" }
             ul {
                 @for scope in request.scopes.iter() {
@@ -323,6 +359,10 @@ fn consent_page<S: Store, Q: MailRequests>(
                 }
             }
             p { (lasts) }
+            @if !request.resources.is_empty() {
+                p { "The access is only for:" }
+                ul { @for resource in &request.resources { li { code { (resource) } } } }
+            }
             p { "It will be sent back to " code { (origin_of(&request.redirect_uri).unwrap_or_default()) } "." }
             (form(CONSENT, &ctx.csrf, html! {
                 input type="hidden" name="authorization" value=(carried);
@@ -352,7 +392,7 @@ pub async fn consent_answer<S: Store, Q: MailRequests>(
     let parameters: Vec<(String, String)> = form_urlencoded::parse(carried.as_bytes())
         .into_owned()
         .collect();
-    let registry = p.clients.registry().await;
+    let registry = clients_for(p, &parameters).await;
     let issuer = p.keys.issuer().await;
     let iss = issuer.signer.issuer();
     let request = match authorize::validate(&parameters, &registry) {

@@ -19,8 +19,8 @@ use crate::domain::linking::LinkVerification;
 use crate::domain::login::LoginPolicy;
 use crate::domain::mfa::MfaSettings;
 use crate::domain::ports::{
-    Accounts, AuthorizationCodes, Consents, Deletions, Exports, LoginAttempts, MfaStore,
-    OneTimeTokens, Sessions, Users,
+    Accounts, AuthorizationCodes, Consents, Deletions, DynamicClients, Exports, LoginAttempts,
+    MfaStore, OneTimeTokens, Sessions, Users,
 };
 use crate::domain::records::ClientInfo;
 use crate::domain::recovery::MailRequestPolicy;
@@ -65,6 +65,7 @@ pub trait Store:
     + AuthorizationCodes
     + Consents
     + crate::domain::passkeys::PasskeyStore
+    + DynamicClients
 {
 }
 
@@ -79,7 +80,8 @@ impl<
             + OneTimeTokens
             + AuthorizationCodes
             + Consents
-            + crate::domain::passkeys::PasskeyStore,
+            + crate::domain::passkeys::PasskeyStore
+            + DynamicClients,
     > Store for S
 {
 }

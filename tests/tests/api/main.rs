@@ -6,6 +6,11 @@
 
 // By feature: each feature's handler tests beside its end-to-end story
 // (`e2e`, over HTTP through the one client in `e2e_client`).
+mod agents {
+    mod e2e;
+    mod handlers;
+    mod pages;
+}
 mod accounts {
     mod concurrency;
     mod deletion;

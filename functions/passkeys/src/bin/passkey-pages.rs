@@ -23,6 +23,8 @@ async fn main() -> Result<(), Error> {
         links: started.links,
         site: &started.site,
         clients: &started.clients,
+        // Read by the account deletion page only, which this function does not serve.
+        deletion_grace: started.deletion_grace,
     };
     run(service_fn(|request| {
         passkeys::serve(&context, &rp, request)

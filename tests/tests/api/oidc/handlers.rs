@@ -650,7 +650,15 @@ async fn discovery_is_served_at_both_well_known_paths_and_says_only_what_is_impl
     );
     assert_eq!(
         document["grant_types_supported"],
-        json!(["authorization_code", "refresh_token"])
+        json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
+    assert_eq!(
+        document["revocation_endpoint"],
+        format!("{issuer}/oauth2/revoke")
+    );
+    assert_eq!(
+        document["introspection_endpoint"],
+        format!("{issuer}/oauth2/introspect")
     );
     assert_eq!(document["request_parameter_supported"], false);
     assert_eq!(document["request_uri_parameter_supported"], false);
