@@ -8,6 +8,7 @@ use lambda_http::{Body, Response};
 use maud::{html, Markup};
 
 use super::anonymous::proof;
+use super::session::signed;
 use super::views::{self, field, form, layout, Field};
 use super::web::{
     answer_error, page, problem_page, redirect, Ctx, Holder, Pages, Problems, Store, Visit,
@@ -17,36 +18,8 @@ use crate::domain::deletion::{self, DeletionOutcome};
 use crate::domain::mfa::{self, Proof};
 use crate::domain::ports::MailRequests;
 use crate::domain::recovery::{self, EmailChangeConfirmation};
-use crate::domain::tokens::Caller;
 use crate::domain::values::{Password, SessionId, Timestamp};
 use crate::domain::{devices, login, sessions, DomainError};
-
-/// What a signed-in page starts from.
-pub(super) struct Signed<'v> {
-    pub(super) caller: &'v Caller,
-    pub(super) ctx: Ctx,
-}
-
-/// The caller, or the redirect to sign in and come back.
-pub(super) async fn signed<'v, S: Store, Q: MailRequests>(
-    p: &Pages<'_, S, Q>,
-    visit: &Visit,
-    holder: &'v Holder,
-) -> Result<Signed<'v>, Response<Body>> {
-    let Some(caller) = holder.caller() else {
-        return Err(answer_error(
-            p.site,
-            visit,
-            DomainError::SessionEnded,
-            |status, problems| problem_page(p.site, status, &problems),
-        ));
-    };
-    let issuer = p.keys.issuer().await;
-    Ok(Signed {
-        caller,
-        ctx: Ctx::new(p.site, &issuer.policy.secrets, holder),
-    })
-}
 
 /// The fixed messages a redirect to the account page may ask for.
 fn account_notice(code: Option<&str>) -> Option<&'static str> {

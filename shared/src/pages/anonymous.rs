@@ -9,16 +9,17 @@ use maud::{html, Markup};
 
 use super::deletion;
 use super::oauth::return_origin;
+use super::session::signed_in;
 use super::views::{self, field, form, layout, Field};
 use super::web::{
-    answer_error, page, page_for, problem_page, redirect, Ctx, Holder, Pages, Problems, Store,
-    Visit, MFA_COOKIE, PRE_SESSION_COOKIE, SESSION_COOKIE,
+    answer_error, page, page_for, redirect, Ctx, Holder, Pages, Problems, Store, Visit, MFA_COOKIE,
+    SESSION_COOKIE,
 };
 use crate::domain::login::{Credentials, LoginOutcome, LoginPolicy};
 use crate::domain::mfa::{self, Proof};
 use crate::domain::ports::{MailRequest, MailRequests};
 use crate::domain::recovery::{self, EmailConfirmed, MailToken};
-use crate::domain::sessions::{self, browser_cookie_for, Issuer, TokenPair};
+use crate::domain::sessions;
 use crate::domain::values::Timestamp;
 use crate::domain::DomainError;
 use crate::domain::{accounts, login};
@@ -165,41 +166,6 @@ pub async fn signin<S: Store, Q: MailRequests>(
         }
         Err(error) => answer_error(p.site, visit, error, rerender),
     }
-}
-
-/// A sign-in succeeded (`pair` opened its session): a new session cookie, the
-/// pre-session and code-step cookies dropped (no fixation), any session this
-/// browser had before ended, and on to `return_to`.
-pub(super) async fn signed_in<S: Store, Q: MailRequests>(
-    p: &Pages<'_, S, Q>,
-    visit: &Visit,
-    holder: &Holder,
-    issuer: &Issuer,
-    pair: TokenPair,
-) -> Response<Body> {
-    let now = Timestamp::now();
-    let (_, cookie) = match browser_cookie_for(p.store, &issuer.policy.secrets, &pair, now).await {
-        Ok(opened) => opened,
-        Err(error) => {
-            return answer_error(p.site, visit, error, |status, problems| {
-                problem_page(p.site, status, &problems)
-            })
-        }
-    };
-    if let Some(previous) = holder.caller() {
-        // Step-up or a second sign-in: the earlier session of this browser ends.
-        if let Err(error) = sessions::logout(p.store, previous, now).await {
-            tracing::info!(%error, "the earlier browser session was already gone");
-        }
-    }
-    let cookies = [
-        p.site
-            .set_cookie(SESSION_COOKIE, &cookie, issuer.policy.lifetime.as_secs()),
-        p.site.set_cookie(PRE_SESSION_COOKIE, "", 0),
-        p.site.set_cookie(MFA_COOKIE, "", 0),
-    ];
-    let to = visit.return_to().unwrap_or_else(|| "/account".into());
-    redirect(p.site, &to, &cookies)
 }
 
 fn code_page(

@@ -6,7 +6,7 @@ use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Response};
 use maud::{html, Markup};
 
-use super::account::signed;
+use super::session::signed;
 use super::views::{self, form, layout};
 use super::web::{answer_error, download, page, Ctx, Holder, Pages, Problems, Store, Visit};
 use crate::domain::export;

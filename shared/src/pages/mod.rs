@@ -14,6 +14,7 @@ pub mod deletion;
 pub mod export;
 pub mod oauth;
 pub mod passkeys;
+pub mod session;
 pub mod site;
 pub mod views;
 pub mod web;

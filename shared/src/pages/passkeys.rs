@@ -220,7 +220,7 @@ mod ceremonies {
 
     use super::*;
     use crate::http::problem::json_response;
-    use crate::pages::anonymous::signed_in;
+    use crate::pages::session::signed_in;
     use crate::pages::web::{check_post, refused};
     use crate::passkeys::{self as webauthn, RelyingParty};
 
