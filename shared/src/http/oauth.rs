@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::cors::Cors;
 use super::edge::client_info;
 use super::problem::{refused, HttpError};
-use super::request::{source_ip, MAX_BODY_BYTES};
+use super::request::{media_type, source_ip, MAX_BODY_BYTES};
 use std::sync::Arc;
 
 use crate::domain::clients::{Client, ClientRegistry, Scope, Scopes};
@@ -288,12 +288,7 @@ pub async fn register<S: DynamicClients + LoginAttempts>(
 
 /// The JSON object of a registration request.
 fn metadata(request: &Request) -> Result<Value, RegistrationError> {
-    let essence = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .map(|value| value.trim().to_ascii_lowercase());
+    let essence = media_type(request);
     if essence.as_deref() != Some("application/json") {
         return Err(RegistrationError::InvalidClientMetadata(
             "the body must be application/json",
@@ -434,12 +429,7 @@ impl Form {
 /// `application/x-www-form-urlencoded`, at most `MAX_BODY_BYTES`, with no
 /// parameter repeated (RFC 6749 §3.2) but `resource` (RFC 8707).
 fn form(request: &Request) -> Result<Form, OAuthError> {
-    let essence = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .map(|value| value.trim().to_ascii_lowercase());
+    let essence = media_type(request);
     if essence.as_deref() != Some("application/x-www-form-urlencoded") {
         return Err(OAuthError::InvalidRequest(
             "the body must be application/x-www-form-urlencoded",

@@ -30,15 +30,8 @@ pub fn json_object_or_empty(request: &Request) -> Result<Option<Map<String, Valu
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
-        let essence = content_type
-            .to_str()
-            .unwrap_or_default()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+    if request.headers().contains_key(header::CONTENT_TYPE) {
+        let essence = media_type(request).unwrap_or_default();
         if essence != "application/json" && !essence.ends_with("+json") {
             return Err(HttpError::UnsupportedMediaType);
         }
@@ -48,6 +41,14 @@ pub fn json_object_or_empty(request: &Request) -> Result<Option<Map<String, Valu
         Ok(_) => Err(HttpError::MalformedBody("expected a JSON object".into())),
         Err(error) => Err(HttpError::MalformedBody(format!("invalid JSON: {error}"))),
     }
+}
+
+/// The `Content-Type`'s essence (type/subtype, lower case, parameters
+/// dropped); `None` without the header or when it is not text.
+pub fn media_type(request: &Request) -> Option<String> {
+    let value = request.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next().unwrap_or_default();
+    Some(essence.trim().to_ascii_lowercase())
 }
 
 /// The client's address as API Gateway saw it ("-" when the event has none,
