@@ -8,8 +8,8 @@
 # Usage: scripts/schemathesis.sh BASE_URL [schemathesis run options...]
 #   e.g. `scripts/schemathesis.sh http://127.0.0.1:9000 --phases stateful`
 # Settings (environment):
-#   SCHEMATHESIS_SEED     seed (default 20261127); one worker, so a run replays
-#   SCHEMATHESIS_TIMEOUT  seconds before the run is stopped (default 300)
+#   SCHEMATHESIS_SEED     seed (default 20261127)
+#   SCHEMATHESIS_TIMEOUT  seconds before the run is stopped (default 600)
 #
 # The settings are tests/schemathesis/schemathesis.toml, the hooks that keep
 # tokens and ids matched tests/schemathesis/hooks.py; this script makes the
@@ -24,7 +24,7 @@ cd "$REPO_ROOT"
 base_url="${1%/}"
 shift
 seed="${SCHEMATHESIS_SEED:-20261127}"
-timeout_s="${SCHEMATHESIS_TIMEOUT:-300}"
+timeout_s="${SCHEMATHESIS_TIMEOUT:-600}"
 require_tools curl jq
 
 # Its caches (.hypothesis/, .schemathesis/) and log go here, not into the repo.

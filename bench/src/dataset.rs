@@ -109,6 +109,7 @@ impl Dataset {
             links: config::link_verification(&vars).map_err(configuration)?,
             signing_keys,
             min_next_age,
+            registration: config::registration_policy(&vars).map_err(configuration)?,
         });
         let settings = Settings {
             uri: uri.to_string(),
@@ -323,6 +324,7 @@ impl Seeder {
             Kind::OutboxBatch => "outbox",
             Kind::AuthorizationCode => "code",
             Kind::ClientSession => "rp",
+            Kind::ConfidentialSession => "backend",
         };
         let username = format!("{tag}{i}");
         let email = format!("{username}@example.com");
@@ -366,14 +368,18 @@ impl Seeder {
                 subject.token = Some(crate::operations::issue_code(&seeder.store, user_id).await?);
                 return Ok(subject);
             }
-            Kind::ClientSession => {
+            Kind::ClientSession | Kind::ConfidentialSession => {
                 // As the token endpoint opens it: the session of a grant.
                 let now = Timestamp::now();
+                let grant = match kind {
+                    Kind::ClientSession => crate::operations::bench_grant(),
+                    _ => crate::operations::confidential_grant(),
+                };
                 let (session, _) = seeder.issuer.open_session_for(
                     user_id,
                     users_core::domain::records::Authentication::password(now),
                     Default::default(),
-                    Some(crate::operations::bench_grant()),
+                    Some(grant),
                     now,
                 );
                 seeder

@@ -16,6 +16,7 @@ use users_core::domain::accounts::{self, Registration};
 use users_core::domain::authorize::{self, AuthorizeOutcome};
 use users_core::domain::clients::ClientRegistry;
 use users_core::domain::devices::{self, ClientInfo};
+use users_core::domain::grants;
 use users_core::domain::inbound;
 use users_core::domain::keys::KeySet;
 use users_core::domain::linking::{self, LinkVerification};
@@ -30,6 +31,7 @@ use users_core::domain::ports::{
 use users_core::domain::publishing;
 use users_core::domain::records::{Authentication, OAuthGrant};
 use users_core::domain::recovery::{self, MailOutcome, MailRequestPolicy, MailSettings};
+use users_core::domain::registration::{self, RegistrationPolicy};
 use users_core::domain::sessions::{self, Issuer};
 use users_core::domain::tokens::Caller;
 use users_core::domain::totp;
@@ -100,6 +102,15 @@ pub enum Operation {
     OAuthToken,
     /// `oauth-userinfo`: the claims of a client's access token.
     OAuthUserInfo,
+    /// `oauth-revoke`: the public client revokes its grant by the refresh
+    /// token (RFC 7009), which ends the grant's session.
+    OAuthRevoke,
+    /// `oauth-introspect`: a confidential client asks about the refresh
+    /// token of its own grant (RFC 7662).
+    OAuthIntrospect,
+    /// `oauth-register`: a dynamic client registration (RFC 7591) of a
+    /// public client with one redirect URI.
+    OAuthRegister,
 }
 
 /// The provider's client of the benchmark: public, third-party, PKCE.
@@ -108,6 +119,11 @@ const BENCH_REDIRECT: &str = "http://localhost:8765/callback";
 /// A fixed PKCE pair (RFC 7636 S256): the challenge is BASE64URL(SHA256(verifier)).
 const PKCE_VERIFIER: &str = "bench-pkce-verifier-0123456789abcdefghijklmnopqrstuvwxyz";
 const PKCE_CHALLENGE: &str = "nNXSXIAPh_gvnj1fakhR9r29EIkizMk0nlEpUHWvF7c";
+
+/// The confidential client of the benchmark: introspects its own grants.
+pub const BENCH_CONFIDENTIAL: &str = "bench-backend";
+/// Its secret: the benchmark's own throwaway client, in no deployment.
+const BENCH_CONFIDENTIAL_SECRET: &str = "bench-backend-secret-0123456789abcdef";
 
 /// The clients document of the run (`OAUTH_CLIENTS_FILE` or its secret).
 pub fn clients_document() -> String {
@@ -118,6 +134,16 @@ pub fn clients_document() -> String {
         "redirect_uris": [BENCH_REDIRECT],
         "post_logout_redirect_uris": [],
         "scopes": ["openid", "profile", "email", "offline_access"],
+        "grants": ["authorization_code", "refresh_token"],
+        "first_party": false,
+    }, {
+        "id": BENCH_CONFIDENTIAL,
+        "name": "Benchmark backend",
+        "type": "confidential",
+        "secret_sha256": users_core::domain::clients::secret_digest(BENCH_CONFIDENTIAL_SECRET),
+        "redirect_uris": [BENCH_REDIRECT],
+        "post_logout_redirect_uris": [],
+        "scopes": ["openid", "email", "offline_access"],
         "grants": ["authorization_code", "refresh_token"],
         "first_party": false,
     }]})
@@ -137,6 +163,29 @@ pub fn bench_grant() -> OAuthGrant {
         first_party: false,
         resources: Vec::new(),
     }
+}
+
+/// What a session opened by the confidential client's code was granted.
+pub fn confidential_grant() -> OAuthGrant {
+    OAuthGrant {
+        client_id: BENCH_CONFIDENTIAL.into(),
+        client_name: "Benchmark backend".into(),
+        scope: "openid email".into(),
+        first_party: false,
+        resources: Vec::new(),
+    }
+}
+
+/// What a registration asks for: a public client named after `subject`.
+fn registration_metadata(subject: &Subject) -> serde_json::Value {
+    json!({
+        "client_name": format!("Bench app {}", subject.username),
+        "redirect_uris": ["https://app.example/callback"],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "scope": "openid email",
+    })
 }
 
 /// A code for `user_id`, as the authorize endpoint issues it after consent.
@@ -210,6 +259,9 @@ impl Operation {
             "pages" => Self::SignInPage,
             "oauth-token" => Self::OAuthToken,
             "oauth-userinfo" => Self::OAuthUserInfo,
+            "oauth-revoke" => Self::OAuthRevoke,
+            "oauth-introspect" => Self::OAuthIntrospect,
+            "oauth-register" => Self::OAuthRegister,
             _ => return None,
         })
     }
@@ -240,7 +292,7 @@ impl Operation {
     /// What a right answer looks like.
     pub fn expect(self) -> Expect {
         match self {
-            Self::Register => Expect::Status(201),
+            Self::Register | Self::OAuthRegister => Expect::Status(201),
             Self::ForgotPassword | Self::ResendVerification | Self::ChangeEmail => {
                 Expect::Status(202)
             }
@@ -281,6 +333,11 @@ impl Operation {
             Self::PublishEvents => Needs::Each(Kind::OutboxBatch),
             Self::OAuthToken => Needs::Each(Kind::AuthorizationCode),
             Self::OAuthUserInfo => Needs::Shared(Kind::ClientSession),
+            // Revoking ends the grant: a grant each.
+            Self::OAuthRevoke => Needs::Each(Kind::ClientSession),
+            Self::OAuthIntrospect => Needs::Shared(Kind::ConfidentialSession),
+            // Only a name: a new client each, nothing seeded.
+            Self::OAuthRegister => Needs::Each(Kind::NewUser),
             Self::Docs | Self::Jwks | Self::RotateSigningKeys | Self::SignInPage => Needs::Nothing,
         }
     }
@@ -331,6 +388,8 @@ pub enum Kind {
     /// An account with a session the bench client's code opened (its tokens
     /// carry the client's scope).
     ClientSession,
+    /// The same, of the confidential client's grant.
+    ConfidentialSession,
 }
 
 /// What an invocation (or floor) acts on.
@@ -500,6 +559,26 @@ pub fn event(
         Operation::OAuthUserInfo => {
             event.bearer = Some(&subject.session()?.access_token);
         }
+        Operation::OAuthRevoke => {
+            event.form = true;
+            event.body = Some(form(&[
+                ("token", &subject.session()?.refresh_token),
+                ("token_type_hint", "refresh_token"),
+                ("client_id", BENCH_CLIENT),
+            ]));
+        }
+        Operation::OAuthIntrospect => {
+            // client_secret_post: the secret is URL-safe as it stands.
+            event.form = true;
+            event.body = Some(form(&[
+                ("token", &subject.session()?.refresh_token),
+                ("client_id", BENCH_CONFIDENTIAL),
+                ("client_secret", BENCH_CONFIDENTIAL_SECRET),
+            ]));
+        }
+        Operation::OAuthRegister => {
+            event.body = body(registration_metadata(subject));
+        }
         Operation::VerifyMfa => {
             event.body = body(json!({
                 "mfa_token": subject.token()?,
@@ -608,6 +687,7 @@ pub struct Context {
     /// holds it), and how long a new key waits.
     pub signing_keys: String,
     pub min_next_age: Duration,
+    pub registration: RegistrationPolicy,
 }
 
 /// The mail queue of the floors: accepts and drops. SQS's `SendMessage` is
@@ -673,6 +753,9 @@ pub enum Floor {
     Rotate,
     Token(CodeGrant),
     UserInfo(Caller),
+    Revoke(String),
+    Introspect(String),
+    RegisterClient(serde_json::Value, String),
 }
 
 impl Floor {
@@ -757,6 +840,14 @@ impl Floor {
                 resources: Vec::new(),
             }),
             Operation::OAuthUserInfo => Self::UserInfo(caller()?),
+            Operation::OAuthRevoke => Self::Revoke(subject.session()?.refresh_token.clone()),
+            Operation::OAuthIntrospect => {
+                Self::Introspect(subject.session()?.refresh_token.clone())
+            }
+            // Another source address each, as the invocations have.
+            Operation::OAuthRegister => {
+                Self::RegisterClient(registration_metadata(subject), format!("floor-{i}"))
+            }
             Operation::Docs
             | Operation::Jwks
             | Operation::SignInPage
@@ -996,6 +1087,39 @@ impl Floor {
                     .await
                     .map_err(|error| format!("floor: {error}"))?;
                 std::hint::black_box(account);
+            }
+            Self::Revoke(token) => {
+                let registry = bench_registry()?;
+                let client = registry.find(BENCH_CLIENT).ok_or("no bench client")?;
+                grants::revoke(store, &issuer.verifier, client, &token, now)
+                    .await
+                    .map_err(|error| format!("floor: {error:?}"))?;
+            }
+            Self::Introspect(token) => {
+                let registry = bench_registry()?;
+                let client = registry
+                    .find(BENCH_CONFIDENTIAL)
+                    .ok_or("no confidential bench client")?;
+                let answer = grants::introspect(
+                    store,
+                    &issuer.verifier,
+                    issuer.signer.issuer(),
+                    client,
+                    &token,
+                    now,
+                )
+                .await
+                .map_err(|error| format!("floor: {error:?}"))?;
+                if answer["active"] != json!(true) {
+                    return Err("floor: the introspected grant is not active".into());
+                }
+            }
+            Self::RegisterClient(metadata, source) => {
+                let client =
+                    registration::register(store, context.registration, &metadata, &source, now)
+                        .await
+                        .map_err(|error| format!("floor: {error:?}"))?;
+                std::hint::black_box(client);
             }
         }
         Ok(())

@@ -87,7 +87,18 @@ fn the_benchmark_runs_end_to_end_with_tiny_counts() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the benchmark failed:\n{stderr}");
+    // The error alone, without the progress lines before it: a CI log keeps
+    // only the head and tail of a long failure, and the error is in neither.
+    let error: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.starts_with("==> "))
+        .collect();
+    let last_step = stderr.lines().rfind(|line| line.starts_with("==> "));
+    assert!(
+        output.status.success(),
+        "the benchmark failed after {last_step:?}:\n{}",
+        error.join("\n")
+    );
     let table = String::from_utf8(output.stdout).unwrap();
     eprintln!("{table}");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
