@@ -20,12 +20,15 @@ use tokio::task::JoinSet;
 use users_core::config::{self, KeySetKind};
 use users_core::domain::keys::{self, KeySet};
 use users_core::domain::login::{self, Credentials, LoginOutcome};
+use users_core::domain::passkeys::{PasskeyRecord, PasskeyStore};
 use users_core::domain::ports::{
     Accounts, LinkKind, Mail, MailRequest, MailTransport, NewUser, Sessions, Users,
 };
 use users_core::domain::sessions::{self, Issuer};
 use users_core::domain::tokens::Caller;
-use users_core::domain::values::{Email, ExternalId, Password, Timestamp, UserId, Username};
+use users_core::domain::values::{
+    Email, ExternalId, PasskeyId, Password, Timestamp, UserId, Username,
+};
 use users_core::domain::{mfa, passwords, publishing, recovery, totp};
 use users_core::env::{Environment, Vars};
 use users_core::keystore::SigningKeys;
@@ -110,6 +113,10 @@ impl Dataset {
             signing_keys,
             min_next_age,
             registration: config::registration_policy(&vars).map_err(configuration)?,
+            relying_party: users_core::passkeys::RelyingParty::new(
+                &config::passkey_settings(&vars).map_err(configuration)?,
+            )
+            .map_err(|error| format!("the passkeys' relying party: {error}"))?,
         });
         let settings = Settings {
             uri: uri.to_string(),
@@ -325,6 +332,7 @@ impl Seeder {
             Kind::AuthorizationCode => "code",
             Kind::ClientSession => "rp",
             Kind::ConfidentialSession => "backend",
+            Kind::UserWithPasskeys => "passkeys",
         };
         let username = format!("{tag}{i}");
         let email = format!("{username}@example.com");
@@ -433,6 +441,9 @@ impl Seeder {
             seeder.linked.insert_many(documents).await?;
         }
         let mut subject = seeder.open_session(subject).await?;
+        if kind == Kind::UserWithPasskeys {
+            subject.token = Some(seeder.add_passkeys(user_id).await?);
+        }
         if kind == Kind::PendingEmail {
             seeder.pend_email(user_id, &new_email).await?;
         }
@@ -495,6 +506,37 @@ impl Seeder {
             }
         }
         Ok(subject)
+    }
+
+    /// Two passkey records as registration stores them, with a credential
+    /// nobody can sign for (listing and removal never read it); the first
+    /// one's id.
+    async fn add_passkeys(&self, user_id: UserId) -> Result<String, Error> {
+        let mut first = None;
+        for n in 0..2 {
+            let record = PasskeyRecord {
+                id: PasskeyId::new(),
+                user_id,
+                credential_id: format!("bench-{}-{n}", user_id.to_hex()),
+                name: format!("Bench key {n}"),
+                credential: "{}".into(),
+                counter: 0,
+                backup_eligible: n == 0,
+                backup_state: n == 0,
+                created_at: Timestamp::now(),
+                last_used_at: None,
+            };
+            if !self
+                .store
+                .insert_passkey(&record)
+                .await
+                .map_err(|error| error.to_string())?
+            {
+                return Err("a bench passkey's credential id is taken".into());
+            }
+            first.get_or_insert(record.id.to_hex());
+        }
+        first.ok_or_else(|| "no passkey".into())
     }
 
     /// An e-mail change to `new_email` pending on the account, confirmed by

@@ -36,7 +36,7 @@ use users_core::domain::sessions::{self, Issuer};
 use users_core::domain::tokens::Caller;
 use users_core::domain::totp;
 use users_core::domain::values::{
-    Email, ExternalId, Password, RefreshToken, Timestamp, UserId, Username,
+    Email, ExternalId, PasskeyId, Password, RefreshToken, Timestamp, UserId, Username,
 };
 use users_core::mongo::MongoStore;
 
@@ -111,6 +111,15 @@ pub enum Operation {
     /// `oauth-register`: a dynamic client registration (RFC 7591) of a
     /// public client with one redirect URI.
     OAuthRegister,
+    /// `list-passkeys`: a user's two passkeys.
+    ListPasskeys,
+    /// `remove-passkey`: one of them, after a recent login.
+    RemovePasskey,
+    /// `passkey-register-options`: the options of a new passkey (webauthn-rs
+    /// makes the challenge; the ceremony's state is stored).
+    PasskeyRegisterOptions,
+    /// `passkey-sign-in-options`: a discoverable-credential request.
+    PasskeySignInOptions,
 }
 
 /// The provider's client of the benchmark: public, third-party, PKCE.
@@ -262,6 +271,10 @@ impl Operation {
             "oauth-revoke" => Self::OAuthRevoke,
             "oauth-introspect" => Self::OAuthIntrospect,
             "oauth-register" => Self::OAuthRegister,
+            "list-passkeys" => Self::ListPasskeys,
+            "remove-passkey" => Self::RemovePasskey,
+            "passkey-register-options" => Self::PasskeyRegisterOptions,
+            "passkey-sign-in-options" => Self::PasskeySignInOptions,
             _ => return None,
         })
     }
@@ -338,6 +351,13 @@ impl Operation {
             Self::OAuthIntrospect => Needs::Shared(Kind::ConfidentialSession),
             // Only a name: a new client each, nothing seeded.
             Self::OAuthRegister => Needs::Each(Kind::NewUser),
+            Self::ListPasskeys => Needs::Shared(Kind::UserWithPasskeys),
+            Self::RemovePasskey => Needs::Each(Kind::UserWithPasskeys),
+            // A ceremony begun is only a stored state: one user for all.
+            Self::PasskeyRegisterOptions => Needs::Shared(Kind::UserWithSession),
+            // Nobody is named; an account only so that the size study has
+            // a subject.
+            Self::PasskeySignInOptions => Needs::Shared(Kind::Account),
             Self::Docs | Self::Jwks | Self::RotateSigningKeys | Self::SignInPage => Needs::Nothing,
         }
     }
@@ -390,6 +410,8 @@ pub enum Kind {
     ClientSession,
     /// The same, of the confidential client's grant.
     ConfidentialSession,
+    /// A user with a session and two passkeys (`token`: the first one's id).
+    UserWithPasskeys,
 }
 
 /// What an invocation (or floor) acts on.
@@ -579,6 +601,20 @@ pub fn event(
         Operation::OAuthRegister => {
             event.body = body(registration_metadata(subject));
         }
+        Operation::PasskeySignInOptions => {}
+        Operation::ListPasskeys | Operation::PasskeyRegisterOptions => {
+            hex = subject.user_id.to_hex();
+            event.user_id = Some(&hex);
+            event.bearer = Some(&subject.session()?.access_token);
+        }
+        Operation::RemovePasskey => {
+            hex = subject.user_id.to_hex();
+            // As for end-session: the id is read from the path.
+            session_route = route.1.replace("{passkey_id}", subject.token()?);
+            event.route = &session_route;
+            event.user_id = Some(&hex);
+            event.bearer = Some(&subject.session()?.access_token);
+        }
         Operation::VerifyMfa => {
             event.body = body(json!({
                 "mfa_token": subject.token()?,
@@ -688,6 +724,8 @@ pub struct Context {
     pub signing_keys: String,
     pub min_next_age: Duration,
     pub registration: RegistrationPolicy,
+    /// The passkey functions' relying party (their variables' defaults).
+    pub relying_party: users_core::passkeys::RelyingParty,
 }
 
 /// The mail queue of the floors: accepts and drops. SQS's `SendMessage` is
@@ -756,6 +794,10 @@ pub enum Floor {
     Revoke(String),
     Introspect(String),
     RegisterClient(serde_json::Value, String),
+    ListPasskeys(Caller),
+    RemovePasskey(Caller, PasskeyId),
+    PasskeyRegisterOptions(Caller, String),
+    PasskeySignInOptions(String),
 }
 
 impl Floor {
@@ -848,6 +890,16 @@ impl Floor {
             Operation::OAuthRegister => {
                 Self::RegisterClient(registration_metadata(subject), format!("floor-{i}"))
             }
+            Operation::ListPasskeys => Self::ListPasskeys(caller()?),
+            Operation::RemovePasskey => Self::RemovePasskey(
+                caller()?,
+                PasskeyId::parse(subject.token()?).map_err(invalid)?,
+            ),
+            // Begins are limited per source address: another each.
+            Operation::PasskeyRegisterOptions => {
+                Self::PasskeyRegisterOptions(caller()?, format!("floor-{i}"))
+            }
+            Operation::PasskeySignInOptions => Self::PasskeySignInOptions(format!("floor-{i}")),
             Operation::Docs
             | Operation::Jwks
             | Operation::SignInPage
@@ -1120,6 +1172,45 @@ impl Floor {
                         .await
                         .map_err(|error| format!("floor: {error:?}"))?;
                 std::hint::black_box(client);
+            }
+            Self::ListPasskeys(caller) => {
+                let listed = users_core::domain::passkeys::list(store, &caller, now)
+                    .await
+                    .map_err(failed)?;
+                std::hint::black_box(listed);
+            }
+            Self::RemovePasskey(caller, passkey_id) => users_core::domain::passkeys::remove(
+                store,
+                &NoQueue,
+                context.relying_party.step_up_max_age,
+                &caller,
+                passkey_id,
+                now,
+            )
+            .await
+            .map_err(failed)?,
+            Self::PasskeyRegisterOptions(caller, source) => {
+                let begun = users_core::passkeys::begin_registration(
+                    store,
+                    &context.relying_party,
+                    &caller,
+                    &source,
+                    now,
+                )
+                .await
+                .map_err(failed)?;
+                std::hint::black_box(begun);
+            }
+            Self::PasskeySignInOptions(source) => {
+                let begun = users_core::passkeys::begin_sign_in(
+                    store,
+                    &context.relying_party,
+                    &source,
+                    now,
+                )
+                .await
+                .map_err(failed)?;
+                std::hint::black_box(begun);
             }
         }
         Ok(())

@@ -199,6 +199,8 @@ options! {
     study_documents: usize = 1000, "--study-documents", "BENCH_STUDY_DOCUMENTS";
     /// floors of each operation per size in the size study
     study_samples: usize = 50, "--study-samples", "BENCH_STUDY_SAMPLES";
+    /// the functions whose floors the size study measures, by binary name (default: every measured one that reads the database)
+    study_functions: Vec<String> = Vec::new(), "--study-functions", "BENCH_STUDY_FUNCTIONS";
     /// `cargo lambda build --lambda-dir` outputs to size, as ARCH=DIR pairs
     artifacts: Vec<(String, String)> = Vec::new(), "--artifacts", "BENCH_ARTIFACTS";
     /// extra variables for the function processes, e.g. a tuning under test
