@@ -98,21 +98,14 @@ pub struct Results {
 }
 
 /// Functions the benchmark does not measure yet, knowingly, each with where
-/// its figures come from instead: issue #24's `restore-account` (a scheduled
-/// deletion and its mailed token per invocation), `export-account` (3 per
-/// account per hour: a fresh account per invocation) and `purge-deletions`
-/// (measured by `bench/src/bin/export-size.rs` and
-/// `bench/src/bin/purge-throughput.rs`); the passkeys' (issue #23), whose
+/// its figures come from instead: the passkeys' (issue #23), whose
 /// finishes each need an authenticator's signature over a fresh challenge
 /// (begin and finish p50 under `make dev` from tests/examples/passkey_p50.rs).
 /// Revocation and introspection (issue #22) each need a client's token, and
 /// registration `DYNAMIC_CLIENT_REGISTRATION=open`, which the bench's template
 /// parameters do not set (their p50 from `scripts/measure_oauth.py`, docs/oidc.md).
 /// Listed, so that any other function it does not know still stops the run.
-const NOT_MEASURED: [&str; 13] = [
-    "restore-account",
-    "export-account",
-    "purge-deletions",
+const NOT_MEASURED: [&str; 10] = [
     "passkey-register-options",
     "add-passkey",
     "list-passkeys",
