@@ -22,7 +22,7 @@ use users_core::domain::keys::{self, KeySet};
 use users_core::domain::login::{self, Credentials, LoginOutcome};
 use users_core::domain::passkeys::{PasskeyRecord, PasskeyStore};
 use users_core::domain::ports::{
-    Accounts, LinkKind, Mail, MailRequest, MailTransport, NewUser, Sessions, Users,
+    Accounts, Deletions, LinkKind, Mail, MailRequest, MailTransport, NewUser, Sessions, Users,
 };
 use users_core::domain::sessions::{self, Issuer};
 use users_core::domain::tokens::Caller;
@@ -259,6 +259,24 @@ impl Dataset {
         operation: Operation,
         subject: Option<&Subject>,
     ) -> Result<(), Error> {
+        if operation == Operation::PurgeDeletions {
+            // The subject's deletion falls due now, and no other's: each run
+            // deletes one user.
+            let subject = subject.ok_or("purge-deletions needs a scheduled user")?;
+            let due = mongodb::bson::DateTime::from_millis(Timestamp::now().as_millis() - 1000);
+            let made_due = self
+                .db
+                .collection::<Document>("users")
+                .update_one(
+                    doc! { "_id": ObjectId::from_bytes(subject.user_id.bytes()) },
+                    doc! { "$set": { "deletion_scheduled_for": due } },
+                )
+                .await?;
+            if made_due.matched_count != 1 {
+                return Err("staging the purge: the scheduled user is gone".into());
+            }
+            return Ok(());
+        }
         if operation != Operation::PublishEvents {
             return Ok(());
         }
@@ -333,6 +351,7 @@ impl Seeder {
             Kind::ClientSession => "rp",
             Kind::ConfidentialSession => "backend",
             Kind::UserWithPasskeys => "passkeys",
+            Kind::ScheduledDeletion => "leaving",
         };
         let username = format!("{tag}{i}");
         let email = format!("{username}@example.com");
@@ -417,7 +436,7 @@ impl Seeder {
             }
             _ => {}
         }
-        if kind == Kind::UserWithLinkedData {
+        if matches!(kind, Kind::UserWithLinkedData | Kind::ScheduledDeletion) {
             let external_id = format!("crm-{username}");
             seeder
                 .store
@@ -443,6 +462,24 @@ impl Seeder {
         let mut subject = seeder.open_session(subject).await?;
         if kind == Kind::UserWithPasskeys {
             subject.token = Some(seeder.add_passkeys(user_id).await?);
+        }
+        if kind == Kind::ScheduledDeletion {
+            // As delete-user schedules it under a grace period of 7 days,
+            // with the restore link send-mail then mails.
+            let session = subject.session.as_ref().ok_or("no session")?;
+            let now = Timestamp::now();
+            let until = now.plus(Duration::from_secs(7 * 86_400));
+            let scheduled = seeder
+                .store
+                .schedule_deletion(user_id, session.caller.session_id, now, until)
+                .await
+                .map_err(|error| error.to_string())?;
+            if !scheduled {
+                return Err("the deletion was not scheduled".into());
+            }
+            let request = MailRequest::AccountRestore { user_id, until };
+            subject.token = Some(seeder.mailed_token(&request, "restore-account").await?);
+            return Ok(subject);
         }
         if kind == Kind::PendingEmail {
             seeder.pend_email(user_id, &new_email).await?;

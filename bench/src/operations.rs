@@ -15,8 +15,10 @@ use serde_json::json;
 use users_core::domain::accounts::{self, Registration};
 use users_core::domain::authorize::{self, AuthorizeOutcome};
 use users_core::domain::clients::ClientRegistry;
+use users_core::domain::deletion::{self, PurgeLimits};
 use users_core::domain::devices::{self, ClientInfo};
 use users_core::domain::grants;
+use users_core::domain::export::{self, ExportSettings};
 use users_core::domain::inbound;
 use users_core::domain::keys::KeySet;
 use users_core::domain::linking::{self, LinkVerification};
@@ -120,6 +122,14 @@ pub enum Operation {
     PasskeyRegisterOptions,
     /// `passkey-sign-in-options`: a discoverable-credential request.
     PasskeySignInOptions,
+    /// `restore-account`: a scheduled deletion called off by its mailed link.
+    RestoreAccount,
+    /// `export-account`: the document of a user with linked data, right
+    /// after their sign-in (step-up), once each (3 an hour).
+    ExportAccount,
+    /// `purge-deletions`: one scheduled run that finds one user due (made
+    /// due just before it) and deletes it with its linked data.
+    PurgeDeletions,
 }
 
 /// The provider's client of the benchmark: public, third-party, PKCE.
@@ -275,6 +285,9 @@ impl Operation {
             "remove-passkey" => Self::RemovePasskey,
             "passkey-register-options" => Self::PasskeyRegisterOptions,
             "passkey-sign-in-options" => Self::PasskeySignInOptions,
+            "restore-account" => Self::RestoreAccount,
+            "export-account" => Self::ExportAccount,
+            "purge-deletions" => Self::PurgeDeletions,
             _ => return None,
         })
     }
@@ -312,6 +325,7 @@ impl Operation {
             Self::SendMail | Self::IngestEvents => Expect::NoBatchItemFailures,
             Self::PublishEvents => Expect::Published,
             Self::RotateSigningKeys => Expect::Done,
+            Self::PurgeDeletions => Expect::Purged,
             _ => Expect::Status(200),
         }
     }
@@ -358,6 +372,8 @@ impl Operation {
             // Nobody is named; an account only so that the size study has
             // a subject.
             Self::PasskeySignInOptions => Needs::Shared(Kind::Account),
+            Self::ExportAccount => Needs::Each(Kind::UserWithLinkedData),
+            Self::RestoreAccount | Self::PurgeDeletions => Needs::Each(Kind::ScheduledDeletion),
             Self::Docs | Self::Jwks | Self::RotateSigningKeys | Self::SignInPage => Needs::Nothing,
         }
     }
@@ -412,6 +428,10 @@ pub enum Kind {
     ConfidentialSession,
     /// A user with a session and two passkeys (`token`: the first one's id).
     UserWithPasskeys,
+    /// A user with linked data whose deletion is scheduled a week ahead,
+    /// and the token of its mailed restore link; `Dataset::stage` makes it
+    /// due for the purge.
+    ScheduledDeletion,
 }
 
 /// What an invocation (or floor) acts on.
@@ -517,7 +537,9 @@ pub fn event(
             let secret = crate::process::secret_arn(crate::process::SIGNING_KEYS_SECRET);
             return Ok(crate::events::rotation(&secret, request_id));
         }
-        (Operation::PublishEvents, _) => return Ok(crate::events::schedule(request_id)),
+        (Operation::PublishEvents | Operation::PurgeDeletions, _) => {
+            return Ok(crate::events::schedule(request_id))
+        }
         (_, Some(subject)) => subject,
         (_, None) => return Err(format!("{operation:?} needs a subject").into()),
     };
@@ -565,7 +587,7 @@ pub fn event(
         Operation::ResetPassword => {
             event.body = body(json!({ "token": subject.token()?, "new_password": NEW_PASSWORD }));
         }
-        Operation::VerifyEmail | Operation::CancelEmailChangeByLink => {
+        Operation::VerifyEmail | Operation::CancelEmailChangeByLink | Operation::RestoreAccount => {
             event.body = body(json!({ "token": subject.token()? }));
         }
         Operation::OAuthToken => {
@@ -624,6 +646,7 @@ pub fn event(
         Operation::Link
         | Operation::Profile
         | Operation::Delete
+        | Operation::ExportAccount
         | Operation::Sessions
         | Operation::ResendVerification
         | Operation::ChangePassword
@@ -661,6 +684,7 @@ pub fn event(
         | Operation::SendMail
         | Operation::IngestEvents
         | Operation::PublishEvents
+        | Operation::PurgeDeletions
         | Operation::RotateSigningKeys => unreachable!("answered above"),
     }
     Ok(event.to_bytes())
@@ -798,6 +822,9 @@ pub enum Floor {
     RemovePasskey(Caller, PasskeyId),
     PasskeyRegisterOptions(Caller, String),
     PasskeySignInOptions(String),
+    Restore(MailToken),
+    Export(Caller),
+    Purge,
 }
 
 impl Floor {
@@ -812,6 +839,7 @@ impl Floor {
             (Operation::Docs | Operation::Jwks | Operation::SignInPage, _) => return Ok(None),
             (Operation::RotateSigningKeys, _) => return Ok(Some(Self::Rotate)),
             (Operation::PublishEvents, _) => return Ok(Some(Self::Publish)),
+            (Operation::PurgeDeletions, _) => return Ok(Some(Self::Purge)),
             (_, Some(subject)) => subject,
             (_, None) => return Err(format!("{operation:?} needs a subject").into()),
         };
@@ -900,10 +928,13 @@ impl Floor {
                 Self::PasskeyRegisterOptions(caller()?, format!("floor-{i}"))
             }
             Operation::PasskeySignInOptions => Self::PasskeySignInOptions(format!("floor-{i}")),
+            Operation::RestoreAccount => Self::Restore(token()?),
+            Operation::ExportAccount => Self::Export(caller()?),
             Operation::Docs
             | Operation::Jwks
             | Operation::SignInPage
             | Operation::PublishEvents
+            | Operation::PurgeDeletions
             | Operation::RotateSigningKeys => unreachable!("answered above"),
         }))
     }
@@ -1211,6 +1242,32 @@ impl Floor {
                 .await
                 .map_err(failed)?;
                 std::hint::black_box(begun);
+            }
+            Self::Restore(token) => {
+                deletion::restore_by_link(store, &token, now)
+                    .await
+                    .map_err(failed)?;
+            }
+            Self::Export(caller) => {
+                let document = export::export_account(
+                    store,
+                    &caller,
+                    &ExportSettings::default(),
+                    now,
+                    context.links.trust(),
+                )
+                .await
+                .map_err(failed)?;
+                std::hint::black_box(document);
+            }
+            Self::Purge => {
+                let summary =
+                    deletion::purge_due(store, now, context.links.trust(), PurgeLimits::default())
+                        .await
+                        .map_err(failed)?;
+                if summary.deleted != 1 {
+                    return Err(format!("floor: the purge deleted {}", summary.deleted).into());
+                }
             }
         }
         Ok(())

@@ -58,6 +58,8 @@ pub enum Expect {
     Published,
     /// Any answer that is not an error (the rotation answers `null`).
     Done,
+    /// purge-deletions' summary: the one user made due was deleted.
+    Purged,
 }
 
 impl Expect {
@@ -75,6 +77,7 @@ impl Expect {
                     && answer["remaining"].as_u64() == Some(0)
             }
             Self::Done => true,
+            Self::Purged => answer["deleted"].as_u64() == Some(1),
         }
     }
 }

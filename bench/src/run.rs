@@ -98,21 +98,14 @@ pub struct Results {
 }
 
 /// Functions the benchmark does not measure yet, knowingly, each with where
-/// its figures come from instead: issue #24's `restore-account` (a scheduled
-/// deletion and its mailed token per invocation), `export-account` (3 per
-/// account per hour: a fresh account per invocation) and `purge-deletions`
-/// (measured by `bench/src/bin/export-size.rs` and
-/// `bench/src/bin/purge-throughput.rs`); the passkey finishes (issue #23),
+/// its figures come from instead: the passkey finishes (issue #23),
 /// `add-passkey` and `passkey-sign-in`, each of which needs an
 /// authenticator's signature over a fresh challenge, and `passkey-pages`,
 /// whose POSTs need a page session with its CSRF token besides (begin and
 /// finish p50 under `make dev` from tests/examples/passkey_p50.rs; the
 /// begins, listing and removal are measured here).
 /// Listed, so that any other function it does not know still stops the run.
-const NOT_MEASURED: [&str; 6] = [
-    "restore-account",
-    "export-account",
-    "purge-deletions",
+const NOT_MEASURED: [&str; 3] = [
     "add-passkey",
     "passkey-sign-in",
     "passkey-pages",

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use crate::domain::activity::{Activity, ActivityKind, SecurityActivity, EXPORTED};
 use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{
@@ -49,6 +50,8 @@ struct State {
     /// Users whose deletion is scheduled, and when (`Deletions`).
     scheduled: HashMap<UserId, Timestamp>,
     registered_clients: Vec<RegisteredClient>,
+    /// Security activity, oldest first.
+    activity: Vec<Activity>,
 }
 
 struct UserRow {
@@ -146,6 +149,7 @@ impl State {
             detail: event.detail(),
         };
         self.outbox.push((entry, false));
+        self.activity.extend(event.activity());
         id
     }
 
@@ -353,6 +357,7 @@ impl State {
             }
         }
         state.sessions.retain(|s| s.user_id != user_id);
+        state.activity.retain(|entry| entry.user_id != user_id);
         state.scheduled.remove(&user_id);
         state.record(Event::UserDeleted {
             user_id,
@@ -426,6 +431,20 @@ impl Deletions for MemoryStore {
     }
 }
 
+impl SecurityActivity for MemoryStore {
+    async fn recent_activity(&self, user_id: UserId, limit: usize) -> Stored<Vec<Activity>> {
+        Ok(self
+            .state()
+            .activity
+            .iter()
+            .rev()
+            .filter(|entry| entry.user_id == user_id)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+}
+
 impl Exports for MemoryStore {
     async fn account_data(
         &self,
@@ -438,6 +457,7 @@ impl Exports for MemoryStore {
             return Ok(None);
         };
         let sessions = self.list_sessions(user_id, now, 1000).await?;
+        let activity = self.recent_activity(user_id, EXPORTED).await?;
         let state = self.state();
         let Some(row) = state.users.iter().find(|row| row.user.id == user_id) else {
             return Ok(None);
@@ -462,7 +482,10 @@ impl Exports for MemoryStore {
                 confirmed: factor.confirmed,
                 recovery_codes_left: codes.len() as u64,
             }),
+            // This store keeps no passkeys (`crate::passkeys` needs MongoDB).
+            passkeys: Vec::new(),
             consents,
+            activity,
         }))
     }
 
@@ -483,6 +506,18 @@ impl Sessions for MemoryStore {
             return Ok(false);
         }
         state.sessions.push(session.clone());
+        let app = session
+            .grant
+            .as_ref()
+            .map(|grant| grant.client_name.as_str());
+        let entry = Activity::sign_in(
+            session.user_id,
+            &session.auth,
+            app,
+            &session.created_from,
+            session.created_at,
+        );
+        state.activity.push(entry);
         Ok(true)
     }
 
@@ -1056,6 +1091,11 @@ impl Accounts for MemoryStore {
             confirmed_new: false,
             confirmed_current: false,
         });
+        state.activity.push(Activity::now(
+            user_id,
+            ActivityKind::EmailChangeRequested,
+            None,
+        ));
         Ok(true)
     }
 
@@ -1116,6 +1156,11 @@ impl Accounts for MemoryStore {
         state
             .tokens
             .retain(|t| !(t.user_id == user_id && change.contains(&t.purpose)));
+        state.activity.push(Activity::now(
+            user_id,
+            ActivityKind::EmailChangeCancelled,
+            None,
+        ));
         Ok(true)
     }
 }
@@ -1322,6 +1367,11 @@ impl MfaStore for MemoryStore {
         match state.factor_of(user_id) {
             Some(Some((factor, codes))) if factor.confirmed => {
                 *codes = recovery_sha256.to_vec();
+                state.activity.push(Activity::now(
+                    user_id,
+                    ActivityKind::RecoveryCodesRegenerated,
+                    None,
+                ));
                 Ok(true)
             }
             _ => Ok(false),

@@ -10,7 +10,8 @@ writes its .eml files. A person signs up, follows the mailed link, signs in,
 turns on two-step sign-in from the page (the key read off the page, codes by
 pyotp), saves the recovery codes, signs out and in with a code, sees two
 devices and ends the other, changes the password, signs out, resets the
-password from the mail, signs in and deletes the account. Every page is
+password from the mail, signs in and deletes the account; on the way, the
+account page's recent activity lists the sign-ins and changes. Every page is
 screenshot at 1280 and 390 px wide into target/pages/; every page's DOM is
 scanned with axe-core (0 serious or critical violations); no page may log a
 Content-Security-Policy violation; a POST without a CSRF token, or from
@@ -202,6 +203,28 @@ def story(chromium):
     other_page.goto(f"{BASE}/account")
     check("the ended device is sent to sign in", "/signin" in other_page.url, other_page.url)
     other.close()
+
+    # The account page's recent activity (issue #24): newest first, with the
+    # time (UTC) and the device of each.
+    page.goto(f"{BASE}/account")
+    activity = page.locator("ul.activity[aria-labelledby=recent-activity] li")
+    entries = activity.all_inner_texts()
+    check("recent activity: newest first", len(entries) >= 6 and
+          entries[0].startswith("A device was signed out") and
+          entries[-1].startswith("Account created"), " | ".join(entries))
+    phone = [entry for entry in entries if "Firefox on Android" in entry]
+    check("recent activity: the second device's sign-in and recovery code",
+          any(entry.startswith("Signed in (password and code)") for entry in phone) and
+          any(entry.startswith("Recovery code used") for entry in phone), " | ".join(entries))
+    check("recent activity: two-step sign-in turned on",
+          any(entry.startswith("Two-step sign-in turned on") for entry in entries))
+    times = page.locator("ul.activity time").evaluate_all(
+        "nodes => nodes.map(node => [node.getAttribute('datetime'), node.textContent])")
+    check("recent activity: each time in UTC, machine-readable too",
+          len(times) == len(entries) and all(
+              re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp or "") and text.endswith(" UTC")
+              for stamp, text in times), str(times))
+    shoot(page, "account-activity")
 
     # Change the password.
     page.goto(f"{BASE}/account/password")

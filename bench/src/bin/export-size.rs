@@ -1,14 +1,17 @@
 //! Issue #24's figure: the size and time of an account export
 //! (`domain::export::export_account`, the very use case of
-//! `GET /users/{user_id}/export`) for a user with LINKED linked records and
-//! SESSIONS open sessions.
+//! `GET /users/{user_id}/export`) for a user with LINKED linked records,
+//! SESSIONS open sessions and PASSKEYS passkeys.
 //!
 //! `MONGODB_URI=mongodb://127.0.0.1:27017/?directConnection=true \
-//!  cargo run --release -p lambda-bench --bin export-size -- [LINKED] [SESSIONS]`
+//!  cargo run --release -p lambda-bench --bin export-size -- [LINKED] [SESSIONS] [PASSKEYS]`
 //!
-//! Defaults: 1000 linked records (each a small CRM-like document) and 100
-//! sessions; a database of its own, dropped after. Three exports (the
-//! hourly budget); prints each one's time and the document's size.
+//! Defaults: 1000 linked records (each a small CRM-like document), 100
+//! sessions and 5 passkeys; a database of its own, dropped after. Each
+//! sign-in and passkey writes its security activity entry, as the functions
+//! do, so the export carries those too (1 + SESSIONS + PASSKEYS entries,
+//! and one more per export). Three exports (the hourly budget); prints each
+//! one's time and the document's size.
 
 use std::time::{Duration, Instant};
 
@@ -16,9 +19,10 @@ use mongodb::bson::{doc, oid::ObjectId};
 use users_core::config::{DatabaseSettings, SessionLifetimes};
 use users_core::domain::devices::ClientInfo;
 use users_core::domain::export::{export_account, ExportSettings};
+use users_core::domain::passkeys::{PasskeyRecord, PasskeyStore};
 use users_core::domain::ports::{LinkTrust, NewUser, Sessions, Users};
 use users_core::domain::tokens::{Caller, TokenSettings};
-use users_core::domain::values::{Email, Timestamp, UserId, Username};
+use users_core::domain::values::{Email, PasskeyId, Timestamp, UserId, Username};
 use users_core::keystore::{KeySource, SigningKeys};
 
 #[tokio::main(flavor = "current_thread")]
@@ -26,6 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let linked: usize = args.next().map_or(Ok(1000), |raw| raw.parse())?;
     let sessions: usize = args.next().map_or(Ok(100), |raw| raw.parse())?;
+    let passkeys: usize = args.next().map_or(Ok(5), |raw| raw.parse())?;
     let uri = std::env::var("MONGODB_URI").map_err(|_| "MONGODB_URI must be set")?;
     let database = format!("export_bench_{}", ObjectId::new().to_hex());
     let store = users_core::runtime::connect(&DatabaseSettings {
@@ -102,6 +107,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     let caller = caller.ok_or("at least one session")?;
+    for n in 0..passkeys {
+        // A credential as webauthn-rs stores it is about 600 bytes of JSON:
+        // the export leaves it (and its id) out; the name and dates go in.
+        let passkey = PasskeyRecord {
+            id: PasskeyId::new(),
+            user_id,
+            credential_id: format!("credential-{n}-{}", ObjectId::new().to_hex()),
+            name: format!("Security key {n}"),
+            credential: "x".repeat(600),
+            counter: 0,
+            backup_eligible: n % 2 == 0,
+            backup_state: n % 2 == 0,
+            created_at: Timestamp::now(),
+            last_used_at: Some(Timestamp::now()),
+        };
+        store
+            .insert_passkey(&passkey)
+            .await
+            .map_err(|error| format!("{error:?}"))?;
+    }
 
     let settings = ExportSettings::default();
     for run in 1..=settings.per_hour {
@@ -110,7 +135,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await
             .map_err(|error| format!("{error:?}"))?;
         println!(
-            "export {run}: {linked} linked records, {sessions} sessions: {} bytes in {:.1} ms",
+            "export {run}: {linked} linked records, {sessions} sessions, {passkeys} passkeys: \
+             {} bytes in {:.1} ms",
             text.len(),
             started.elapsed().as_secs_f64() * 1000.0
         );

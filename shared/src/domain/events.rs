@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::activity::{Activity, ActivityKind};
 use super::ports::RevocationReason;
 use super::values::{PasskeyId, SessionId, Timestamp, UserId};
 
@@ -123,6 +124,50 @@ impl Event {
             Self::PasskeyAdded { .. } => "PasskeyAdded",
             Self::PasskeyRemoved { .. } => "PasskeyRemoved",
         }
+    }
+
+    /// The entry of the account's security activity this event is, if any
+    /// (`domain::activity`): the stores write it with the event, from the
+    /// request's client.
+    pub fn activity(&self) -> Option<Activity> {
+        use ActivityKind as Kind;
+        let (user_id, kind, detail) = match self {
+            Self::UserRegistered { user_id } => (user_id, Kind::AccountCreated, None),
+            Self::UserDeletionScheduled { user_id, .. } => (user_id, Kind::DeletionScheduled, None),
+            Self::UserDeletionCancelled { user_id } => (user_id, Kind::DeletionCancelled, None),
+            Self::AccountExported { user_id, .. } => (user_id, Kind::AccountExported, None),
+            // Everywhere at the owner's request; one session on a replay.
+            Self::SessionsRevoked {
+                user_id, reason, ..
+            } => match reason {
+                RevocationReason::UserRequest => (user_id, Kind::SessionsEnded, None),
+                RevocationReason::RefreshTokenReuse => (
+                    user_id,
+                    Kind::SessionEnded,
+                    Some("a replaced refresh token was used again"),
+                ),
+                RevocationReason::AuthorizationCodeReuse => (
+                    user_id,
+                    Kind::SessionEnded,
+                    Some("an authorization code was used again"),
+                ),
+            },
+            Self::SessionEnded { user_id, .. } => (user_id, Kind::SessionEnded, None),
+            Self::PasswordReset { user_id, .. } => (user_id, Kind::PasswordReset, None),
+            Self::PasswordChanged { user_id, .. } => (user_id, Kind::PasswordChanged, None),
+            Self::EmailVerified { user_id } => (user_id, Kind::EmailVerified, None),
+            Self::EmailChanged { user_id } => (user_id, Kind::EmailChanged, None),
+            Self::MfaEnabled { user_id } => (user_id, Kind::TotpEnabled, None),
+            Self::MfaDisabled { user_id } => (user_id, Kind::TotpDisabled, None),
+            Self::RecoveryCodeUsed { user_id, .. } => (user_id, Kind::RecoveryCodeUsed, None),
+            Self::PasskeyAdded { user_id, .. } => (user_id, Kind::PasskeyAdded, None),
+            Self::PasskeyRemoved { user_id, .. } => (user_id, Kind::PasskeyRemoved, None),
+            // Not a change of the account's security, or the account is gone.
+            Self::ExternalIdLinked { .. }
+            | Self::ExternalIdUnlinked { .. }
+            | Self::UserDeleted { .. } => return None,
+        };
+        Some(Activity::now(*user_id, kind, detail))
     }
 
     /// The event's own fields, as published in `detail`.

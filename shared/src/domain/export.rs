@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::activity::Activity;
 use super::audit;
 use super::error::DomainError;
 use super::ports::{AccountData, Exports, LinkTrust, LoginAttempts, SessionView};
@@ -106,11 +107,29 @@ pub fn document(data: &AccountData, now: Timestamp) -> Value {
             "confirmed": factor.confirmed,
             "recovery_codes_left": factor.recovery_codes_left,
         })),
+        "passkeys": data.passkeys.iter().map(|passkey| json!({
+            "name": passkey.name,
+            "created_at": passkey.created_at.to_rfc3339(),
+            "last_used_at": passkey.last_used_at.map(Timestamp::to_rfc3339),
+            "backup_eligible": passkey.backup_eligible,
+            "backup_state": passkey.backup_state,
+        })).collect::<Vec<_>>(),
         "consents": data.consents.iter().map(|consent| json!({
             "client_id": consent.client_id,
             "scope": consent.scope,
             "granted_at": consent.granted_at.map(Timestamp::to_rfc3339),
         })).collect::<Vec<_>>(),
+        "security_activity": data.activity.iter().map(activity).collect::<Vec<_>>(),
+    })
+}
+
+fn activity(entry: &Activity) -> Value {
+    json!({
+        "kind": entry.kind.as_str(),
+        "at": entry.at.to_rfc3339(),
+        "detail": entry.detail,
+        "source_ip": entry.from.source_ip,
+        "user_agent": entry.from.user_agent,
     })
 }
 

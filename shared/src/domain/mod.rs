@@ -3,6 +3,7 @@
 //! adapters (`http`, `sqs`, `eventbridge`, `mongo`) sit around it.
 
 pub mod accounts;
+pub mod activity;
 pub mod apps;
 pub mod audit;
 pub mod authorize;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::activity::Activity;
 use super::mail_token::MailToken;
 pub use super::records::{
     Authentication, ClientInfo, OAuthGrant, SealedSecret, StoreError, Stored,
@@ -159,7 +160,23 @@ pub struct AccountData {
     /// Open sessions, newest first.
     pub sessions: Vec<SessionView>,
     pub second_factor: Option<FactorInfo>,
+    /// Oldest first.
+    pub passkeys: Vec<PasskeyInfo>,
     pub consents: Vec<ConsentInfo>,
+    /// The account's security activity, newest first (`domain::activity`).
+    pub activity: Vec<Activity>,
+}
+
+/// A passkey as the export shows it: its name and dates, and whether it is
+/// synced; never its public key or credential id (no secret, and of no use
+/// to its owner).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyInfo {
+    pub name: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
 }
 
 /// A second factor as the export shows it: never its secret or codes.

@@ -12,12 +12,12 @@ use serde_json::json;
 use super::cors::Cors;
 use super::problem::{json_response, refused, HttpError};
 use super::request::{bearer_token, path_user_id, source_ip};
-use crate::domain::accounts;
 use crate::domain::devices::ClientInfo;
 use crate::domain::mfa::MfaPending;
 use crate::domain::sessions::TokenPair;
 use crate::domain::tokens::Caller;
 use crate::domain::DomainError;
+use crate::domain::{accounts, activity};
 use crate::keystore::PublishedKeys;
 
 pub(super) type Answer = Result<Response<Body>, HttpError>;
@@ -40,7 +40,8 @@ pub(super) async fn answer(
     // CORS is answered here for every API route (`http::cors`): a
     // preflight never reaches the work.
     let cors = Cors::api(request);
-    async move {
+    // The security activity the work writes names this client (`domain::activity`).
+    let answering = async move {
         let answer = if request.method() == method {
             work.await
         } else if request.method() == Method::OPTIONS {
@@ -49,9 +50,11 @@ pub(super) async fn answer(
             Err(HttpError::MethodNotAllowed { allow: method })
         };
         Ok(cors.apply(answer.unwrap_or_else(|error| refused(&error))))
-    }
-    .instrument(span)
-    .await
+    };
+    // Boxed: the answer's future is large, and the scope must not copy it on
+    // the stack (a debug build's test thread has 2 MiB).
+    let answering = Box::pin(answering.instrument(span));
+    activity::from_client(client_info(request), answering).await
 }
 
 /// The bearer token's holder, once it has shown to be the `{user_id}` of the

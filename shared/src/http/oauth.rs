@@ -20,13 +20,13 @@ use super::request::{media_type, source_ip, MAX_BODY_BYTES};
 use std::sync::Arc;
 
 use crate::domain::clients::{Client, ClientRegistry, Scope, Scopes};
-use crate::domain::grants;
 use crate::domain::oauth::{self, ClientCredentials, CodeGrant, OAuthError, OAuthLimits, Tokens};
 use crate::domain::ports::{Accounts, AuthorizationCodes, DynamicClients, LoginAttempts, Sessions};
 use crate::domain::registration::{self, RegistrationError, RegistrationPolicy};
 use crate::domain::sessions::ensure_session_open;
 use crate::domain::values::{RefreshToken, Timestamp};
 use crate::domain::DomainError;
+use crate::domain::{activity, grants};
 use crate::keystore::{PublishedKeys, RegisteredClients, SigningKeys};
 
 /// `POST /oauth2/token`.
@@ -41,7 +41,7 @@ pub async fn token<S: AuthorizationCodes + Sessions + LoginAttempts + DynamicCli
     let cors = Cors::of(&request, "POST, OPTIONS", |origin| {
         registry.allows_origin(origin)
     });
-    let response = async {
+    let answering = async {
         match *request.method() {
             Method::OPTIONS => cors.preflight(),
             Method::POST => match grant(store, keys, Arc::clone(&registry), limits, &request).await
@@ -54,8 +54,10 @@ pub async fn token<S: AuthorizationCodes + Sessions + LoginAttempts + DynamicCli
             }),
         }
     }
-    .instrument(request_span(&request))
-    .await;
+    .instrument(request_span(&request));
+    let answering = Box::pin(answering);
+    // A code replayed ends the session it opened: its activity names this client.
+    let response = activity::from_client(client_info(&request), answering).await;
     Ok(cors.apply(response))
 }
 

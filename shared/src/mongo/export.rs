@@ -2,15 +2,17 @@
 //! same aggregation as the profile, which checks the session), and beside
 //! it the account's pending address, schedule, second factor (whether
 //! confirmed, how many recovery codes are left: never the digests or the
-//! sealed secret), open sessions and consents.
+//! sealed secret), passkeys (names, dates, flags: never the credential),
+//! open sessions, consents and the security activity.
 
 use mongodb::bson::{doc, Document};
 
 use super::{oid, timestamp, MongoStore};
+use crate::domain::activity::{self, SecurityActivity as _};
 use crate::domain::events::Event;
 use crate::domain::ports::{
-    AccountData, ConsentInfo, Exports, FactorInfo, LinkTrust, Sessions as _, StoreError, Stored,
-    Users as _,
+    AccountData, ConsentInfo, Exports, FactorInfo, LinkTrust, PasskeyInfo, Sessions as _,
+    StoreError, Stored, Users as _,
 };
 use crate::domain::values::{SessionId, Timestamp, UserId};
 
@@ -32,7 +34,7 @@ impl Exports for MongoStore {
         // Consents are keyed "<user hex>/<client id>": an anchored prefix
         // reads them by the `_id` index.
         let prefix = format!("^{}/", user_id.to_hex());
-        let (account, sessions, consents) = tokio::try_join!(
+        let (account, sessions, consents, passkeys, activity) = tokio::try_join!(
             async {
                 Ok::<_, StoreError>(
                     users
@@ -65,6 +67,8 @@ impl Exports for MongoStore {
                 }
                 Ok::<_, StoreError>(consents)
             },
+            self.passkey_metadata(user_id),
+            self.recent_activity(user_id, activity::EXPORTED),
         )?;
         let account = account.unwrap_or_default();
         let second_factor = account.get_document("mfa").ok().map(|mfa| FactorInfo {
@@ -82,7 +86,9 @@ impl Exports for MongoStore {
                 .map(|at| timestamp(*at)),
             sessions,
             second_factor,
+            passkeys,
             consents,
+            activity,
         }))
     }
 
@@ -91,5 +97,35 @@ impl Exports for MongoStore {
         self.record_event(None, &Event::AccountExported { user_id, bytes })
             .await?;
         Ok(())
+    }
+}
+
+impl MongoStore {
+    /// The user's passkeys as the export shows them, oldest first: the
+    /// projection leaves the credential (public key) and its id in the
+    /// database.
+    async fn passkey_metadata(&self, user_id: UserId) -> Stored<Vec<PasskeyInfo>> {
+        let mut cursor = self
+            .passkeys
+            .find(doc! { "user_id": oid(user_id.bytes()) })
+            .projection(doc! {
+                "name": 1, "created_at": 1, "last_used_at": 1,
+                "backup_eligible": 1, "backup_state": 1,
+            })
+            .sort(doc! { "_id": 1 })
+            .await?;
+        let mut passkeys = Vec::new();
+        while cursor.advance().await? {
+            let document = cursor.deserialize_current()?;
+            let when = |field: &str| document.get_datetime(field).ok().map(|at| timestamp(*at));
+            passkeys.push(PasskeyInfo {
+                name: document.get_str("name").unwrap_or_default().into(),
+                created_at: when("created_at").unwrap_or(Timestamp::from_millis(0)),
+                last_used_at: when("last_used_at"),
+                backup_eligible: document.get_bool("backup_eligible").unwrap_or(false),
+                backup_state: document.get_bool("backup_state").unwrap_or(false),
+            });
+        }
+        Ok(passkeys)
     }
 }

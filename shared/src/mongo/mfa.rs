@@ -9,6 +9,7 @@ use mongodb::error::Error as MongoError;
 use mongodb::ClientSession;
 
 use super::{datetime, oid, timestamp, Atomic, MongoStore};
+use crate::domain::activity::{Activity, ActivityKind};
 use crate::domain::events::Event;
 use crate::domain::ports::{MfaAccount, MfaChallenge, MfaStore, Stored, TotpFactor};
 use crate::domain::sealing::SealedSecret;
@@ -146,7 +147,12 @@ impl MfaStore for MongoStore {
                 doc! { "$set": { "mfa.recovery_codes": recovery_sha256 } },
             )
             .await?;
-        Ok(updated.matched_count == 1)
+        if updated.matched_count == 0 {
+            return Ok(false);
+        }
+        let entry = Activity::now(user_id, ActivityKind::RecoveryCodesRegenerated, None);
+        self.record_activity_after(&entry).await;
+        Ok(true)
     }
 
     async fn remove_factor(&self, user_id: UserId) -> Stored<bool> {

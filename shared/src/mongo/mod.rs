@@ -17,6 +17,7 @@ macro_rules! in_session {
     };
 }
 
+mod activity;
 pub mod bson_json;
 mod codes;
 mod consents;
@@ -133,6 +134,8 @@ pub struct MongoStore {
     passkey_ceremonies: Collection<Document>,
     /// Dynamically registered OAuth clients (RFC 7591).
     registered_clients: Collection<registered_clients::RegisteredClientDocument>,
+    /// Each account's security activity (`domain::activity`).
+    security_activity: Collection<Document>,
     deployment: Arc<OnceCell<Deployment>>,
 }
 
@@ -160,6 +163,7 @@ impl MongoStore {
             passkeys: db.collection("passkeys"),
             passkey_ceremonies: db.collection("passkey_ceremonies"),
             registered_clients: db.collection("oauth_registered_clients"),
+            security_activity: db.collection("security_activity"),
             client,
             deployment: Arc::new(OnceCell::new()),
         })
@@ -298,8 +302,21 @@ impl MongoStore {
             doc! { "user_id": 1 },
             named("oauth_consents_user_id").build(),
         ));
+        // The account page's and the export's read, newest first, and the
+        // expiry (`activity::RETENTION` is set on each entry).
+        let security_activity = self.security_activity.create_indexes([
+            index(
+                doc! { "user_id": 1, "at": -1, "_id": -1 },
+                named("security_activity_user_at").build(),
+            ),
+            index(
+                doc! { "expires_at": 1 },
+                expires("security_activity_expire"),
+            ),
+        ]);
         // One round trip per collection, all at once: this runs at every cold start.
         tokio::try_join!(
+            security_activity.into_future(),
             passkeys.into_future(),
             passkey_ceremonies.into_future(),
             registered_clients.into_future(),

@@ -77,7 +77,8 @@ pub(super) fn unpublished() -> Document {
 }
 
 impl MongoStore {
-    /// Writes `event` in `session`'s transaction when there is one.
+    /// Writes `event` in `session`'s transaction when there is one, with
+    /// the security activity entry it is, if any.
     pub(super) async fn record_event(
         &self,
         mut session: Option<&mut ClientSession>,
@@ -85,6 +86,10 @@ impl MongoStore {
     ) -> Result<(), MongoError> {
         let entry = OutboxDocument::new(event);
         in_session!(session, self.outbox.insert_one(&entry))?;
+        // The account's security activity, in the same write (issue #24).
+        if let Some(activity) = event.activity() {
+            Box::pin(self.record_activity(session, &activity)).await?;
+        }
         Ok(())
     }
 }

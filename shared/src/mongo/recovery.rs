@@ -7,6 +7,7 @@ use mongodb::error::Error as MongoError;
 use mongodb::ClientSession;
 
 use super::{datetime, oid, timestamp, Atomic, MongoStore};
+use crate::domain::activity::{Activity, ActivityKind};
 use crate::domain::events::Event;
 use crate::domain::ports::{
     Account, Accounts, ChangeSide, EmailChangeStep, OneTimeToken, OneTimeTokens, Stored,
@@ -205,7 +206,12 @@ impl Accounts for MongoStore {
                 },
             )
             .await?;
-        Ok(updated.matched_count > 0)
+        if updated.matched_count == 0 {
+            return Ok(false);
+        }
+        let requested = Activity::now(user_id, ActivityKind::EmailChangeRequested, None);
+        self.record_activity_after(&requested).await;
+        Ok(true)
     }
 
     async fn confirm_email_change(
@@ -262,6 +268,7 @@ impl Accounts for MongoStore {
 
     async fn cancel_email_change(&self, user_id: UserId, email: Option<&str>) -> Stored<bool> {
         self.deployment().await?;
+        let raw_user_id = user_id;
         let user_id = oid(user_id.bytes());
         let filter = match email {
             Some(email) => doc! { "_id": user_id, PENDING_EMAIL: email },
@@ -276,7 +283,12 @@ impl Accounts for MongoStore {
         self.tokens
             .delete_many(doc! { "user_id": user_id, "purpose": change_purposes() })
             .await?;
-        Ok(updated.modified_count > 0)
+        let cancelled = updated.modified_count > 0;
+        if cancelled {
+            let entry = Activity::now(raw_user_id, ActivityKind::EmailChangeCancelled, None);
+            self.record_activity_after(&entry).await;
+        }
+        Ok(cancelled)
     }
 }
 

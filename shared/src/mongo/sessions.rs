@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::devices::{client_document, ClientDocument};
 use super::{datetime, oid, timestamp, Atomic, MongoStore};
+use crate::domain::activity::Activity;
 use crate::domain::devices::ClientInfo;
 use crate::domain::events::Event;
 use crate::domain::ports::{
@@ -139,6 +140,7 @@ impl Sessions for MongoStore {
                 .await?;
             return Ok(false);
         }
+        self.record_activity_after(&sign_in(session)).await;
         Ok(true)
     }
 
@@ -323,4 +325,20 @@ impl MongoStore {
         )?;
         Ok(count == 1)
     }
+}
+
+/// The security activity entry of a session's opening (`insert_session`):
+/// every sign-in, however it authenticated, opens one.
+pub(super) fn sign_in(session: &SessionRecord) -> Activity {
+    let app = session
+        .grant
+        .as_ref()
+        .map(|grant| grant.client_name.as_str());
+    Activity::sign_in(
+        session.user_id,
+        &session.auth,
+        app,
+        &session.created_from,
+        session.created_at,
+    )
 }

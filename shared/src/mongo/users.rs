@@ -448,6 +448,12 @@ impl MongoStore {
             session,
             self.passkeys.delete_many(doc! { "user_id": user_id })
         )?;
+        // The account's security activity (issue #24) goes with it.
+        in_session!(
+            session,
+            self.security_activity
+                .delete_many(doc! { "user_id": user_id })
+        )?;
         if deleted.deleted_count == 0 {
             return Ok(0);
         }

@@ -1,5 +1,5 @@
-//! The signed-in pages: the account, its password, e-mail, second factor,
-//! devices, and deleting it. Every request re-reads the session
+//! The signed-in pages: the account (with its recent security activity),
+//! its password, e-mail, second factor, devices, and deleting it. Every request re-reads the session
 //! (`web::Holder`); without an open one it goes to the sign-in page and
 //! comes back. The use cases are the API's.
 
@@ -14,7 +14,9 @@ use super::web::{
     answer_error, page, problem_page, redirect, Ctx, Holder, Pages, Problems, Store, Visit,
     SESSION_COOKIE,
 };
+use crate::domain::activity::{self, Activity};
 use crate::domain::deletion::{self, DeletionOutcome};
+use crate::domain::devices::ClientInfo;
 use crate::domain::mfa::{self, Proof};
 use crate::domain::ports::MailRequests;
 use crate::domain::recovery::{self, EmailChangeConfirmation};
@@ -69,10 +71,14 @@ pub async fn account<S: Store, Q: MailRequests>(
     let read = tokio::try_join!(
         async { Ok::<_, DomainError>(p.store.find_account(caller.user_id).await?) },
         async { Ok::<_, DomainError>(p.store.mfa_account(caller.user_id).await?) },
+        async {
+            let recent = p.store.recent_activity(caller.user_id, activity::RECENT);
+            Ok::<_, DomainError>(recent.await?)
+        },
     );
-    let (account, mfa) = match read {
-        Ok((Some(account), mfa)) => (account, mfa),
-        Ok((None, _)) => {
+    let (account, mfa, recent) = match read {
+        Ok((Some(account), mfa, recent)) => (account, mfa, recent),
+        Ok((None, _, _)) => {
             return answer_error(
                 p.site,
                 visit,
@@ -121,9 +127,37 @@ pub async fn account<S: Store, Q: MailRequests>(
                 (super::apps::link())
                 li { a href="/account/delete" { "Delete your account" } }
             }
+            (recent_activity(&recent))
         },
     );
     page(p.site, StatusCode::OK, markup, &ctx.cookies)
+}
+
+/// The account's last `activity::RECENT` security events, newest first,
+/// with where each came from (times in UTC).
+fn recent_activity(recent: &[Activity]) -> Markup {
+    html! {
+        h2 #recent-activity { "Recent activity" }
+        @if recent.is_empty() {
+            p { "Nothing yet." }
+        } @else {
+            p.hint { "Sign-ins and changes to your account's security, newest first (times in UTC). Something you don't recognise? Change your password and sign out every device." }
+            ul.devices.activity aria-labelledby="recent-activity" {
+                @for entry in recent {
+                    li {
+                        strong { (entry.kind.label()) }
+                        @if let Some(detail) = &entry.detail { " (" (detail) ")" }
+                        br;
+                        time datetime=(entry.at.to_rfc3339()) { (when(entry.at)) }
+                        @if entry.from != ClientInfo::default() {
+                            ", from " (device_name(entry.from.user_agent.as_deref()))
+                            ", address " (entry.from.source_ip.as_deref().unwrap_or("unknown"))
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn password_page(

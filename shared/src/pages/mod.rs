@@ -24,6 +24,7 @@ use lambda_http::{Body, Error, Request, Response};
 
 use self::anonymous::Link;
 use self::web::{check_post, page, refused, Holder, Pages, Store, Visit};
+use crate::domain::activity;
 use crate::domain::ports::MailRequests;
 
 /// The paths the pages function serves (and `functions.yaml` routes to it).
@@ -60,7 +61,10 @@ pub async fn serve<S: Store, Q: MailRequests>(
 ) -> Result<Response<Body>, Error> {
     use tracing::Instrument;
     let span = tracing::info_span!("page", source_ip = %crate::http::request::source_ip(&request));
-    Ok(route(pages, &request).instrument(span).await)
+    // The security activity a page's change writes names this browser.
+    let client = crate::http::edge::client_info(&request);
+    let answering = Box::pin(route(pages, &request).instrument(span));
+    Ok(activity::from_client(client, answering).await)
 }
 
 async fn route<S: Store, Q: MailRequests>(

@@ -66,6 +66,7 @@ pub trait Store:
     + Consents
     + crate::domain::passkeys::PasskeyStore
     + DynamicClients
+    + crate::domain::activity::SecurityActivity
 {
 }
 
@@ -81,7 +82,8 @@ impl<
             + AuthorizationCodes
             + Consents
             + crate::domain::passkeys::PasskeyStore
-            + DynamicClients,
+            + DynamicClients
+            + crate::domain::activity::SecurityActivity,
     > Store for S
 {
 }

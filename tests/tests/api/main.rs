@@ -12,6 +12,7 @@ mod agents {
     mod pages;
 }
 mod accounts {
+    mod activity;
     mod concurrency;
     mod deletion;
     mod e2e;

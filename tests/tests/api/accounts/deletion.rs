@@ -10,10 +10,11 @@ use std::time::Duration;
 use api_tests::{Answer, Event, Function, SignedUp, TestApp, PASSWORD};
 use mongodb::bson::{doc, oid::ObjectId};
 use serde_json::json;
+use users_core::domain::activity::SecurityActivity as _;
 use users_core::domain::deletion::GracePeriod;
 use users_core::domain::ports::MailRequest;
 use users_core::domain::recovery::{send_requested_mail, MailSettings};
-use users_core::domain::values::Timestamp;
+use users_core::domain::values::{Timestamp, UserId};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -173,6 +174,17 @@ async fn scheduled_then_refused_at_sign_in_then_restored_by_the_mailed_link() {
     assert_eq!(restored.status, 200, "{}", restored.body);
     restore(&app, &token).await.problem(400);
     assert_eq!(app.login("grace@example.com", PASSWORD).await.status, 200);
+    // The account's activity says so, newest first (`domain::activity`).
+    let activity = app
+        .store
+        .recent_activity(UserId::parse(&user.user_id).unwrap(), 3)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = activity.iter().map(|entry| entry.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["signed_in", "deletion_cancelled", "deletion_scheduled"]
+    );
     assert_eq!(events(&app, "UserDeletionScheduled").await, 1);
     assert_eq!(events(&app, "UserDeletionCancelled").await, 1);
     assert_eq!(events(&app, "UserDeleted").await, 0);
@@ -225,6 +237,13 @@ async fn when_the_period_has_passed_the_purge_deletes_as_the_immediate_delete_do
         0
     );
     assert_eq!(linked_of(&app, "purged", &user, user_oid).await, 0);
+    let activity = app
+        .db
+        .collection::<mongodb::bson::Document>("security_activity")
+        .count_documents(doc! { "user_id": user_oid })
+        .await
+        .unwrap();
+    assert_eq!(activity, 0, "the activity goes with the account");
     assert_eq!(
         app.sessions()
             .count_documents(doc! { "user_id": user_oid })

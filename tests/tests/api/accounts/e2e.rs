@@ -264,6 +264,14 @@ async fn the_default_delete_keeps_the_contract_and_restore_refuses_bad_tokens_ov
     let api = Api::from_env();
     let (id, email, login) = api.sign_up("keeps", "/auth/register", "/auth/login").await;
     let token = login["access_token"].as_str().unwrap().to_string();
+    let activity_of = || async {
+        collection("security_activity")
+            .await
+            .count_documents(doc! { "user_id": ObjectId::parse_str(&id).unwrap() })
+            .await
+            .unwrap()
+    };
+    assert_eq!(activity_of().await, 2, "created, signed in");
     let (status, _, body) = api
         .send(Method::DELETE, &format!("/users/{id}"), Some(&token), None)
         .await;
@@ -281,6 +289,8 @@ async fn the_default_delete_keeps_the_contract_and_restore_refuses_bad_tokens_ov
         )
         .await;
     assert_eq!(status, 401, "deleted at once: {body}");
+    // Its security activity went with it (the one delete cascade).
+    assert_eq!(activity_of().await, 0);
 
     for (token, expected) in [
         (json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 400),
@@ -351,6 +361,17 @@ async fn the_export_over_http_matches_its_schema_and_holds_no_secret() {
     assert_eq!(document["profile"]["external_id"], external_id);
     assert_eq!(document["linked_data"][0]["plan"], "gold");
     assert_eq!(document["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(document["passkeys"], json!([]));
+    // The security activity, newest first: the sign-up's sign-in, then the
+    // account's creation, each with the address the watcher saw.
+    let activity = document["security_activity"].as_array().unwrap();
+    let kinds: Vec<&str> = activity
+        .iter()
+        .map(|entry| entry["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["signed_in", "account_created"], "{activity:#?}");
+    assert_eq!(activity[0]["detail"], "password");
+    assert!(activity[0]["source_ip"].is_string(), "{activity:#?}");
 
     let text = document.to_string();
     let stored = collection("users")

@@ -1,13 +1,15 @@
 //! The self-service export (issue #24) through its handler, against a real
 //! MongoDB wire server: the document against what the user did, with no
-//! secret the test knows anywhere in it; the owner only; a recent sign-in;
+//! secret the test knows anywhere in it (passkeys and the security activity
+//! among its contents); the owner only; a recent sign-in;
 //! 3 an hour; the size bound; the audit event.
 
 use api_tests::{Answer, Event, Function, SignedUp, TestApp, PASSWORD};
 use mongodb::bson::{doc, oid::ObjectId};
 use serde_json::{json, Value};
+use users_core::domain::passkeys::{PasskeyRecord, PasskeyStore as _};
 use users_core::domain::ports::{Accounts as _, Consents as _};
-use users_core::domain::values::{Email, Timestamp, UserId};
+use users_core::domain::values::{Email, PasskeyId, Timestamp, UserId};
 
 use crate::mfa::handlers::{token_authenticated_at, with_factor};
 
@@ -75,6 +77,21 @@ async fn the_export_is_what_the_user_did_and_holds_no_secret() {
         .set_pending_email(user_id, &Email::parse("new@example.com").unwrap(), true)
         .await
         .unwrap();
+    // A passkey: the export shows its name, dates and flags, never the
+    // credential (its public key) or the credential id.
+    let passkey = PasskeyRecord {
+        id: PasskeyId::new(),
+        user_id,
+        credential_id: "Y3JlZGVudGlhbC1pZC1vZi10aGUtdGVzdA".into(),
+        name: "Work laptop".into(),
+        credential: r#"{"cred":{"key":"cHVibGljLWtleS1vZi10aGUtdGVzdA"}}"#.into(),
+        counter: 7,
+        backup_eligible: true,
+        backup_state: false,
+        created_at: Timestamp::from_millis(1_767_225_600_000),
+        last_used_at: None,
+    };
+    assert!(app.store.insert_passkey(&passkey).await.unwrap());
 
     let answer = app
         .respond(
@@ -111,6 +128,40 @@ async fn the_export_is_what_the_user_did_and_holds_no_secret() {
         document["second_factor"],
         json!({ "type": "totp", "confirmed": true, "recovery_codes_left": codes.len() - 1 })
     );
+    assert_eq!(
+        document["passkeys"],
+        json!([{
+            "name": "Work laptop",
+            "created_at": "2026-01-01T00:00:00Z",
+            "last_used_at": null,
+            "backup_eligible": true,
+            "backup_state": false,
+        }])
+    );
+    // The security activity, newest first: what this test did, with the
+    // second device's address on its sign-in and its recovery code.
+    let activity = document["security_activity"].as_array().unwrap();
+    let kinds: Vec<&str> = activity
+        .iter()
+        .map(|entry| entry["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"passkey_added"), "{activity:#?}");
+    for kind in [
+        "email_change_requested",
+        "recovery_code_used",
+        "signed_in",
+        "totp_enabled",
+        "account_created",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    assert_eq!(kinds.last(), Some(&"account_created"));
+    let second_sign_in = activity
+        .iter()
+        .find(|entry| entry["detail"] == "password and code")
+        .expect("the second device's sign-in");
+    assert_eq!(second_sign_in["source_ip"], "198.51.100.7");
+    assert_eq!(second_sign_in["user_agent"], "ExportTest/2.0");
     assert_eq!(document["consents"][0]["client_id"], "spa");
     assert_eq!(document["consents"][0]["scope"], "openid email");
     assert!(document["consents"][0]["granted_at"].is_string());
@@ -131,6 +182,8 @@ async fn the_export_is_what_the_user_did_and_holds_no_secret() {
         second.body["access_token"].as_str().unwrap().to_string(),
         second.body["refresh_token"].as_str().unwrap().to_string(),
         stored.get_str("hashed_password").unwrap().to_string(),
+        passkey.credential_id.clone(),
+        "cHVibGljLWtleS1vZi10aGUtdGVzdA".into(),
     ];
     secrets.extend(codes.iter().cloned());
     let mfa = stored.get_document("mfa").unwrap();
@@ -157,6 +210,8 @@ async fn the_export_is_what_the_user_did_and_holds_no_secret() {
         "nonce",
         "sealed",
         "recovery_codes\"",
+        "credential",
+        "counter",
     ] {
         assert!(!text.contains(key), "the export names {key}");
     }

@@ -687,3 +687,42 @@ async fn the_passkey_pages_list_and_their_posts_need_the_session_and_csrf_token(
     assert_eq!(answer.body["signin"], "/signin?return_to=/account/passkeys");
     app.drop().await;
 }
+
+/// Issue #24: the account page lists the account's recent security
+/// activity, newest first, each with its time (UTC) and where it came from.
+#[tokio::test]
+async fn the_account_page_lists_the_recent_activity_newest_first() {
+    let app = TestApp::new().await;
+    let email = registered(&app, "recently").await;
+    let mut browser = Browser::default();
+    let csrf = browser.csrf(&app, "/signin").await;
+    let signed_in = browser
+        .post(
+            &app,
+            "/signin",
+            &csrf,
+            &[("email", &email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303);
+    let account = browser.get(&app, "/account", None).await;
+    assert_eq!(account.status, 200);
+    let body = &account.body;
+    assert!(
+        body.contains("<h2 id=\"recent-activity\">Recent activity</h2>"),
+        "{body}"
+    );
+    assert!(body.contains("aria-labelledby=\"recent-activity\""));
+    let signed = body.find("Signed in</strong> (password)").expect(body);
+    let created = body.find("Account created</strong>").expect(body);
+    assert!(signed < created, "newest first");
+    // The sign-in names the browser the page saw, and its time is UTC.
+    let entry = &body[signed..created];
+    assert!(entry.contains("<time datetime=\""), "{entry}");
+    assert!(entry.contains(" UTC</time>"), "{entry}");
+    assert!(
+        entry.contains("from Chrome on Linux, address 192.0.2.1"),
+        "{entry}"
+    );
+    app.drop().await;
+}

@@ -340,13 +340,22 @@ async fn a_purge_killed_mid_batch_and_run_again_leaves_no_user_half_deleted() {
             "$or": [{ "_id": format!("crm-{n}") }, { "user_id": { "$in": [user_id, &user.user_id] } }]
         }))
         .await;
+        // Its security activity: created, signed in, deletion scheduled.
+        let activity = wait_for(
+            app.db
+                .collection::<mongodb::bson::Document>("security_activity")
+                .count_documents(doc! { "user_id": user_id }),
+        )
+        .await;
         if exists {
             assert_eq!(linked, 3, "user {n} survived with part of its data");
+            assert_eq!(activity, 3, "user {n} survived with part of its activity");
         } else {
             assert_eq!(
                 linked, 0,
                 "user {n} is gone but {linked} of its documents are not"
             );
+            assert_eq!(activity, 0, "user {n} is gone but not its activity");
             deleted += 1;
         }
     }
@@ -363,5 +372,9 @@ async fn a_purge_killed_mid_batch_and_run_again_leaves_no_user_half_deleted() {
     assert_eq!(app.users().count_documents(doc! {}).await.unwrap(), 0);
     assert_eq!(app.linked().count_documents(doc! {}).await.unwrap(), 0);
     assert_eq!(app.sessions().count_documents(doc! {}).await.unwrap(), 0);
+    let activity = app
+        .db
+        .collection::<mongodb::bson::Document>("security_activity");
+    assert_eq!(activity.count_documents(doc! {}).await.unwrap(), 0);
     assert_eq!(events("UserDeleted").await.unwrap(), USERS as u64);
 }
