@@ -369,8 +369,12 @@ impl TestApp {
             Function::EndSession => {
                 Box::pin(users_core::http::devices::end_session(store, keys, request))
             }
-            Function::VerifyMfa => Box::pin(users_core::http::mfa::verify(
-                store, signing, &self.mfa, request,
+            Function::VerifyMfa => Box::pin(users_core::http::passkeys::verify_mfa(
+                store,
+                signing,
+                &self.mfa,
+                &self.passkeys,
+                request,
             )),
             Function::EnrolTotp => Box::pin(users_core::http::mfa::enrol_totp(
                 store, keys, &self.mail, &self.mfa, request,
@@ -512,6 +516,9 @@ impl TestApp {
                 &self.passkeys,
                 request,
             )),
+            Function::PasskeyMfaOptions => Box::pin(
+                users_core::http::passkeys::begin_second_factor(store, &self.passkeys, request),
+            ),
             Function::PasskeySignIn => Box::pin(users_core::http::passkeys::finish_sign_in(
                 store,
                 signing,
@@ -680,6 +687,7 @@ pub enum Function {
     RemovePasskey,
     PasskeySignInOptions,
     PasskeySignIn,
+    PasskeyMfaOptions,
     /// The pages' passkey POSTs: HTML, as `Pages`.
     PasskeyPages,
     OAuthRevoke,
@@ -688,7 +696,7 @@ pub enum Function {
 }
 
 impl Function {
-    pub const ALL: [Function; 39] = [
+    pub const ALL: [Function; 40] = [
         Self::Register,
         Self::Login,
         Self::LinkExternalId,
@@ -724,6 +732,7 @@ impl Function {
         Self::RemovePasskey,
         Self::PasskeySignInOptions,
         Self::PasskeySignIn,
+        Self::PasskeyMfaOptions,
         Self::PasskeyPages,
         Self::OAuthRevoke,
         Self::OAuthIntrospect,
@@ -768,6 +777,7 @@ impl Function {
             Self::RemovePasskey => "remove-passkey",
             Self::PasskeySignInOptions => "passkey-sign-in-options",
             Self::PasskeySignIn => "passkey-sign-in",
+            Self::PasskeyMfaOptions => "passkey-mfa-options",
             Self::PasskeyPages => "passkey-pages",
             Self::OAuthRevoke => "oauth-revoke",
             Self::OAuthIntrospect => "oauth-introspect",

@@ -111,6 +111,7 @@ pub trait PasskeyStore: Sync {
         name: &str,
     ) -> impl Future<Output = Stored<bool>> + Send;
 
+    /// Stores the ceremony, in place of one with the same digest.
     fn insert_ceremony(&self, ceremony: &Ceremony) -> impl Future<Output = Stored<()>> + Send;
 
     /// The ceremony, deleted as it is read: a second take finds nothing.

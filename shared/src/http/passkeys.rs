@@ -144,6 +144,7 @@ pub use ceremonies::*;
 #[cfg(feature = "passkeys")]
 mod ceremonies {
     use super::*;
+    use crate::domain::mfa::MfaSettings;
     use crate::domain::ports::{LoginAttempts, MfaStore};
     use crate::http::edge::{client_info, token_response};
     use crate::http::request::{json_object, json_object_or_empty, source_ip};
@@ -257,6 +258,77 @@ mod ceremonies {
                 &issuer,
                 rp,
                 ceremony,
+                credential,
+                client_info(&request),
+                Timestamp::now(),
+            )
+            .await?;
+            Ok(token_response(tokens))
+        })
+        .await
+    }
+
+    /// `POST /auth/mfa/passkey/options`: `{mfa_token}` of a login whose
+    /// password was right; answers `{publicKey, expires_in}` (no ceremony
+    /// id: the verify finds the ceremony by the `mfa_token`).
+    pub async fn begin_second_factor<S: PasskeyStore + MfaStore + LoginAttempts>(
+        store: &S,
+        rp: &RelyingParty,
+        request: Request,
+    ) -> Result<Response<Body>, Error> {
+        answer(&request, Method::POST, async {
+            let body = json_object(&request)?;
+            let mut errors = Vec::new();
+            let Some(token) = crate::http::mfa::mfa_token(&body, &mut errors) else {
+                return Err(DomainError::Invalid(errors).into());
+            };
+            let client = source_ip(&request);
+            let started =
+                webauthn::begin_second_factor(store, rp, &token, &client, Timestamp::now()).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "publicKey": started.options.public_key, "expires_in": started.expires_in }),
+            ))
+        })
+        .await
+    }
+
+    /// `POST /auth/mfa/verify` (the verify-mfa function): with a
+    /// `credential`, the passkey begun by `begin_second_factor`; with a
+    /// `code` or `recovery_code`, as `http::mfa::verify`.
+    pub async fn verify_mfa<S: PasskeyStore + MfaStore + Sessions + LoginAttempts>(
+        store: &S,
+        keys: &SigningKeys,
+        settings: &MfaSettings,
+        rp: &RelyingParty,
+        request: Request,
+    ) -> Result<Response<Body>, Error> {
+        answer(&request, Method::POST, async {
+            let body = json_object(&request)?;
+            if matches!(body.get("credential"), None | Some(Value::Null)) {
+                return crate::http::mfa::verify_code(store, keys, settings, &request, &body).await;
+            }
+            let mut errors = Vec::new();
+            let token = crate::http::mfa::mfa_token(&body, &mut errors);
+            let credential = credential(&body, &mut errors);
+            for other in ["code", "recovery_code"] {
+                if !matches!(body.get(other), None | Some(Value::Null)) {
+                    errors.push(FieldError::new(
+                        other,
+                        "send one of code, recovery_code and credential",
+                    ));
+                }
+            }
+            let (Some(token), Some(credential), true) = (token, credential, errors.is_empty())
+            else {
+                return Err(DomainError::Invalid(errors).into());
+            };
+            let issuer = keys.issuer().await;
+            let tokens = webauthn::finish_second_factor(
+                store,
+                &issuer,
+                rp,
+                &token,
                 credential,
                 client_info(&request),
                 Timestamp::now(),

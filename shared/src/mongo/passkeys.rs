@@ -186,7 +186,13 @@ impl PasskeyStore for MongoStore {
             "expires_at": datetime(ceremony.expires_at),
         };
         document.extend(purpose_fields(&ceremony.purpose));
-        self.passkey_ceremonies.insert_one(document).await?;
+        // A replace, so that a second factor's new begin takes the place of
+        // the earlier one of its login (its id comes from the `mfa_token`);
+        // every other id is random and new.
+        self.passkey_ceremonies
+            .replace_one(doc! { "_id": &ceremony.digest }, document)
+            .upsert(true)
+            .await?;
         Ok(())
     }
 

@@ -15,9 +15,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, Credential, DiscoverableAuthentication, Passkey,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
-    RequestChallengeResponse, Url, Uuid, WebauthnError,
+    AuthenticationResult, CreationChallengeResponse, Credential, DiscoverableAuthentication,
+    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, RequestChallengeResponse, Url, Uuid, WebauthnError,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
@@ -25,6 +25,7 @@ use crate::config::PasskeySettings;
 use crate::domain::audit;
 use crate::domain::devices::ClientInfo;
 use crate::domain::error::DomainError;
+use crate::domain::mfa::{self, MAX_CODE_ATTEMPTS};
 use crate::domain::notices::notify;
 use crate::domain::passkeys::{
     self as stored, parse_name, step_up, Ceremony, CeremonyPurpose, PasskeyRecord, PasskeyStore,
@@ -84,6 +85,12 @@ fn user_handle(user_id: UserId) -> Uuid {
 pub struct Begun<T> {
     pub ceremony: String,
     pub options: T,
+    pub expires_in: u64,
+}
+
+/// A begun second factor: no ceremony id (the `mfa_token` finds it).
+pub struct SecondFactorBegun {
+    pub options: RequestChallengeResponse,
     pub expires_in: u64,
 }
 
@@ -149,8 +156,17 @@ async fn take<S: PasskeyStore>(
     purpose: &CeremonyPurpose,
     now: Timestamp,
 ) -> Result<Ceremony, DomainError> {
+    take_digest(store, &stored::ceremony_digest(id), purpose, now).await
+}
+
+async fn take_digest<S: PasskeyStore>(
+    store: &S,
+    digest: &str,
+    purpose: &CeremonyPurpose,
+    now: Timestamp,
+) -> Result<Ceremony, DomainError> {
     let ceremony = store
-        .take_ceremony(&stored::ceremony_digest(id), now)
+        .take_ceremony(digest, now)
         .await?
         .ok_or_else(|| refused("ceremony", "unknown, expired or used"))?;
     if &ceremony.purpose != purpose {
@@ -306,17 +322,7 @@ pub async fn finish_sign_in<S: PasskeyStore + Sessions>(
     let result = rp
         .webauthn
         .finish_discoverable_authentication_v2(&credential, state, &passkey)
-        .map_err(|error| match error {
-            WebauthnError::CredentialPossibleCompromise => {
-                tracing::warn!(
-                    user_id = %record.user_id,
-                    passkey_id = %record.id.to_hex(),
-                    "passkey signature counter went backwards: possible clone, refused"
-                );
-                DomainError::PasskeyRefused
-            }
-            other => refused("sign-in", other),
-        })?;
+        .map_err(|error| failed("sign-in", &record, error))?;
     let used = used(record.clone(), passkey, &result, now)?;
     // Compare-and-swap on the counter: two assertions racing with one value
     // cannot both pass.
@@ -339,11 +345,153 @@ pub async fn finish_sign_in<S: PasskeyStore + Sessions>(
     Ok(pair)
 }
 
+/// A refused assertion; a counter that did not grow is logged as a possible clone.
+fn failed(why: &str, record: &PasskeyRecord, error: WebauthnError) -> DomainError {
+    match error {
+        WebauthnError::CredentialPossibleCompromise => {
+            tracing::warn!(
+                user_id = %record.user_id,
+                passkey_id = %record.id.to_hex(),
+                "passkey signature counter went backwards: possible clone, refused"
+            );
+            DomainError::PasskeyRefused
+        }
+        other => refused(why, other),
+    }
+}
+
+/// The ceremony of a login's second factor is found by its `mfa_token`
+/// (`POST /auth/mfa/verify` brings no ceremony id): one per login, a new
+/// begin replacing the earlier one.
+fn second_factor_digest(mfa_token: &str) -> String {
+    stored::ceremony_digest(&format!("second-factor|{mfa_token}"))
+}
+
+/// `POST /auth/mfa/passkey/options`: after a right password, a request for
+/// one of the account's passkeys (`allowCredentials`), bound to the login's
+/// `mfa_token`. The begin does not spend one of the token's attempts (the
+/// finish does); begins are limited per address, and a token has one
+/// ceremony at a time.
+pub async fn begin_second_factor<S: PasskeyStore + MfaStore + LoginAttempts>(
+    store: &S,
+    rp: &RelyingParty,
+    mfa_token: &str,
+    client: &str,
+    now: Timestamp,
+) -> Result<SecondFactorBegun, DomainError> {
+    admit_begin(store, client, now).await?;
+    let token_sha256 = mfa::digest(mfa_token);
+    let challenge = store
+        .open_challenge(&token_sha256, now, MAX_CODE_ATTEMPTS)
+        .await?
+        .ok_or(DomainError::InvalidMfaToken)?;
+    let passkeys = store
+        .passkeys_of(challenge.user_id)
+        .await?
+        .iter()
+        .map(|record| serde_json::from_str::<Passkey>(&record.credential))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    if passkeys.is_empty() {
+        return Err(DomainError::PasskeyNotFound);
+    }
+    let (mut options, state) = rp
+        .webauthn
+        .start_passkey_authentication(&passkeys)
+        .map_err(internal)?;
+    options.mediation = None;
+    // Never outlives its login.
+    let expires_at = now.plus(CEREMONY_TTL).min(challenge.expires_at);
+    store
+        .insert_ceremony(&Ceremony {
+            digest: second_factor_digest(mfa_token),
+            purpose: CeremonyPurpose::SecondFactor {
+                mfa_token_sha256: token_sha256,
+            },
+            state: serde_json::to_string(&state).map_err(internal)?,
+            expires_at,
+        })
+        .await?;
+    Ok(SecondFactorBegun {
+        options,
+        expires_in: expires_at.as_secs().saturating_sub(now.as_secs()),
+    })
+}
+
+/// `POST /auth/mfa/verify` with a `credential`: the passkey as the second
+/// step of a password login. Each try spends one of the `mfa_token`'s
+/// attempts, as a code does; the credential must be one of the account's;
+/// the tokens say `pwd pop hwk|swk mfa`, authenticated when the password was.
+#[allow(clippy::too_many_arguments)]
+pub async fn finish_second_factor<S: PasskeyStore + MfaStore + Sessions>(
+    store: &S,
+    issuer: &Issuer,
+    rp: &RelyingParty,
+    mfa_token: &str,
+    credential: PublicKeyCredential,
+    client: ClientInfo,
+    now: Timestamp,
+) -> Result<TokenPair, DomainError> {
+    let token_sha256 = mfa::digest(mfa_token);
+    let challenge = store
+        .charge_challenge(&token_sha256, now, MAX_CODE_ATTEMPTS)
+        .await?
+        .ok_or(DomainError::InvalidMfaToken)?;
+    let purpose = CeremonyPurpose::SecondFactor {
+        mfa_token_sha256: token_sha256.clone(),
+    };
+    let ceremony = take_digest(store, &second_factor_digest(mfa_token), &purpose, now).await?;
+    let state: PasskeyAuthentication = serde_json::from_str(&ceremony.state).map_err(internal)?;
+    let credential_id = URL_SAFE_NO_PAD.encode(credential.get_credential_id());
+    let record = store
+        .passkey_by_credential(&credential_id)
+        .await?
+        .ok_or_else(|| refused("second factor", "unknown credential"))?;
+    if record.user_id != challenge.user_id {
+        return Err(refused("second factor", "credential of another user"));
+    }
+    let passkey: Passkey = serde_json::from_str(&record.credential).map_err(internal)?;
+    let result = rp
+        .webauthn
+        .finish_passkey_authentication(&credential, &state)
+        .map_err(|error| failed("second factor", &record, error))?;
+    // The state holds the credentials as they were at the begin; the stored
+    // counter may have moved on since (a passwordless sign-in meanwhile).
+    if (result.counter() != 0 || record.counter != 0) && result.counter() <= record.counter {
+        return Err(failed(
+            "second factor",
+            &record,
+            WebauthnError::CredentialPossibleCompromise,
+        ));
+    }
+    let used = used(record.clone(), passkey, &result, now)?;
+    if !store.record_passkey_use(&used, record.counter).await? {
+        return Err(refused("second factor", "counter changed meanwhile"));
+    }
+    if !store.take_challenge(&token_sha256).await? {
+        return Err(DomainError::InvalidMfaToken);
+    }
+    let auth = Authentication::passkey(
+        PasskeyUse {
+            after_password: true,
+            synced: used.backup_eligible,
+            user_verified: result.user_verified(),
+        },
+        challenge.password_checked_at,
+    );
+    let (session, pair) = issuer.open_session_as(used.user_id, auth, client, now);
+    if !store.insert_session(&session).await? {
+        return Err(DomainError::InvalidMfaToken);
+    }
+    tracing::info!(user_id = %used.user_id, session_id = %session.id, "logged in with a passkey as second factor");
+    Ok(pair)
+}
+
 /// The record after a verified use: new counter, flags and last use.
 fn used(
     mut record: PasskeyRecord,
     mut passkey: Passkey,
-    result: &webauthn_rs::prelude::AuthenticationResult,
+    result: &AuthenticationResult,
     now: Timestamp,
 ) -> Result<PasskeyRecord, DomainError> {
     passkey.update_credential(result);

@@ -51,7 +51,12 @@ async fn begin(app: &TestApp, user: &SignedUp) -> (Value, String) {
 }
 
 /// Registers `key` for `user` as `name`: the listed passkey.
-async fn register(app: &TestApp, user: &SignedUp, key: &mut SoftKey, name: &str) -> Value {
+pub(super) async fn register(
+    app: &TestApp,
+    user: &SignedUp,
+    key: &mut SoftKey,
+    name: &str,
+) -> Value {
     let (options, ceremony) = begin(app, user).await;
     let credential = key.create(&options, Browser::default()).await;
     let body = json!({ "ceremony": ceremony, "name": name, "credential": credential });
@@ -81,12 +86,12 @@ async fn sign_in(app: &TestApp, key: &mut SoftKey, browser: Browser<'_>) -> Answ
     verify(app, &ceremony, &assertion).await
 }
 
-fn claims(access_token: &str) -> Value {
+pub(super) fn claims(access_token: &str) -> Value {
     let payload = access_token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-fn refused(answer: Answer) {
+pub(super) fn refused(answer: Answer) {
     let answer = answer.problem(401);
     assert_eq!(
         answer.body["type"], "urn:problem:passkey-refused",
