@@ -10,7 +10,8 @@ address is no WebAuthn RP ID). A person signs up and in with the password,
 adds a passkey on /account/passkeys (a ctap2 `internal` authenticator with
 resident keys and user verification), signs out, and signs in with the
 "Sign in with a passkey" button on a load without the conditional request
-(no e-mail typed); then the sign-in page on its own starts a request with
+(no e-mail typed), and again with the e-mail typed first (the options then
+allow the account's passkey); then the sign-in page on its own starts a request with
 `mediation: 'conditional'`, which headless Chromium answers at once with the
 credential, and that resolves into a signed-in session. The passkey is
 renamed and removed; with the first authenticator removed, a second one
@@ -222,6 +223,19 @@ def story(chromium):
     page.wait_for_url(re.compile(r"/account$"), timeout=20_000)
     check("signed in with the button", USERNAME in page.content())
     check("the button's request was not conditional", mediations(page) == ["none"], str(mediations(page)))
+
+    # The e-mail first: typed, the button asks for that account's passkeys.
+    sign_out(page)
+    page.goto(f"{BASE}/signin#no-autofill")
+    page.fill("#email", EMAIL)
+    with page.expect_response(lambda r: r.url.endswith("/auth/passkey/options")) as asked:
+        page.click("#passkey-signin button[type=submit]")
+    check("the button sent the typed e-mail",
+          asked.value.request.post_data_json == {"email": EMAIL}, str(asked.value.request.post_data))
+    allowed = asked.value.json()["publicKey"].get("allowCredentials") or []
+    check("the options allow the account's passkey", len(allowed) == 1, str(allowed))
+    page.wait_for_url(re.compile(r"/account$"), timeout=20_000)
+    check("signed in with the e-mail first", USERNAME in page.content())
 
     # Sign out; the sign-in page itself starts a conditional request, which
     # headless Chromium answers at once: signed in.

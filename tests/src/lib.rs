@@ -511,6 +511,9 @@ impl TestApp {
                 self.config.step_up_max_age,
                 request,
             )),
+            Function::RenamePasskey => {
+                Box::pin(users_core::http::passkeys::rename(store, keys, request))
+            }
             Function::PasskeySignInOptions => Box::pin(users_core::http::passkeys::begin_sign_in(
                 store,
                 &self.passkeys,
@@ -685,6 +688,7 @@ pub enum Function {
     AddPasskey,
     ListPasskeys,
     RemovePasskey,
+    RenamePasskey,
     PasskeySignInOptions,
     PasskeySignIn,
     PasskeyMfaOptions,
@@ -696,7 +700,7 @@ pub enum Function {
 }
 
 impl Function {
-    pub const ALL: [Function; 40] = [
+    pub const ALL: [Function; 41] = [
         Self::Register,
         Self::Login,
         Self::LinkExternalId,
@@ -730,6 +734,7 @@ impl Function {
         Self::AddPasskey,
         Self::ListPasskeys,
         Self::RemovePasskey,
+        Self::RenamePasskey,
         Self::PasskeySignInOptions,
         Self::PasskeySignIn,
         Self::PasskeyMfaOptions,
@@ -775,6 +780,7 @@ impl Function {
             Self::AddPasskey => "add-passkey",
             Self::ListPasskeys => "list-passkeys",
             Self::RemovePasskey => "remove-passkey",
+            Self::RenamePasskey => "rename-passkey",
             Self::PasskeySignInOptions => "passkey-sign-in-options",
             Self::PasskeySignIn => "passkey-sign-in",
             Self::PasskeyMfaOptions => "passkey-mfa-options",

@@ -61,6 +61,27 @@ pub async fn remove<S: PasskeyStore + Sessions, Q: MailRequests>(
     .await
 }
 
+/// `PATCH /users/{user_id}/passkeys/{passkey_id}` `{"name"}`: the owner's
+/// new name for it (no step-up: a name is no credential).
+pub async fn rename<S: PasskeyStore + Sessions>(
+    store: &S,
+    keys: &PublishedKeys,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    answer(&request, Method::PATCH, async {
+        let caller = authorized_caller(keys, &request).await?;
+        let passkey = path_passkey_id(&request)?;
+        let body = super::request::json_object(&request)?;
+        let mut errors = Vec::new();
+        let Some(name) = string(&body, "name", 256, &mut errors) else {
+            return Err(DomainError::Invalid(errors).into());
+        };
+        let renamed = passkeys::rename(store, &caller, passkey, name, Timestamp::now()).await?;
+        Ok(json_response(StatusCode::OK, &passkey_json(&renamed)))
+    })
+    .await
+}
+
 /// A passkey as listed: never its key or credential id.
 pub fn passkey_json(passkey: &PasskeyRecord) -> Value {
     json!({
@@ -145,7 +166,8 @@ pub use ceremonies::*;
 mod ceremonies {
     use super::*;
     use crate::domain::mfa::MfaSettings;
-    use crate::domain::ports::{LoginAttempts, MfaStore};
+    use crate::domain::ports::{Accounts, LoginAttempts, MfaStore};
+    use crate::domain::values::Email;
     use crate::http::edge::{client_info, token_response};
     use crate::http::request::{json_object, json_object_or_empty, source_ip};
     use crate::keystore::SigningKeys;
@@ -222,16 +244,29 @@ mod ceremonies {
         .await
     }
 
-    /// `POST /auth/passkey/options`.
-    pub async fn begin_sign_in<S: PasskeyStore + LoginAttempts>(
+    /// `POST /auth/passkey/options`: no body, or `{}`, for a discoverable
+    /// credential; `{"email"}` for that account's passkeys.
+    pub async fn begin_sign_in<S: PasskeyStore + LoginAttempts + Accounts>(
         store: &S,
         rp: &RelyingParty,
         request: Request,
     ) -> Result<Response<Body>, Error> {
         answer(&request, Method::POST, async {
-            json_object_or_empty(&request)?;
+            let body = json_object_or_empty(&request)?.unwrap_or_default();
+            let email = match body.get("email") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(raw)) => {
+                    Some(Email::parse_for_login(raw).map_err(DomainError::invalid)?)
+                }
+                Some(_) => {
+                    let error = FieldError::new("email", "must be a string");
+                    return Err(DomainError::invalid(error).into());
+                }
+            };
             let client = source_ip(&request);
-            let started = webauthn::begin_sign_in(store, rp, &client, Timestamp::now()).await?;
+            let started =
+                webauthn::begin_sign_in(store, rp, email.as_ref(), &client, Timestamp::now())
+                    .await?;
             begun(started)
         })
         .await

@@ -131,6 +131,8 @@ pub struct MongoStore {
     /// Registered passkeys, and the state of begun WebAuthn ceremonies.
     passkeys: Collection<Document>,
     passkey_ceremonies: Collection<Document>,
+    /// The e-mail-first sign-in's decoy key (one document, by `_id`).
+    passkey_settings: Collection<Document>,
     /// Dynamically registered OAuth clients (RFC 7591).
     registered_clients: Collection<registered_clients::RegisteredClientDocument>,
     deployment: Arc<OnceCell<Deployment>>,
@@ -159,6 +161,7 @@ impl MongoStore {
             consents: db.collection("oauth_consents"),
             passkeys: db.collection("passkeys"),
             passkey_ceremonies: db.collection("passkey_ceremonies"),
+            passkey_settings: db.collection("passkey_settings"),
             registered_clients: db.collection("oauth_registered_clients"),
             client,
             deployment: Arc::new(OnceCell::new()),

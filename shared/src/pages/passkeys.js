@@ -31,10 +31,15 @@
     } else {
       let waiting = null; // the conditional request, aborted by the button
       const sign = async (conditional) => {
+        // The button with an e-mail typed asks for that account's passkeys
+        // (credentials that are not discoverable); otherwise the
+        // authenticator names the account.
+        const email = document.getElementById("email");
+        const typed = !conditional && email && email.value.trim();
         const answer = await fetch("/auth/passkey/options", {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: "{}",
+          body: JSON.stringify(typed ? { email: email.value.trim() } : {}),
           credentials: "same-origin",
         });
         if (!answer.ok) throw new Error("the sign-in could not start");

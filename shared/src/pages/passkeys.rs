@@ -197,7 +197,7 @@ pub async fn account_page<S: Store, Q: MailRequests>(
         let done = match visit.field("action") {
             "rename" => stored::rename(p.store, caller, passkey, visit.field("name"), now)
                 .await
-                .map(|()| "renamed"),
+                .map(|_| "renamed"),
             "remove" => stored::remove(
                 p.store,
                 p.queue,

@@ -32,13 +32,13 @@ use crate::domain::passkeys::{
     CEREMONY_TTL, MAX_PASSKEYS,
 };
 use crate::domain::ports::{
-    FactorChange, LoginAttempts, MailRequest, MailRequests, MfaStore, Sessions,
+    Accounts, FactorChange, LoginAttempts, MailRequest, MailRequests, MfaStore, Sessions,
 };
 use crate::domain::records::{Authentication, PasskeyUse};
 use crate::domain::sessions::{ensure_session_open, Issuer, TokenPair};
 use crate::domain::throttle;
 use crate::domain::tokens::Caller;
-use crate::domain::values::{PasskeyId, Timestamp, UserId};
+use crate::domain::values::{Email, PasskeyId, Timestamp, UserId};
 
 /// Ceremonies one address may begin per minute (each is a stored document).
 pub const BEGINS_PER_MINUTE: i64 = 60;
@@ -273,16 +273,55 @@ pub async fn finish_registration<S: PasskeyStore + Sessions, Q: MailRequests>(
     Ok(record)
 }
 
-/// `POST /auth/passkey/options`: a discoverable-credential request (the
-/// authenticator names the account); its state is bound to the ceremony id
-/// the caller keeps (the page's session, or the app).
-pub async fn begin_sign_in<S: PasskeyStore + LoginAttempts>(
+/// `POST /auth/passkey/options`: without an e-mail, a discoverable-credential
+/// request (the authenticator names the account); with one, a request for
+/// that account's passkeys (`allowCredentials`), for credentials that are
+/// not discoverable. An address without an account (or without passkeys)
+/// gets an answer of the same shape: made-up credential ids, derived from
+/// the address by the deployment's decoy key, so the same every time and
+/// telling nothing. The state is bound to the ceremony id the caller keeps
+/// (the page's session, or the app).
+pub async fn begin_sign_in<S: PasskeyStore + LoginAttempts + Accounts>(
     store: &S,
     rp: &RelyingParty,
+    email: Option<&Email>,
     client: &str,
     now: Timestamp,
 ) -> Result<Begun<RequestChallengeResponse>, DomainError> {
     admit_begin(store, client, now).await?;
+    if let Some(email) = email {
+        let account = store.find_account_by_email(email).await?;
+        let records = match &account {
+            Some(account) => store.passkeys_of(account.user_id).await?,
+            None => Vec::new(),
+        };
+        if let (Some(account), false) = (account, records.is_empty()) {
+            let passkeys = records
+                .iter()
+                .map(|record| serde_json::from_str::<Passkey>(&record.credential))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(internal)?;
+            let (mut options, state) = rp
+                .webauthn
+                .start_passkey_authentication(&passkeys)
+                .map_err(internal)?;
+            options.mediation = None;
+            let purpose = CeremonyPurpose::SignInAs(account.user_id);
+            return keep(store, purpose, &state, options, now).await;
+        }
+        // The decoy: a discoverable request (which only a real discoverable
+        // passkey could finish, as without an e-mail) dressed as the
+        // allow-listed one.
+        let key = store.decoy_key().await?;
+        let (mut options, state) = rp
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(internal)?;
+        options.mediation = None;
+        options.public_key.extensions = None;
+        options.public_key.allow_credentials = decoys(&key, email);
+        return keep(store, CeremonyPurpose::SignIn, &state, options, now).await;
+    }
     let (mut options, state) = rp
         .webauthn
         .start_discoverable_authentication()
@@ -291,6 +330,39 @@ pub async fn begin_sign_in<S: PasskeyStore + LoginAttempts>(
     // `mediation: 'conditional'`); the options are the same.
     options.mediation = None;
     keep(store, CeremonyPurpose::SignIn, &state, options, now).await
+}
+
+/// Made-up credentials for an address without passkeys: one to three, of
+/// the lengths platform authenticators use, stable per address (HMAC-SHA-256
+/// under the decoy key), as `start_passkey_authentication` lists real ones.
+fn decoys(key: &[u8; 32], email: &Email) -> Vec<webauthn_rs_proto::AllowCredentials> {
+    use webauthn_rs_proto::AuthenticatorTransport;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let derive =
+        |label: &str| ring::hmac::sign(&key, format!("{label}|{}", email.as_str()).as_bytes());
+    let shape = derive("shape");
+    let shape = shape.as_ref();
+    let count = 1 + usize::from(shape[0] % 3);
+    (0..count)
+        .map(|index| {
+            let id = derive(&format!("id|{index}"));
+            let length = [16, 20, 32][usize::from(shape[1 + index] % 3)];
+            // What authenticators report at registration, kept with the credential.
+            let transports = match shape[4 + index] % 3 {
+                0 => vec![AuthenticatorTransport::Internal],
+                1 => vec![
+                    AuthenticatorTransport::Hybrid,
+                    AuthenticatorTransport::Internal,
+                ],
+                _ => vec![AuthenticatorTransport::Usb],
+            };
+            webauthn_rs_proto::AllowCredentials {
+                type_: "public-key".into(),
+                id: id.as_ref()[..length].to_vec(),
+                transports: Some(transports),
+            }
+        })
+        .collect()
 }
 
 /// `POST /auth/passkey/verify`: a verified assertion opens a session.
@@ -303,7 +375,45 @@ pub async fn finish_sign_in<S: PasskeyStore + Sessions>(
     client: ClientInfo,
     now: Timestamp,
 ) -> Result<TokenPair, DomainError> {
-    let ceremony = take(store, ceremony, &CeremonyPurpose::SignIn, now).await?;
+    let ceremony = store
+        .take_ceremony(&stored::ceremony_digest(ceremony), now)
+        .await?
+        .ok_or_else(|| refused("ceremony", "unknown, expired or used"))?;
+    let (used, user_verified) = match ceremony.purpose {
+        CeremonyPurpose::SignIn => discoverable(store, rp, &ceremony, &credential, now).await?,
+        CeremonyPurpose::SignInAs(user_id) => {
+            let (used, result) =
+                allowed(store, rp, &ceremony, &credential, user_id, "sign-in", now).await?;
+            (used, result.user_verified())
+        }
+        _ => return Err(refused("ceremony", "begun for another purpose")),
+    };
+    let auth = Authentication::passkey(
+        PasskeyUse {
+            after_password: false,
+            synced: used.backup_eligible,
+            user_verified,
+        },
+        now,
+    );
+    let (session, pair) = issuer.open_session_as(used.user_id, auth, client, now);
+    if !store.insert_session(&session).await? {
+        return Err(DomainError::PasskeyRefused);
+    }
+    tracing::info!(user_id = %used.user_id, session_id = %session.id, "signed in with a passkey");
+    Ok(pair)
+}
+
+/// A discoverable credential's assertion: its owner named by its user
+/// handle; the stored use (counter by compare-and-swap), and whether the
+/// user was verified.
+async fn discoverable<S: PasskeyStore>(
+    store: &S,
+    rp: &RelyingParty,
+    ceremony: &Ceremony,
+    credential: &PublicKeyCredential,
+    now: Timestamp,
+) -> Result<(PasskeyRecord, bool), DomainError> {
     let state: DiscoverableAuthentication =
         serde_json::from_str(&ceremony.state).map_err(internal)?;
     let credential_id = URL_SAFE_NO_PAD.encode(credential.get_credential_id());
@@ -321,7 +431,7 @@ pub async fn finish_sign_in<S: PasskeyStore + Sessions>(
     let passkey: Passkey = serde_json::from_str(&record.credential).map_err(internal)?;
     let result = rp
         .webauthn
-        .finish_discoverable_authentication_v2(&credential, state, &passkey)
+        .finish_discoverable_authentication_v2(credential, state, &passkey)
         .map_err(|error| failed("sign-in", &record, error))?;
     let used = used(record.clone(), passkey, &result, now)?;
     // Compare-and-swap on the counter: two assertions racing with one value
@@ -329,20 +439,48 @@ pub async fn finish_sign_in<S: PasskeyStore + Sessions>(
     if !store.record_passkey_use(&used, record.counter).await? {
         return Err(refused("sign-in", "counter changed meanwhile"));
     }
-    let auth = Authentication::passkey(
-        PasskeyUse {
-            after_password: false,
-            synced: used.backup_eligible,
-            user_verified: result.user_verified(),
-        },
-        now,
-    );
-    let (session, pair) = issuer.open_session_as(used.user_id, auth, client, now);
-    if !store.insert_session(&session).await? {
-        return Err(DomainError::PasskeyRefused);
+    Ok((used, result.user_verified()))
+}
+
+/// An assertion over allow-listed credentials (`start_passkey_authentication`):
+/// one of `user_id`'s passkeys, verified, its counter above the stored one
+/// (the state holds the credentials as they were at the begin, and the stored
+/// counter may have moved on since), the use stored by compare-and-swap.
+async fn allowed<S: PasskeyStore>(
+    store: &S,
+    rp: &RelyingParty,
+    ceremony: &Ceremony,
+    credential: &PublicKeyCredential,
+    user_id: UserId,
+    why: &str,
+    now: Timestamp,
+) -> Result<(PasskeyRecord, AuthenticationResult), DomainError> {
+    let state: PasskeyAuthentication = serde_json::from_str(&ceremony.state).map_err(internal)?;
+    let credential_id = URL_SAFE_NO_PAD.encode(credential.get_credential_id());
+    let record = store
+        .passkey_by_credential(&credential_id)
+        .await?
+        .ok_or_else(|| refused(why, "unknown credential"))?;
+    if record.user_id != user_id {
+        return Err(refused(why, "credential of another user"));
     }
-    tracing::info!(user_id = %used.user_id, session_id = %session.id, "signed in with a passkey");
-    Ok(pair)
+    let passkey: Passkey = serde_json::from_str(&record.credential).map_err(internal)?;
+    let result = rp
+        .webauthn
+        .finish_passkey_authentication(credential, &state)
+        .map_err(|error| failed(why, &record, error))?;
+    if (result.counter() != 0 || record.counter != 0) && result.counter() <= record.counter {
+        return Err(failed(
+            why,
+            &record,
+            WebauthnError::CredentialPossibleCompromise,
+        ));
+    }
+    let used = used(record.clone(), passkey, &result, now)?;
+    if !store.record_passkey_use(&used, record.counter).await? {
+        return Err(refused(why, "counter changed meanwhile"));
+    }
+    Ok((used, result))
 }
 
 /// A refused assertion; a counter that did not grow is logged as a possible clone.
@@ -441,33 +579,16 @@ pub async fn finish_second_factor<S: PasskeyStore + MfaStore + Sessions>(
         mfa_token_sha256: token_sha256.clone(),
     };
     let ceremony = take_digest(store, &second_factor_digest(mfa_token), &purpose, now).await?;
-    let state: PasskeyAuthentication = serde_json::from_str(&ceremony.state).map_err(internal)?;
-    let credential_id = URL_SAFE_NO_PAD.encode(credential.get_credential_id());
-    let record = store
-        .passkey_by_credential(&credential_id)
-        .await?
-        .ok_or_else(|| refused("second factor", "unknown credential"))?;
-    if record.user_id != challenge.user_id {
-        return Err(refused("second factor", "credential of another user"));
-    }
-    let passkey: Passkey = serde_json::from_str(&record.credential).map_err(internal)?;
-    let result = rp
-        .webauthn
-        .finish_passkey_authentication(&credential, &state)
-        .map_err(|error| failed("second factor", &record, error))?;
-    // The state holds the credentials as they were at the begin; the stored
-    // counter may have moved on since (a passwordless sign-in meanwhile).
-    if (result.counter() != 0 || record.counter != 0) && result.counter() <= record.counter {
-        return Err(failed(
-            "second factor",
-            &record,
-            WebauthnError::CredentialPossibleCompromise,
-        ));
-    }
-    let used = used(record.clone(), passkey, &result, now)?;
-    if !store.record_passkey_use(&used, record.counter).await? {
-        return Err(refused("second factor", "counter changed meanwhile"));
-    }
+    let (used, result) = allowed(
+        store,
+        rp,
+        &ceremony,
+        &credential,
+        challenge.user_id,
+        "second factor",
+        now,
+    )
+    .await?;
     if !store.take_challenge(&token_sha256).await? {
         return Err(DomainError::InvalidMfaToken);
     }

@@ -114,6 +114,19 @@ async fn register_a_passkey_sign_in_with_it_and_remove_it() {
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["passkeys"][0]["name"], "E2E key");
     let passkey_id = added["id"].as_str().unwrap();
+    // Renamed (PATCH, both slash forms route to rename-passkey).
+    for (path, name) in [("", "Renamed"), ("/", "Renamed again")] {
+        let (status, renamed) = send(
+            &api,
+            Method::PATCH,
+            &format!("/users/{id}/passkeys/{passkey_id}{path}"),
+            Some(signed_in),
+            Some(json!({ "name": name })),
+        )
+        .await;
+        assert_eq!(status, 200, "{renamed}");
+        assert_eq!(renamed["name"], name);
+    }
     let (status, removed) = send(
         &api,
         Method::DELETE,
@@ -151,6 +164,16 @@ async fn a_passkey_as_the_second_factor_after_a_password() {
     let (status, registered) = send(&api, Method::POST, "/auth/register", None, Some(body)).await;
     assert_eq!(status, 201, "{registered}");
     let id = registered["id"].as_str().unwrap().to_string();
+    // Started before the TOTP code is made (the watcher builds a function on
+    // its first request, which may take minutes): 401 without a token.
+    send(
+        &api,
+        Method::POST,
+        &format!("/users/{id}/mfa/totp/confirm"),
+        None,
+        Some(json!({})),
+    )
+    .await;
     let credentials = json!({ "email": email, "password": PASSWORD });
     let (status, login) = send(
         &api,
