@@ -336,7 +336,6 @@ pub async fn begin_sign_in<S: PasskeyStore + LoginAttempts + Accounts>(
 /// the lengths platform authenticators use, stable per address (HMAC-SHA-256
 /// under the decoy key), as `start_passkey_authentication` lists real ones.
 fn decoys(key: &[u8; 32], email: &Email) -> Vec<webauthn_rs_proto::AllowCredentials> {
-    use webauthn_rs_proto::AuthenticatorTransport;
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
     let derive =
         |label: &str| ring::hmac::sign(&key, format!("{label}|{}", email.as_str()).as_bytes());
@@ -347,19 +346,13 @@ fn decoys(key: &[u8; 32], email: &Email) -> Vec<webauthn_rs_proto::AllowCredenti
         .map(|index| {
             let id = derive(&format!("id|{index}"));
             let length = [16, 20, 32][usize::from(shape[1 + index] % 3)];
-            // What authenticators report at registration, kept with the credential.
-            let transports = match shape[4 + index] % 3 {
-                0 => vec![AuthenticatorTransport::Internal],
-                1 => vec![
-                    AuthenticatorTransport::Hybrid,
-                    AuthenticatorTransport::Internal,
-                ],
-                _ => vec![AuthenticatorTransport::Usb],
-            };
             webauthn_rs_proto::AllowCredentials {
                 type_: "public-key".into(),
                 id: id.as_ref()[..length].to_vec(),
-                transports: Some(transports),
+                // As the real ones: webauthn-rs keeps transports only from a
+                // packed or TPM attestation, and passkey registration asks
+                // for none.
+                transports: None,
             }
         })
         .collect()
