@@ -253,8 +253,9 @@ mod ceremonies {
     ) -> Result<Response<Body>, Error> {
         answer(&request, Method::POST, async {
             let body = json_object_or_empty(&request)?.unwrap_or_default();
+            // Absent, not null: a member that is there must be an address.
             let email = match body.get("email") {
-                None | Some(Value::Null) => None,
+                None => None,
                 Some(Value::String(raw)) => {
                     Some(Email::parse_for_login(raw).map_err(DomainError::invalid)?)
                 }

@@ -597,8 +597,14 @@ async fn the_e_mail_first_lists_the_accounts_passkeys_and_the_same_shape_for_oth
         claims(answer.body["access_token"].as_str().unwrap())["sub"],
         user.user_id.as_str()
     );
-    // Not an address: 422.
+    // Not an address, or null: 422.
     let answer = options_for(&app, "not an address").await.problem(422);
+    assert_eq!(answer.error_fields(), ["email"]);
+    let event = Event::http_api("POST", "/auth/passkey/options").json(json!({ "email": null }));
+    let answer = app
+        .call(Function::PasskeySignInOptions, event)
+        .await
+        .problem(422);
     assert_eq!(answer.error_fields(), ["email"]);
     app.drop().await;
 }
