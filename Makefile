@@ -7,8 +7,9 @@ SHELL := bash
 VENV_BIN := $(CURDIR)/.venv/bin
 WITH_VENV := PATH="$(VENV_BIN):$$PATH"
 
-# Every Lambda binary: functions/src/bin/*.rs (but the local key tool) and api-docs.
-LAMBDA_BINS := $(patsubst functions/src/bin/%.rs,--bin %,$(filter-out %/signing-keys.rs,$(wildcard functions/src/bin/*.rs))) --bin api-docs
+# Every Lambda binary: functions/src/bin/*.rs (but the local key tool), the
+# passkey functions (functions/passkeys) and api-docs.
+LAMBDA_BINS := $(patsubst %.rs,--bin %,$(notdir $(filter-out %/signing-keys.rs,$(wildcard functions/src/bin/*.rs functions/passkeys/src/bin/*.rs)))) --bin api-docs
 
 .PHONY: help dev dev-release test build fmt lint clean-data bench bench-flows bench-mfa bench-peers docs-ui examples schemathesis rotate-keys functions screenshots client
 

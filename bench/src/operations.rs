@@ -117,6 +117,8 @@ pub enum Operation {
     ListPasskeys,
     /// `remove-passkey`: one of them, after a recent login.
     RemovePasskey,
+    /// `rename-passkey`: a new name for one of them.
+    RenamePasskey,
     /// `passkey-register-options`: the options of a new passkey (webauthn-rs
     /// makes the challenge; the ceremony's state is stored).
     PasskeyRegisterOptions,
@@ -283,6 +285,7 @@ impl Operation {
             "oauth-register" => Self::OAuthRegister,
             "list-passkeys" => Self::ListPasskeys,
             "remove-passkey" => Self::RemovePasskey,
+            "rename-passkey" => Self::RenamePasskey,
             "passkey-register-options" => Self::PasskeyRegisterOptions,
             "passkey-sign-in-options" => Self::PasskeySignInOptions,
             "restore-account" => Self::RestoreAccount,
@@ -367,6 +370,7 @@ impl Operation {
             Self::OAuthRegister => Needs::Each(Kind::NewUser),
             Self::ListPasskeys => Needs::Shared(Kind::UserWithPasskeys),
             Self::RemovePasskey => Needs::Each(Kind::UserWithPasskeys),
+            Self::RenamePasskey => Needs::Shared(Kind::UserWithPasskeys),
             // A ceremony begun is only a stored state: one user for all.
             Self::PasskeyRegisterOptions => Needs::Shared(Kind::UserWithSession),
             // Nobody is named; an account only so that the size study has
@@ -629,13 +633,16 @@ pub fn event(
             event.user_id = Some(&hex);
             event.bearer = Some(&subject.session()?.access_token);
         }
-        Operation::RemovePasskey => {
+        Operation::RemovePasskey | Operation::RenamePasskey => {
             hex = subject.user_id.to_hex();
             // As for end-session: the id is read from the path.
             session_route = route.1.replace("{passkey_id}", subject.token()?);
             event.route = &session_route;
             event.user_id = Some(&hex);
             event.bearer = Some(&subject.session()?.access_token);
+            if operation == Operation::RenamePasskey {
+                event.body = body(json!({ "name": format!("Bench key renamed {i}") }));
+            }
         }
         Operation::VerifyMfa => {
             event.body = body(json!({
@@ -820,6 +827,7 @@ pub enum Floor {
     RegisterClient(serde_json::Value, String),
     ListPasskeys(Caller),
     RemovePasskey(Caller, PasskeyId),
+    RenamePasskey(Caller, PasskeyId, String),
     PasskeyRegisterOptions(Caller, String),
     PasskeySignInOptions(String),
     Restore(MailToken),
@@ -922,6 +930,11 @@ impl Floor {
             Operation::RemovePasskey => Self::RemovePasskey(
                 caller()?,
                 PasskeyId::parse(subject.token()?).map_err(invalid)?,
+            ),
+            Operation::RenamePasskey => Self::RenamePasskey(
+                caller()?,
+                PasskeyId::parse(subject.token()?).map_err(invalid)?,
+                format!("Bench key floor {i}"),
             ),
             // Begins are limited per source address: another each.
             Operation::PasskeyRegisterOptions => {
@@ -1220,6 +1233,13 @@ impl Floor {
             )
             .await
             .map_err(failed)?,
+            Self::RenamePasskey(caller, passkey_id, name) => {
+                let renamed =
+                    users_core::domain::passkeys::rename(store, &caller, passkey_id, &name, now)
+                        .await
+                        .map_err(failed)?;
+                std::hint::black_box(renamed);
+            }
             Self::PasskeyRegisterOptions(caller, source) => {
                 let begun = users_core::passkeys::begin_registration(
                     store,

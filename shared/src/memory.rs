@@ -1413,6 +1413,24 @@ impl MfaStore for MemoryStore {
         }))
     }
 
+    async fn open_challenge(
+        &self,
+        token_sha256: &str,
+        now: Timestamp,
+        max_attempts: i64,
+    ) -> Stored<Option<MfaChallenge>> {
+        let state = self.state();
+        Ok(state
+            .challenges
+            .iter()
+            .find(|challenge| {
+                challenge.token_sha256 == token_sha256
+                    && challenge.expires_at > now
+                    && challenge.attempts < max_attempts
+            })
+            .cloned())
+    }
+
     async fn take_challenge(&self, token_sha256: &str) -> Stored<bool> {
         let mut state = self.state();
         let before = state.challenges.len();

@@ -332,6 +332,14 @@ pub async fn mfa_verify(warm_ups: &[WarmUp]) -> MfaVerify {
     .await
 }
 
+/// The second step of a login with a code or a passkey (verify-mfa, in
+/// functions/passkeys): `mfa_verify`'s and the relying party.
+#[cfg(feature = "passkeys")]
+pub async fn passkey_mfa_verify(warm_ups: &[WarmUp]) -> (MfaVerify, crate::passkeys::RelyingParty) {
+    let rp = start(&[], async { relying_party(&ProcessEnvironment) }).await;
+    (mfa_verify(warm_ups).await, rp)
+}
+
 /// The passkeys' relying party, or the init error naming what is wrong.
 #[cfg(feature = "passkeys")]
 fn relying_party(env: &impl Environment) -> Result<crate::passkeys::RelyingParty, InitError> {

@@ -10,20 +10,36 @@ address is no WebAuthn RP ID). A person signs up and in with the password,
 adds a passkey on /account/passkeys (a ctap2 `internal` authenticator with
 resident keys and user verification), signs out, and signs in with the
 "Sign in with a passkey" button on a load without the conditional request
-(no e-mail typed); then the sign-in page on its own starts a request with
+(no e-mail typed), and again with the e-mail typed first (the options then
+allow the account's passkey); then the sign-in page on its own starts a request with
 `mediation: 'conditional'`, which headless Chromium answers at once with the
 credential, and that resolves into a signed-in session. The passkey is
 renamed and removed; with the first authenticator removed, a second one
 without user verification cannot add a passkey (verification is required).
+Between those, the OpenID Provider's code flow (demo-spa, PKCE) on the
+passkey's browser session gives an ID token (verified by PyJWT against the
+JWKS) whose `amr` is the passkey's; then, with two-step sign-in turned on
+(TOTP through the API, codes by pyotp), a password sign-in takes the passkey
+as its second step on the code page ("Use a passkey instead"), and the ID
+token says `pwd` and the passkey's values.
 axe-core scans the new pages (0 serious or critical violations); no page may
 log a Content-Security-Policy violation.
 """
 
+import base64
+import hashlib
+import json
 import os
 import re
+import secrets
 import sys
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
+
+import jwt
+import pyotp
 
 import axe_scan
 import stories
@@ -105,6 +121,62 @@ def sign_out(page):
     page.evaluate("sessionStorage.removeItem('mediations'); sessionStorage.removeItem('no-autofill')")
 
 
+def api(method, path, body, token=None):
+    request = urllib.request.Request(
+        f"{BASE}{path}", method=method, data=json.dumps(body).encode(),
+        headers={"content-type": "application/json",
+                 **({"authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def turn_on_totp():
+    """Two-step sign-in on, through the API (the pages' set-up is the pages story's)."""
+    login = api("POST", "/auth/login", {"email": EMAIL, "password": PASSWORD})
+    token = login["access_token"]
+    user = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["sub"]
+    secret = api("POST", f"/users/{user}/mfa/totp", {"password": PASSWORD}, token)["secret"]
+    api("POST", f"/users/{user}/mfa/totp/confirm",
+        {"code": pyotp.TOTP(secret).now()}, token)
+
+
+# demo-spa: make test's public client (scripts/oauth_client.py demo).
+SPA, SPA_REDIRECT = "demo-spa", "http://localhost:8765/callback"
+
+
+def id_token_amr(page):
+    """The code flow of demo-spa on this browser's session (consent once):
+    the ID token's `amr`, after PyJWT verified it against the JWKS."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = urllib.parse.urlencode({
+        "response_type": "code", "client_id": SPA, "redirect_uri": SPA_REDIRECT,
+        "scope": "openid", "state": "st", "nonce": "nn",
+        "code_challenge": challenge, "code_challenge_method": "S256"})
+    # Nothing listens at the app's redirect URI: the browser stops there.
+    page.route("http://localhost:8765/**", lambda route: route.fulfill(status=200, body="app"))
+    page.goto(f"{BASE}/oauth2/authorize?{query}")
+    if "/oauth2/authorize" in page.url and page.locator("button[value=allow]").count():
+        page.click("button[value=allow]")
+    page.wait_for_url(re.compile(r"^http://localhost:8765/callback\?"), timeout=60_000)
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)["code"][0]
+    form = urllib.parse.urlencode({
+        "grant_type": "authorization_code", "code": code, "redirect_uri": SPA_REDIRECT,
+        "client_id": SPA, "code_verifier": verifier}).encode()
+    request = urllib.request.Request(f"{BASE}/oauth2/token", data=form, method="POST",
+                                     headers={"content-type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        tokens = json.loads(response.read())
+    with urllib.request.urlopen(f"{BASE}/.well-known/openid-configuration", timeout=30) as response:
+        discovery = json.loads(response.read())
+    key = jwt.PyJWKClient(discovery["jwks_uri"]).get_signing_key_from_jwt(tokens["id_token"])
+    claims = jwt.decode(tokens["id_token"], key.key, algorithms=["RS256"], audience=SPA,
+                        issuer=discovery["issuer"])
+    check("the ID token carries the nonce", claims.get("nonce") == "nn", str(claims))
+    page.unroute("http://localhost:8765/**")
+    return claims.get("amr")
+
+
 def story(chromium):
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
     context.add_init_script(INIT)
@@ -152,6 +224,19 @@ def story(chromium):
     check("signed in with the button", USERNAME in page.content())
     check("the button's request was not conditional", mediations(page) == ["none"], str(mediations(page)))
 
+    # The e-mail first: typed, the button asks for that account's passkeys.
+    sign_out(page)
+    page.goto(f"{BASE}/signin#no-autofill")
+    page.fill("#email", EMAIL)
+    with page.expect_response(lambda r: r.url.endswith("/auth/passkey/options")) as asked:
+        page.click("#passkey-signin button[type=submit]")
+    check("the button sent the typed e-mail",
+          asked.value.request.post_data_json == {"email": EMAIL}, str(asked.value.request.post_data))
+    allowed = asked.value.json()["publicKey"].get("allowCredentials") or []
+    check("the options allow the account's passkey", len(allowed) == 1, str(allowed))
+    page.wait_for_url(re.compile(r"/account$"), timeout=20_000)
+    check("signed in with the e-mail first", USERNAME in page.content())
+
     # Sign out; the sign-in page itself starts a conditional request, which
     # headless Chromium answers at once: signed in.
     sign_out(page)
@@ -160,6 +245,32 @@ def story(chromium):
     check("the sign-in page asked with mediation 'conditional'",
           mediations(page) == ["conditional"], str(mediations(page)))
     check("the conditional request signed in", USERNAME in page.content())
+
+    # The OpenID Provider on this passkey session: the ID token says so.
+    amr = id_token_amr(page)
+    check("the ID token's amr is the passkey's (pop, hwk or swk, mfa)",
+          isinstance(amr, list) and amr[0] == "pop" and amr[1] in ("hwk", "swk")
+          and amr[2:] == ["mfa"], str(amr))
+
+    # Two-step sign-in on; the password, then the passkey as the second step.
+    turn_on_totp()
+    sign_out(page)
+    page.goto(f"{BASE}/signin#no-autofill")
+    page.fill("#email", EMAIL)
+    page.fill("#password", PASSWORD)
+    page.click("form[action='/signin'] button[type=submit]")
+    page.wait_for_url(re.compile(r"/signin/code"))
+    check("the code page offers the passkey", page.locator("#passkey-mfa button").is_visible())
+    scanned.append(("code-with-passkey", page.content()))
+    page.click("#passkey-mfa button[type=submit]")
+    page.wait_for_url(re.compile(r"/account$"), timeout=20_000)
+    check("signed in with the password and the passkey", USERNAME in page.content())
+    check("the second step's request was not conditional", mediations(page) == ["none"],
+          str(mediations(page)))
+    amr = id_token_amr(page)
+    check("the ID token's amr is the password's and the passkey's (pwd, pop, hwk or swk, mfa)",
+          isinstance(amr, list) and amr[:2] == ["pwd", "pop"] and amr[2] in ("hwk", "swk")
+          and amr[3:] == ["mfa"], str(amr))
 
     # Rename, then remove (the passkey sign-in is a recent login: step-up).
     page.goto(f"{BASE}/account/passkeys")
@@ -195,7 +306,8 @@ def hostile(chromium):
     context = chromium.new_context()
     page = context.new_page()
     page.goto(f"{BASE}/signin")
-    for path in ("/signin/passkey", "/account/passkeys/options", "/account/passkeys/add"):
+    for path in ("/signin/passkey", "/account/passkeys/options", "/account/passkeys/add",
+                 "/signin/code/passkey/options", "/signin/code/passkey"):
         answer = context.request.post(f"{BASE}{path}", form={"ceremony": "x", "credential": "{}"},
                                       max_redirects=0)
         check(f"POST {path} without a CSRF token: 403", answer.status == 403, str(answer.status))

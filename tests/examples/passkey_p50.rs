@@ -3,6 +3,10 @@
 //!
 //!     cargo run -p api-tests --example passkey_p50 -- http://localhost:9000 25
 //!
+//! Registration, passwordless sign-in (discoverable, and with the e-mail
+//! first), and the passkey as the second step after a password (the last
+//! account turns TOTP on, with a pyotp code: the project's .venv).
+//!
 //! Wall time per HTTP request, client side (the local router and a debug
 //! build unless `make dev-release`): for comparing, not for capacity.
 
@@ -63,7 +67,9 @@ async fn main() {
     let tag = format!("{:x}", std::process::id());
     let (mut begin_reg, mut finish_reg, mut begin_in, mut finish_in) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut begin_email, mut begin_mfa, mut finish_mfa) = (Vec::new(), Vec::new(), Vec::new());
     let mut key = SoftKey::new(true);
+    let mut last = (String::new(), String::new(), String::new());
     // Registration: one passkey per account (at most 20 per account).
     for run in 0..runs {
         let name = format!("p50{tag}x{run}");
@@ -100,6 +106,7 @@ async fn main() {
             .post(&format!("/users/{id}/passkeys"), Some(&token), body)
             .await;
         finish_reg.push(took);
+        last = (id, email, token);
     }
     // Sign-in: the last key, again and again (its counter goes up each time).
     for _ in 0..runs {
@@ -109,6 +116,58 @@ async fn main() {
         let body = json!({ "ceremony": options["ceremony"], "credential": assertion });
         let (_, took) = stack.post("/auth/passkey/verify", None, body).await;
         finish_in.push(took);
+    }
+    // The e-mail first: the last account's passkey, allowed by id.
+    let (id, email, token) = last;
+    for _ in 0..runs {
+        let (options, took) = stack
+            .post("/auth/passkey/options", None, json!({ "email": email }))
+            .await;
+        begin_email.push(took);
+        let assertion = key.get(&options, browser).await;
+        let body = json!({ "ceremony": options["ceremony"], "credential": assertion });
+        stack.post("/auth/passkey/verify", None, body).await;
+    }
+    // The second factor: TOTP on, then password + passkey, again and again.
+    let (enrolled, _) = stack
+        .post(
+            &format!("/users/{id}/mfa/totp"),
+            Some(&token),
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    let code = api_tests::pyotp_code(enrolled["secret"].as_str().unwrap(), 0);
+    stack
+        .post(
+            &format!("/users/{id}/mfa/totp/confirm"),
+            Some(&token),
+            json!({ "code": code }),
+        )
+        .await;
+    for _ in 0..runs {
+        let (login, _) = stack
+            .post(
+                "/auth/login",
+                None,
+                json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        let mfa_token = login["mfa_token"]
+            .as_str()
+            .expect("a second step")
+            .to_string();
+        let (options, took) = stack
+            .post(
+                "/auth/mfa/passkey/options",
+                None,
+                json!({ "mfa_token": mfa_token }),
+            )
+            .await;
+        begin_mfa.push(took);
+        let assertion = key.get(&options, browser).await;
+        let body = json!({ "mfa_token": mfa_token, "credential": assertion });
+        let (_, took) = stack.post("/auth/mfa/verify", None, body).await;
+        finish_mfa.push(took);
     }
     println!("{runs} runs against {base}: p50 in ms");
     println!(
@@ -123,5 +182,17 @@ async fn main() {
     println!(
         "  POST /auth/passkey/verify           {:.1}",
         p50(finish_in)
+    );
+    println!(
+        "  POST /auth/passkey/options {{email}}  {:.1}",
+        p50(begin_email)
+    );
+    println!(
+        "  POST /auth/mfa/passkey/options      {:.1}",
+        p50(begin_mfa)
+    );
+    println!(
+        "  POST /auth/mfa/verify (passkey)     {:.1}",
+        p50(finish_mfa)
     );
 }

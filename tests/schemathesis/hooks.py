@@ -325,6 +325,8 @@ def before_call(ctx, case, kwargs):
         label == "POST /auth/mfa/verify"
         and is_positive(case)
         and isinstance(case.body, dict)
+        # A drawn passkey credential is refused whatever the token: no live one spent on it.
+        and "credential" not in case.body
         and SECOND_FACTOR.take(label)
     ):
         mfa_token, code, recovery_code = SECOND_FACTOR.challenge(base_url)
@@ -372,6 +374,8 @@ def before_call(ctx, case, kwargs):
         label == "POST /users/{user_id}/mfa/totp/"
         and is_positive(case)
         and isinstance(case.body, dict)
+        # A drawn passkey credential is refused whatever the token: no live one spent on it.
+        and "credential" not in case.body
         and SECOND_FACTOR.take(label)
     ):
         # A fresh account's own id, token and password: a pending factor for it.

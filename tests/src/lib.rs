@@ -369,8 +369,12 @@ impl TestApp {
             Function::EndSession => {
                 Box::pin(users_core::http::devices::end_session(store, keys, request))
             }
-            Function::VerifyMfa => Box::pin(users_core::http::mfa::verify(
-                store, signing, &self.mfa, request,
+            Function::VerifyMfa => Box::pin(users_core::http::passkeys::verify_mfa(
+                store,
+                signing,
+                &self.mfa,
+                &self.passkeys,
+                request,
             )),
             Function::EnrolTotp => Box::pin(users_core::http::mfa::enrol_totp(
                 store, keys, &self.mail, &self.mfa, request,
@@ -507,11 +511,17 @@ impl TestApp {
                 self.config.step_up_max_age,
                 request,
             )),
+            Function::RenamePasskey => {
+                Box::pin(users_core::http::passkeys::rename(store, keys, request))
+            }
             Function::PasskeySignInOptions => Box::pin(users_core::http::passkeys::begin_sign_in(
                 store,
                 &self.passkeys,
                 request,
             )),
+            Function::PasskeyMfaOptions => Box::pin(
+                users_core::http::passkeys::begin_second_factor(store, &self.passkeys, request),
+            ),
             Function::PasskeySignIn => Box::pin(users_core::http::passkeys::finish_sign_in(
                 store,
                 signing,
@@ -678,8 +688,10 @@ pub enum Function {
     AddPasskey,
     ListPasskeys,
     RemovePasskey,
+    RenamePasskey,
     PasskeySignInOptions,
     PasskeySignIn,
+    PasskeyMfaOptions,
     /// The pages' passkey POSTs: HTML, as `Pages`.
     PasskeyPages,
     OAuthRevoke,
@@ -688,7 +700,7 @@ pub enum Function {
 }
 
 impl Function {
-    pub const ALL: [Function; 39] = [
+    pub const ALL: [Function; 41] = [
         Self::Register,
         Self::Login,
         Self::LinkExternalId,
@@ -722,8 +734,10 @@ impl Function {
         Self::AddPasskey,
         Self::ListPasskeys,
         Self::RemovePasskey,
+        Self::RenamePasskey,
         Self::PasskeySignInOptions,
         Self::PasskeySignIn,
+        Self::PasskeyMfaOptions,
         Self::PasskeyPages,
         Self::OAuthRevoke,
         Self::OAuthIntrospect,
@@ -766,8 +780,10 @@ impl Function {
             Self::AddPasskey => "add-passkey",
             Self::ListPasskeys => "list-passkeys",
             Self::RemovePasskey => "remove-passkey",
+            Self::RenamePasskey => "rename-passkey",
             Self::PasskeySignInOptions => "passkey-sign-in-options",
             Self::PasskeySignIn => "passkey-sign-in",
+            Self::PasskeyMfaOptions => "passkey-mfa-options",
             Self::PasskeyPages => "passkey-pages",
             Self::OAuthRevoke => "oauth-revoke",
             Self::OAuthIntrospect => "oauth-introspect",

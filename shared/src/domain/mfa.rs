@@ -478,7 +478,9 @@ fn recovery_digest(user_id: UserId, normalised: &str) -> String {
     )))
 }
 
-fn digest(token: &str) -> String {
+/// What is stored of an `mfa_token` (the passkey second factor binds its
+/// ceremony to it).
+pub(crate) fn digest(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 

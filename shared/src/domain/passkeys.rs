@@ -55,6 +55,9 @@ pub enum CeremonyPurpose {
     /// Passwordless sign-in: whoever holds the ceremony id (the browser
     /// session or the app that began it) finishes it.
     SignIn,
+    /// Passwordless sign-in with the e-mail first: only this user's
+    /// passkeys (`allowCredentials`), for credentials that are not discoverable.
+    SignInAs(UserId),
     /// The second step of a password login: bound to that login's `mfa_token`.
     SecondFactor { mfa_token_sha256: String },
 }
@@ -111,7 +114,13 @@ pub trait PasskeyStore: Sync {
         name: &str,
     ) -> impl Future<Output = Stored<bool>> + Send;
 
+    /// Stores the ceremony, in place of one with the same digest.
     fn insert_ceremony(&self, ceremony: &Ceremony) -> impl Future<Output = Stored<()>> + Send;
+
+    /// This deployment's key for the e-mail-first sign-in's decoys (random,
+    /// made on first use, kept in the database): the same address always
+    /// gets the same made-up credential ids.
+    fn decoy_key(&self) -> impl Future<Output = Stored<[u8; 32]>> + Send;
 
     /// The ceremony, deleted as it is read: a second take finds nothing.
     fn take_ceremony(
@@ -188,14 +197,14 @@ pub async fn remove<S: PasskeyStore + Sessions, Q: MailRequests>(
     Ok(())
 }
 
-/// A new name for one of the caller's passkeys.
+/// A new name for one of the caller's passkeys: the passkey as renamed.
 pub async fn rename<S: PasskeyStore + Sessions>(
     store: &S,
     caller: &Caller,
     passkey_id: PasskeyId,
     name: &str,
     now: Timestamp,
-) -> Result<(), DomainError> {
+) -> Result<PasskeyRecord, DomainError> {
     let name = parse_name(name).map_err(DomainError::invalid)?;
     ensure_session_open(store, caller, now).await?;
     if !store
@@ -204,7 +213,13 @@ pub async fn rename<S: PasskeyStore + Sessions>(
     {
         return Err(DomainError::PasskeyNotFound);
     }
-    Ok(())
+    store
+        .passkeys_of(caller.user_id)
+        .await?
+        .into_iter()
+        .find(|passkey| passkey.id == passkey_id)
+        // Removed in between.
+        .ok_or(DomainError::PasskeyNotFound)
 }
 
 /// Step-up: the caller's login must be at most `max_age` old.

@@ -890,6 +890,15 @@ pub trait MfaStore: Sync {
         max_attempts: i64,
     ) -> impl Future<Output = Stored<Option<MfaChallenge>>> + Send;
 
+    /// The challenge if it is open at `now` and has attempts left, without
+    /// charging one (a passkey's begin: its finish is what is charged).
+    fn open_challenge(
+        &self,
+        token_sha256: &str,
+        now: Timestamp,
+        max_attempts: i64,
+    ) -> impl Future<Output = Stored<Option<MfaChallenge>>> + Send;
+
     /// Deletes the challenge: true for the one caller that took it.
     fn take_challenge(&self, token_sha256: &str) -> impl Future<Output = Stored<bool>> + Send;
 }

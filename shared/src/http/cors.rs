@@ -18,7 +18,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 /// The methods and headers a preflight allows: what the API's routes take.
-const API_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
+const API_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 const ALLOWED_HEADERS: &str = "authorization, content-type";
 /// How long a browser may keep a preflight's answer.
 const MAX_AGE_SECONDS: &str = "600";

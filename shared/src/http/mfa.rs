@@ -4,7 +4,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::edge::{answer, authorized_caller, client_info, token_response};
+use super::edge::{answer, authorized_caller, client_info, token_response, Answer};
 use super::problem::json_response;
 use super::request::json_object;
 use crate::domain::mfa::{self, MfaSettings, Proof};
@@ -13,7 +13,9 @@ use crate::domain::values::{Password, Timestamp};
 use crate::domain::FieldError;
 use crate::keystore::{PublishedKeys, SigningKeys};
 
-/// `POST /auth/mfa/verify`: the second step of a login.
+/// `POST /auth/mfa/verify`: the second step of a login, with a code. The
+/// verify-mfa function serves `http::passkeys::verify_mfa`, which also takes
+/// a passkey (`credential`) and otherwise comes here.
 pub async fn verify<S: MfaStore + Sessions + LoginAttempts>(
     store: &S,
     keys: &SigningKeys,
@@ -22,39 +24,55 @@ pub async fn verify<S: MfaStore + Sessions + LoginAttempts>(
 ) -> Result<Response<Body>, Error> {
     answer(&request, Method::POST, async {
         let body = json_object(&request)?;
-        let mut errors = Vec::new();
-        let token = string(&body, "mfa_token", &mut errors).filter(|token| {
-            let fits = (1..=128).contains(&token.len())
-                && token
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'));
-            if !fits {
-                errors.push(FieldError::new(
-                    "mfa_token",
-                    "must be 1 to 128 URL-safe base64 characters",
-                ));
-            }
-            fits
-        });
-        let proof = proof(&body, &mut errors);
-        let (Some(token), Some(proof)) = (token, proof) else {
-            return Err(errors.into());
-        };
-        let issuer = keys.issuer().await;
-        let client = client_info(&request);
-        let tokens = mfa::verify(
-            store,
-            &issuer,
-            settings,
-            &token,
-            proof,
-            client,
-            Timestamp::now(),
-        )
-        .await?;
-        Ok(token_response(tokens))
+        verify_code(store, keys, settings, &request, &body).await
     })
     .await
+}
+
+/// The code (TOTP or recovery) branch of `POST /auth/mfa/verify`.
+pub(super) async fn verify_code<S: MfaStore + Sessions + LoginAttempts>(
+    store: &S,
+    keys: &SigningKeys,
+    settings: &MfaSettings,
+    request: &Request,
+    body: &Map<String, Value>,
+) -> Answer {
+    let mut errors = Vec::new();
+    let token = mfa_token(body, &mut errors);
+    let proof = proof(body, &mut errors);
+    let (Some(token), Some(proof)) = (token, proof) else {
+        return Err(errors.into());
+    };
+    let issuer = keys.issuer().await;
+    let client = client_info(request);
+    let tokens = mfa::verify(
+        store,
+        &issuer,
+        settings,
+        &token,
+        proof,
+        client,
+        Timestamp::now(),
+    )
+    .await?;
+    Ok(token_response(tokens))
+}
+
+/// The `mfa_token` of a login's first step: URL-safe base64.
+pub(super) fn mfa_token(body: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<String> {
+    string(body, "mfa_token", errors).filter(|token| {
+        let fits = (1..=128).contains(&token.len())
+            && token
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'));
+        if !fits {
+            errors.push(FieldError::new(
+                "mfa_token",
+                "must be 1 to 128 URL-safe base64 characters",
+            ));
+        }
+        fits
+    })
 }
 
 /// `POST /users/{user_id}/mfa/totp`: enrol a TOTP factor (pending).

@@ -61,6 +61,27 @@ pub async fn remove<S: PasskeyStore + Sessions, Q: MailRequests>(
     .await
 }
 
+/// `PATCH /users/{user_id}/passkeys/{passkey_id}` `{"name"}`: the owner's
+/// new name for it (no step-up: a name is no credential).
+pub async fn rename<S: PasskeyStore + Sessions>(
+    store: &S,
+    keys: &PublishedKeys,
+    request: Request,
+) -> Result<Response<Body>, Error> {
+    answer(&request, Method::PATCH, async {
+        let caller = authorized_caller(keys, &request).await?;
+        let passkey = path_passkey_id(&request)?;
+        let body = super::request::json_object(&request)?;
+        let mut errors = Vec::new();
+        let Some(name) = string(&body, "name", 256, &mut errors) else {
+            return Err(DomainError::Invalid(errors).into());
+        };
+        let renamed = passkeys::rename(store, &caller, passkey, name, Timestamp::now()).await?;
+        Ok(json_response(StatusCode::OK, &passkey_json(&renamed)))
+    })
+    .await
+}
+
 /// A passkey as listed: never its key or credential id.
 pub fn passkey_json(passkey: &PasskeyRecord) -> Value {
     json!({
@@ -144,7 +165,9 @@ pub use ceremonies::*;
 #[cfg(feature = "passkeys")]
 mod ceremonies {
     use super::*;
-    use crate::domain::ports::{LoginAttempts, MfaStore};
+    use crate::domain::mfa::MfaSettings;
+    use crate::domain::ports::{Accounts, LoginAttempts, MfaStore};
+    use crate::domain::values::Email;
     use crate::http::edge::{client_info, token_response};
     use crate::http::request::{json_object, json_object_or_empty, source_ip};
     use crate::keystore::SigningKeys;
@@ -221,16 +244,30 @@ mod ceremonies {
         .await
     }
 
-    /// `POST /auth/passkey/options`.
-    pub async fn begin_sign_in<S: PasskeyStore + LoginAttempts>(
+    /// `POST /auth/passkey/options`: no body, or `{}`, for a discoverable
+    /// credential; `{"email"}` for that account's passkeys.
+    pub async fn begin_sign_in<S: PasskeyStore + LoginAttempts + Accounts>(
         store: &S,
         rp: &RelyingParty,
         request: Request,
     ) -> Result<Response<Body>, Error> {
         answer(&request, Method::POST, async {
-            json_object_or_empty(&request)?;
+            let body = json_object_or_empty(&request)?.unwrap_or_default();
+            // Absent, not null: a member that is there must be an address.
+            let email = match body.get("email") {
+                None => None,
+                Some(Value::String(raw)) => {
+                    Some(Email::parse_for_login(raw).map_err(DomainError::invalid)?)
+                }
+                Some(_) => {
+                    let error = FieldError::new("email", "must be a string");
+                    return Err(DomainError::invalid(error).into());
+                }
+            };
             let client = source_ip(&request);
-            let started = webauthn::begin_sign_in(store, rp, &client, Timestamp::now()).await?;
+            let started =
+                webauthn::begin_sign_in(store, rp, email.as_ref(), &client, Timestamp::now())
+                    .await?;
             begun(started)
         })
         .await
@@ -257,6 +294,77 @@ mod ceremonies {
                 &issuer,
                 rp,
                 ceremony,
+                credential,
+                client_info(&request),
+                Timestamp::now(),
+            )
+            .await?;
+            Ok(token_response(tokens))
+        })
+        .await
+    }
+
+    /// `POST /auth/mfa/passkey/options`: `{mfa_token}` of a login whose
+    /// password was right; answers `{publicKey, expires_in}` (no ceremony
+    /// id: the verify finds the ceremony by the `mfa_token`).
+    pub async fn begin_second_factor<S: PasskeyStore + MfaStore + LoginAttempts>(
+        store: &S,
+        rp: &RelyingParty,
+        request: Request,
+    ) -> Result<Response<Body>, Error> {
+        answer(&request, Method::POST, async {
+            let body = json_object(&request)?;
+            let mut errors = Vec::new();
+            let Some(token) = crate::http::mfa::mfa_token(&body, &mut errors) else {
+                return Err(DomainError::Invalid(errors).into());
+            };
+            let client = source_ip(&request);
+            let started =
+                webauthn::begin_second_factor(store, rp, &token, &client, Timestamp::now()).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "publicKey": started.options.public_key, "expires_in": started.expires_in }),
+            ))
+        })
+        .await
+    }
+
+    /// `POST /auth/mfa/verify` (the verify-mfa function): with a
+    /// `credential`, the passkey begun by `begin_second_factor`; with a
+    /// `code` or `recovery_code`, as `http::mfa::verify`.
+    pub async fn verify_mfa<S: PasskeyStore + MfaStore + Sessions + LoginAttempts>(
+        store: &S,
+        keys: &SigningKeys,
+        settings: &MfaSettings,
+        rp: &RelyingParty,
+        request: Request,
+    ) -> Result<Response<Body>, Error> {
+        answer(&request, Method::POST, async {
+            let body = json_object(&request)?;
+            if matches!(body.get("credential"), None | Some(Value::Null)) {
+                return crate::http::mfa::verify_code(store, keys, settings, &request, &body).await;
+            }
+            let mut errors = Vec::new();
+            let token = crate::http::mfa::mfa_token(&body, &mut errors);
+            let credential = credential(&body, &mut errors);
+            for other in ["code", "recovery_code"] {
+                if !matches!(body.get(other), None | Some(Value::Null)) {
+                    errors.push(FieldError::new(
+                        other,
+                        "send one of code, recovery_code and credential",
+                    ));
+                }
+            }
+            let (Some(token), Some(credential), true) = (token, credential, errors.is_empty())
+            else {
+                return Err(DomainError::Invalid(errors).into());
+            };
+            let issuer = keys.issuer().await;
+            let tokens = webauthn::finish_second_factor(
+                store,
+                &issuer,
+                rp,
+                &token,
                 credential,
                 client_info(&request),
                 Timestamp::now(),

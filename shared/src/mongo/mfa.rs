@@ -209,6 +209,24 @@ impl MfaStore for MongoStore {
         Ok(challenge.as_ref().and_then(challenge_from))
     }
 
+    async fn open_challenge(
+        &self,
+        token_sha256: &str,
+        now: Timestamp,
+        max_attempts: i64,
+    ) -> Stored<Option<MfaChallenge>> {
+        self.deployment().await?;
+        let challenge = self
+            .mfa_challenges
+            .find_one(doc! {
+                "_id": token_sha256,
+                "expires_at": { "$gt": datetime(now) },
+                "attempts": { "$lt": max_attempts },
+            })
+            .await?;
+        Ok(challenge.as_ref().and_then(challenge_from))
+    }
+
     async fn take_challenge(&self, token_sha256: &str) -> Stored<bool> {
         let deleted = self
             .mfa_challenges

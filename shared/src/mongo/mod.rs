@@ -132,6 +132,8 @@ pub struct MongoStore {
     /// Registered passkeys, and the state of begun WebAuthn ceremonies.
     passkeys: Collection<Document>,
     passkey_ceremonies: Collection<Document>,
+    /// The e-mail-first sign-in's decoy key (one document, by `_id`).
+    passkey_settings: Collection<Document>,
     /// Dynamically registered OAuth clients (RFC 7591).
     registered_clients: Collection<registered_clients::RegisteredClientDocument>,
     /// Each account's security activity (`domain::activity`).
@@ -162,6 +164,7 @@ impl MongoStore {
             consents: db.collection("oauth_consents"),
             passkeys: db.collection("passkeys"),
             passkey_ceremonies: db.collection("passkey_ceremonies"),
+            passkey_settings: db.collection("passkey_settings"),
             registered_clients: db.collection("oauth_registered_clients"),
             security_activity: db.collection("security_activity"),
             client,

@@ -52,12 +52,18 @@ fn record_of(document: &Document) -> Option<PasskeyRecord> {
     })
 }
 
+/// The `passkey_settings` document of the decoy key.
+const DECOY_KEY: &str = "decoy-key";
+
 fn purpose_fields(purpose: &CeremonyPurpose) -> Document {
     match purpose {
         CeremonyPurpose::Register(user_id) => {
             doc! { "purpose": "register", "user_id": oid(user_id.bytes()) }
         }
         CeremonyPurpose::SignIn => doc! { "purpose": "sign_in" },
+        CeremonyPurpose::SignInAs(user_id) => {
+            doc! { "purpose": "sign_in_as", "user_id": oid(user_id.bytes()) }
+        }
         CeremonyPurpose::SecondFactor { mfa_token_sha256 } => {
             doc! { "purpose": "second_factor", "mfa_token_sha256": mfa_token_sha256 }
         }
@@ -70,6 +76,9 @@ fn purpose_of(document: &Document) -> Option<CeremonyPurpose> {
             document.get_object_id("user_id").ok()?.bytes(),
         ))),
         "sign_in" => Some(CeremonyPurpose::SignIn),
+        "sign_in_as" => Some(CeremonyPurpose::SignInAs(UserId::from_bytes(
+            document.get_object_id("user_id").ok()?.bytes(),
+        ))),
         "second_factor" => Some(CeremonyPurpose::SecondFactor {
             mfa_token_sha256: document.get_str("mfa_token_sha256").ok()?.to_string(),
         }),
@@ -186,8 +195,50 @@ impl PasskeyStore for MongoStore {
             "expires_at": datetime(ceremony.expires_at),
         };
         document.extend(purpose_fields(&ceremony.purpose));
-        self.passkey_ceremonies.insert_one(document).await?;
+        // A replace, so that a second factor's new begin takes the place of
+        // the earlier one of its login (its id comes from the `mfa_token`);
+        // every other id is random and new.
+        self.passkey_ceremonies
+            .replace_one(doc! { "_id": &ceremony.digest }, document)
+            .upsert(true)
+            .await?;
         Ok(())
+    }
+
+    async fn decoy_key(&self) -> Stored<[u8; 32]> {
+        self.deployment().await?;
+        let read = || async {
+            let found = self
+                .passkey_settings
+                .find_one(doc! { "_id": DECOY_KEY })
+                .await?;
+            Ok::<_, StoreError>(found.and_then(|document| match document.get("key") {
+                Some(Bson::Binary(binary)) => <[u8; 32]>::try_from(binary.bytes.as_slice()).ok(),
+                _ => None,
+            }))
+        };
+        if let Some(key) = read().await? {
+            return Ok(key);
+        }
+        // The first use makes it; of two first uses racing, the insert that
+        // lost reads the winner's.
+        let mut key = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut key);
+        let binary = mongodb::bson::Binary {
+            subtype: mongodb::bson::spec::BinarySubtype::Generic,
+            bytes: key.to_vec(),
+        };
+        match self
+            .passkey_settings
+            .insert_one(doc! { "_id": DECOY_KEY, "key": binary })
+            .await
+        {
+            Ok(_) => Ok(key),
+            Err(error) if is_duplicate_key(&error) => read()
+                .await?
+                .ok_or_else(|| StoreError::Failed("a malformed decoy key".into())),
+            Err(error) => Err(error.into()),
+        }
     }
 
     async fn take_ceremony(&self, digest: &str, now: Timestamp) -> Stored<Option<Ceremony>> {

@@ -179,7 +179,10 @@ fn code_page(
         "Enter your code",
         false,
         html! {
-            (views::alert(problems.form.as_deref()))
+            @let refused = visit.query("passkey") == Some("refused");
+            (views::alert(problems.form.as_deref().or(refused.then_some(
+                "The passkey was not accepted: try again, or enter a code.",
+            ))))
             (form("/signin/code", &ctx.csrf, html! {
                 (hidden_return_to(visit, false))
                 (field(&Field::new("code", "Code", "text", "one-time-code")
@@ -187,6 +190,7 @@ fn code_page(
                     .hint("The 6-digit code of your authenticator app, or one of your recovery codes.")))
                 button type="submit" { "Continue" }
             }))
+            (super::passkeys::second_factor_form(ctx, visit.return_to()))
             p { a href="/signin" { "Start again" } }
         },
     )

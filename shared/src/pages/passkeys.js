@@ -1,6 +1,7 @@
 // Passkeys on the pages (docs/passkeys.md): sign-in on /signin (a button,
-// and the e-mail field's autofill through conditional mediation) and adding
-// one on /account/passkeys. Served from this origin as /passkeys.js under the
+// and the e-mail field's autofill through conditional mediation), the
+// second step of a password sign-in on /signin/code, and adding one on
+// /account/passkeys. Served from this origin as /passkeys.js under the
 // pages' Content-Security-Policy (script-src 'self'); the pages work without
 // it, with the password. The server verifies everything: this only carries
 // the options to the browser's WebAuthn and its answer back in a form.
@@ -18,7 +19,7 @@
 
   // Carries a credential back in the form, which the server then checks.
   const submitWith = (form, ceremony, credential) => {
-    form.elements.ceremony.value = ceremony;
+    if (form.elements.ceremony) form.elements.ceremony.value = ceremony;
     form.elements.credential.value = JSON.stringify(credential.toJSON());
     form.submit();
   };
@@ -30,10 +31,15 @@
     } else {
       let waiting = null; // the conditional request, aborted by the button
       const sign = async (conditional) => {
+        // The button with an e-mail typed asks for that account's passkeys
+        // (credentials that are not discoverable); otherwise the
+        // authenticator names the account.
+        const email = document.getElementById("email");
+        const typed = !conditional && email && email.value.trim();
         const answer = await fetch("/auth/passkey/options", {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: "{}",
+          body: JSON.stringify(typed ? { email: email.value.trim() } : {}),
           credentials: "same-origin",
         });
         if (!answer.ok) throw new Error("the sign-in could not start");
@@ -63,6 +69,39 @@
           if (available) sign(true).catch(() => {});
         });
       }
+    }
+  }
+
+  // The second step: the sign-in's own ceremony (its mfa cookie names the
+  // account, whose passkeys the options allow).
+  const second = document.getElementById("passkey-mfa");
+  if (second) {
+    if (!webauthn) {
+      second.hidden = true;
+    } else {
+      second.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        say(second, "");
+        try {
+          const answer = await fetch("/signin/code/passkey/options", {
+            method: "POST",
+            body: new URLSearchParams({ csrf: second.elements.csrf.value }),
+            credentials: "same-origin",
+          });
+          const begun = await answer.json();
+          if (!answer.ok) {
+            if (begun.signin) window.location.assign(begun.signin);
+            else say(second, begun.message || "Enter a code instead.");
+            return;
+          }
+          const credential = await navigator.credentials.get({
+            publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(begun.publicKey),
+          });
+          submitWith(second, null, credential);
+        } catch (error) {
+          say(second, "No passkey was used. Try again, or enter a code.");
+        }
+      });
     }
   }
 

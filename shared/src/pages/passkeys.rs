@@ -26,6 +26,12 @@ pub const ACCOUNT_PATH: &str = "/account/passkeys";
 pub const OPTIONS_PATH: &str = "/account/passkeys/options";
 pub const ADD_PATH: &str = "/account/passkeys/add";
 pub const SIGNIN_PATH: &str = "/signin/passkey";
+/// The second step of a password sign-in with a passkey: its options (JSON
+/// for the script) and its finish, both with the sign-in's `mfa` cookie.
+pub const SECOND_FACTOR_OPTIONS_PATH: &str = "/signin/code/passkey/options";
+pub const SECOND_FACTOR_PATH: &str = "/signin/code/passkey";
+/// The code page's query after a refused passkey.
+pub const REFUSED_QUERY: &str = "passkey=refused";
 
 /// `GET /passkeys.js`.
 pub fn script() -> Response<Body> {
@@ -59,6 +65,23 @@ pub fn signin_form(ctx: &Ctx, return_to: Option<String>) -> Markup {
                 input type="hidden" name="return_to" value=(to);
             }
             button.secondary type="submit" { "Sign in with a passkey" }
+            p.hint role="status" data-passkey-status {}
+        }
+        script src=(SCRIPT_PATH) defer {}
+    }
+}
+
+/// The code page's passkey form: "Use a passkey" instead of the code, for
+/// an account with one (the script shows it where WebAuthn works).
+pub fn second_factor_form(ctx: &Ctx, return_to: Option<String>) -> Markup {
+    html! {
+        form #passkey-mfa method="post" action=(SECOND_FACTOR_PATH) novalidate {
+            input type="hidden" name="csrf" value=(ctx.csrf);
+            input type="hidden" name="credential" value="";
+            @if let Some(to) = return_to {
+                input type="hidden" name="return_to" value=(to);
+            }
+            button.secondary type="submit" { "Use a passkey instead" }
             p.hint role="status" data-passkey-status {}
         }
         script src=(SCRIPT_PATH) defer {}
@@ -174,7 +197,7 @@ pub async fn account_page<S: Store, Q: MailRequests>(
         let done = match visit.field("action") {
             "rename" => stored::rename(p.store, caller, passkey, visit.field("name"), now)
                 .await
-                .map(|()| "renamed"),
+                .map(|_| "renamed"),
             "remove" => stored::remove(
                 p.store,
                 p.queue,
@@ -221,7 +244,7 @@ mod ceremonies {
     use super::*;
     use crate::http::problem::json_response;
     use crate::pages::session::signed_in;
-    use crate::pages::web::{check_post, refused};
+    use crate::pages::web::{check_post, refused, MFA_COOKIE};
     use crate::passkeys::{self as webauthn, RelyingParty};
 
     /// Answers one of the passkey POSTs; every failure is a page (or JSON
@@ -326,6 +349,70 @@ mod ceremonies {
                 .await;
                 match opened {
                     Ok(pair) => signed_in(p, visit, &holder, &issuer, pair).await,
+                    Err(error) => failed(error),
+                }
+            }
+            SECOND_FACTOR_OPTIONS_PATH => {
+                let Some(mfa_token) = visit.cookie(MFA_COOKIE).filter(|token| !token.is_empty())
+                else {
+                    return json_response(
+                        StatusCode::UNAUTHORIZED,
+                        &json!({ "signin": "/signin" }),
+                    );
+                };
+                match webauthn::begin_second_factor(p.store, rp, mfa_token, &visit.source_ip, now)
+                    .await
+                {
+                    Ok(begun) => json_response(
+                        StatusCode::OK,
+                        &json!({ "publicKey": begun.options.public_key }),
+                    ),
+                    Err(DomainError::InvalidMfaToken) => {
+                        json_response(StatusCode::UNAUTHORIZED, &json!({ "signin": "/signin" }))
+                    }
+                    Err(DomainError::PasskeyNotFound) => json_response(
+                        StatusCode::CONFLICT,
+                        &json!({ "message": "This account has no passkey: enter a code." }),
+                    ),
+                    Err(error) => {
+                        let message = match super::super::web::says(&error) {
+                            super::super::web::Said::Form(text) => text,
+                            _ => "The passkey could not be asked for; enter a code.".into(),
+                        };
+                        json_response(StatusCode::CONFLICT, &json!({ "message": message }))
+                    }
+                }
+            }
+            SECOND_FACTOR_PATH => {
+                let Some(mfa_token) = visit.cookie(MFA_COOKIE).filter(|token| !token.is_empty())
+                else {
+                    return redirect(p.site, "/signin", &[]);
+                };
+                let mut code_page = "/signin/code".to_string();
+                if let Some(to) = visit.return_to() {
+                    code_page.push_str("?return_to=");
+                    code_page.extend(form_urlencoded::byte_serialize(to.as_bytes()));
+                }
+                let Ok(credential) = serde_json::from_str(visit.field("credential")) else {
+                    return redirect(p.site, &code_page, &[]);
+                };
+                let opened = webauthn::finish_second_factor(
+                    p.store,
+                    &issuer,
+                    rp,
+                    mfa_token,
+                    credential,
+                    visit.client.clone(),
+                    now,
+                )
+                .await;
+                match opened {
+                    Ok(pair) => signed_in(p, visit, &holder, &issuer, pair).await,
+                    // The code page again, saying so: its code still works.
+                    Err(DomainError::PasskeyRefused) => {
+                        let glue = if code_page.contains('?') { '&' } else { '?' };
+                        redirect(p.site, &format!("{code_page}{glue}{REFUSED_QUERY}"), &[])
+                    }
                     Err(error) => failed(error),
                 }
             }

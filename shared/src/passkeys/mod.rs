@@ -15,9 +15,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, Credential, DiscoverableAuthentication, Passkey,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
-    RequestChallengeResponse, Url, Uuid, WebauthnError,
+    AuthenticationResult, CreationChallengeResponse, Credential, DiscoverableAuthentication,
+    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, RequestChallengeResponse, Url, Uuid, WebauthnError,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
@@ -25,19 +25,20 @@ use crate::config::PasskeySettings;
 use crate::domain::audit;
 use crate::domain::devices::ClientInfo;
 use crate::domain::error::DomainError;
+use crate::domain::mfa::{self, MAX_CODE_ATTEMPTS};
 use crate::domain::notices::notify;
 use crate::domain::passkeys::{
     self as stored, parse_name, step_up, Ceremony, CeremonyPurpose, PasskeyRecord, PasskeyStore,
     CEREMONY_TTL, MAX_PASSKEYS,
 };
 use crate::domain::ports::{
-    FactorChange, LoginAttempts, MailRequest, MailRequests, MfaStore, Sessions,
+    Accounts, FactorChange, LoginAttempts, MailRequest, MailRequests, MfaStore, Sessions,
 };
 use crate::domain::records::{Authentication, PasskeyUse};
 use crate::domain::sessions::{ensure_session_open, Issuer, TokenPair};
 use crate::domain::throttle;
 use crate::domain::tokens::Caller;
-use crate::domain::values::{PasskeyId, Timestamp, UserId};
+use crate::domain::values::{Email, PasskeyId, Timestamp, UserId};
 
 /// Ceremonies one address may begin per minute (each is a stored document).
 pub const BEGINS_PER_MINUTE: i64 = 60;
@@ -84,6 +85,12 @@ fn user_handle(user_id: UserId) -> Uuid {
 pub struct Begun<T> {
     pub ceremony: String,
     pub options: T,
+    pub expires_in: u64,
+}
+
+/// A begun second factor: no ceremony id (the `mfa_token` finds it).
+pub struct SecondFactorBegun {
+    pub options: RequestChallengeResponse,
     pub expires_in: u64,
 }
 
@@ -149,8 +156,17 @@ async fn take<S: PasskeyStore>(
     purpose: &CeremonyPurpose,
     now: Timestamp,
 ) -> Result<Ceremony, DomainError> {
+    take_digest(store, &stored::ceremony_digest(id), purpose, now).await
+}
+
+async fn take_digest<S: PasskeyStore>(
+    store: &S,
+    digest: &str,
+    purpose: &CeremonyPurpose,
+    now: Timestamp,
+) -> Result<Ceremony, DomainError> {
     let ceremony = store
-        .take_ceremony(&stored::ceremony_digest(id), now)
+        .take_ceremony(digest, now)
         .await?
         .ok_or_else(|| refused("ceremony", "unknown, expired or used"))?;
     if &ceremony.purpose != purpose {
@@ -257,16 +273,55 @@ pub async fn finish_registration<S: PasskeyStore + Sessions, Q: MailRequests>(
     Ok(record)
 }
 
-/// `POST /auth/passkey/options`: a discoverable-credential request (the
-/// authenticator names the account); its state is bound to the ceremony id
-/// the caller keeps (the page's session, or the app).
-pub async fn begin_sign_in<S: PasskeyStore + LoginAttempts>(
+/// `POST /auth/passkey/options`: without an e-mail, a discoverable-credential
+/// request (the authenticator names the account); with one, a request for
+/// that account's passkeys (`allowCredentials`), for credentials that are
+/// not discoverable. An address without an account (or without passkeys)
+/// gets an answer of the same shape: made-up credential ids, derived from
+/// the address by the deployment's decoy key, so the same every time and
+/// telling nothing. The state is bound to the ceremony id the caller keeps
+/// (the page's session, or the app).
+pub async fn begin_sign_in<S: PasskeyStore + LoginAttempts + Accounts>(
     store: &S,
     rp: &RelyingParty,
+    email: Option<&Email>,
     client: &str,
     now: Timestamp,
 ) -> Result<Begun<RequestChallengeResponse>, DomainError> {
     admit_begin(store, client, now).await?;
+    if let Some(email) = email {
+        let account = store.find_account_by_email(email).await?;
+        let records = match &account {
+            Some(account) => store.passkeys_of(account.user_id).await?,
+            None => Vec::new(),
+        };
+        if let (Some(account), false) = (account, records.is_empty()) {
+            let passkeys = records
+                .iter()
+                .map(|record| serde_json::from_str::<Passkey>(&record.credential))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(internal)?;
+            let (mut options, state) = rp
+                .webauthn
+                .start_passkey_authentication(&passkeys)
+                .map_err(internal)?;
+            options.mediation = None;
+            let purpose = CeremonyPurpose::SignInAs(account.user_id);
+            return keep(store, purpose, &state, options, now).await;
+        }
+        // The decoy: a discoverable request (which only a real discoverable
+        // passkey could finish, as without an e-mail) dressed as the
+        // allow-listed one.
+        let key = store.decoy_key().await?;
+        let (mut options, state) = rp
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(internal)?;
+        options.mediation = None;
+        options.public_key.extensions = None;
+        options.public_key.allow_credentials = decoys(&key, email);
+        return keep(store, CeremonyPurpose::SignIn, &state, options, now).await;
+    }
     let (mut options, state) = rp
         .webauthn
         .start_discoverable_authentication()
@@ -275,6 +330,32 @@ pub async fn begin_sign_in<S: PasskeyStore + LoginAttempts>(
     // `mediation: 'conditional'`); the options are the same.
     options.mediation = None;
     keep(store, CeremonyPurpose::SignIn, &state, options, now).await
+}
+
+/// Made-up credentials for an address without passkeys: one to three, of
+/// the lengths platform authenticators use, stable per address (HMAC-SHA-256
+/// under the decoy key), as `start_passkey_authentication` lists real ones.
+fn decoys(key: &[u8; 32], email: &Email) -> Vec<webauthn_rs_proto::AllowCredentials> {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let derive =
+        |label: &str| ring::hmac::sign(&key, format!("{label}|{}", email.as_str()).as_bytes());
+    let shape = derive("shape");
+    let shape = shape.as_ref();
+    let count = 1 + usize::from(shape[0] % 3);
+    (0..count)
+        .map(|index| {
+            let id = derive(&format!("id|{index}"));
+            let length = [16, 20, 32][usize::from(shape[1 + index] % 3)];
+            webauthn_rs_proto::AllowCredentials {
+                type_: "public-key".into(),
+                id: id.as_ref()[..length].to_vec(),
+                // As the real ones: webauthn-rs keeps transports only from a
+                // packed or TPM attestation, and passkey registration asks
+                // for none.
+                transports: None,
+            }
+        })
+        .collect()
 }
 
 /// `POST /auth/passkey/verify`: a verified assertion opens a session.
@@ -287,7 +368,45 @@ pub async fn finish_sign_in<S: PasskeyStore + Sessions>(
     client: ClientInfo,
     now: Timestamp,
 ) -> Result<TokenPair, DomainError> {
-    let ceremony = take(store, ceremony, &CeremonyPurpose::SignIn, now).await?;
+    let ceremony = store
+        .take_ceremony(&stored::ceremony_digest(ceremony), now)
+        .await?
+        .ok_or_else(|| refused("ceremony", "unknown, expired or used"))?;
+    let (used, user_verified) = match ceremony.purpose {
+        CeremonyPurpose::SignIn => discoverable(store, rp, &ceremony, &credential, now).await?,
+        CeremonyPurpose::SignInAs(user_id) => {
+            let (used, result) =
+                allowed(store, rp, &ceremony, &credential, user_id, "sign-in", now).await?;
+            (used, result.user_verified())
+        }
+        _ => return Err(refused("ceremony", "begun for another purpose")),
+    };
+    let auth = Authentication::passkey(
+        PasskeyUse {
+            after_password: false,
+            synced: used.backup_eligible,
+            user_verified,
+        },
+        now,
+    );
+    let (session, pair) = issuer.open_session_as(used.user_id, auth, client, now);
+    if !store.insert_session(&session).await? {
+        return Err(DomainError::PasskeyRefused);
+    }
+    tracing::info!(user_id = %used.user_id, session_id = %session.id, "signed in with a passkey");
+    Ok(pair)
+}
+
+/// A discoverable credential's assertion: its owner named by its user
+/// handle; the stored use (counter by compare-and-swap), and whether the
+/// user was verified.
+async fn discoverable<S: PasskeyStore>(
+    store: &S,
+    rp: &RelyingParty,
+    ceremony: &Ceremony,
+    credential: &PublicKeyCredential,
+    now: Timestamp,
+) -> Result<(PasskeyRecord, bool), DomainError> {
     let state: DiscoverableAuthentication =
         serde_json::from_str(&ceremony.state).map_err(internal)?;
     let credential_id = URL_SAFE_NO_PAD.encode(credential.get_credential_id());
@@ -305,37 +424,180 @@ pub async fn finish_sign_in<S: PasskeyStore + Sessions>(
     let passkey: Passkey = serde_json::from_str(&record.credential).map_err(internal)?;
     let result = rp
         .webauthn
-        .finish_discoverable_authentication_v2(&credential, state, &passkey)
-        .map_err(|error| match error {
-            WebauthnError::CredentialPossibleCompromise => {
-                tracing::warn!(
-                    user_id = %record.user_id,
-                    passkey_id = %record.id.to_hex(),
-                    "passkey signature counter went backwards: possible clone, refused"
-                );
-                DomainError::PasskeyRefused
-            }
-            other => refused("sign-in", other),
-        })?;
+        .finish_discoverable_authentication_v2(credential, state, &passkey)
+        .map_err(|error| failed("sign-in", &record, error))?;
     let used = used(record.clone(), passkey, &result, now)?;
     // Compare-and-swap on the counter: two assertions racing with one value
     // cannot both pass.
     if !store.record_passkey_use(&used, record.counter).await? {
         return Err(refused("sign-in", "counter changed meanwhile"));
     }
+    Ok((used, result.user_verified()))
+}
+
+/// An assertion over allow-listed credentials (`start_passkey_authentication`):
+/// one of `user_id`'s passkeys, verified, its counter above the stored one
+/// (the state holds the credentials as they were at the begin, and the stored
+/// counter may have moved on since), the use stored by compare-and-swap.
+async fn allowed<S: PasskeyStore>(
+    store: &S,
+    rp: &RelyingParty,
+    ceremony: &Ceremony,
+    credential: &PublicKeyCredential,
+    user_id: UserId,
+    why: &str,
+    now: Timestamp,
+) -> Result<(PasskeyRecord, AuthenticationResult), DomainError> {
+    let state: PasskeyAuthentication = serde_json::from_str(&ceremony.state).map_err(internal)?;
+    let credential_id = URL_SAFE_NO_PAD.encode(credential.get_credential_id());
+    let record = store
+        .passkey_by_credential(&credential_id)
+        .await?
+        .ok_or_else(|| refused(why, "unknown credential"))?;
+    if record.user_id != user_id {
+        return Err(refused(why, "credential of another user"));
+    }
+    let passkey: Passkey = serde_json::from_str(&record.credential).map_err(internal)?;
+    let result = rp
+        .webauthn
+        .finish_passkey_authentication(credential, &state)
+        .map_err(|error| failed(why, &record, error))?;
+    if (result.counter() != 0 || record.counter != 0) && result.counter() <= record.counter {
+        return Err(failed(
+            why,
+            &record,
+            WebauthnError::CredentialPossibleCompromise,
+        ));
+    }
+    let used = used(record.clone(), passkey, &result, now)?;
+    if !store.record_passkey_use(&used, record.counter).await? {
+        return Err(refused(why, "counter changed meanwhile"));
+    }
+    Ok((used, result))
+}
+
+/// A refused assertion; a counter that did not grow is logged as a possible clone.
+fn failed(why: &str, record: &PasskeyRecord, error: WebauthnError) -> DomainError {
+    match error {
+        WebauthnError::CredentialPossibleCompromise => {
+            tracing::warn!(
+                user_id = %record.user_id,
+                passkey_id = %record.id.to_hex(),
+                "passkey signature counter went backwards: possible clone, refused"
+            );
+            DomainError::PasskeyRefused
+        }
+        other => refused(why, other),
+    }
+}
+
+/// The ceremony of a login's second factor is found by its `mfa_token`
+/// (`POST /auth/mfa/verify` brings no ceremony id): one per login, a new
+/// begin replacing the earlier one.
+fn second_factor_digest(mfa_token: &str) -> String {
+    stored::ceremony_digest(&format!("second-factor|{mfa_token}"))
+}
+
+/// `POST /auth/mfa/passkey/options`: after a right password, a request for
+/// one of the account's passkeys (`allowCredentials`), bound to the login's
+/// `mfa_token`. The begin does not spend one of the token's attempts (the
+/// finish does); begins are limited per address, and a token has one
+/// ceremony at a time.
+pub async fn begin_second_factor<S: PasskeyStore + MfaStore + LoginAttempts>(
+    store: &S,
+    rp: &RelyingParty,
+    mfa_token: &str,
+    client: &str,
+    now: Timestamp,
+) -> Result<SecondFactorBegun, DomainError> {
+    admit_begin(store, client, now).await?;
+    let token_sha256 = mfa::digest(mfa_token);
+    let challenge = store
+        .open_challenge(&token_sha256, now, MAX_CODE_ATTEMPTS)
+        .await?
+        .ok_or(DomainError::InvalidMfaToken)?;
+    let passkeys = store
+        .passkeys_of(challenge.user_id)
+        .await?
+        .iter()
+        .map(|record| serde_json::from_str::<Passkey>(&record.credential))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    if passkeys.is_empty() {
+        return Err(DomainError::PasskeyNotFound);
+    }
+    let (mut options, state) = rp
+        .webauthn
+        .start_passkey_authentication(&passkeys)
+        .map_err(internal)?;
+    options.mediation = None;
+    // Never outlives its login.
+    let expires_at = now.plus(CEREMONY_TTL).min(challenge.expires_at);
+    store
+        .insert_ceremony(&Ceremony {
+            digest: second_factor_digest(mfa_token),
+            purpose: CeremonyPurpose::SecondFactor {
+                mfa_token_sha256: token_sha256,
+            },
+            state: serde_json::to_string(&state).map_err(internal)?,
+            expires_at,
+        })
+        .await?;
+    Ok(SecondFactorBegun {
+        options,
+        expires_in: expires_at.as_secs().saturating_sub(now.as_secs()),
+    })
+}
+
+/// `POST /auth/mfa/verify` with a `credential`: the passkey as the second
+/// step of a password login. Each try spends one of the `mfa_token`'s
+/// attempts, as a code does; the credential must be one of the account's;
+/// the tokens say `pwd pop hwk|swk mfa`, authenticated when the password was.
+#[allow(clippy::too_many_arguments)]
+pub async fn finish_second_factor<S: PasskeyStore + MfaStore + Sessions>(
+    store: &S,
+    issuer: &Issuer,
+    rp: &RelyingParty,
+    mfa_token: &str,
+    credential: PublicKeyCredential,
+    client: ClientInfo,
+    now: Timestamp,
+) -> Result<TokenPair, DomainError> {
+    let token_sha256 = mfa::digest(mfa_token);
+    let challenge = store
+        .charge_challenge(&token_sha256, now, MAX_CODE_ATTEMPTS)
+        .await?
+        .ok_or(DomainError::InvalidMfaToken)?;
+    let purpose = CeremonyPurpose::SecondFactor {
+        mfa_token_sha256: token_sha256.clone(),
+    };
+    let ceremony = take_digest(store, &second_factor_digest(mfa_token), &purpose, now).await?;
+    let (used, result) = allowed(
+        store,
+        rp,
+        &ceremony,
+        &credential,
+        challenge.user_id,
+        "second factor",
+        now,
+    )
+    .await?;
+    if !store.take_challenge(&token_sha256).await? {
+        return Err(DomainError::InvalidMfaToken);
+    }
     let auth = Authentication::passkey(
         PasskeyUse {
-            after_password: false,
+            after_password: true,
             synced: used.backup_eligible,
             user_verified: result.user_verified(),
         },
-        now,
+        challenge.password_checked_at,
     );
     let (session, pair) = issuer.open_session_as(used.user_id, auth, client, now);
     if !store.insert_session(&session).await? {
-        return Err(DomainError::PasskeyRefused);
+        return Err(DomainError::InvalidMfaToken);
     }
-    tracing::info!(user_id = %used.user_id, session_id = %session.id, "signed in with a passkey");
+    tracing::info!(user_id = %used.user_id, session_id = %session.id, "logged in with a passkey as second factor");
     Ok(pair)
 }
 
@@ -343,7 +605,7 @@ pub async fn finish_sign_in<S: PasskeyStore + Sessions>(
 fn used(
     mut record: PasskeyRecord,
     mut passkey: Passkey,
-    result: &webauthn_rs::prelude::AuthenticationResult,
+    result: &AuthenticationResult,
     now: Timestamp,
 ) -> Result<PasskeyRecord, DomainError> {
     passkey.update_credential(result);

@@ -48,6 +48,7 @@ mod passkeys {
     mod authenticator;
     mod e2e;
     mod handlers;
+    mod second_factor;
 }
 mod recovery {
     mod e2e;

@@ -115,6 +115,11 @@ impl SoftKey {
         self.inner.store().clone().expect("a passkey was made")
     }
 
+    /// Its credential's id, base64url (as `allowCredentials` lists it).
+    pub fn credential_id(&self) -> String {
+        b64(&self.passkey().credential_id)
+    }
+
     /// Puts a saved passkey back: a clone of the authenticator as it was.
     pub fn restore(&mut self, passkey: Passkey) {
         *self.inner.store_mut() = Some(passkey);

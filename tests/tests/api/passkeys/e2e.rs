@@ -114,6 +114,19 @@ async fn register_a_passkey_sign_in_with_it_and_remove_it() {
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["passkeys"][0]["name"], "E2E key");
     let passkey_id = added["id"].as_str().unwrap();
+    // Renamed (PATCH, both slash forms route to rename-passkey).
+    for (path, name) in [("", "Renamed"), ("/", "Renamed again")] {
+        let (status, renamed) = send(
+            &api,
+            Method::PATCH,
+            &format!("/users/{id}/passkeys/{passkey_id}{path}"),
+            Some(signed_in),
+            Some(json!({ "name": name })),
+        )
+        .await;
+        assert_eq!(status, 200, "{renamed}");
+        assert_eq!(renamed["name"], name);
+    }
     let (status, removed) = send(
         &api,
         Method::DELETE,
@@ -133,4 +146,123 @@ async fn register_a_passkey_sign_in_with_it_and_remove_it() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(listed["passkeys"], json!([]));
+}
+
+#[tokio::test]
+#[ignore = "needs a running `cargo lambda watch`: run through `make test`"]
+async fn a_passkey_as_the_second_factor_after_a_password() {
+    let api = E2eClient::from_env();
+    let base = std::env::var("E2E_BASE_URL").unwrap();
+    let origin = base.replace("127.0.0.1", "localhost");
+    let browser = Browser {
+        origin: &origin,
+        rp_id: "localhost",
+    };
+    let name = format!("pkm{}", &ObjectId::new().to_hex()[16..]);
+    let email = format!("{name}@example.com");
+    let body = json!({ "username": name, "email": email, "password": PASSWORD });
+    let (status, registered) = send(&api, Method::POST, "/auth/register", None, Some(body)).await;
+    assert_eq!(status, 201, "{registered}");
+    let id = registered["id"].as_str().unwrap().to_string();
+    // Started before the TOTP code is made (the watcher builds a function on
+    // its first request, which may take minutes): 401 without a token.
+    send(
+        &api,
+        Method::POST,
+        &format!("/users/{id}/mfa/totp/confirm"),
+        None,
+        Some(json!({})),
+    )
+    .await;
+    let credentials = json!({ "email": email, "password": PASSWORD });
+    let (status, login) = send(
+        &api,
+        Method::POST,
+        "/auth/login",
+        None,
+        Some(credentials.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["access_token"].as_str().unwrap().to_string();
+    // Two-step sign-in on (TOTP, codes from pyotp), and a passkey.
+    let (status, enrolled) = send(
+        &api,
+        Method::POST,
+        &format!("/users/{id}/mfa/totp"),
+        Some(&token),
+        Some(json!({ "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(status, 200, "{enrolled}");
+    let code = api_tests::pyotp_code(enrolled["secret"].as_str().unwrap(), 0);
+    let (status, confirmed) = send(
+        &api,
+        Method::POST,
+        &format!("/users/{id}/mfa/totp/confirm"),
+        Some(&token),
+        Some(json!({ "code": code })),
+    )
+    .await;
+    assert_eq!(status, 200, "{confirmed}");
+    let mut key = SoftKey::new(true);
+    let (status, options) = send(
+        &api,
+        Method::POST,
+        &format!("/users/{id}/passkeys/options"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{options}");
+    let credential = key.create(&options, browser).await;
+    let body = json!({ "ceremony": options["ceremony"], "name": "E2E", "credential": credential });
+    let (status, added) = send(
+        &api,
+        Method::POST,
+        &format!("/users/{id}/passkeys"),
+        Some(&token),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+
+    // The password, then the passkey (both slash forms).
+    let (status, login) = send(&api, Method::POST, "/auth/login", None, Some(credentials)).await;
+    assert_eq!(status, 200, "{login}");
+    let mfa_token = login["mfa_token"]
+        .as_str()
+        .expect("a second step")
+        .to_string();
+    let (status, options) = send(
+        &api,
+        Method::POST,
+        "/auth/mfa/passkey/options/",
+        None,
+        Some(json!({ "mfa_token": mfa_token })),
+    )
+    .await;
+    assert_eq!(status, 200, "{options}");
+    assert_eq!(
+        options["publicKey"]["allowCredentials"][0]["id"],
+        key.credential_id()
+    );
+    let assertion = key.get(&options, browser).await;
+    let body = json!({ "mfa_token": mfa_token, "credential": assertion });
+    let (status, tokens) = send(
+        &api,
+        Method::POST,
+        "/auth/mfa/verify/",
+        None,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(claims(access)["amr"], json!(["pwd", "pop", "swk", "mfa"]));
+    assert_eq!(claims(access)["sub"], id.as_str());
+    // Replayed: the login's second step is spent.
+    let (status, replayed) = send(&api, Method::POST, "/auth/mfa/verify", None, Some(body)).await;
+    assert_eq!(status, 401, "{replayed}");
+    assert_eq!(replayed["type"], "urn:problem:invalid-mfa-token");
 }

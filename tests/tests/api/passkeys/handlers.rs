@@ -51,7 +51,12 @@ async fn begin(app: &TestApp, user: &SignedUp) -> (Value, String) {
 }
 
 /// Registers `key` for `user` as `name`: the listed passkey.
-async fn register(app: &TestApp, user: &SignedUp, key: &mut SoftKey, name: &str) -> Value {
+pub(super) async fn register(
+    app: &TestApp,
+    user: &SignedUp,
+    key: &mut SoftKey,
+    name: &str,
+) -> Value {
     let (options, ceremony) = begin(app, user).await;
     let credential = key.create(&options, Browser::default()).await;
     let body = json!({ "ceremony": ceremony, "name": name, "credential": credential });
@@ -81,12 +86,12 @@ async fn sign_in(app: &TestApp, key: &mut SoftKey, browser: Browser<'_>) -> Answ
     verify(app, &ceremony, &assertion).await
 }
 
-fn claims(access_token: &str) -> Value {
+pub(super) fn claims(access_token: &str) -> Value {
     let payload = access_token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-fn refused(answer: Answer) {
+pub(super) fn refused(answer: Answer) {
     let answer = answer.problem(401);
     assert_eq!(
         answer.body["type"], "urn:problem:passkey-refused",
@@ -492,5 +497,218 @@ async fn malformed_requests_are_validation_errors() {
         .user_id(&user.user_id)
         .bearer(&user.access_token);
     app.call(Function::RemovePasskey, event).await.problem(422);
+    app.drop().await;
+}
+
+async fn options_for(app: &TestApp, email: &str) -> Answer {
+    let event = Event::http_api("POST", "/auth/passkey/options").json(json!({ "email": email }));
+    app.call(Function::PasskeySignInOptions, event).await
+}
+
+/// The names of an object's members, sorted; of `allowCredentials`' first.
+fn shape(options: &Value) -> (Vec<String>, Vec<String>) {
+    let names = |value: &Value| {
+        let mut names: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        names
+    };
+    let public_key = &options["publicKey"];
+    (names(public_key), names(&public_key["allowCredentials"][0]))
+}
+
+#[tokio::test]
+async fn the_e_mail_first_lists_the_accounts_passkeys_and_the_same_shape_for_others() {
+    let app = TestApp::new().await;
+    let user = app.sign_up("pkfirst").await;
+    app.sign_up("pknokeys").await;
+    let mut key = SoftKey::new(true);
+    register(&app, &user, &mut key, "Key").await;
+
+    // The account's passkey, allowed by id; the sign-in finishes as usual.
+    let known = options_for(&app, "  PKFirst@Example.com ").await;
+    assert_eq!(known.status, 200, "{}", known.body);
+    let allowed = known.body["publicKey"]["allowCredentials"]
+        .as_array()
+        .unwrap();
+    assert_eq!(allowed.len(), 1, "{}", known.body);
+    assert_eq!(allowed[0]["id"], key.credential_id());
+    let ceremony = known.body["ceremony"].as_str().unwrap();
+    let assertion = key.get(&known.body, Browser::default()).await;
+    let answer = verify(&app, ceremony, &assertion).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        claims(answer.body["access_token"].as_str().unwrap())["amr"],
+        json!(["pop", "swk", "mfa"])
+    );
+    // Replayed: the ceremony is spent.
+    refused(verify(&app, ceremony, &assertion).await);
+
+    // An account without passkeys, and no account: the same shape, made-up
+    // ids, the same for the same address every time.
+    let mut seen = Vec::new();
+    for email in ["pknokeys@example.com", "nobody.here@example.com"] {
+        let first = options_for(&app, email).await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        assert_eq!(shape(&first.body), shape(&known.body), "{}", first.body);
+        let public_key = &first.body["publicKey"];
+        for member in ["rpId", "userVerification", "timeout"] {
+            assert_eq!(
+                public_key[member], known.body["publicKey"][member],
+                "{member}"
+            );
+        }
+        assert!(first.body["ceremony"].is_string());
+        assert_eq!(first.body["expires_in"], known.body["expires_in"]);
+        let ids: Vec<Value> = public_key["allowCredentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|credential| credential["id"].clone())
+            .collect();
+        assert!((1..=3).contains(&ids.len()), "{}", first.body);
+        assert!(!ids.contains(&json!(key.credential_id())));
+        let again = options_for(&app, &email.to_uppercase()).await;
+        let again_ids: Vec<Value> = again.body["publicKey"]["allowCredentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|credential| credential["id"].clone())
+            .collect();
+        assert_eq!(ids, again_ids, "stable per address");
+        assert_ne!(
+            first.body["publicKey"]["challenge"],
+            again.body["publicKey"]["challenge"]
+        );
+        seen.push(ids);
+    }
+    assert_ne!(seen[0], seen[1], "another address, other ids");
+    // A decoy's ceremony does not sign this passkey in as anyone but its
+    // owner: a real discoverable passkey still names its own account.
+    let decoy = options_for(&app, "nobody.here@example.com").await;
+    let mut options = decoy.body.clone();
+    options["publicKey"]
+        .as_object_mut()
+        .unwrap()
+        .remove("allowCredentials");
+    let assertion = key.get(&options, Browser::default()).await;
+    let answer = verify(&app, decoy.body["ceremony"].as_str().unwrap(), &assertion).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        claims(answer.body["access_token"].as_str().unwrap())["sub"],
+        user.user_id.as_str()
+    );
+    // Not an address, or null: 422.
+    let answer = options_for(&app, "not an address").await.problem(422);
+    assert_eq!(answer.error_fields(), ["email"]);
+    let event = Event::http_api("POST", "/auth/passkey/options").json(json!({ "email": null }));
+    let answer = app
+        .call(Function::PasskeySignInOptions, event)
+        .await
+        .problem(422);
+    assert_eq!(answer.error_fields(), ["email"]);
+    app.drop().await;
+}
+
+#[tokio::test]
+async fn an_e_mail_first_ceremony_takes_only_that_accounts_passkeys() {
+    let app = TestApp::new().await;
+    let ada = app.sign_up("pkfirstada").await;
+    let bob = app.sign_up("pkfirstbob").await;
+    let mut ada_key = SoftKey::new(true);
+    let mut bob_key = SoftKey::new(true);
+    register(&app, &ada, &mut ada_key, "Ada's").await;
+    register(&app, &bob, &mut bob_key, "Bob's").await;
+    // Bob's passkey over the ceremony begun for Ada's address: refused.
+    let begun = options_for(&app, "pkfirstada@example.com").await;
+    let mut options = begun.body.clone();
+    options["publicKey"]
+        .as_object_mut()
+        .unwrap()
+        .remove("allowCredentials");
+    let assertion = bob_key.get(&options, Browser::default()).await;
+    refused(verify(&app, begun.body["ceremony"].as_str().unwrap(), &assertion).await);
+    // A copy of Ada's authenticator going back: refused as a clone.
+    let saved = ada_key.passkey();
+    let begun = options_for(&app, "pkfirstada@example.com").await;
+    let assertion = ada_key.get(&begun.body, Browser::default()).await;
+    let answer = verify(&app, begun.body["ceremony"].as_str().unwrap(), &assertion).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let mut clone = SoftKey::new(true);
+    clone.restore(saved);
+    let begun = options_for(&app, "pkfirstada@example.com").await;
+    let assertion = clone.get(&begun.body, Browser::default()).await;
+    refused(verify(&app, begun.body["ceremony"].as_str().unwrap(), &assertion).await);
+    app.drop().await;
+}
+
+fn rename_event(user: &SignedUp, token: &str, passkey_id: &str, body: Value) -> Event {
+    Event::http_api(
+        "PATCH",
+        &format!("/users/{{user_id}}/passkeys/{passkey_id}"),
+    )
+    .user_id(&user.user_id)
+    .bearer(token)
+    .json(body)
+}
+
+#[tokio::test]
+async fn the_owner_renames_a_passkey_without_a_step_up() {
+    let app = TestApp::new().await;
+    let ada = app.sign_up("pkrename").await;
+    let bob = app.sign_up("pkrenamebob").await;
+    let mut key = SoftKey::new(true);
+    let added = register(&app, &ada, &mut key, "Laptop").await;
+    let id = added["id"].as_str().unwrap();
+    // A login older than the step-up window still renames.
+    let an_hour_ago = users_core::domain::tokens::unix_now() - 3600;
+    let old = crate::mfa::handlers::token_authenticated_at(&app, &ada, an_hour_ago).await;
+    let answer = app
+        .call(
+            Function::RenamePasskey,
+            rename_event(&ada, &old, id, json!({ "name": "  Work laptop " })),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["id"], id);
+    assert_eq!(answer.body["name"], "Work laptop");
+    assert!(answer.body.get("credential").is_none());
+    let listed = app.call(Function::ListPasskeys, list_event(&ada)).await;
+    assert_eq!(listed.body["passkeys"][0]["name"], "Work laptop");
+    // Bad names: 422, nothing changed.
+    for name in [
+        json!("   "),
+        json!("x".repeat(65)),
+        json!("tab\there"),
+        json!(7),
+    ] {
+        let answer = app
+            .call(
+                Function::RenamePasskey,
+                rename_event(&ada, &ada.access_token, id, json!({ "name": name })),
+            )
+            .await
+            .problem(422);
+        assert_eq!(answer.error_fields(), ["name"], "{name}");
+    }
+    // Someone else's: 403 on her path, 404 on his own.
+    app.call(
+        Function::RenamePasskey,
+        Event::http_api("PATCH", &format!("/users/{{user_id}}/passkeys/{id}"))
+            .user_id(&ada.user_id)
+            .bearer(&bob.access_token)
+            .json(json!({ "name": "Mine" })),
+    )
+    .await
+    .problem(403);
+    let answer = app
+        .call(
+            Function::RenamePasskey,
+            rename_event(&bob, &bob.access_token, id, json!({ "name": "Mine" })),
+        )
+        .await
+        .problem(404);
+    assert_eq!(answer.body["type"], "urn:problem:passkey-not-found");
+    let listed = app.call(Function::ListPasskeys, list_event(&ada)).await;
+    assert_eq!(listed.body["passkeys"][0]["name"], "Work laptop");
     app.drop().await;
 }
