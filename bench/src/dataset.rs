@@ -702,6 +702,15 @@ async fn store(
     log: Option<&CommandLog>,
 ) -> Result<MongoStore, Error> {
     let mut options = client_options(ClientOptions::parse(&settings.uri).await?, pool);
+    // The functions' 2 s connect timeout also bounds the driver's monitoring
+    // checks: on a loaded machine a SecantusDB that stalls past it makes the
+    // monitor clear the pool, and every operation in flight fails with
+    // "interrupted due to server monitor timeout" (it stopped make test's
+    // smoke run twice). The benchmark's own clients wait instead: a stall
+    // then shows in the figures, not as a failed run. Nothing else differs,
+    // so the floors send the functions' very commands.
+    options.connect_timeout = Some(Duration::from_secs(30));
+    options.server_selection_timeout = Some(Duration::from_secs(30));
     if let Some(log) = log {
         log.install(&mut options);
     }

@@ -17,8 +17,8 @@ use users_core::domain::authorize::{self, AuthorizeOutcome};
 use users_core::domain::clients::ClientRegistry;
 use users_core::domain::deletion::{self, PurgeLimits};
 use users_core::domain::devices::{self, ClientInfo};
-use users_core::domain::grants;
 use users_core::domain::export::{self, ExportSettings};
+use users_core::domain::grants;
 use users_core::domain::inbound;
 use users_core::domain::keys::KeySet;
 use users_core::domain::linking::{self, LinkVerification};
@@ -1253,9 +1253,11 @@ impl Floor {
                 std::hint::black_box(begun);
             }
             Self::PasskeySignInOptions(source) => {
+                // The discoverable request (no e-mail), as the button sends it.
                 let begun = users_core::passkeys::begin_sign_in(
                     store,
                     &context.relying_party,
+                    None,
                     &source,
                     now,
                 )
