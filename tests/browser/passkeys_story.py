@@ -40,6 +40,7 @@ from pathlib import Path
 
 import jwt
 import pyotp
+from playwright.sync_api import Error as PlaywrightError
 
 import axe_scan
 import stories
@@ -153,13 +154,20 @@ def id_token_amr(page):
         "response_type": "code", "client_id": SPA, "redirect_uri": SPA_REDIRECT,
         "scope": "openid", "state": "st", "nonce": "nn",
         "code_challenge": challenge, "code_challenge_method": "S256"})
-    # Nothing listens at the app's redirect URI: the browser stops there.
+    # Nothing listens at the app's redirect URI, and a route does not catch
+    # the redirect of a navigation once consent is remembered (the authorize
+    # answers 302 at once): the code is read from the request the browser
+    # makes, whether or not anything answers it.
     page.route("http://localhost:8765/**", lambda route: route.fulfill(status=200, body="app"))
-    page.goto(f"{BASE}/oauth2/authorize?{query}")
-    if "/oauth2/authorize" in page.url and page.locator("button[value=allow]").count():
-        page.click("button[value=allow]")
-    page.wait_for_url(re.compile(r"^http://localhost:8765/callback\?"), timeout=60_000)
-    code = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)["code"][0]
+    with page.expect_request(lambda r: r.url.startswith(SPA_REDIRECT + "?"), timeout=60_000) as callback:
+        try:
+            page.goto(f"{BASE}/oauth2/authorize?{query}")
+            if "/oauth2/authorize" in page.url and page.locator("button[value=allow]").count():
+                page.click("button[value=allow]")
+        except PlaywrightError as error:
+            if "ERR_CONNECTION_REFUSED" not in str(error):
+                raise
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(callback.value.url).query)["code"][0]
     form = urllib.parse.urlencode({
         "grant_type": "authorization_code", "code": code, "redirect_uri": SPA_REDIRECT,
         "client_id": SPA, "code_verifier": verifier}).encode()
