@@ -121,8 +121,10 @@ if [[ "${RELEASE:-0}" == 1 ]]; then
     profile_flag=(--release)
     build_kind="release build"
 fi
-log "cargo build --workspace --bins ${profile_flag[*]}"
-run_interruptible cargo build --workspace --bins "${profile_flag[@]}"
+# The workspace's default members (the deployed packages), as the watcher's
+# `cargo run --bin` selects them: the same features, so it reuses this build.
+log "cargo build --bins ${profile_flag[*]}"
+run_interruptible cargo build --bins "${profile_flag[@]}"
 
 mkdir -p .local
 # The functions inherit these from cargo-lambda's environment.

@@ -36,7 +36,8 @@ use users_core::mongo::{client_options, MongoStore};
 
 use crate::monitor::CommandLog;
 use crate::operations::{
-    AcceptingBus, Context, Kind, NoQueue, OpenSession, Operation, Subject, OUTBOX_BATCH, PASSWORD,
+    AcceptingBus, BrowserSession, Context, Kind, NoQueue, OpenSession, Operation, Subject,
+    OUTBOX_BATCH, PASSWORD,
 };
 use crate::Error;
 
@@ -67,6 +68,8 @@ pub struct Dataset {
     shared: HashMap<Kind, Subject>,
     /// Numbers every user, so that names are unique.
     next_user: usize,
+    /// Numbers the staged passkey ceremonies (their source addresses).
+    staged: std::sync::atomic::AtomicUsize,
 }
 
 /// What creates users and sessions, shared by the seeding tasks.
@@ -103,6 +106,7 @@ impl Dataset {
             .ok_or("the functions' configuration: no SIGNING_KEYS_FILE")?;
         let signing_keys = std::fs::read_to_string(&signing_keys)?;
         KeySet::parse(&signing_keys).map_err(|error| format!("the signing keys: {error}"))?;
+        let passkeys = config::passkey_settings(&vars).map_err(configuration)?;
         let context = Arc::new(Context {
             issuer: Arc::clone(&issuer),
             mfa: config::mfa_settings(&vars).await.map_err(configuration)?,
@@ -113,10 +117,14 @@ impl Dataset {
             signing_keys,
             min_next_age,
             registration: config::registration_policy(&vars).map_err(configuration)?,
-            relying_party: users_core::passkeys::RelyingParty::new(
-                &config::passkey_settings(&vars).map_err(configuration)?,
-            )
-            .map_err(|error| format!("the passkeys' relying party: {error}"))?,
+            relying_party: users_core::passkeys::RelyingParty::new(&passkeys)
+                .map_err(|error| format!("the passkeys' relying party: {error}"))?,
+            passkey_origin: passkeys
+                .origins
+                .first()
+                .cloned()
+                .ok_or("the passkeys' relying party has no origin")?,
+            passkey_rp_id: passkeys.rp_id.clone(),
         });
         let settings = Settings {
             uri: uri.to_string(),
@@ -157,6 +165,7 @@ impl Dataset {
             db,
             shared: HashMap::new(),
             next_user: 0,
+            staged: Default::default(),
         })
     }
 
@@ -166,6 +175,70 @@ impl Dataset {
 
     pub fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// A finish's ceremony, begun just before its timed call as the begin
+    /// function begins it (another source address each: begins are
+    /// limited per address), and the authenticator's answer to it.
+    async fn stage_ceremony(
+        &self,
+        operation: Operation,
+        subject: Option<&Subject>,
+    ) -> Result<(), Error> {
+        let subject = subject.ok_or("a passkey finish needs a subject")?;
+        let holder = subject.passkey.as_ref().ok_or("no authenticator")?;
+        let store = &self.seeder.store;
+        let context = &self.seeder.context;
+        let failed = |error: users_core::domain::DomainError| -> Error {
+            format!("staging a passkey ceremony: {error}").into()
+        };
+        let source = format!(
+            "stage-{}",
+            self.staged
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let now = Timestamp::now();
+        let (ceremony, credential) = if operation == Operation::AddPasskey {
+            let caller = subject
+                .session
+                .as_ref()
+                .map(|session| session.caller.clone())
+                .ok_or("no session")?;
+            let begun = users_core::passkeys::begin_registration(
+                store,
+                &context.relying_party,
+                &caller,
+                &source,
+                now,
+            )
+            .await
+            .map_err(failed)?;
+            let options = serde_json::to_value(&begun.options)?;
+            (
+                begun.ceremony,
+                holder.create(&options, context.browser()).await,
+            )
+        } else {
+            // The discoverable request, as the sign-in button sends it.
+            let begun = users_core::passkeys::begin_sign_in(
+                store,
+                &context.relying_party,
+                None,
+                &source,
+                now,
+            )
+            .await
+            .map_err(failed)?;
+            let options = serde_json::to_value(&begun.options)?;
+            (
+                begun.ceremony,
+                holder.get(&options, context.browser()).await,
+            )
+        };
+        holder.stage(crate::passkey::Staged {
+            ceremony,
+            credential,
+        })
     }
 
     /// The hash every seeded user has (of `PASSWORD`).
@@ -222,7 +295,7 @@ impl Dataset {
                 }
                 let seeder = Arc::clone(&self.seeder);
                 let owner = owner.clone();
-                tasks.spawn(async move { seeder.open_session(owner).await });
+                tasks.spawn(async move { seeder.open_session(owner, false).await });
             }
             while let Some(done) = tasks.join_next().await {
                 subjects.push(joined(Some(done))?);
@@ -276,6 +349,9 @@ impl Dataset {
                 return Err("staging the purge: the scheduled user is gone".into());
             }
             return Ok(());
+        }
+        if matches!(operation, Operation::AddPasskey | Operation::PasskeySignIn) {
+            return self.stage_ceremony(operation, subject).await;
         }
         if operation != Operation::PublishEvents {
             return Ok(());
@@ -351,6 +427,10 @@ impl Seeder {
             Kind::ClientSession => "rp",
             Kind::ConfidentialSession => "backend",
             Kind::UserWithPasskeys => "passkeys",
+            Kind::PasskeyNewcomer => "newkey",
+            Kind::PasskeyHolder => "haskey",
+            Kind::PasskeyMfaChallenge => "keymfa",
+            Kind::BrowserSession => "browser",
             Kind::ScheduledDeletion => "leaving",
         };
         let username = format!("{tag}{i}");
@@ -459,9 +539,20 @@ impl Seeder {
             }
             seeder.linked.insert_many(documents).await?;
         }
-        let mut subject = seeder.open_session(subject).await?;
+        let mut subject = seeder
+            .open_session(subject, kind == Kind::BrowserSession)
+            .await?;
         if kind == Kind::UserWithPasskeys {
             subject.token = Some(seeder.add_passkeys(user_id).await?);
+        }
+        if matches!(
+            kind,
+            Kind::PasskeyNewcomer | Kind::PasskeyHolder | Kind::PasskeyMfaChallenge
+        ) {
+            subject.passkey = Some(Arc::new(crate::passkey::Holder::new()));
+            if kind != Kind::PasskeyNewcomer {
+                seeder.register_passkey(&subject).await?;
+            }
         }
         if kind == Kind::ScheduledDeletion {
             // As delete-user schedules it under a grace period of 7 days,
@@ -486,7 +577,10 @@ impl Seeder {
         }
         if matches!(
             kind,
-            Kind::PendingFactor | Kind::ConfirmedFactor | Kind::MfaChallenge
+            Kind::PendingFactor
+                | Kind::ConfirmedFactor
+                | Kind::MfaChallenge
+                | Kind::PasskeyMfaChallenge
         ) {
             let caller = subject
                 .session
@@ -524,7 +618,7 @@ impl Seeder {
                 .map_err(failed)?;
             }
             subject.totp_secret = Some(secret);
-            if kind == Kind::MfaChallenge {
+            if matches!(kind, Kind::MfaChallenge | Kind::PasskeyMfaChallenge) {
                 let credentials = Credentials {
                     email: parsed_email,
                     password: password()?,
@@ -543,6 +637,48 @@ impl Seeder {
             }
         }
         Ok(subject)
+    }
+
+    /// A passkey for `subject`, registered as add-passkey registers one:
+    /// begun through the relying party, made by its authenticator.
+    async fn register_passkey(&self, subject: &Subject) -> Result<(), Error> {
+        let holder = subject.passkey.as_ref().ok_or("no authenticator")?;
+        let caller = subject
+            .session
+            .as_ref()
+            .map(|session| session.caller.clone())
+            .ok_or("no session")?;
+        let failed = |error: users_core::domain::DomainError| -> Error {
+            format!("seeding a passkey: {error}").into()
+        };
+        let context = &self.context;
+        let now = Timestamp::now();
+        // Begins are limited per address: the user's own.
+        let source = format!("seed-{}", subject.username);
+        let begun = users_core::passkeys::begin_registration(
+            &self.store,
+            &context.relying_party,
+            &caller,
+            &source,
+            now,
+        )
+        .await
+        .map_err(failed)?;
+        let options = serde_json::to_value(&begun.options)?;
+        let credential = holder.create(&options, context.browser()).await;
+        users_core::passkeys::finish_registration(
+            &self.store,
+            &NoQueue,
+            &context.relying_party,
+            &caller,
+            &begun.ceremony,
+            "Bench key",
+            serde_json::from_value(credential)?,
+            now,
+        )
+        .await
+        .map_err(failed)?;
+        Ok(())
     }
 
     /// Two passkey records as registration stores them, with a credential
@@ -611,13 +747,32 @@ impl Seeder {
             .ok_or_else(|| format!("no link to /{page} in the mails sent").into())
     }
 
-    async fn open_session(&self, subject: Subject) -> Result<Subject, Error> {
+    /// A new session of `subject`'s user; held by a browser if `browser`.
+    async fn open_session(&self, subject: Subject, browser: bool) -> Result<Subject, Error> {
         let (session, pair) = self.issuer.open_session(subject.user_id, Timestamp::now());
         self.store
             .insert_session(&session)
             .await
             .map_err(|error| error.to_string())?;
+        let browser = browser.then(|| {
+            // As a sign-in on the pages sets it (`browser_cookie_for`).
+            let secrets = &self.issuer.policy.secrets;
+            let origin = self.context.passkey_origin.clone();
+            let value = secrets.browser_cookie(session.id, &session.nonce);
+            let name = if origin.starts_with("https://") {
+                "__Host-session"
+            } else {
+                "session"
+            };
+            BrowserSession {
+                cookie: format!("{name}={value}"),
+                csrf: secrets.csrf_token(&value),
+                value,
+                origin,
+            }
+        });
         Ok(Subject {
+            browser: browser.or(subject.browser),
             session: Some(OpenSession {
                 caller: Caller {
                     user_id: subject.user_id,

@@ -20,7 +20,17 @@ pub struct HttpEvent<'a> {
     pub form: bool,
     /// Varies per invocation, as callers do.
     pub source_ip: String,
+    /// A page's POST from its own site: the browser's cookies (API Gateway
+    /// passes them as `cookies`), with `Origin` and `Sec-Fetch-Site` of that
+    /// site; `None`: an app's request from another origin.
+    pub page: Option<PageVisit<'a>>,
     pub request_id: &'a str,
+}
+
+pub struct PageVisit<'a> {
+    /// `scheme://host[:port]` of the pages (`PUBLIC_BASE_URL`).
+    pub origin: &'a str,
+    pub cookies: Vec<String>,
 }
 
 impl HttpEvent<'_> {
@@ -42,9 +52,16 @@ impl HttpEvent<'_> {
             "host",
             "abcd1234ef.execute-api.eu-west-1.amazonaws.com".into(),
         );
-        header("origin", "https://app.example.com".into());
-        header("referer", "https://app.example.com/".into());
+        let origin = self
+            .page
+            .as_ref()
+            .map_or("https://app.example.com", |page| page.origin);
+        header("origin", origin.into());
+        header("referer", format!("{origin}/"));
         header("sec-fetch-mode", "cors".into());
+        if self.page.is_some() {
+            header("sec-fetch-site", "same-origin".into());
+        }
         header("user-agent", user_agent.into());
         header(
             "x-amzn-trace-id",
@@ -96,6 +113,10 @@ impl HttpEvent<'_> {
             "body": self.body,
             "isBase64Encoded": false,
         });
+        let mut event = event;
+        if let Some(page) = &self.page {
+            event["cookies"] = json!(page.cookies);
+        }
         serde_json::to_vec(&event).expect("an event serializes")
     }
 }

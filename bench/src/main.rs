@@ -18,6 +18,7 @@ mod explain;
 mod monitor;
 mod operations;
 mod options;
+mod passkey;
 mod process;
 mod report;
 mod run;

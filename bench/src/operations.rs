@@ -41,8 +41,9 @@ use users_core::domain::values::{
     Email, ExternalId, PasskeyId, Password, RefreshToken, Timestamp, UserId, Username,
 };
 use users_core::mongo::MongoStore;
+use webauthn_rs_proto::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use crate::events::HttpEvent;
+use crate::events::{HttpEvent, PageVisit};
 use crate::process::Expect;
 use crate::Error;
 
@@ -124,6 +125,19 @@ pub enum Operation {
     PasskeyRegisterOptions,
     /// `passkey-sign-in-options`: a discoverable-credential request.
     PasskeySignInOptions,
+    /// `add-passkey`: a user's first passkey, the authenticator's answer to
+    /// a registration begun just before (`Dataset::stage`).
+    AddPasskey,
+    /// `passkey-sign-in`: a discoverable credential's assertion over a
+    /// challenge made just before.
+    PasskeySignIn,
+    /// `passkey-mfa-options`: after a right password, the request for one
+    /// of the account's passkeys as the second step.
+    PasskeyMfaOptions,
+    /// `passkey-pages`: the account page's script asks for a new passkey's
+    /// options (`POST /account/passkeys/options`, the session cookie and
+    /// its CSRF token). Its finishes answer as the API's do, measured above.
+    PasskeyPageOptions,
     /// `restore-account`: a scheduled deletion called off by its mailed link.
     RestoreAccount,
     /// `export-account`: the document of a user with linked data, right
@@ -288,6 +302,10 @@ impl Operation {
             "rename-passkey" => Self::RenamePasskey,
             "passkey-register-options" => Self::PasskeyRegisterOptions,
             "passkey-sign-in-options" => Self::PasskeySignInOptions,
+            "add-passkey" => Self::AddPasskey,
+            "passkey-sign-in" => Self::PasskeySignIn,
+            "passkey-mfa-options" => Self::PasskeyMfaOptions,
+            "passkey-pages" => Self::PasskeyPageOptions,
             "restore-account" => Self::RestoreAccount,
             "export-account" => Self::ExportAccount,
             "purge-deletions" => Self::PurgeDeletions,
@@ -321,7 +339,7 @@ impl Operation {
     /// What a right answer looks like.
     pub fn expect(self) -> Expect {
         match self {
-            Self::Register | Self::OAuthRegister => Expect::Status(201),
+            Self::Register | Self::OAuthRegister | Self::AddPasskey => Expect::Status(201),
             Self::ForgotPassword | Self::ResendVerification | Self::ChangeEmail => {
                 Expect::Status(202)
             }
@@ -376,6 +394,14 @@ impl Operation {
             // Nobody is named; an account only so that the size study has
             // a subject.
             Self::PasskeySignInOptions => Needs::Shared(Kind::Account),
+            // A registration each: room for it, and one begin per user.
+            Self::AddPasskey => Needs::Each(Kind::PasskeyNewcomer),
+            // A sign-in each, as login has: its own user and passkey.
+            Self::PasskeySignIn => Needs::Each(Kind::PasskeyHolder),
+            // A begin replaces the login's earlier one: one login for all.
+            Self::PasskeyMfaOptions => Needs::Shared(Kind::PasskeyMfaChallenge),
+            // A fresh sign-in each: the begin asks for a recent one.
+            Self::PasskeyPageOptions => Needs::Each(Kind::BrowserSession),
             Self::ExportAccount => Needs::Each(Kind::UserWithLinkedData),
             Self::RestoreAccount | Self::PurgeDeletions => Needs::Each(Kind::ScheduledDeletion),
             Self::Docs | Self::Jwks | Self::RotateSigningKeys | Self::SignInPage => Needs::Nothing,
@@ -432,6 +458,16 @@ pub enum Kind {
     ConfidentialSession,
     /// A user with a session and two passkeys (`token`: the first one's id).
     UserWithPasskeys,
+    /// A user with a fresh session and an authenticator with no passkey yet.
+    PasskeyNewcomer,
+    /// A user with a session and one passkey, registered through the
+    /// relying party; its authenticator holds the key.
+    PasskeyHolder,
+    /// The same with a confirmed TOTP factor too, whose password login is
+    /// waiting for the second step (`token` is its `mfa_token`).
+    PasskeyMfaChallenge,
+    /// A user whose session a browser holds (`Subject::browser`).
+    BrowserSession,
     /// A user with linked data whose deletion is scheduled a week ahead,
     /// and the token of its mailed restore link; `Dataset::stage` makes it
     /// due for the purge.
@@ -452,6 +488,23 @@ pub struct Subject {
     pub recovery_codes: Vec<String>,
     /// Sessions whose ending stages an outbox batch.
     pub batch: Vec<Caller>,
+    /// The authenticator of a subject with (or about to get) a passkey.
+    pub passkey: Option<Arc<crate::passkey::Holder>>,
+    /// The browser that holds the session, for the pages.
+    pub browser: Option<BrowserSession>,
+}
+
+/// A browser signed in to the pages: its session cookie and the CSRF token
+/// the pages' forms carry for it.
+#[derive(Debug, Clone)]
+pub struct BrowserSession {
+    /// The pages' origin, which their POSTs come from.
+    pub origin: String,
+    /// `name=value`, the name `__Host-` prefixed over https.
+    pub cookie: String,
+    /// The cookie's value, as the page reads it.
+    pub value: String,
+    pub csrf: String,
 }
 
 #[derive(Debug, Clone)]
@@ -472,6 +525,8 @@ impl Subject {
             totp_secret: None,
             recovery_codes: Vec::new(),
             batch: Vec::new(),
+            passkey: None,
+            browser: None,
         }
     }
 
@@ -485,6 +540,20 @@ impl Subject {
         self.token
             .as_deref()
             .ok_or_else(|| format!("{} has no token", self.username).into())
+    }
+
+    fn browser(&self) -> Result<&BrowserSession, Error> {
+        self.browser
+            .as_ref()
+            .ok_or_else(|| format!("{} has no browser session", self.username).into())
+    }
+
+    /// The passkey ceremony `Dataset::stage` readied for this event or floor.
+    fn staged(&self) -> Result<crate::passkey::Staged, Error> {
+        self.passkey
+            .as_ref()
+            .ok_or_else(|| format!("{} has no authenticator", self.username))?
+            .take()
     }
 
     fn recovery_code(&self) -> Result<&str, Error> {
@@ -530,6 +599,7 @@ pub fn event(
         body: None,
         form: false,
         source_ip: crate::events::source_ip(i),
+        page: None,
         request_id,
     };
     let (hex, session_route);
@@ -628,6 +698,36 @@ pub fn event(
             event.body = body(registration_metadata(subject));
         }
         Operation::PasskeySignInOptions => {}
+        Operation::PasskeySignIn => {
+            let staged = subject.staged()?;
+            event.body = body(json!({
+                "ceremony": staged.ceremony,
+                "credential": staged.credential,
+            }));
+        }
+        Operation::PasskeyMfaOptions => {
+            event.body = body(json!({ "mfa_token": subject.token()? }));
+        }
+        Operation::PasskeyPageOptions => {
+            let browser = subject.browser()?;
+            event.form = true;
+            event.body = Some(form(&[("csrf", &browser.csrf)]));
+            event.page = Some(PageVisit {
+                origin: &browser.origin,
+                cookies: vec![browser.cookie.clone()],
+            });
+        }
+        Operation::AddPasskey => {
+            let staged = subject.staged()?;
+            hex = subject.user_id.to_hex();
+            event.user_id = Some(&hex);
+            event.bearer = Some(&subject.session()?.access_token);
+            event.body = body(json!({
+                "ceremony": staged.ceremony,
+                "name": format!("Bench key {i}"),
+                "credential": staged.credential,
+            }));
+        }
         Operation::ListPasskeys | Operation::PasskeyRegisterOptions => {
             hex = subject.user_id.to_hex();
             event.user_id = Some(&hex);
@@ -757,6 +857,19 @@ pub struct Context {
     pub registration: RegistrationPolicy,
     /// The passkey functions' relying party (their variables' defaults).
     pub relying_party: users_core::passkeys::RelyingParty,
+    /// What a browser on the relying party's page would send: its origin
+    /// (the first allowed) and RP ID.
+    pub passkey_origin: String,
+    pub passkey_rp_id: String,
+}
+
+impl Context {
+    pub fn browser(&self) -> crate::passkey::Browser<'_> {
+        crate::passkey::Browser {
+            origin: &self.passkey_origin,
+            rp_id: &self.passkey_rp_id,
+        }
+    }
 }
 
 /// The mail queue of the floors: accepts and drops. SQS's `SendMessage` is
@@ -830,6 +943,10 @@ pub enum Floor {
     RenamePasskey(Caller, PasskeyId, String),
     PasskeyRegisterOptions(Caller, String),
     PasskeySignInOptions(String),
+    AddPasskey(Caller, String, RegisterPublicKeyCredential),
+    PasskeySignIn(String, PublicKeyCredential),
+    PasskeyMfaOptions(String, String),
+    PasskeyPageOptions(String, String),
     Restore(MailToken),
     Export(Caller),
     Purge,
@@ -941,6 +1058,26 @@ impl Floor {
                 Self::PasskeyRegisterOptions(caller()?, format!("floor-{i}"))
             }
             Operation::PasskeySignInOptions => Self::PasskeySignInOptions(format!("floor-{i}")),
+            // The credential parsed here, as the function parses it before
+            // its use case: only the use case is timed.
+            Operation::AddPasskey => {
+                let staged = subject.staged()?;
+                Self::AddPasskey(
+                    caller()?,
+                    staged.ceremony,
+                    serde_json::from_value(staged.credential)?,
+                )
+            }
+            Operation::PasskeySignIn => {
+                let staged = subject.staged()?;
+                Self::PasskeySignIn(staged.ceremony, serde_json::from_value(staged.credential)?)
+            }
+            Operation::PasskeyMfaOptions => {
+                Self::PasskeyMfaOptions(subject.token()?.to_string(), format!("floor-{i}"))
+            }
+            Operation::PasskeyPageOptions => {
+                Self::PasskeyPageOptions(subject.browser()?.value.clone(), format!("floor-{i}"))
+            }
             Operation::RestoreAccount => Self::Restore(token()?),
             Operation::ExportAccount => Self::Export(caller()?),
             Operation::Docs
@@ -1258,6 +1395,65 @@ impl Floor {
                     store,
                     &context.relying_party,
                     None,
+                    &source,
+                    now,
+                )
+                .await
+                .map_err(failed)?;
+                std::hint::black_box(begun);
+            }
+            Self::AddPasskey(caller, ceremony, credential) => {
+                let added = users_core::passkeys::finish_registration(
+                    store,
+                    &NoQueue,
+                    &context.relying_party,
+                    &caller,
+                    &ceremony,
+                    "Bench key floor",
+                    credential,
+                    now,
+                )
+                .await
+                .map_err(failed)?;
+                std::hint::black_box(added);
+            }
+            Self::PasskeySignIn(ceremony, credential) => {
+                let pair = users_core::passkeys::finish_sign_in(
+                    store,
+                    issuer,
+                    &context.relying_party,
+                    &ceremony,
+                    credential,
+                    ClientInfo::default(),
+                    now,
+                )
+                .await
+                .map_err(failed)?;
+                std::hint::black_box(pair);
+            }
+            Self::PasskeyMfaOptions(mfa_token, source) => {
+                let begun = users_core::passkeys::begin_second_factor(
+                    store,
+                    &context.relying_party,
+                    &mfa_token,
+                    &source,
+                    now,
+                )
+                .await
+                .map_err(failed)?;
+                std::hint::black_box(begun);
+            }
+            Self::PasskeyPageOptions(cookie, source) => {
+                // What the page does with the database: the session its
+                // cookie names, then the begin.
+                let caller = sessions::browser_caller(store, &issuer.policy.secrets, &cookie, now)
+                    .await
+                    .map_err(failed)?
+                    .ok_or("floor: the browser session is gone")?;
+                let begun = users_core::passkeys::begin_registration(
+                    store,
+                    &context.relying_party,
+                    &caller,
                     &source,
                     now,
                 )

@@ -96,9 +96,10 @@ async fn steps(
         let mut floors = Vec::new();
         let mut commands = 0;
         for (i, subject) in subjects.iter().enumerate() {
+            // Staged first: a passkey finish's floor is built from what it staged.
+            data.stage(operation, Some(subject)).await?;
             let floor = Floor::new(operation, Some(subject), step * (samples + 1) + i)?
                 .ok_or("no floor")?;
-            data.stage(operation, Some(subject)).await?;
             data.log.take();
             let started = Instant::now();
             floor.run(&data.floor, &data.context).await?;
