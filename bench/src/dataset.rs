@@ -187,58 +187,32 @@ impl Dataset {
     ) -> Result<(), Error> {
         let subject = subject.ok_or("a passkey finish needs a subject")?;
         let holder = subject.passkey.as_ref().ok_or("no authenticator")?;
-        let store = &self.seeder.store;
-        let context = &self.seeder.context;
-        let failed = |error: users_core::domain::DomainError| -> Error {
-            format!("staging a passkey ceremony: {error}").into()
-        };
         let source = format!(
             "stage-{}",
             self.staged
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        let now = Timestamp::now();
-        let (ceremony, credential) = if operation == Operation::AddPasskey {
-            let caller = subject
-                .session
-                .as_ref()
-                .map(|session| session.caller.clone())
-                .ok_or("no session")?;
-            let begun = users_core::passkeys::begin_registration(
-                store,
-                &context.relying_party,
-                &caller,
-                &source,
-                now,
-            )
-            .await
-            .map_err(failed)?;
-            let options = serde_json::to_value(&begun.options)?;
-            (
-                begun.ceremony,
-                holder.create(&options, context.browser()).await,
-            )
+        let staged = if operation == Operation::AddPasskey {
+            self.seeder.begin_registration(subject, &source).await?
         } else {
             // The discoverable request, as the sign-in button sends it.
+            let context = &self.seeder.context;
             let begun = users_core::passkeys::begin_sign_in(
-                store,
+                &self.seeder.store,
                 &context.relying_party,
                 None,
                 &source,
-                now,
+                Timestamp::now(),
             )
             .await
-            .map_err(failed)?;
+            .map_err(|error| format!("staging a passkey sign-in: {error}"))?;
             let options = serde_json::to_value(&begun.options)?;
-            (
-                begun.ceremony,
-                holder.get(&options, context.browser()).await,
-            )
+            crate::passkey::Staged {
+                ceremony: begun.ceremony,
+                credential: holder.get(&options, context.browser()).await,
+            }
         };
-        holder.stage(crate::passkey::Staged {
-            ceremony,
-            credential,
-        })
+        holder.stage(staged)
     }
 
     /// The hash every seeded user has (of `PASSWORD`).
@@ -642,43 +616,46 @@ impl Seeder {
     /// A passkey for `subject`, registered as add-passkey registers one:
     /// begun through the relying party, made by its authenticator.
     async fn register_passkey(&self, subject: &Subject) -> Result<(), Error> {
-        let holder = subject.passkey.as_ref().ok_or("no authenticator")?;
-        let caller = subject
-            .session
-            .as_ref()
-            .map(|session| session.caller.clone())
-            .ok_or("no session")?;
-        let failed = |error: users_core::domain::DomainError| -> Error {
-            format!("seeding a passkey: {error}").into()
-        };
-        let context = &self.context;
-        let now = Timestamp::now();
         // Begins are limited per address: the user's own.
         let source = format!("seed-{}", subject.username);
-        let begun = users_core::passkeys::begin_registration(
-            &self.store,
-            &context.relying_party,
-            &caller,
-            &source,
-            now,
-        )
-        .await
-        .map_err(failed)?;
-        let options = serde_json::to_value(&begun.options)?;
-        let credential = holder.create(&options, context.browser()).await;
+        let staged = self.begin_registration(subject, &source).await?;
         users_core::passkeys::finish_registration(
             &self.store,
             &NoQueue,
-            &context.relying_party,
-            &caller,
-            &begun.ceremony,
+            &self.context.relying_party,
+            &caller_of(subject)?,
+            &staged.ceremony,
             "Bench key",
-            serde_json::from_value(credential)?,
-            now,
+            serde_json::from_value(staged.credential)?,
+            Timestamp::now(),
         )
         .await
-        .map_err(failed)?;
+        .map_err(|error| format!("seeding a passkey: {error}"))?;
         Ok(())
+    }
+
+    /// A registration begun for `subject` from `source`, and its
+    /// authenticator's new credential.
+    async fn begin_registration(
+        &self,
+        subject: &Subject,
+        source: &str,
+    ) -> Result<crate::passkey::Staged, Error> {
+        let holder = subject.passkey.as_ref().ok_or("no authenticator")?;
+        let begun = users_core::passkeys::begin_registration(
+            &self.store,
+            &self.context.relying_party,
+            &caller_of(subject)?,
+            source,
+            Timestamp::now(),
+        )
+        .await
+        .map_err(|error| format!("beginning a passkey registration: {error}"))?;
+        let options = serde_json::to_value(&begun.options)?;
+        Ok(crate::passkey::Staged {
+            ceremony: begun.ceremony,
+            credential: holder.create(&options, self.context.browser()).await,
+        })
     }
 
     /// Two passkey records as registration stores them, with a credential
@@ -785,6 +762,14 @@ impl Seeder {
             ..subject
         })
     }
+}
+
+fn caller_of(subject: &Subject) -> Result<Caller, Error> {
+    subject
+        .session
+        .as_ref()
+        .map(|session| session.caller.clone())
+        .ok_or_else(|| format!("{} has no session", subject.username).into())
 }
 
 fn password() -> Result<Password, Error> {

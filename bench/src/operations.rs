@@ -1450,16 +1450,7 @@ impl Floor {
                     .await
                     .map_err(failed)?
                     .ok_or("floor: the browser session is gone")?;
-                let begun = users_core::passkeys::begin_registration(
-                    store,
-                    &context.relying_party,
-                    &caller,
-                    &source,
-                    now,
-                )
-                .await
-                .map_err(failed)?;
-                std::hint::black_box(begun);
+                Box::pin(Self::PasskeyRegisterOptions(caller, source).run(store, context)).await?;
             }
             Self::Restore(token) => {
                 deletion::restore_by_link(store, &token, now)
