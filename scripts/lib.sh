@@ -338,10 +338,16 @@ mail_pipeline_env() {
     export AWS_ENDPOINT_URL_SQS="$MOTO_URL" AWS_ENDPOINT_URL_SESV2="$MOTO_URL"
     export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
     export AWS_REGION="${AWS_REGION:-us-east-1}" AWS_DEFAULT_REGION="${AWS_REGION:-us-east-1}"
-    # A short visibility timeout: a failed mail is retried within seconds.
-    MAIL_QUEUE_URL="$("$VENV/bin/python" -c 'import boto3
-print(boto3.client("sqs").create_queue(QueueName="mail-requests", Attributes={"VisibilityTimeout": "5"})["QueueUrl"])')"
+    MAIL_QUEUE_URL="$(mail_queue mail-requests)"
     export MAIL_QUEUE_URL
+}
+
+# mail_queue NAME: creates the mail queue NAME in moto's SQS (with
+# mail_pipeline_env's settings) and prints its URL.
+mail_queue() {
+    # A short visibility timeout: a failed mail is retried within seconds.
+    "$VENV/bin/python" -c 'import sys, boto3
+print(boto3.client("sqs").create_queue(QueueName=sys.argv[1], Attributes={"VisibilityTimeout": "5"})["QueueUrl"])' "$1"
 }
 
 # start_mail_pump WATCH_PORT LOG_FILE|-: delivers the mail queue to send-mail

@@ -201,16 +201,36 @@ base_url="http://localhost:$watch_port"
 # token, revocation and introspection requests (issue #22; the defaults
 # have their handler tests).
 # CORS_ALLOWED_ORIGINS: the origin tests/tests/api/platform/cors.rs calls from.
-PUBLIC_BASE_URL="$base_url" LINK_VERIFICATION=off CORS_ALLOWED_ORIGINS=https://app.example \
-    MONGODB_DB="$e2e_db" LINKED_COLLECTION=linked_collection RUST_LOG=info \
-    MAIL_DIRECTORY="$E2E_MAIL_DIR" MAIL_SENDER=no-reply@example.com \
-    FORGOT_PASSWORD_PER_SOURCE_PER_HOUR=1000000 \
-    DYNAMIC_CLIENT_REGISTRATION=open CLIENT_REGISTRATIONS_PER_SOURCE_PER_HOUR=1000000 \
-    OAUTH_REQUESTS_PER_SOURCE_PER_MINUTE=1000000 OAUTH_REQUESTS_PER_CLIENT_PER_MINUTE=1000000 \
-    start_watch "$watch_port" "$watch_log" --ignore-changes
+# start_e2e_watch PORT LOG: callers add PUBLIC_BASE_URL and MONGODB_DB.
+start_e2e_watch() {
+    LINK_VERIFICATION=off CORS_ALLOWED_ORIGINS=https://app.example \
+        LINKED_COLLECTION=linked_collection RUST_LOG=info \
+        MAIL_DIRECTORY="$E2E_MAIL_DIR" MAIL_SENDER=no-reply@example.com \
+        FORGOT_PASSWORD_PER_SOURCE_PER_HOUR=1000000 \
+        DYNAMIC_CLIENT_REGISTRATION=open CLIENT_REGISTRATIONS_PER_SOURCE_PER_HOUR=1000000 \
+        OAUTH_REQUESTS_PER_SOURCE_PER_MINUTE=1000000 OAUTH_REQUESTS_PER_CLIENT_PER_MINUTE=1000000 \
+        start_watch "$1" "$2" --ignore-changes
+}
+PUBLIC_BASE_URL="$base_url" MONGODB_DB="$e2e_db" start_e2e_watch "$watch_port" "$watch_log"
+watch_pid="$WATCH_PID"
 start_mail_pump "$watch_port" "$tmp_dir/mail-pump.log"
+# Issue #24: a second watcher with a deletion grace period, for the one
+# end-to-end test of it (accounts::e2e::the_grace_period_over_http_...):
+# the same build and settings, but its own port, database (the test's purge
+# is then the only one and sees only its users) and mail queue (its
+# send-mail reads its database), mails in the same directory. It starts
+# beside the first and is waited for only before the tests.
+grace_port="$(free_port)"
+grace_url="http://localhost:$grace_port"
+grace_db="e2e_grace_$(random_hex 6)"
+grace_log="$tmp_dir/cargo-lambda-watch-grace.log"
+grace_queue="$(mail_queue mail-requests-grace)"
+PUBLIC_BASE_URL="$grace_url" MONGODB_DB="$grace_db" DELETION_GRACE_DAYS=7 \
+    MAIL_QUEUE_URL="$grace_queue" start_e2e_watch "$grace_port" "$grace_log"
+grace_pid="$WATCH_PID"
+MAIL_QUEUE_URL="$grace_queue" start_mail_pump "$grace_port" "$tmp_dir/mail-pump-grace.log"
 log "waiting (up to 120 s) for $base_url/auth/login to answer 422"
-wait_for_http_code "$base_url/auth/login" 422 120 "$WATCH_PID" "$watch_log" \
+wait_for_http_code "$base_url/auth/login" 422 120 "$watch_pid" "$watch_log" \
     -X POST -H 'content-type: application/json' -d '{}'
 log "functions are up at $base_url (database $e2e_db)"
 
@@ -232,12 +252,19 @@ else
 fi
 
 step "cargo test --workspace -- --include-ignored"
+grace_wait=$SECONDS
+wait_for_http_code "$grace_url/auth/login" 422 120 "$grace_pid" "$grace_log" \
+    -X POST -H 'content-type: application/json' -d '{}'
+log "the grace-period watcher is up at $grace_url (database $grace_db; waited $((SECONDS - grace_wait)) s)"
 export E2E_BASE_URL="$base_url" E2E_MONGODB_DB="$e2e_db" E2E_WATCH_LOG="$watch_log"
+export E2E_GRACE_BASE_URL="$grace_url" E2E_GRACE_MONGODB_DB="$grace_db"
 # tee keeps the output for the tally below; pipefail keeps cargo's exit code.
 cargo test --workspace -- --include-ignored 2>&1 | tee "$tmp_dir/cargo-test.log" || {
     rc=$?
     log "last lines of the cargo lambda watch log (function output):"
     tail -n 60 "$watch_log" >&2 || true
+    log "last lines of the grace-period watcher's log:"
+    tail -n 30 "$grace_log" >&2 || true
     exit "$rc"
 }
 

@@ -19,12 +19,23 @@ pub struct Reply {
 
 impl E2eClient {
     pub fn from_env() -> Self {
+        Self::from_var("E2E_BASE_URL")
+    }
+
+    /// The watcher named by `var` (`make test` runs a second one with a
+    /// deletion grace period: `E2E_GRACE_BASE_URL`).
+    pub fn from_var(var: &str) -> Self {
         Self {
-            base: std::env::var("E2E_BASE_URL").expect(
-                "E2E_BASE_URL must point at a running `cargo lambda watch` (run `make test`)",
-            ),
+            base: std::env::var(var).unwrap_or_else(|_| {
+                panic!("{var} must point at a running `cargo lambda watch` (run `make test`)")
+            }),
             http: Client::new(),
         }
+    }
+
+    /// The base URL requests go to.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// Sends `body` as JSON, the bearer `token` and `user_agent` when given;
