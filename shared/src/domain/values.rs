@@ -228,26 +228,33 @@ fn check_new_password(password: &str, username: &str, email: &str) -> Result<(),
 /// 300 ms of CPU, 14 at most about 1.5 ms.
 pub const STRENGTH_WINDOW: usize = 14;
 
-/// zxcvbn's estimate within a bounded window. A password that repeats a unit
-/// (`passwordpassword…`) is as strong as its unit, the way zxcvbn scores
-/// repeats: cut into windows, the repeat would go unseen. Otherwise, the first
+/// zxcvbn's estimate within a bounded window (`judged_windows`): the first
 /// window, or the last one when the first is weak: a long password is strong
 /// enough if either end is.
 fn estimate_strength(password: &str, user_inputs: &[&str]) -> zxcvbn::Entropy {
+    let (first, last) = judged_windows(password);
+    let first = zxcvbn::zxcvbn(&first, user_inputs);
+    match last {
+        Some(last) if first.score() < zxcvbn::Score::Two => zxcvbn::zxcvbn(&last, user_inputs),
+        _ => first,
+    }
+}
+
+/// What zxcvbn is given of `password`: at most `STRENGTH_WINDOW` characters
+/// from its start, and as many from its end when it is longer. A password
+/// that repeats a unit (`passwordpassword…`) is as strong as its unit, the
+/// way zxcvbn scores repeats: cut into windows, the repeat would go unseen.
+fn judged_windows(password: &str) -> (String, Option<String>) {
     let chars: Vec<char> = password.chars().collect();
     let chars = match shortest_period(&chars) {
         period if period < chars.len() => chars[..period].to_vec(),
         _ => chars,
     };
     let window = |range: std::ops::Range<usize>| chars[range].iter().collect::<String>();
-    let first = zxcvbn::zxcvbn(&window(0..chars.len().min(STRENGTH_WINDOW)), user_inputs);
-    if chars.len() <= STRENGTH_WINDOW || first.score() >= zxcvbn::Score::Two {
-        return first;
-    }
-    zxcvbn::zxcvbn(
-        &window(chars.len() - STRENGTH_WINDOW..chars.len()),
-        user_inputs,
-    )
+    let first = window(0..chars.len().min(STRENGTH_WINDOW));
+    let last =
+        (chars.len() > STRENGTH_WINDOW).then(|| window(chars.len() - STRENGTH_WINDOW..chars.len()));
+    (first, last)
 }
 
 /// The shortest `p` such that every character equals the one `p` before it
@@ -628,16 +635,15 @@ mod tests {
 
     #[test]
     fn the_strength_check_is_bounded_and_judges_both_ends() {
-        // The l33t-heavy input that took ~300 ms whole.
+        // The l33t-heavy input that took ~300 ms whole: zxcvbn sees two
+        // windows of it (its cost is the benchmark's to report, not a
+        // timed assertion's).
         let crafted: String = "4@8({[<36!|0$5+7%2".chars().cycle().take(128).collect();
-        let started = std::time::Instant::now();
+        let (first, last) = judged_windows(&crafted);
+        assert_eq!(first.chars().count(), STRENGTH_WINDOW);
+        assert_eq!(last.map(|last| last.chars().count()), Some(STRENGTH_WINDOW));
+        assert_eq!(judged_windows("short one").1, None);
         let _ = Password::parse_new(crafted, "ada", "ada@example.com");
-        // Generous for a debug build on a busy machine; the benchmark reports the real figure.
-        assert!(
-            started.elapsed() < std::time::Duration::from_millis(200),
-            "{:?}",
-            started.elapsed()
-        );
         // A weak unit repeated is weak, whole or cut short.
         assert!(Password::parse_new("password".repeat(16), "ada", "ada@example.com").is_err());
         assert!(Password::parse_new("qwerty".repeat(5), "ada", "ada@example.com").is_err());
