@@ -51,7 +51,7 @@ mod passkeys {
     mod second_factor;
 }
 mod recovery {
-    mod e2e;
+    pub mod e2e;
     pub mod handlers;
 }
 mod sessions {

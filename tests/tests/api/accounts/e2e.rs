@@ -445,33 +445,12 @@ const GRACE_URL: &str = "E2E_GRACE_BASE_URL";
 const GRACE_DB: &str = "E2E_GRACE_MONGODB_DB";
 const RESTORE_SUBJECT: &str = "Your account is scheduled for deletion";
 
-/// The mails to `to` with `subject` so far, oldest first (the file
-/// transport's `.eml` files, as `recovery::e2e` reads them).
-fn mails(to: &str, subject: &str) -> Vec<String> {
-    let dir = std::env::var("E2E_MAIL_DIR")
-        .expect("E2E_MAIL_DIR names the file transport's directory (run `make test`)");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .filter(|mail| {
-            mail.contains(&format!("\r\nTo: {to}\r\n"))
-                && mail.contains(&format!("\r\nSubject: {subject}\r\n"))
-        })
-        .collect()
-}
-
 /// Waits (30 s at most) for the `count`th restore mail to `to`; the token
 /// of its link, which must lead to `base`'s restore page.
 async fn restore_link_token(base: &str, to: &str, count: usize) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mail = loop {
-        let found = mails(to, RESTORE_SUBJECT);
+        let found = crate::recovery::e2e::mails(to, RESTORE_SUBJECT);
         if found.len() >= count {
             break found[count - 1].clone();
         }

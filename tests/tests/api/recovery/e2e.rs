@@ -87,8 +87,9 @@ fn mail_dir() -> PathBuf {
         .into()
 }
 
-/// The mails to `to` so far whose subject is `subject`, oldest first.
-fn mails(to: &str, subject: &str) -> Vec<String> {
+/// The mails to `to` so far whose subject is `subject`, oldest first
+/// (the accounts' end-to-end tests read their restore mails with it too).
+pub fn mails(to: &str, subject: &str) -> Vec<String> {
     let mut files: Vec<_> = std::fs::read_dir(mail_dir())
         .unwrap()
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
