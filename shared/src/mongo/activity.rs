@@ -15,7 +15,7 @@ use crate::domain::devices::ClientInfo;
 use crate::domain::records::Stored;
 use crate::domain::values::UserId;
 
-fn document_of(activity: &Activity) -> Document {
+pub(super) fn document_of(activity: &Activity) -> Document {
     let at = datetime(activity.at);
     let mut document = doc! {
         "_id": ObjectId::new(),

@@ -31,9 +31,6 @@ impl Exports for MongoStore {
             return Ok(None);
         };
         let users = self.users.clone_with_type::<Document>();
-        // Consents are keyed "<user hex>/<client id>": an anchored prefix
-        // reads them by the `_id` index.
-        let prefix = format!("^{}/", user_id.to_hex());
         let (account, sessions, consents, passkeys, activity) = tokio::try_join!(
             async {
                 Ok::<_, StoreError>(
@@ -50,8 +47,11 @@ impl Exports for MongoStore {
             async {
                 let mut cursor = self
                     .consents
-                    .find(doc! { "_id": { "$regex": prefix } })
-                    .sort(doc! { "_id": 1 })
+                    // By `oauth_consents_user_id`, as the account page reads
+                    // them: an anchored `_id` prefix was a collection scan on
+                    // SecantusDB (issue #19). A person has a handful, sorted in memory.
+                    .find(doc! { "user_id": oid(user_id.bytes()) })
+                    .sort(doc! { "client_id": 1 })
                     .await?;
                 let mut consents = Vec::new();
                 while cursor.advance().await? {

@@ -52,10 +52,13 @@ impl MongoStore {
         record: Document,
     ) -> Stored<LinkedWrite> {
         self.deployment().await?;
-        // A record written some other way, without a version, is older than any.
+        // A record written some other way, without a version, is older than
+        // any: "not at least this version" matches it too. One clause on
+        // `version` beside the `_id`, not an `$or`, so that the `_id` index
+        // serves the read (SecantusDB planned the `$or` as a collection scan).
         let older = doc! {
             "_id": external_id,
-            "$or": [{ "version": { "$lt": version } }, { "version": { "$exists": false } }],
+            "version": { "$not": { "$gte": version } },
         };
         // Once more on a duplicate key: the first try may have lost a race with
         // the insert of an older version of a new record, which it now replaces.

@@ -58,6 +58,8 @@ const EMAIL_INDEX: &str = "users_email_unique";
 const USERNAME_INDEX: &str = "users_username_key_unique";
 const EXTERNAL_ID_INDEX: &str = "users_external_id_unique";
 const DUPLICATE_KEY: i32 = 11000;
+/// The `schema` document that records which index set was created.
+const INDEXES_RECORD: &str = "indexes";
 /// Attempts of a transaction that failed transiently (a write conflict with a
 /// concurrent one). The drivers' `withTransaction` retries for up to 120 s;
 /// a request cannot wait that long, so a few attempts with a growing pause,
@@ -88,6 +90,20 @@ fn is_unreachable(error: &MongoError) -> bool {
             | ErrorKind::ConnectionPoolCleared { .. }
             | ErrorKind::DnsResolve { .. }
     )
+}
+
+/// SHA-256 of every collection's name and index specifications, in order.
+fn index_digest(plan: &[(Collection<Document>, Vec<IndexModel>)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for (collection, models) in plan {
+        digest.update(collection.name().as_bytes());
+        for model in models {
+            // A model always serialises (keys and options are documents).
+            digest.update(mongodb::bson::serialize_to_vec(model).unwrap_or_default());
+        }
+    }
+    crate::domain::values::hex(&digest.finalize())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -138,6 +154,8 @@ pub struct MongoStore {
     registered_clients: Collection<registered_clients::RegisteredClientDocument>,
     /// Each account's security activity (`domain::activity`).
     security_activity: Collection<Document>,
+    /// What this database records of its own set-up (`ensure_indexes`).
+    schema: Collection<Document>,
     deployment: Arc<OnceCell<Deployment>>,
 }
 
@@ -167,6 +185,7 @@ impl MongoStore {
             passkey_settings: db.collection("passkey_settings"),
             registered_clients: db.collection("oauth_registered_clients"),
             security_activity: db.collection("security_activity"),
+            schema: db.collection("schema"),
             client,
             deployment: Arc::new(OnceCell::new()),
         })
@@ -185,7 +204,7 @@ impl MongoStore {
             .get_or_try_init(|| async {
                 let admin = self.client.database("admin");
                 let hello = admin.run_command(doc! { "hello": 1 });
-                let (hello, ()) = tokio::try_join!(hello.into_future(), self.create_indexes())?;
+                let (hello, ()) = tokio::try_join!(hello.into_future(), self.ensure_indexes())?;
                 // Transactions need a replica set member or a mongos.
                 let supports_transactions = hello.contains_key("setName")
                     || hello.get_str("msg").is_ok_and(|msg| msg == "isdbgrid");
@@ -198,142 +217,220 @@ impl MongoStore {
             .copied()
     }
 
-    async fn create_indexes(&self) -> Result<(), MongoError> {
+    /// Every collection's indexes, as `createIndexes` takes them.
+    fn index_plan(&self) -> Vec<(Collection<Document>, Vec<IndexModel>)> {
         let named = |name: &str| IndexOptions::builder().name(name.to_string());
         let index = |keys: Document, options: IndexOptions| {
             IndexModel::builder().keys(keys).options(options).build()
         };
         let expires = |name: &str| named(name).expire_after(Duration::ZERO).build();
-        let users = self.users.create_indexes([
-            index(doc! { "email": 1 }, named(EMAIL_INDEX).unique(true).build()),
-            index(
-                doc! { "username_key": 1 },
-                named(USERNAME_INDEX).unique(true).build(),
-            ),
-            index(
-                doc! { "external_id": 1 },
-                named(EXTERNAL_ID_INDEX)
-                    .unique(true)
-                    .partial_filter_expression(doc! { "external_id": { "$type": "string" } })
-                    .build(),
-            ),
-            // The scheduled purge's read (issue #24): scheduled users only.
-            // Sparse rather than partial: SecantusDB plans a range read on a
-            // sparse index, not on a partial one (MongoDB on either).
-            index(
-                doc! { deletions::SCHEDULED: 1 },
-                named("users_deletion_due").sparse(true).build(),
-            ),
-        ]);
-        let linked = self.linked.create_indexes([
-            index(doc! { "user_id": 1 }, named("linked_user_id").build()),
-            // Tombstones of deleted linked records (events::ingest) expire.
-            index(
-                doc! { "deleted_at": 1 },
-                named("linked_tombstones_expire")
-                    .expire_after(TOMBSTONE_RETENTION)
-                    .build(),
-            ),
-        ]);
+        let users = (
+            self.users.clone_with_type::<Document>(),
+            vec![
+                index(doc! { "email": 1 }, named(EMAIL_INDEX).unique(true).build()),
+                index(
+                    doc! { "username_key": 1 },
+                    named(USERNAME_INDEX).unique(true).build(),
+                ),
+                index(
+                    doc! { "external_id": 1 },
+                    named(EXTERNAL_ID_INDEX)
+                        .unique(true)
+                        .partial_filter_expression(doc! { "external_id": { "$type": "string" } })
+                        .build(),
+                ),
+                // The scheduled purge's read (issue #24): scheduled users only.
+                // Sparse rather than partial: SecantusDB plans a range read on a
+                // sparse index, not on a partial one (MongoDB on either).
+                index(
+                    doc! { deletions::SCHEDULED: 1 },
+                    named("users_deletion_due").sparse(true).build(),
+                ),
+            ],
+        );
+        let linked = (
+            self.linked.clone_with_type::<Document>(),
+            vec![
+                index(doc! { "user_id": 1 }, named("linked_user_id").build()),
+                // Tombstones of deleted linked records (events::ingest) expire.
+                index(
+                    doc! { "deleted_at": 1 },
+                    named("linked_tombstones_expire")
+                        .expire_after(TOMBSTONE_RETENTION)
+                        .build(),
+                ),
+            ],
+        );
         let mut unpublished_first = doc! { "published_at": 1 };
         unpublished_first.extend(outbox::publish_order());
-        let outbox = self.outbox.create_indexes([
-            index(unpublished_first, named("outbox_unpublished").build()),
-            index(doc! { "expire_at": 1 }, expires("outbox_expire")),
-        ]);
-        let sessions = self.sessions.create_indexes([
-            index(
-                doc! { "refresh_digest": 1 },
-                named("sessions_refresh_digest_unique").unique(true).build(),
-            ),
-            index(doc! { "user_id": 1 }, named("sessions_user_id").build()),
-            // The owner's listing, newest first, without a sort in memory.
-            index(
-                doc! { "user_id": 1, "created_at": -1, "_id": -1 },
-                named("sessions_user_created").build(),
-            ),
-            index(doc! { "expires_at": 1 }, expires("sessions_expire")),
-        ]);
-        let login_attempts = self.login_attempts.create_index(index(
-            doc! { "expires_at": 1 },
-            expires("login_attempts_expire"),
-        ));
-        let link_offers = self.link_offers.create_indexes([
-            index(doc! { "expires_at": 1 }, expires("link_offers_expire")),
-            // A wrong code is charged to every offer of its id.
-            index(
-                doc! { "external_id": 1 },
-                named("link_offers_external_id").build(),
-            ),
-        ]);
-        let tokens = self.tokens.create_indexes([
-            index(doc! { "expires_at": 1 }, expires("one_time_tokens_expire")),
-            index(
-                doc! { "user_id": 1 },
-                named("one_time_tokens_user_id").build(),
-            ),
-        ]);
-        let mfa_challenges = self.mfa_challenges.create_indexes([
-            index(doc! { "expires_at": 1 }, expires("mfa_challenges_expire")),
-            // The owner's remedies void a user's outstanding `mfa_token`s.
-            index(
-                doc! { "user_id": 1 },
-                named("mfa_challenges_user_id").build(),
-            ),
-        ]);
-        let codes = self.codes.create_index(index(
-            doc! { "expires_at": 1 },
-            expires("authorization_codes_expire"),
-        ));
-        let passkeys = self.passkeys.create_indexes([
-            index(
-                doc! { "credential_id": 1 },
-                named(passkeys::CREDENTIAL_INDEX).unique(true).build(),
-            ),
-            index(doc! { "user_id": 1 }, named("passkeys_user_id").build()),
-        ]);
-        let passkey_ceremonies = self.passkey_ceremonies.create_index(index(
-            doc! { "expires_at": 1 },
-            expires("passkey_ceremonies_expire"),
-        ));
-        let registered_clients = self.registered_clients.create_index(index(
-            doc! { "expires_at": 1 },
-            expires("registered_clients_expire"),
-        ));
+        let outbox = (
+            self.outbox.clone_with_type::<Document>(),
+            vec![
+                index(unpublished_first, named("outbox_unpublished").build()),
+                index(doc! { "expire_at": 1 }, expires("outbox_expire")),
+            ],
+        );
+        let sessions = (
+            self.sessions.clone_with_type::<Document>(),
+            vec![
+                index(
+                    doc! { "refresh_digest": 1 },
+                    named("sessions_refresh_digest_unique").unique(true).build(),
+                ),
+                index(doc! { "user_id": 1 }, named("sessions_user_id").build()),
+                // The owner's listing, newest first, without a sort in memory.
+                index(
+                    doc! { "user_id": 1, "created_at": -1, "_id": -1 },
+                    named("sessions_user_created").build(),
+                ),
+                index(doc! { "expires_at": 1 }, expires("sessions_expire")),
+            ],
+        );
+        let login_attempts = (
+            self.login_attempts.clone_with_type::<Document>(),
+            vec![index(
+                doc! { "expires_at": 1 },
+                expires("login_attempts_expire"),
+            )],
+        );
+        let link_offers = (
+            self.link_offers.clone_with_type::<Document>(),
+            vec![
+                index(doc! { "expires_at": 1 }, expires("link_offers_expire")),
+                // A wrong code is charged to every offer of its id.
+                index(
+                    doc! { "external_id": 1 },
+                    named("link_offers_external_id").build(),
+                ),
+            ],
+        );
+        let tokens = (
+            self.tokens.clone_with_type::<Document>(),
+            vec![
+                index(doc! { "expires_at": 1 }, expires("one_time_tokens_expire")),
+                index(
+                    doc! { "user_id": 1 },
+                    named("one_time_tokens_user_id").build(),
+                ),
+            ],
+        );
+        let mfa_challenges = (
+            self.mfa_challenges.clone_with_type::<Document>(),
+            vec![
+                index(doc! { "expires_at": 1 }, expires("mfa_challenges_expire")),
+                // The owner's remedies void a user's outstanding `mfa_token`s.
+                index(
+                    doc! { "user_id": 1 },
+                    named("mfa_challenges_user_id").build(),
+                ),
+            ],
+        );
+        let codes = (
+            self.codes.clone_with_type::<Document>(),
+            vec![index(
+                doc! { "expires_at": 1 },
+                expires("authorization_codes_expire"),
+            )],
+        );
+        let passkeys = (
+            self.passkeys.clone_with_type::<Document>(),
+            vec![
+                index(
+                    doc! { "credential_id": 1 },
+                    named(passkeys::CREDENTIAL_INDEX).unique(true).build(),
+                ),
+                index(doc! { "user_id": 1 }, named("passkeys_user_id").build()),
+            ],
+        );
+        let passkey_ceremonies = (
+            self.passkey_ceremonies.clone_with_type::<Document>(),
+            vec![index(
+                doc! { "expires_at": 1 },
+                expires("passkey_ceremonies_expire"),
+            )],
+        );
+        let registered_clients = (
+            self.registered_clients.clone_with_type::<Document>(),
+            vec![index(
+                doc! { "expires_at": 1 },
+                expires("registered_clients_expire"),
+            )],
+        );
         // A user's consents, for the account page's apps and the deletion.
-        let consents = self.consents.create_index(index(
-            doc! { "user_id": 1 },
-            named("oauth_consents_user_id").build(),
-        ));
+        let consents = (
+            self.consents.clone_with_type::<Document>(),
+            vec![index(
+                doc! { "user_id": 1 },
+                named("oauth_consents_user_id").build(),
+            )],
+        );
         // The account page's and the export's read, newest first, and the
         // expiry (`activity::RETENTION` is set on each entry).
-        let security_activity = self.security_activity.create_indexes([
-            index(
-                doc! { "user_id": 1, "at": -1, "_id": -1 },
-                named("security_activity_user_at").build(),
-            ),
-            index(
-                doc! { "expires_at": 1 },
-                expires("security_activity_expire"),
-            ),
-        ]);
-        // One round trip per collection, all at once: this runs at every cold start.
-        tokio::try_join!(
-            security_activity.into_future(),
-            passkeys.into_future(),
-            passkey_ceremonies.into_future(),
-            registered_clients.into_future(),
-            consents.into_future(),
-            codes.into_future(),
-            tokens.into_future(),
-            mfa_challenges.into_future(),
-            users.into_future(),
-            linked.into_future(),
-            outbox.into_future(),
-            sessions.into_future(),
-            login_attempts.into_future(),
-            link_offers.into_future()
-        )?;
+        let security_activity = (
+            self.security_activity.clone_with_type::<Document>(),
+            vec![
+                index(
+                    doc! { "user_id": 1, "at": -1, "_id": -1 },
+                    named("security_activity_user_at").build(),
+                ),
+                index(
+                    doc! { "expires_at": 1 },
+                    expires("security_activity_expire"),
+                ),
+            ],
+        );
+        vec![
+            users,
+            linked,
+            outbox,
+            sessions,
+            login_attempts,
+            link_offers,
+            tokens,
+            mfa_challenges,
+            codes,
+            passkeys,
+            passkey_ceremonies,
+            registered_clients,
+            consents,
+            security_activity,
+        ]
+    }
+
+    /// Creates the indexes unless this database records that exactly this
+    /// set was created. `createIndexes` is a no-op for an index that exists,
+    /// but it is a command per collection: 14 of them at every cold start,
+    /// which the first request waited for (issue #19: 9–16 ms of its
+    /// first − warm). The record makes that one read; a release that changes
+    /// an index changes the digest, and its first cold start creates them.
+    /// An index dropped by hand is not noticed: delete the record
+    /// (`schema`, `_id: "indexes"`) and the next cold start creates it again.
+    async fn ensure_indexes(&self) -> Result<(), MongoError> {
+        let plan = self.index_plan();
+        let digest = index_digest(&plan);
+        let recorded = self
+            .schema
+            .find_one(doc! { "_id": INDEXES_RECORD, "digest": &digest })
+            .projection(doc! { "_id": 1 })
+            .await?;
+        if recorded.is_some() {
+            return Ok(());
+        }
+        // One round trip per collection, all at once.
+        let mut creating = tokio::task::JoinSet::new();
+        for (collection, models) in plan {
+            creating.spawn(async move { collection.create_indexes(models).await.map(drop) });
+        }
+        while let Some(created) = creating.join_next().await {
+            created.map_err(|error| MongoError::custom(error.to_string()))??;
+        }
+        self.schema
+            .update_one(
+                doc! { "_id": INDEXES_RECORD },
+                doc! { "$set": { "digest": digest, "at": DateTime::now() } },
+            )
+            .upsert(true)
+            .await?;
         Ok(())
     }
 

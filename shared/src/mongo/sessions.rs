@@ -1,5 +1,7 @@
 //! Sessions: one per login, found by the digest of its current refresh token.
 
+use std::future::IntoFuture;
+
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, DateTime};
 use mongodb::error::Error as MongoError;
@@ -123,24 +125,42 @@ impl Sessions for MongoStore {
         self.sessions
             .insert_one(SessionDocument::from(session))
             .await?;
-        let touched = self
-            .users
-            .update_one(
-                // An account scheduled for deletion gets no session either.
-                doc! {
-                    "_id": oid(session.user_id.bytes()),
-                    super::deletions::SCHEDULED: { "$exists": false },
-                },
-                doc! { "$set": { "last_login_at": datetime(session.created_at) } },
-            )
-            .await?;
+        // The account is touched after the session exists, so that a delete
+        // between the two finds the session (its cascade removes it) or
+        // leaves the touch nothing to match (the session is removed here).
+        // The sign-in's activity entry goes out with the touch, one round
+        // trip for both (issue #19), and is taken back with the session.
+        let activity = super::activity::document_of(&sign_in(session));
+        let activity_id = activity.get("_id").cloned();
+        let touch = self.users.update_one(
+            // An account scheduled for deletion gets no session either.
+            doc! {
+                "_id": oid(session.user_id.bytes()),
+                super::deletions::SCHEDULED: { "$exists": false },
+            },
+            doc! { "$set": { "last_login_at": datetime(session.created_at) } },
+        );
+        let (touched, recorded) = tokio::join!(
+            touch.into_future(),
+            self.security_activity.insert_one(&activity).into_future()
+        );
+        let touched = touched?;
         if touched.matched_count == 0 {
-            self.sessions
-                .delete_one(doc! { "_id": oid(session.id.bytes()) })
-                .await?;
+            let (removed, _) = tokio::join!(
+                self.sessions
+                    .delete_one(doc! { "_id": oid(session.id.bytes()) })
+                    .into_future(),
+                self.security_activity
+                    .delete_one(doc! { "_id": activity_id })
+                    .into_future()
+            );
+            removed?;
             return Ok(false);
         }
-        self.record_activity_after(&sign_in(session)).await;
+        if let Err(error) = recorded {
+            // The sign-in stands: a failed entry is logged, not answered.
+            tracing::error!(%error, kind = "sign_in", "security activity not recorded");
+        }
         Ok(true)
     }
 

@@ -293,7 +293,13 @@ impl MongoStore {
             let holder = in_session!(
                 session,
                 users
-                    .find_one(doc! { "external_id": external_id, "_id": { "$ne": user_id } })
+                    // The partial unique index serves a query that states
+                    // its filter (`$type: string`); MongoDB uses it. (SecantusDB
+                    // plans no partial index: a scan there, docs/performance.md.)
+                    .find_one(doc! {
+                        "external_id": { "$eq": external_id, "$type": "string" },
+                        "_id": { "$ne": user_id },
+                    })
                     .projection(doc! { "_id": 1 })
             )?
             .and_then(|holder| holder.get_object_id("_id").ok());

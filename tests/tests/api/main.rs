@@ -63,6 +63,7 @@ mod sessions {
 mod platform {
     mod cors;
     mod faults;
+    mod indexes;
     mod routes;
     mod standalone;
     mod startup;
