@@ -254,7 +254,19 @@ impl Run<'_> {
             references.prepare.push(started.elapsed());
         }
         let mut results = Vec::new();
-        for (function, operation) in selected {
+        let first_database = self.deployment.database.clone();
+        for (index, (function, operation)) in selected.iter().enumerate() {
+            if index > 0 {
+                // Each function meets a database of its own, as small as the
+                // first one met: one SecantusDB serves the run, and the data
+                // every earlier function left made the late ones' server
+                // slower (issue #19). Created and prepared before the cold
+                // starts, as a deployed database would be.
+                self.data.drop().await;
+                self.deployment.database = format!("{first_database}_{index}");
+                let env = floor_env(selected, &self.deployment)?;
+                self.data = Dataset::create(&self.deployment.uri, &env).await?;
+            }
             results.push(self.function(function, *operation, progress).await?);
         }
         Ok(results)
