@@ -416,13 +416,10 @@ impl MongoStore {
         if recorded.is_some() {
             return Ok(());
         }
-        // One round trip per collection, all at once.
-        let mut creating = tokio::task::JoinSet::new();
+        // One collection after another: this runs once per release and
+        // database (about 20 ms more than all at once, once), without tasks.
         for (collection, models) in plan {
-            creating.spawn(async move { collection.create_indexes(models).await.map(drop) });
-        }
-        while let Some(created) = creating.join_next().await {
-            created.map_err(|error| MongoError::custom(error.to_string()))??;
+            collection.create_indexes(models).await?;
         }
         self.schema
             .update_one(
