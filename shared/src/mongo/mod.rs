@@ -191,10 +191,10 @@ impl MongoStore {
         })
     }
 
-    /// Creates the indexes and learns what the deployment supports, once per
-    /// execution environment, before the first operation. `createIndexes` is a
-    /// no-op when they exist, so every cold start can afford it and no
-    /// environment needs a manual step. A failure is retried on the next request.
+    /// Makes sure the indexes exist (`ensure_indexes`: one read when this
+    /// release created them already) and learns what the deployment
+    /// supports, once per execution environment, before the first operation:
+    /// no environment needs a manual step. A failure is retried on the next request.
     pub async fn prepare(&self) -> Result<(), StoreError> {
         self.deployment().await.map(|_| ())
     }
