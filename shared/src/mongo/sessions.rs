@@ -144,15 +144,25 @@ impl Sessions for MongoStore {
             touch.into_future(),
             self.security_activity.insert_one(&activity).into_future()
         );
-        let touched = touched?;
+        let taken_back = || {
+            self.security_activity
+                .delete_one(doc! { "_id": activity_id.clone() })
+                .into_future()
+        };
+        let touched = match touched {
+            Ok(touched) => touched,
+            Err(error) => {
+                // No answer but an error: no entry of a sign-in either.
+                let _ = taken_back().await;
+                return Err(error.into());
+            }
+        };
         if touched.matched_count == 0 {
             let (removed, _) = tokio::join!(
                 self.sessions
                     .delete_one(doc! { "_id": oid(session.id.bytes()) })
                     .into_future(),
-                self.security_activity
-                    .delete_one(doc! { "_id": activity_id })
-                    .into_future()
+                taken_back()
             );
             removed?;
             return Ok(false);
