@@ -13,7 +13,7 @@ pub use super::throttle::{
 };
 use super::throttle::{release_check, reserve_check};
 use super::values::{Email, Password, Timestamp, UserId};
-use super::{audit, blocking};
+use super::{audit, blocking, blocking_from_now};
 
 #[derive(Debug)]
 pub struct Credentials {
@@ -81,38 +81,53 @@ pub async fn login_with<S: Users + Sessions + LoginAttempts + MfaStore + Deletio
         user_agent,
     } = credentials;
     let (pair_key, account_key) = keys(&email, &client);
-    // The attempt is counted before the password is checked, and from the
-    // fifth on admission itself locks the next ones from this address; a
-    // success clears that count. A failed check is reserved in the
-    // account's hourly budget at the same time (and given back on success),
-    // so parallel guesses cannot all pass a read of the budget; the
-    // credentials are read alongside: a locked attempt ignores them.
-    let (admission, budget, stored) = tokio::try_join!(
+    // The attempt is counted before the password's verdict is looked at,
+    // and from the fifth on admission itself locks the next ones from this
+    // address; a success clears that count. A failed check is reserved in
+    // the account's hourly budget at the same time (and given back on
+    // success), so parallel guesses cannot all pass a read of the budget.
+    // The credentials are read first, and the argon2 check starts as soon as
+    // they arrive: those two writes run meanwhile instead of before it
+    // (issue #19). A locked attempt waits for the check and ignores it.
+    let ((stored, verifying), admission, budget) = tokio::try_join!(
+        async {
+            let stored = store.find_credentials(&email).await?;
+            let stored_hash = stored.as_ref().map(|stored| stored.hashed_password.clone());
+            let verifying = blocking_from_now(move || {
+                let verification = match stored_hash {
+                    Some(hash) => passwords::verify_password(password.expose(), &hash),
+                    // An unknown e-mail costs the same argon2 work.
+                    None => {
+                        passwords::verify_dummy(password.expose());
+                        Verification::Mismatch
+                    }
+                };
+                (verification, password)
+            });
+            Ok::<_, DomainError>((stored, verifying))
+        },
         admit(store, &pair_key, now),
         reserve_check(store, &account_key, now),
-        async { Ok(store.find_credentials(&email).await?) },
     )?;
     for refusal in [&admission, &budget] {
         if let Admission::Locked { retry_after } = *refusal {
-            if matches!(budget, Admission::Allowed { .. }) {
-                // No password is checked: the reservation is given back.
-                release_check(store, &account_key).await?;
-            }
+            let release = async {
+                if matches!(budget, Admission::Allowed { .. }) {
+                    // The verdict is not used: the reservation is given back.
+                    release_check(store, &account_key).await?;
+                }
+                Ok(())
+            };
+            tokio::try_join!(release, verifying)?;
             audit::login_event("login_locked", email.as_str(), &client);
             return Err(DomainError::TooManyAttempts { retry_after });
         }
     }
 
+    let (verification, password) = verifying.await?;
     let Some(stored) = stored else {
-        blocking(move || passwords::verify_dummy(password.expose())).await?;
         return failed(&email, &client).await;
     };
-    let stored_hash = stored.hashed_password.clone();
-    let (verification, password) = blocking(move || {
-        let verification = passwords::verify_password(password.expose(), &stored_hash);
-        (verification, password)
-    })
-    .await?;
     match verification {
         Verification::Mismatch => return failed(&email, &client).await,
         Verification::Match => {}

@@ -49,9 +49,18 @@ pub use error::{DomainError, FieldError};
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, DomainError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|error| DomainError::Internal {
+    blocking_from_now(work).await
+}
+
+/// `blocking`, started at the call rather than when first awaited, so that
+/// other awaits run while it works.
+fn blocking_from_now<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = Result<T, DomainError>> {
+    let running = tokio::task::spawn_blocking(work);
+    async move {
+        running.await.map_err(|error| DomainError::Internal {
             cause: format!("blocking task failed: {error}"),
         })
+    }
 }

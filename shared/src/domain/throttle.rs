@@ -9,7 +9,7 @@ use super::error::DomainError;
 use super::passwords::{self, Verification};
 use super::ports::{AttemptCount, LoginAttempts};
 use super::values::{Password, Timestamp};
-use super::{audit, blocking};
+use super::{audit, blocking_from_now};
 
 /// Consecutive failures allowed before each further one locks the account.
 pub const FREE_LOGIN_FAILURES: i64 = 5;
@@ -31,7 +31,8 @@ pub fn account_key(email: &str) -> String {
 
 /// A password check outside login (re-authentication: password or e-mail
 /// change, second-factor changes): a failed check is reserved in the
-/// account's hourly budget first (refused when it is spent) and given back
+/// account's hourly budget before its verdict is looked at (refused when
+/// the budget is spent) and given back
 /// when the password is right, so parallel wrong guesses can never exceed
 /// the budget.
 pub async fn check_password<S: LoginAttempts>(
@@ -42,13 +43,17 @@ pub async fn check_password<S: LoginAttempts>(
     now: Timestamp,
 ) -> Result<(), DomainError> {
     let account_key = account_key(email);
+    // The check runs while the reservation is written (issue #19); its
+    // verdict is looked at only after the reservation stands.
+    let stored_hash = stored_hash.to_string();
+    let verifying =
+        blocking_from_now(move || passwords::verify_password(password.expose(), &stored_hash));
     if let Admission::Locked { retry_after } = reserve_check(store, &account_key, now).await? {
+        verifying.await?;
         audit::login_event("password_check_locked", email, "-");
         return Err(DomainError::TooManyAttempts { retry_after });
     }
-    let stored_hash = stored_hash.to_string();
-    let verification =
-        blocking(move || passwords::verify_password(password.expose(), &stored_hash)).await?;
+    let verification = verifying.await?;
     if verification == Verification::Mismatch {
         audit::login_event("password_check_failed", email, "-");
         return Err(DomainError::InvalidCredentials);
