@@ -315,7 +315,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_locked_login_is_refused_before_the_password_is_checked_and_success_resets() {
+    async fn a_locked_login_is_refused_whatever_the_password_and_success_resets() {
         let store = store_with_ada().await;
         let issuer = test_issuer();
         for _ in 0..5 {
