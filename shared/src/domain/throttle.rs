@@ -32,9 +32,8 @@ pub fn account_key(email: &str) -> String {
 /// A password check outside login (re-authentication: password or e-mail
 /// change, second-factor changes): a failed check is reserved in the
 /// account's hourly budget before its verdict is looked at (refused when
-/// the budget is spent) and given back
-/// when the password is right, so parallel wrong guesses can never exceed
-/// the budget.
+/// the budget is spent) and given back when the password is right, so
+/// parallel wrong guesses can never exceed the budget.
 pub async fn check_password<S: LoginAttempts>(
     store: &S,
     email: &str,
